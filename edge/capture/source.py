@@ -1,0 +1,106 @@
+"""The ``FrameSource`` interface and the one table that maps spec strings to implementations.
+
+A source is named by a spec string with an explicit prefix (``synthetic:live``, ``bag:PATH``,
+``folder:PATH``, ``realsense`` or ``realsense:SERIAL``). The same table renders ``--help`` text and
+the error for an unknown prefix, so the two never disagree.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from edge.errors import SourceError
+from edge.frames import RGBDFrame
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """Yields aligned RGB-D frames until exhausted (a recording's end) or closed.
+
+    ``describe()`` is the one line logged at start (what was resolved from the spec).
+    ``software`` is True for sources that do not come from a physical camera: production mode
+    refuses them, because an injected stream looks exactly like a recording.
+    """
+
+    spec: str
+    software: bool
+
+    def __iter__(self) -> Iterator[RGBDFrame]: ...
+
+    def describe(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """Options every source understands; a source ignores those that do not apply to it."""
+
+    seed: int = 0
+    max_frames: int | None = None  # stop after this many frames (None = until exhausted)
+    width: int = 640
+    height: int = 480
+    fps: int = 30
+    timeout_s: float = 2.0  # longest wait for one frame before the source reports a stall
+    loop: bool = False  # restart a finite source (recording, folder) at its end
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    prefix: str
+    form: str  # how a user writes it
+    summary: str
+    opener: str  # "module:function" taking (argument, SourceOptions) -> FrameSource
+    needs_argument: bool
+
+
+SOURCE_KINDS: tuple[SourceKind, ...] = (
+    SourceKind("realsense", "realsense[:SERIAL]", "a live Intel RealSense D4xx camera (first found, or by serial)",
+               "edge.capture.realsense:open_realsense", False),
+    SourceKind("bag", "bag:PATH", "a RealSense recording (.bag ROS1 or .db3 ROS2), played non-real-time",
+               "edge.capture.playback:open_bag", True),
+    SourceKind("folder", "folder:PATH", "a folder with labels.csv and color/depth image pairs (DESIGN §8)",
+               "edge.capture.folder:open_folder", True),
+    SourceKind("synthetic", "synthetic:SCENARIO",
+               "the built-in rendered RGB-D world; SCENARIO is live, print, replay, mask, cutout, empty or mixed",
+               "edge.capture.synthetic:open_synthetic", True),
+)
+
+
+def valid_forms() -> str:
+    return ", ".join(kind.form for kind in SOURCE_KINDS)
+
+
+def sources_help() -> str:
+    """Help text for a ``--camera``/``--source`` option, rendered from the table."""
+    return "Frame source: " + "; ".join(f"{k.form} = {k.summary}" for k in SOURCE_KINDS) + "."
+
+
+def parse_spec(spec: str) -> tuple[SourceKind, str]:
+    """Split a spec into its kind and argument; unknown prefixes list the valid forms."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise SourceError(f"empty source spec; use one of: {valid_forms()}")
+    prefix, sep, argument = spec.strip().partition(":")
+    for kind in SOURCE_KINDS:
+        if kind.prefix == prefix:
+            if kind.needs_argument and not argument:
+                raise SourceError(f"source spec '{spec}' needs an argument: {kind.form}")
+            return kind, argument
+    raise SourceError(f"unknown source spec '{spec}'; use one of: {valid_forms()}")
+
+
+def open_source(spec: str, options: SourceOptions | None = None) -> FrameSource:
+    """Open the source named by ``spec`` and log what was resolved."""
+    kind, argument = parse_spec(spec)
+    module_name, _, function_name = kind.opener.partition(":")
+    opener: Callable[[str, SourceOptions], FrameSource] = getattr(importlib.import_module(module_name),
+                                                                    function_name)
+    source = opener(argument, options or SourceOptions())
+    log.info("source=%s %s", kind.prefix, source.describe())
+    return source

@@ -1,0 +1,72 @@
+"""The ``edgefas`` typer application and its single error boundary.
+
+Command modules are listed in ``COMMAND_MODULES``; each exposes ``register(app)``. They must not
+import torch (or any other heavy library) at module level: ``edgefas --help`` stays fast and works
+on a Jetson without the training extra.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from edge.errors import EdgefasError
+
+COMMAND_MODULES: tuple[str, ...] = (
+)
+
+app = typer.Typer(
+    name="edgefas",
+    help="RGB-D face presentation-attack detection for Intel RealSense cameras.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+stderr = Console(stderr=True)
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug detail to stderr.")) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=stderr, show_time=False, show_path=False)],
+        force=True,
+    )
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+def main() -> None:
+    """Console-script entry: run the app, turn any :class:`EdgefasError` into one line on stderr."""
+    try:
+        app(standalone_mode=False)
+    except EdgefasError as err:
+        stderr.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        stderr.print("interrupted")
+        sys.exit(130)
+    except typer.Exit as exc:  # raised by commands that end early on purpose
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click's usage errors come through here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""One error family for problems a user can fix.
+
+Every message says what went wrong *and* what to do next; the CLI prints it as one line and exits
+non-zero. Programmer mistakes (a tensor of the wrong shape passed by our own code) raise the usual
+``TypeError``/``ValueError`` instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+
+class EdgefasError(Exception):
+    """A problem the user can fix; ``str(err)`` is the one line the CLI prints."""
+
+    exit_code: int = 1
+
+
+class SourceError(EdgefasError):
+    """A frame source could not be opened or read (camera, recording, folder, spec string)."""
+
+
+class DatasetError(EdgefasError):
+    """A dataset on disk does not have the expected layout or content."""
+
+
+class ModelError(EdgefasError):
+    """A model file, checkpoint or artifact is missing, corrupt or incompatible."""
+
+
+class EngineError(EdgefasError):
+    """An inference engine could not be built, loaded or run."""
+
+
+class ConfigError(EdgefasError):
+    """A configuration file or option is invalid."""
+
+
+class MissingExtraError(EdgefasError):
+    """An optional dependency is not installed; the message names the extra that provides it."""
+
+    exit_code = 2
+
+
+def import_optional(module: str, extra: str, purpose: str) -> ModuleType:
+    """Import ``module`` or raise :class:`MissingExtraError` naming ``pip install 'edgefas[extra]'``.
+
+    Heavy or hardware-bound libraries (torch, pyrealsense2, tensorrt, pycuda) are imported through
+    this so that ``edgefas --help`` and the Jetson runtime never pay for what they do not use.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"{purpose} needs the Python module '{module}' ({exc}); "
+            f"install it with: pip install 'edgefas[{extra}]'"
+        ) from None
