@@ -18,6 +18,9 @@ from rich.logging import RichHandler
 from edge.errors import EdgefasError
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "edge.cli.faces",
+    "edge.cli.synth",
+    "edge.cli.capture",
 )
 
 app = typer.Typer(
@@ -46,26 +49,19 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Console-script entry: run the app, turn any :class:`EdgefasError` into one line on stderr."""
+    """Console-script entry: run the app, turn any :class:`EdgefasError` into one line on stderr.
+
+    Click's standalone mode already turns usage errors into a message and exit code 2; everything
+    else that is a user's problem arrives here as an :class:`EdgefasError`.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except EdgefasError as err:
-        stderr.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        stderr.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True, markup=True)
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         stderr.print("interrupted")
         sys.exit(130)
-    except typer.Exit as exc:  # raised by commands that end early on purpose
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # click's usage errors come through here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
 
 
 if __name__ == "__main__":

@@ -1,0 +1,163 @@
+"""The synthetic RGB-D world as a frame source: deterministic per (scenario, seed, frame index)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.capture.source import SourceOptions
+from edge.capture.synthetic import head as headmod
+from edge.capture.synthetic.raycast import cast, project, shade
+from edge.capture.synthetic.rig import SensorRig
+from edge.capture.synthetic.scene import ATTACKS, SCENARIOS, Clip
+from edge.capture.synthetic.sensor import sense_color, sense_depth
+from edge.errors import SourceError
+from edge.frames import FaceTruth, FrameMeta, RGBDFrame, SceneTruth
+
+MIXED_SEGMENT_FRAMES = 45  # 1.5 s at 30 fps per scene in the `mixed` scenario
+MIXED_CHOICES = ("live", "live", "print", "replay", "mask", "cutout", "empty")
+
+
+@dataclass(frozen=True)
+class SyntheticViews:
+    """One instant seen by both cameras of the rig."""
+
+    color_bgr: np.ndarray  # colour grid, uint8 BGR
+    depth_raw: np.ndarray | None  # the depth camera's own grid (unaligned), uint16; None if not rendered
+    depth_aligned: np.ndarray  # colour grid, uint16, 0 = no data
+    truth: SceneTruth
+    t_ms: float
+
+
+class SyntheticWorld:
+    """Renders frames of one scenario. Frame ``i`` at time ``i / fps`` is the same on every call."""
+
+    def __init__(self, scenario: str, seed: int = 0, rig: SensorRig | None = None, fps: int = 30,
+                 distance_m: float | None = None) -> None:
+        if scenario not in SCENARIOS:
+            raise SourceError(f"unknown synthetic scenario '{scenario}'; use one of: {', '.join(SCENARIOS)}")
+        self.scenario = scenario
+        self.seed = int(seed)
+        self.rig = rig or SensorRig.d435()
+        self.fps = fps
+        self.distance_m = distance_m
+        self._clip: tuple[int, Clip] | None = None
+
+    def clip_for(self, index: int) -> Clip:
+        if self.scenario == "mixed":
+            segment = index // MIXED_SEGMENT_FRAMES
+            rng = np.random.default_rng([self.seed, segment, 7])
+            scenario = MIXED_CHOICES[int(rng.integers(len(MIXED_CHOICES)))]
+            key, clip_seed = segment, int(rng.integers(0, 2**31 - 1))
+        else:
+            scenario, key, clip_seed = self.scenario, 0, self.seed
+        if self._clip is None or self._clip[0] != key:
+            self._clip = (key, Clip.create(scenario, clip_seed, self.distance_m))
+        return self._clip[1]
+
+    def render(self, index: int, depth_camera: bool = True) -> SyntheticViews:
+        clip = self.clip_for(index)
+        t_s = index / self.fps
+        rng = np.random.default_rng([clip.rng_seed, index, 11])
+        surfaces = clip.surfaces(t_s)
+        rig = self.rig
+        hits = cast(surfaces, rig.color, (0.0, 0.0, 0.0))
+        sh = shade(hits, surfaces, clip.light_dir, clip.ambient, clip.light_bgr)
+        exposure = clip.exposure * (1.0 + 0.03 * math.sin(0.9 * t_s + clip.rng_seed % 7))
+        color = sense_color(sh.radiance, exposure, clip.white_balance, clip.noise_sigma, rng)
+        aligned = sense_depth(hits.z, sh.albedo_luma, sh.dropout, rig.color.fx, rig, rng)
+        raw = None
+        if depth_camera:
+            dh = cast(surfaces, rig.depth, rig.depth_origin_m)
+            dsh = shade(dh, surfaces, clip.light_dir, clip.ambient, clip.light_bgr)
+            raw = sense_depth(dh.z, dsh.albedo_luma, dsh.dropout, rig.depth.fx, rig, rng)
+        truth = self._truth(clip, t_s, sh.face_mask)
+        return SyntheticViews(color, raw, aligned, truth, t_s * 1000.0)
+
+    def frame(self, index: int) -> RGBDFrame:
+        v = self.render(index, depth_camera=False)
+        return RGBDFrame(v.color_bgr, v.depth_aligned, self.rig.depth_scale_m, self.rig.color, v.t_ms, index,
+                         f"synthetic:{self.scenario}", FrameMeta(index, index, v.t_ms, v.t_ms), v.truth)
+
+    def _truth(self, clip: Clip, t_s: float, face_mask: np.ndarray) -> SceneTruth:
+        if clip.person is None:
+            return SceneTruth("none", "", clip.subject, clip.scenario, (), face_mask)
+        center, rot = clip.pose(t_s)
+        if clip.scenario in ("print", "replay"):
+            m = clip.medium
+            s = clip.victim.shape
+            scale = 2 * m.half_w / (m.albedo.shape[1] / 2000.0) if clip.scenario == "print" else \
+                2 * m.half_w / (m.albedo.shape[1] / 2000.0)
+            pts_local = _face_outline(s) * np.array([scale, scale, 0.0], np.float32)
+            lms_local = headmod.landmarks_3d(s) * np.array([scale, scale, 0.0], np.float32)
+            pts = pts_local @ m.rotation.T + m.center
+            lms = lms_local @ m.rotation.T + m.center
+        else:
+            s = clip.person.shape if clip.scenario != "mask" else clip.victim.shape
+            pts = _face_outline(s, with_relief=True) @ rot.T + center
+            lms = headmod.landmarks_3d(s) @ rot.T + center
+        px = project(pts.astype(np.float32), self.rig.color, np.zeros(3, np.float32))
+        lpx = project(lms.astype(np.float32), self.rig.color, np.zeros(3, np.float32))
+        box = (float(px[:, 0].min()), float(px[:, 1].min()), float(px[:, 0].max()), float(px[:, 1].max()))
+        pai = clip.scenario if clip.scenario in ATTACKS else ""
+        faces = [FaceTruth(box, tuple((float(x), float(y)) for x, y in lpx), float(center[2]), pai)]
+        if clip.second is not None:
+            sx, sy, sz = clip.second_pose
+            p2 = _face_outline(clip.second.shape, with_relief=True) + np.array([sx, sy, sz], np.float32)
+            q = project(p2, self.rig.color, np.zeros(3, np.float32))
+            l2 = project(headmod.landmarks_3d(clip.second.shape) + np.array([sx, sy, sz], np.float32),
+                         self.rig.color, np.zeros(3, np.float32))
+            faces.append(FaceTruth((float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()),
+                                    float(q[:, 1].max())), tuple((float(x), float(y)) for x, y in l2), sz, ""))
+        label = "spoof" if pai else "live"
+        return SceneTruth(label, pai, clip.subject, clip.scenario, tuple(faces), face_mask)
+
+
+def _face_outline(shape: headmod.HeadShape, with_relief: bool = False) -> np.ndarray:
+    """Points on the face oval from the brows to the chin, in the head frame (N x 3)."""
+    a = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    x = shape.face_half_width * 0.95 * np.cos(a)
+    y = 0.004 + shape.face_half_height * np.sin(a)
+    y = np.clip(y, shape.eye_y - 0.03, None)
+    z = np.full_like(x, -shape.head_depth * 0.3 if with_relief else 0.0)
+    return np.stack([x, y, z], axis=1).astype(np.float32)
+
+
+class SyntheticSource:
+    """``synthetic:SCENARIO`` as a :class:`FrameSource` (software: production mode refuses it)."""
+
+    software = True
+
+    def __init__(self, scenario: str, options: SourceOptions) -> None:
+        self.spec = f"synthetic:{scenario}"
+        self.options = options
+        rig = SensorRig.d435(options.width, options.height)
+        self.world = SyntheticWorld(scenario, options.seed, rig, options.fps)
+        self._closed = False
+
+    def describe(self) -> str:
+        c = self.world.rig.color
+        return (f"scenario={self.world.scenario} seed={self.world.seed} {c.width}x{c.height}@{self.world.fps} "
+                f"depth_scale={self.world.rig.depth_scale_m}")
+
+    def __iter__(self) -> Iterator[RGBDFrame]:
+        index = 0
+        while not self._closed and (self.options.max_frames is None or index < self.options.max_frames):
+            yield self.world.frame(index)
+            index += 1
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __enter__(self) -> SyntheticSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_synthetic(argument: str, options: SourceOptions) -> SyntheticSource:
+    return SyntheticSource(argument, options)

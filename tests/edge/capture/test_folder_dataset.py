@@ -1,0 +1,106 @@
+"""`edgefas synth` writes a folder dataset; `folder:` reads it back; bad folders fail in one line."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edge.capture.source import SourceOptions, open_source
+from edge.capture.synthetic.dataset import DATASET_CYCLE, write_synthetic_dataset
+from edge.cli.app import app
+from edge.errors import DatasetError, EdgefasError
+
+COUNT = 18  # two full cycles of every scenario
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ds") / "synth"
+    result = CliRunner().invoke(app, ["synth", "--out", str(out), "--count", str(COUNT), "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_synth_covers_every_scenario_with_labels(dataset):
+    rows = list(csv.DictReader((dataset / "labels.csv").open()))
+    assert len(rows) == COUNT
+    species = {r["pai"] for r in rows if r["label"] == "spoof"}
+    assert species == {"print", "replay", "mask", "cutout"}
+    assert {r["label"] for r in rows} == {"live", "spoof", "none"}
+    depth = __import__("cv2").imread(str(dataset / rows[0]["depth"]), -1)
+    assert depth.dtype == np.uint16 and 300 < np.median(depth[depth > 0]) < 4000  # millimetres
+
+
+def test_same_seed_writes_byte_identical_files(dataset, tmp_path):
+    again = tmp_path / "again"
+    write_synthetic_dataset(again, COUNT, seed=1)
+    assert tree_digest(again) == tree_digest(dataset)
+    other = tmp_path / "other"
+    write_synthetic_dataset(other, 2, seed=2)
+    assert tree_digest(other)["color/000000.png"] != tree_digest(dataset)["color/000000.png"]
+
+
+def test_folder_source_reads_frames_back_with_labels(dataset):
+    with open_source(f"folder:{dataset}", SourceOptions()) as source:
+        frames = list(source)
+    assert len(frames) == COUNT
+    assert [f.truth.label for f in frames[:2]] == ["live", "spoof"]
+    assert frames[1].truth.pai == DATASET_CYCLE[1]
+    assert frames[0].depth_raw.dtype == np.uint16 and frames[0].color_bgr.shape == (480, 640, 3)
+
+
+def test_interrupted_synth_leaves_nothing_behind(tmp_path):
+    def interrupt(i):
+        if i == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_synthetic_dataset(tmp_path / "half", 5, seed=0, on_sample=interrupt)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_synth_refuses_to_overwrite(dataset):
+    with pytest.raises(DatasetError, match="already exists"):
+        write_synthetic_dataset(dataset, 1, seed=0)
+
+
+def _copy(dataset: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    dst = tmp_path / "copy"
+    shutil.copytree(dataset, dst)
+    return dst
+
+
+def test_missing_column_is_named(dataset, tmp_path):
+    folder = _copy(dataset, tmp_path)
+    text = (folder / "labels.csv").read_text().replace("color,depth,label,pai,subject", "color,depth,label,subject")
+    (folder / "labels.csv").write_text(text)
+    with pytest.raises(EdgefasError, match=r"labels.csv' lacks column\(s\) pai"):
+        open_source(f"folder:{folder}")
+
+
+def test_unreadable_image_names_file_row_and_column(dataset, tmp_path):
+    folder = _copy(dataset, tmp_path)
+    (folder / "depth" / "000001.png").write_bytes(b"not a png")
+    with open_source(f"folder:{folder}") as source, pytest.raises(EdgefasError) as err:
+        list(source)
+    assert "row 2, column depth" in str(err.value) and "000001.png" in str(err.value)
+
+
+def test_missing_folder_and_bad_label(tmp_path):
+    with pytest.raises(EdgefasError, match="does not exist"):
+        open_source(f"folder:{tmp_path / 'nope'}")
+    (tmp_path / "labels.csv").write_text("color,depth,label,pai,subject\na.png,b.png,maybe,,1\n")
+    with pytest.raises(EdgefasError, match="row 1, column label"):
+        open_source(f"folder:{tmp_path}")

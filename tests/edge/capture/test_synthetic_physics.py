@@ -1,0 +1,115 @@
+"""The synthetic world must keep its physics: these fail if relief, flatness or noise go wrong."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.capture.synthetic import SCENARIOS, SyntheticWorld
+from edge.capture.synthetic.sensor import depth_sigma_m
+from edge.capture.synthetic.rig import SensorRig
+from edge.errors import SourceError
+
+
+def face_depth_mm(frame) -> tuple[np.ndarray, np.ndarray]:
+    """Valid depth (mm) inside the rendered inner-face mask, with pixel coordinates."""
+    mask = frame.truth.face_mask & (frame.depth_raw > 0)
+    ys, xs = np.nonzero(mask)
+    return frame.depth_mm[mask], np.stack([xs, ys], axis=1).astype(np.float64)
+
+
+def relief_mm(frame) -> float:
+    """Depth range inside the face after a 5x5 median (removes sensor noise, keeps the shape)."""
+    smooth = cv2.medianBlur(frame.depth_raw, 5).astype(np.float32) * frame.depth_scale_m * 1000.0
+    mask = frame.truth.face_mask & (frame.depth_raw > 0) & (smooth > 0)
+    z = smooth[mask]
+    return float(np.percentile(z, 98) - np.percentile(z, 2))
+
+
+def plane_fit_rms_mm(frame) -> float:
+    z, xy = face_depth_mm(frame)
+    a = np.c_[xy, np.ones(len(z))]
+    coef, *_ = np.linalg.lstsq(a, z, rcond=None)
+    return float(np.sqrt(np.mean((a @ coef - z) ** 2)))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_live_face_has_15_to_40_mm_of_relief(seed):
+    frame = SyntheticWorld("live", seed).frame(seed * 5)
+    assert frame.truth.face_mask.sum() > 2000
+    assert 15.0 <= relief_mm(frame) <= 40.0
+
+
+@pytest.mark.parametrize("scenario", ["print", "replay"])
+@pytest.mark.parametrize("seed", range(4))
+def test_print_and_replay_are_flat_within_sensor_noise_at_half_a_metre(scenario, seed):
+    frame = SyntheticWorld(scenario, seed, distance_m=0.5).frame(0)
+    assert plane_fit_rms_mm(frame) < 4.0
+    # and a live face at the same distance is clearly not flat
+    live = SyntheticWorld("live", seed, distance_m=0.5).frame(0)
+    assert plane_fit_rms_mm(live) > 5.0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_masks_have_relief_but_not_the_colour_of_skin(seed):
+    mask = SyntheticWorld("mask", seed, distance_m=0.5).frame(0)
+    live = SyntheticWorld("live", seed, distance_m=0.5).frame(0)
+    assert relief_mm(mask) > 12.0
+
+    def saturation(frame):
+        hsv = cv2.cvtColor(frame.color_bgr, cv2.COLOR_BGR2HSV)
+        return float(np.median(hsv[..., 1][frame.truth.face_mask]))
+
+    assert saturation(mask) < 0.8 * saturation(live)
+
+
+def test_depth_noise_grows_with_distance_squared():
+    residual = {}
+    for d in (0.4, 0.9):
+        rms = [plane_fit_rms_mm(SyntheticWorld("print", s, distance_m=d).frame(0)) for s in range(3)]
+        residual[d] = float(np.median(rms))
+    ratio = residual[0.9] / residual[0.4]
+    expected = float(depth_sigma_m(0.9, SensorRig.d435()) / depth_sigma_m(0.4, SensorRig.d435()))
+    assert ratio > 2.5, residual
+    assert ratio < 1.5 * expected, residual
+
+
+def test_frames_are_deterministic_per_seed_and_differ_across_seeds():
+    a = SyntheticWorld("mixed", 7).frame(12)
+    b = SyntheticWorld("mixed", 7).frame(12)
+    c = SyntheticWorld("mixed", 8).frame(12)
+    assert np.array_equal(a.color_bgr, b.color_bgr) and np.array_equal(a.depth_raw, b.depth_raw)
+    assert not np.array_equal(a.color_bgr, c.color_bgr)
+
+
+def test_every_scenario_renders_with_the_right_label():
+    for scenario in SCENARIOS:
+        truth = SyntheticWorld(scenario, 1).frame(0).truth
+        if scenario == "empty":
+            assert truth.label == "none" and truth.faces == ()
+        elif scenario == "live":
+            assert truth.label == "live" and truth.pai == ""
+        elif scenario != "mixed":
+            assert truth.label == "spoof" and truth.pai == scenario
+
+
+def test_mixed_scenario_changes_scene_over_time():
+    world = SyntheticWorld("mixed", 3)
+    scenarios = {world.clip_for(i * 45).scenario for i in range(12)}
+    assert len(scenarios) >= 3
+
+
+def test_depth_holes_appear_left_of_a_near_face():
+    """Stereo occlusion: the band of missing depth sits on the left of the head, not the right."""
+    frame = SyntheticWorld("live", 2, distance_m=0.45).frame(0)
+    x0, y0, x1, y1 = (int(v) for v in frame.truth.faces[0].box_xyxy)
+    row = slice(y0 + (y1 - y0) // 3, y0 + 2 * (y1 - y0) // 3)
+    left = (frame.depth_raw[row, max(x0 - 40, 0):x0] == 0).mean()
+    right = (frame.depth_raw[row, x1:x1 + 40] == 0).mean()
+    assert left > 0.2 and left > 3 * right
+
+
+def test_unknown_scenario_lists_the_valid_ones():
+    with pytest.raises(SourceError, match="live, print, replay, mask, cutout, empty, mixed"):
+        SyntheticWorld("selfie", 0)
