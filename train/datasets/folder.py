@@ -1,0 +1,48 @@
+"""``folder:PATH``: a labels.csv folder dataset (DESIGN §8) as training/evaluation samples.
+
+The folder has no splits of its own: the whole folder is the requested split. Rows labelled
+``none`` (no face in view) are skipped: they carry no liveness label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from edge.capture.folder import LABELS_FILE, read_labels, read_pair
+from edge.errors import DatasetError
+from train.datasets.records import SPECIES, RawSample
+
+
+class FolderDataset:
+    def __init__(self, root: Path, split: str) -> None:
+        self.root = Path(root)
+        self.split = split
+        self.rows = [r for r in read_labels(self.root) if r.label != "none"]
+        if not self.rows:
+            raise DatasetError(f"'{self.root / LABELS_FILE}' has no live or spoof rows; nothing to train or "
+                               f"evaluate on")
+        self.spec = f"folder:{self.root}"
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def describe(self) -> str:
+        return f"folder path={self.root} rows={len(self.rows)}"
+
+    def __iter__(self) -> Iterator[RawSample]:
+        csv_path = self.root / LABELS_FILE
+        for row in self.rows:
+            color, depth = read_pair(row, csv_path)
+            pai = row.pai if row.label == "spoof" else ""
+            species = pai if pai in SPECIES or not pai else "other"
+            kind = "mm" if depth.dtype == np.uint16 else "normalised8"
+            yield RawSample(color_bgr=color, depth=depth, depth_kind=kind, precropped=kind == "normalised8",
+                            label=row.label, pai=species, pai_code=pai, subject=row.subject,
+                            path=f"{csv_path} row {row.row}", dataset="folder")
+
+
+def open_folder_dataset(spec, split: str | None) -> FolderDataset:
+    return FolderDataset(spec.root, split or "train")

@@ -1,0 +1,133 @@
+"""Dataset spec strings and the one table that maps them to readers.
+
+A dataset is named like a frame source: an explicit prefix, a path, and after ``#`` a selector
+whose meaning belongs to the kind (a split for CASIA-SURF, a protocol for CeFA and WMCA):
+``casia-surf:/data/CASIA-SURF#dev``, ``cefa:/data/CeFA/phase1#4@1``, ``wmca:/data/WMCA#LOO_fakehead``.
+The same table renders ``--help`` text and the error for an unknown prefix, so the two never
+disagree (STYLE rule 3).
+
+The split a caller wants (train, dev or test) is passed beside the spec, because a training run
+reads two splits of one protocol. CASIA-SURF has no protocols, so its selector *is* the split; a
+caller asking for a different split than the spec names gets an error, never a quiet override.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.errors import DatasetError
+from train.datasets.records import SPLITS, RawDataset
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DatasetKind:
+    prefix: str
+    form: str  # how a user writes it
+    summary: str
+    opener: str  # "module:function" taking (DatasetSpec, split: str | None) -> RawDataset
+    needs_selector: bool
+    folder: bool = True  # the argument is a folder that must exist (False for e.g. a scenario name)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A parsed dataset spec: which reader, its argument (usually a folder), and the text after ``#``."""
+
+    kind: str
+    argument: str  # the text between ':' and '#'
+    selector: str
+    text: str  # the spec as the user wrote it, for messages
+
+    @property
+    def root(self) -> Path:
+        """The argument as a folder (kinds whose argument is a path)."""
+        return Path(self.argument).expanduser()
+
+
+DATASET_KINDS: tuple[DatasetKind, ...] = (
+    DatasetKind("casia-surf", "casia-surf:PATH[#SPLIT]",
+                "CASIA-SURF (CVPR 2019 challenge layout: train_list.txt, val_private_list.txt, "
+                "test_private_list.txt); SPLIT is train, dev or test",
+                "train.datasets.casia_surf:open_casia_surf", False),
+    DatasetKind("cefa", "cefa:PATH#PROTOCOL",
+                "CASIA-SURF CeFA (challenge layout: PROTOCOL_train.txt, PROTOCOL_dev_ref.txt, ...; "
+                "PROTOCOL such as 4@1, 4@2, 4@3)",
+                "train.datasets.cefa:open_cefa", True),
+    DatasetKind("wmca", "wmca:PATH#PROTOCOL",
+                "WMCA or HQ-WMCA face crops in HDF5 with Idiap protocol lists; PROTOCOL is grandtest "
+                "(grand_test) or LOO_<attack>",
+                "train.datasets.wmca:open_wmca", True),
+    DatasetKind("synthetic", "synthetic:COUNT[#PROTOCOL]",
+                "COUNT frames of the built-in synthetic world per split (subjects disjoint across splits); "
+                "PROTOCOL is grandtest or LOO_<print|replay|mask|cutout>",
+                "train.datasets.synthetic:open_synthetic_dataset", False, folder=False),
+    DatasetKind("folder", "folder:PATH", "a labels.csv folder dataset (DESIGN §8); the whole folder is the split",
+                "train.datasets.folder:open_folder_dataset", False),
+)
+
+
+def valid_dataset_forms() -> str:
+    return ", ".join(kind.form for kind in DATASET_KINDS)
+
+
+def datasets_help() -> str:
+    """Help text for a ``--data`` option, rendered from the table."""
+    return "Dataset: " + "; ".join(f"{k.form} = {k.summary}" for k in DATASET_KINDS) + "."
+
+
+def find_kind(prefix: str) -> DatasetKind:
+    for kind in DATASET_KINDS:
+        if kind.prefix == prefix:
+            return kind
+    raise DatasetError(f"unknown dataset kind '{prefix}'; use one of: {valid_dataset_forms()}")
+
+
+def parse_dataset_spec(spec: str) -> DatasetSpec:
+    """Split ``PREFIX:PATH[#SELECTOR]``; unknown prefixes and missing parts list the valid forms."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise DatasetError(f"empty dataset spec; use one of: {valid_dataset_forms()}")
+    text = spec.strip()
+    prefix, sep, rest = text.partition(":")
+    if not sep:
+        raise DatasetError(f"dataset spec '{text}' has no kind prefix; use one of: {valid_dataset_forms()}")
+    kind = find_kind(prefix)
+    path_text, _, selector = rest.partition("#")
+    if not path_text:
+        raise DatasetError(f"dataset spec '{text}' has nothing after '{prefix}:': {kind.form}")
+    if kind.needs_selector and not selector:
+        raise DatasetError(f"dataset spec '{text}' needs a protocol after '#': {kind.form}")
+    return DatasetSpec(kind=kind.prefix, argument=path_text, selector=selector, text=text)
+
+
+def check_split(split: str) -> str:
+    """Validate a split name passed by code (a programmer mistake if wrong)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    return split
+
+
+def open_dataset(spec: str | DatasetSpec, split: str | None = None) -> RawDataset:
+    """Open the dataset named by ``spec`` at ``split`` (default: the spec's own, else ``train``).
+
+    Raises :class:`DatasetError` when the folder does not hold the expected layout (the message
+    names the file that was expected) or when the split is empty.
+    """
+    parsed = spec if isinstance(spec, DatasetSpec) else parse_dataset_spec(spec)
+    if split is not None:
+        check_split(split)
+    kind = find_kind(parsed.kind)
+    if kind.folder and not parsed.root.is_dir():
+        raise DatasetError(f"dataset folder {parsed.root} does not exist (from '{parsed.text}'); "
+                           f"point {kind.form} at the folder that holds the dataset")
+    module_name, _, function_name = kind.opener.partition(":")
+    opener: Callable[[DatasetSpec, str | None], RawDataset] = getattr(importlib.import_module(module_name),
+                                                                      function_name)
+    dataset = opener(parsed, split)
+    log.info("dataset=%s %s", kind.prefix, dataset.describe())
+    return dataset
