@@ -1,0 +1,127 @@
+"""The ``FaceFinder`` interface, the table of detectors and the kiosk's choice of face.
+
+A finder takes a BGR frame and returns every face in it as a :class:`~edge.samples.FaceBox` in that
+frame's pixel coordinates with five landmarks (right eye, left eye, nose tip, right mouth corner,
+left mouth corner: the subject's right, which is the image's left). Finders detect on a copy
+downscaled to ``detect_width_px`` and map boxes and landmarks back, because detection cost grows with
+pixel count while a kiosk face is large (DESIGN §3).
+
+Finders hold an OpenCV model that is not thread-safe: use one finder per thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from edge.errors import ModelError
+from edge.frames import check_color
+from edge.samples import FaceBox
+
+log = logging.getLogger(__name__)
+
+DETECTOR_NAMES: tuple[str, ...] = ("auto", "yunet", "haar")
+
+# YuNet's published input is 320 x 320 (opencv_zoo models/face_detection_yunet README); a kiosk face at
+# 640 x 480 stays >= 40 px wide at half width, well above YuNet's smallest anchor (10 px, stride 8).
+DEFAULT_DETECT_WIDTH_PX = 320
+
+
+@runtime_checkable
+class FaceFinder(Protocol):
+    """Finds faces in one colour image; ``name`` is written into every ``FaceBox.detector``."""
+
+    name: str
+
+    def detect(self, color_bgr: np.ndarray) -> list[FaceBox]: ...
+
+
+def downscale_for_detection(color_bgr: np.ndarray, detect_width_px: int) -> tuple[np.ndarray, float]:
+    """Return the image a detector sees and the factor from its pixels back to ``color_bgr`` pixels.
+
+    Never upscales (``detect_width_px <= 0`` or an image already narrower is used as is): enlarging
+    invents no detail and costs time. Area interpolation, as for the model crop (DESIGN §3).
+    """
+    check_color(color_bgr, "color_bgr")
+    height, width = color_bgr.shape[:2]
+    if detect_width_px <= 0 or width <= detect_width_px:
+        return color_bgr, 1.0
+    factor = width / detect_width_px
+    small_height = max(1, int(round(height / factor)))
+    small = cv2.resize(color_bgr, (detect_width_px, small_height), interpolation=cv2.INTER_AREA)
+    return small, factor
+
+
+def scale_face(face: FaceBox, factor: float) -> FaceBox:
+    """Map a box found on the downscaled image back to the full frame (multiply every coordinate)."""
+    if factor == 1.0:
+        return face
+    return dataclasses.replace(
+        face,
+        x0=face.x0 * factor, y0=face.y0 * factor, x1=face.x1 * factor, y1=face.y1 * factor,
+        landmarks_xy=(face.landmarks_xy * np.float32(factor)).astype(np.float32),
+    )
+
+
+def primary_face(boxes: Sequence[FaceBox], frame_shape: tuple[int, ...]) -> FaceBox | None:
+    """The face a kiosk serves: the largest, discounted by its distance from the frame centre.
+
+    key = area x (1 - d / half-diagonal), with d the distance of the box centre from the image centre,
+    so a face at the very edge counts for nothing and among central faces the nearest (largest) wins;
+    bystanders are typically smaller and off-centre. ``frame_shape`` is ``color_bgr.shape``.
+    """
+    if not boxes:
+        return None
+    height, width = int(frame_shape[0]), int(frame_shape[1])
+    half_diagonal = 0.5 * math.hypot(width, height)
+
+    def key(face: FaceBox) -> float:
+        cx, cy = face.center
+        distance = math.hypot(cx - 0.5 * width, cy - 0.5 * height)
+        centrality = max(0.0, 1.0 - distance / half_diagonal)
+        return max(0.0, face.width) * max(0.0, face.height) * centrality
+
+    return max(boxes, key=key)
+
+
+def open_face_finder(name: str = "auto", model_dir: str | os.PathLike[str] | None = None,
+                     detect_width_px: int = DEFAULT_DETECT_WIDTH_PX) -> FaceFinder:
+    """Build the detector named ``name``: ``yunet``, ``haar``, or ``auto`` (YuNet when its file is found).
+
+    ``auto`` without a YuNet file falls back to the Haar cascade and says so at WARNING, because its
+    boxes are coarser and its landmarks are only estimated. Asking for ``yunet`` by name without the
+    file is an error that lists where it was looked for and where to get it.
+    """
+    from edge.face.model_store import YUNET_FILE_NAMES, YUNET_SOURCE, find_yunet, model_dirs
+
+    if name not in DETECTOR_NAMES:
+        raise ValueError(f"detector name must be one of {', '.join(DETECTOR_NAMES)}; got {name!r}")
+    if name in ("auto", "yunet"):
+        path = find_yunet(model_dir)
+        if path is not None:
+            from edge.face.yunet import YuNetFinder
+
+            return YuNetFinder(path, detect_width_px=detect_width_px)
+        if name == "yunet":
+            looked = ", ".join(str(d) for d in model_dirs(model_dir))
+            raise ModelError(
+                f"no YuNet model ({YUNET_FILE_NAMES[0]}) in {looked}; get it from {YUNET_SOURCE}, "
+                f"put it in one of those folders (or pass --model-dir / set EDGEFAS_MODEL_DIR), "
+                f"or use --detector haar"
+            )
+    from edge.face.haar import HaarFinder
+
+    finder = HaarFinder(detect_width_px=detect_width_px)
+    if name == "auto":
+        log.warning("face finder=haar: no YuNet model found (see `edgefas models`); the Haar cascade finds "
+                    "frontal faces only, its landmarks are estimated from the box and give no pose")
+    else:
+        log.info("face finder=haar detect_width=%d", detect_width_px)
+    return finder
