@@ -1,0 +1,260 @@
+"""The kiosk service: decisions in, door commands, audit lines and API answers out (DESIGN §7).
+
+The live pipeline (``edge/live``) owns the camera, the runner and the :class:`~edge.policy.DecisionPolicy`
+and yields ``(Decision, DecisionContext)`` pairs; :meth:`KioskService.run` consumes any such
+iterable, so the service is tested with plain lists. Rules kept here:
+
+- a grant drives the actuator at most once per attempt, whatever happens (a failed unlock is not
+  retried: the person starts a new attempt, which the policy rate-limits);
+- every change of (attempt, state, reason code) is audited *before* the actuator is driven, so
+  nothing opens without its audit row; an audit failure stops the service (systemd restarts it);
+- the API hands out the newest decision only while it is fresh (``decision_max_age_ms``), else a
+  signed "unknown"; when the pipeline ends or fails, the door is locked and the API says "unknown";
+- production mode refuses recordings, rendered and software sources: an injected stream looks
+  exactly like a recording (DESIGN §7).
+
+One KioskService per DecisionPolicy: attempt ids are unique only within one policy.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.capture.source import FrameSource, parse_spec
+from edge.errors import ConfigError, EdgefasError
+from edge.kiosk.actuators.actuator import Actuator, ActuatorError, open_actuator
+from edge.kiosk.api import HealthReport, KioskApi
+from edge.kiosk.audit import AuditLog
+from edge.kiosk.config import KioskConfig
+from edge.kiosk.tokens import TokenClaims
+from edge.policy import Decision
+
+log = logging.getLogger(__name__)
+
+SOFTWARE_PREFIXES = ("synthetic", "bag", "folder")  # edge.capture.source kinds that are not a live camera
+GRANTED_MEMORY = 4096  # attempt ids remembered as granted; far more than attempts per lockout window
+JPEG_QUALITY = 90  # OpenCV IMWRITE_JPEG_QUALITY; a face crop stays recognisable for review
+
+
+@dataclass(frozen=True)
+class DecisionContext:
+    """What the pipeline knows alongside a decision, for tokens and the audit log."""
+
+    model_sha256: str
+    camera_serial: str
+    face_crop_bgr: np.ndarray | None = None  # stored only when [audit] store_face_images is true
+
+
+@dataclass(frozen=True)
+class PipelineHealth:
+    """The pipeline's own view for ``/healthz``: camera and runner lines, and the policy's state."""
+
+    ok: bool
+    camera: str
+    runner: str
+    policy: str
+
+
+def check_production_source(spec: str, source: FrameSource | None = None) -> None:
+    """Refuse playback, rendered and software sources in production mode, by spec and by the source's flag."""
+    kind, _ = parse_spec(spec)
+    if kind.prefix in SOFTWARE_PREFIXES or (source is not None and source.software):
+        raise ConfigError(f"production mode refuses the source '{spec}': a recorded, rendered or software "
+                          "stream cannot be told from an injection attack; use a live camera "
+                          "(realsense or realsense:SERIAL) or set [kiosk] production = false for testing")
+
+
+class KioskService:
+    """Owns the actuator, the audit log and the API for its lifetime (use as a context manager)."""
+
+    def __init__(self, config: KioskConfig, *, actuator: Actuator, audit: AuditLog,
+                 health: Callable[[], PipelineHealth], mono_clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        if config.kiosk.production:
+            check_production_source(config.kiosk.source)
+        self.config = config
+        self.actuator = actuator
+        self.audit = audit
+        self._pipeline_health = health
+        self._mono = mono_clock
+        self._wall = wall_clock
+        self._lock = threading.Lock()
+        self._latest: tuple[Decision, DecisionContext, float] | None = None
+        self._stopped_reason: str | None = "the pipeline has not started"
+        self._last_audited: tuple[int, str, str] | None = None
+        self._granted: set[int] = set()
+        self._granted_order: deque[int] = deque()
+        self.api: KioskApi | None = None
+        if config.api.enabled:
+            self.api = KioskApi(config.api, config.token.key(), self.claims_for, self.health, audit)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def __enter__(self) -> KioskService:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        self.actuator.lock()
+        if self.api is not None:
+            self.api.start()
+        self.audit.record_event("service", "start", "ok",
+                                f"source={self.config.kiosk.source} production={self.config.kiosk.production} "
+                                f"actuator={self.actuator.kind}")
+
+    def close(self) -> None:
+        """Stop the API, lock and release the actuator, close the audit log (in that order)."""
+        if self.api is not None:
+            self.api.stop()
+        try:
+            self.actuator.lock()
+        except ActuatorError as exc:
+            log.warning("locking on shutdown failed: %s", exc)
+            self.audit.record_event("actuator", "lock", "failed", str(exc))
+        try:
+            self.actuator.close()
+        except ActuatorError as exc:
+            log.warning("releasing the actuator failed: %s", exc)
+            self.audit.record_event("actuator", "close", "failed", str(exc))
+        self.audit.record_event("service", "stop", "ok", self._stopped_reason or "stopped")
+        self.audit.close()
+
+    def admit_source(self, source: FrameSource) -> None:
+        """Called by the pipeline once its source is open: production refuses ``software`` sources."""
+        if self.config.kiosk.production:
+            check_production_source(source.spec, source)
+
+    # -- the decision stream -----------------------------------------------------------------------
+
+    def run(self, decisions: Iterable[tuple[Decision, DecisionContext]],
+            stop: threading.Event | None = None) -> int:
+        """Consume decisions until the iterable ends or ``stop`` is set; returns how many were handled.
+
+        A pipeline error (an :class:`EdgefasError` from the iterable) is audited and re-raised after
+        the door is locked, so the service exits non-zero and systemd restarts it.
+        """
+        handled = 0
+        with self._lock:
+            self._stopped_reason = None
+        try:
+            for decision, context in decisions:
+                self.handle(decision, context)
+                handled += 1
+                if stop is not None and stop.is_set():
+                    break
+        except EdgefasError as exc:
+            self._halt(f"pipeline failed: {exc}")
+            self.audit.record_event("service", "pipeline", "failed", str(exc))
+            raise
+        self._halt("the pipeline ended")
+        return handled
+
+    def _halt(self, reason: str) -> None:
+        with self._lock:
+            self._stopped_reason = reason
+        try:
+            self.actuator.lock()
+        except ActuatorError as exc:
+            log.warning("locking after the pipeline stopped failed: %s", exc)
+            self.audit.record_event("actuator", "lock", "failed", str(exc))
+
+    def handle(self, decision: Decision, context: DecisionContext) -> None:
+        """Record one decision; drive the actuator on the first live decision of an attempt."""
+        if not isinstance(decision, Decision):
+            raise TypeError(f"decision must be an edge.policy.Decision, got {type(decision).__name__}")
+        if not isinstance(context, DecisionContext):
+            raise TypeError(f"context must be a DecisionContext, got {type(context).__name__}")
+        with self._lock:
+            self._latest = (decision, context, self._mono())
+        key = (decision.attempt_id, decision.state, decision.code)
+        if key != self._last_audited:
+            self._last_audited = key
+            self.audit.record_attempt(decision, model_sha256=context.model_sha256,
+                                      camera_serial=context.camera_serial, face_jpeg=self._face_jpeg(decision, context))
+        if decision.live and decision.attempt_id > 0 and decision.attempt_id not in self._granted:
+            self._remember_grant(decision.attempt_id)
+            self._grant(decision)
+
+    def _grant(self, decision: Decision) -> None:
+        duration_s = self.config.kiosk.unlock_s
+        try:
+            self.actuator.unlock(duration_s, decision)
+        except ActuatorError as exc:
+            log.warning("unlock for attempt %d failed: %s", decision.attempt_id, exc)
+            self.audit.record_event("actuator", "unlock", "failed", str(exc), attempt_id=decision.attempt_id)
+            return
+        log.info("unlocked for %.1f s: attempt %d (%s)", duration_s, decision.attempt_id, decision.reason)
+        self.audit.record_event("actuator", "unlock", "ok", f"{self.actuator.kind} for {duration_s:g} s",
+                                attempt_id=decision.attempt_id)
+
+    def _remember_grant(self, attempt_id: int) -> None:
+        self._granted.add(attempt_id)
+        self._granted_order.append(attempt_id)
+        if len(self._granted_order) > GRANTED_MEMORY:
+            self._granted.discard(self._granted_order.popleft())
+
+    def _face_jpeg(self, decision: Decision, context: DecisionContext) -> bytes | None:
+        if not self.audit.store_face_images or context.face_crop_bgr is None or decision.state == "unknown":
+            return None
+        import cv2
+
+        ok, encoded = cv2.imencode(".jpg", context.face_crop_bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        return encoded.tobytes() if ok else None
+
+    # -- providers for the API ---------------------------------------------------------------------
+
+    def claims_for(self, nonce: str) -> TokenClaims:
+        """The newest decision bound to ``nonce``; "unknown" when there is none, it is stale, or the
+        pipeline stopped. Thread-safe (called from API threads)."""
+        with self._lock:
+            latest, stopped = self._latest, self._stopped_reason
+        now = self._wall()
+        model_sha256 = camera_serial = ""
+        state, reason, score, threshold, attempt_id = "unknown", "no decision yet", None, None, 0
+        if latest is not None:
+            decision, context, received = latest
+            model_sha256, camera_serial = context.model_sha256, context.camera_serial
+            age_ms = (self._mono() - received) * 1000.0
+            if stopped is not None:
+                reason = stopped
+            elif age_ms > self.config.kiosk.decision_max_age_ms:
+                reason = f"newest decision is {age_ms:.0f} ms old (limit {self.config.kiosk.decision_max_age_ms:g} ms)"
+            else:
+                state, reason, score = decision.state, decision.reason, decision.score
+                threshold, attempt_id = decision.threshold, decision.attempt_id
+        elif stopped is not None:
+            reason = stopped
+        return TokenClaims(nonce=nonce, state=state, reason=reason, score=score, threshold=threshold,
+                           attempt_id=attempt_id, model_sha256=model_sha256, camera_serial=camera_serial,
+                           issued_at_s=now, expires_at_s=now + self.config.token.ttl_s)
+
+    def health(self) -> HealthReport:
+        pipeline = self._pipeline_health()
+        with self._lock:
+            stopped = self._stopped_reason
+        return HealthReport(ok=pipeline.ok and stopped is None, camera=pipeline.camera, runner=pipeline.runner,
+                            policy=stopped or pipeline.policy, actuator=self.actuator.health())
+
+
+def build_kiosk_service(config: KioskConfig, health: Callable[[], PipelineHealth]) -> KioskService:
+    """Open the configured audit log and actuator and wire them into a service (not started yet)."""
+    if config.kiosk.production:
+        check_production_source(config.kiosk.source)  # before anything is opened
+    audit = AuditLog(config.audit.path, store_face_images=config.audit.store_face_images,
+                     retention_days=config.audit.retention_days)
+    try:
+        actuator = open_actuator(config.actuator)
+    except EdgefasError:
+        audit.close()
+        raise
+    return KioskService(config, actuator=actuator, audit=audit, health=health)
