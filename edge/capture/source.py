@@ -49,6 +49,7 @@ class SourceOptions:
     fps: int = 30
     timeout_s: float = 2.0  # longest wait for one frame before the source reports a stall
     loop: bool = False  # restart a finite source (recording, folder) at its end
+    production: bool = False  # deployment checks are errors, not warnings (USB 2 link, old camera firmware)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import cv2
-from conftest import FACES, MODELS, require_dir
+from face_fixtures import FACES, MODELS, require_dir
 from typer.testing import CliRunner
 
 from edge.cli.app import app

@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import INTRINSICS, face_pixels, make_face_frame
+from face_fixtures import INTRINSICS, face_pixels, make_face_frame
 
 from edge.face import PreprocessConfig, crop_and_normalise
 from edge.face.crop import crop_depth, crop_window

@@ -7,7 +7,7 @@ import logging
 import cv2
 import numpy as np
 import pytest
-from conftest import FACES, MODELS, require_dir
+from face_fixtures import FACES, MODELS, require_dir
 
 from edge.errors import ModelError
 from edge.face import FaceFinder, box_iou, open_face_finder

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import make_face_frame
+from face_fixtures import make_face_frame
 
 from edge.errors import ModelError
 from edge.face import FaceTracker, PreprocessConfig, crop_and_normalise, preprocess_frame

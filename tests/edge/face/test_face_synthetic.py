@@ -7,7 +7,7 @@ and poses vary. Rates measured here are printed (pytest -s) so they can be repor
 from __future__ import annotations
 
 import pytest
-from conftest import MODELS, require_dir
+from face_fixtures import MODELS, require_dir
 
 from edge.face import PreprocessConfig, crop_and_normalise, open_face_finder, primary_face
 

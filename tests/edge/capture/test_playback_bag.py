@@ -1,0 +1,170 @@
+"""``bag:PATH`` playback: a real D435 recording, broken files, stalls, recordings missing a stream."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.capture.source import SourceOptions, open_source
+from edge.errors import SourceError
+
+rs = pytest.importorskip("pyrealsense2", reason="pyrealsense2 is not installed (extra 'realsense')")
+
+DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+D435_BAG = DATA / "realsense" / "single_depth_color_640x480.bag"
+
+
+@pytest.fixture(scope="module")
+def d435_bag() -> Path:
+    if not D435_BAG.is_file():
+        pytest.skip(f"the real D435 recording is not at {D435_BAG.resolve()} (shared test data absent)")
+    return D435_BAG
+
+
+def test_real_d435_recording_plays_aligned_with_recorded_calibration(d435_bag: Path) -> None:
+    source = open_source(f"bag:{d435_bag}", SourceOptions(timeout_s=1.0))
+    try:
+        frames = list(source)
+        info = source.stream_info
+    finally:
+        source.close()
+    assert frames, "the recording holds a depth+color pair; playback delivered none"
+    for frame in frames:
+        assert frame.color_bgr.shape == (480, 640, 3)
+        assert frame.depth_raw.shape == (480, 640)  # aligned to the 640x480 color grid
+        assert frame.depth_scale_m == pytest.approx(0.001, rel=1e-4)
+        assert frame.intrinsics.fx == pytest.approx(613.2, abs=0.05)
+        assert 0.5 < frame.valid_depth.mean() <= 1.0  # an office scene: mostly valid depth
+        assert frame.meta.depth_frame_number >= 0 and frame.meta.color_frame_number >= 0
+    assert info.depth.fx == pytest.approx(390.4, abs=0.05)
+    assert info.color.fx == pytest.approx(613.2, abs=0.05)
+    assert info.device.name.endswith("D435")
+    assert info.depth_to_color is not None
+    # The D435 colour module sits ~15 mm along x from the depth origin (datasheet); the file says 14.3 mm.
+    assert 0.010 < info.depth_to_color.translation_m[0] < 0.020
+    assert source.software  # a recording is never a live camera
+
+
+def test_real_recording_color_is_bgr(d435_bag: Path) -> None:
+    """The file stores RGB8; frames must come out BGR like every other source."""
+    source = open_source(f"bag:{d435_bag}", SourceOptions(timeout_s=1.0))
+    frames = list(source)
+    pipeline = rs.pipeline()
+    config = rs.config()
+    config.enable_device_from_file(str(d435_bag), repeat_playback=False)
+    profile = config.resolve(pipeline)
+    profile.get_device().as_playback().set_real_time(False)
+    pipeline.start(config)
+    try:
+        ok, frameset = pipeline.try_wait_for_frames(2000)
+        assert ok
+        rgb = np.asanyarray(frameset.get_color_frame().get_data())
+    finally:
+        pipeline.stop()
+    np.testing.assert_array_equal(frames[0].color_bgr, rgb[:, :, ::-1])
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupted", "text"])
+def test_damaged_recording_is_one_line_source_error(d435_bag: Path, tmp_path: Path, damage: str) -> None:
+    data = bytearray(d435_bag.read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    elif damage == "corrupted":
+        for i in range(20_000, len(data), 997):
+            data[i] = (data[i] * 7 + 13) % 256
+    else:
+        data = bytearray(b"not a recording\n")
+    broken = tmp_path / f"broken_{damage}.bag"
+    broken.write_bytes(bytes(data))
+    start = time.monotonic()
+    with pytest.raises(SourceError) as err:
+        source = open_source(f"bag:{broken}", SourceOptions(timeout_s=1.0))
+        list(source)
+    assert time.monotonic() - start < 10
+    message = str(err.value)
+    assert str(broken) in message and "\n" not in message
+
+
+def test_missing_file_and_wrong_extension(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="does not exist"):
+        open_source(f"bag:{tmp_path / 'nothing.bag'}")
+    image = tmp_path / "frame.png"
+    image.write_bytes(b"\x89PNG")
+    with pytest.raises(SourceError, match="not a RealSense recording"):
+        open_source(f"bag:{image}")
+
+
+def _record_depth_only(path: Path, frames: int) -> None:
+    """A real librealsense recording with a depth stream and no color stream."""
+    device = rs.software_device()
+    sensor = device.add_sensor("Stereo Module")
+    stream = rs.video_stream()
+    stream.type, stream.index, stream.uid = rs.stream.depth, 0, 0
+    stream.width, stream.height, stream.fps, stream.bpp, stream.fmt = 64, 48, 30, 2, rs.format.z16
+    intrinsics = rs.intrinsics()
+    intrinsics.width, intrinsics.height, intrinsics.fx, intrinsics.fy = 64, 48, 40.0, 40.0
+    intrinsics.ppx, intrinsics.ppy, intrinsics.model, intrinsics.coeffs = 32.0, 24.0, rs.distortion.none, [0.0] * 5
+    stream.intrinsics = intrinsics
+    profile = sensor.add_video_stream(stream).as_video_stream_profile()
+    sensor.add_read_only_option(rs.option.depth_units, 0.001)
+    recorder = rs.recorder(str(path), device)
+    sensor.open(profile)
+    sensor.start(lambda frame: None)
+    for i in range(frames):
+        frame = rs.software_video_frame()
+        frame.pixels = np.full((48, 64), 1000, np.uint16)
+        frame.bpp, frame.stride, frame.timestamp, frame.frame_number = 2, 128, i * 33.3, i + 1
+        frame.domain, frame.profile, frame.depth_units = rs.timestamp_domain.hardware_clock, profile, 0.001
+        sensor.on_video_frame(frame)
+    sensor.stop()
+    sensor.close()
+    recorder.pause()
+    del recorder
+
+
+def test_recording_without_color_stream_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "depth_only.db3"
+    _record_depth_only(path, 3)
+    with pytest.raises(SourceError) as err:
+        open_source(f"bag:{path}")
+    assert "no color stream" in str(err.value) and str(path) in str(err.value)
+
+
+def test_stalled_playback_ends_within_timeout(tmp_path: Path) -> None:
+    """A playback that stops delivering (here: paused) ends the stream after timeout_s, not never."""
+    from edge.capture.software_device import record_synthetic
+
+    path = record_synthetic("live", 1, 4, tmp_path / "stall.db3").path
+    timeout_s = 0.6
+    source = open_source(f"bag:{path}", SourceOptions(timeout_s=timeout_s))
+    frames = iter(source)
+    first = next(frames)
+    source._playback.pause()  # the file still has frames, but none will come
+    start = time.monotonic()
+    rest = list(frames)
+    elapsed = time.monotonic() - start
+    assert first.frame_number == 0
+    assert len(rest) < 3
+    assert timeout_s * 0.9 <= elapsed < timeout_s + 1.5
+    assert source.ended_by_timeout
+
+
+def test_max_frames_and_loop(tmp_path: Path) -> None:
+    from edge.capture.software_device import record_synthetic
+
+    path = record_synthetic("live", 2, 3, tmp_path / "loop.db3").path
+    looped = list(open_source(f"bag:{path}", SourceOptions(timeout_s=1.0, loop=True, max_frames=7)))
+    assert len(looped) == 7
+    numbers = [f.meta.color_frame_number for f in looped]
+    assert numbers[:3] == numbers[3:6]  # the second pass replays the same frames
+    assert [f.frame_number for f in looped] == list(range(7))
+
+
+def test_production_mode_refuses_recordings(tmp_path: Path) -> None:
+    path = tmp_path / "any.db3"
+    path.write_bytes(b"")
+    with pytest.raises(SourceError, match="production mode refuses"):
+        open_source(f"bag:{path}", SourceOptions(production=True))
