@@ -1,0 +1,63 @@
+"""Small building blocks shared by the generator, the fusion module and the discriminators.
+
+Each block is plain Conv/BatchNorm/PReLU so that the graph exports with the legacy ONNX exporter
+(opset 17) and quantises to INT8 without custom ops.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# ITU-R BT.601-7 luma weights (Kr, Kb) and the analog YUV chroma ranges (Umax, Vmax) of the
+# PAL/NTSC definition built on it (ITU-R BT.470-6): U = Umax (B - Y) / (1 - Kb), V = Vmax (R - Y) / (1 - Kr).
+BT601_KR = 0.299
+BT601_KB = 0.114
+YUV_U_MAX = 0.436
+YUV_V_MAX = 0.615
+
+
+def rgb_to_yuv_matrix() -> torch.Tensor:
+    """3x3 matrix taking RGB in [0, 1] to BT.601 YUV (Y in [0, 1], U in ±0.436, V in ±0.615)."""
+    kr, kb = BT601_KR, BT601_KB
+    kg = 1.0 - kr - kb
+    y = torch.tensor([kr, kg, kb], dtype=torch.float64)
+    u = YUV_U_MAX / (1.0 - kb) * (torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64) - y)
+    v = YUV_V_MAX / (1.0 - kr) * (torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64) - y)
+    return torch.stack([y, u, v]).float()
+
+
+class RgbYuvInput(nn.Module):
+    """RGB [N,3,H,W] -> RGB+YUV [N,6,H,W] with one fixed 1x1 convolution.
+
+    Done inside the model (not in preprocessing) so the ONNX input stays plain RGB (DESIGN §5) and
+    the runtime cannot get the colour conversion wrong. The weights are a constant, not a parameter,
+    and are not stored in checkpoints.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        weight = torch.cat([torch.eye(3), rgb_to_yuv_matrix()]).reshape(6, 3, 1, 1)
+        self.register_buffer("weight", weight, persistent=False)
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(rgb, self.weight)
+
+
+class ConvBnPrelu(nn.Sequential):
+    """3x3 (or k x k) conv without bias, BatchNorm, PReLU: the encoder/decoder unit of STDN."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, kernel_size: int = 3) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.PReLU(out_channels),
+        )
+
+
+def upsample(x: torch.Tensor, factor: int, mode: str = "nearest") -> torch.Tensor:
+    """Integer up-sampling that exports as one ONNX Resize with constant scales."""
+    if mode == "bilinear":
+        return F.interpolate(x, scale_factor=float(factor), mode="bilinear", align_corners=False)
+    return F.interpolate(x, scale_factor=float(factor), mode="nearest")

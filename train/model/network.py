@@ -1,0 +1,168 @@
+"""The two-stream spoof-trace disentanglement network and its output contracts (DESIGN §4, §5).
+
+``forward(rgb, depth)`` is the inference graph that is exported to ONNX: inputs ``rgb`` [N,3,S,S]
+float in [0, 1], RGB order, and ``depth`` [N,1,S,S] in [0, 1] (face-relative, nearer = brighter,
+0 = no data); outputs :class:`ModelOutputs`. ``forward_train`` runs the same layers and returns
+everything the losses need (:class:`TrainOutputs`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from train.model.fusion import CrossModalFusion
+from train.model.generator import (
+    CrossModalAggregation,
+    EarlySpoofRegressor,
+    StreamEncoder,
+    TraceDecoder,
+    TraceElements,
+    compose_trace,
+)
+from train.model.layers import RgbYuvInput
+from train.model.presets import ModelConfig
+
+MODALITIES: tuple[str, ...] = ("rgb", "depth")
+
+
+class ModelOutputs(NamedTuple):
+    """Inference outputs; ``score`` is higher for a more likely attack (DESIGN §4)."""
+
+    score: torch.Tensor  # [N]
+    spoof_map: torch.Tensor  # [N,1,S/8,S/8], the fused map M_f
+    trace_rgb: torch.Tensor  # [N,3,S,S]
+    trace_depth: torch.Tensor  # [N,1,S,S]
+
+
+class TrainOutputs(NamedTuple):
+    """Everything training needs from one forward pass; tensors keep their graph."""
+
+    score: torch.Tensor  # [N]
+    spoof_map: torch.Tensor  # [N,1,S/8,S/8] fused map M_f
+    trace_rgb: torch.Tensor  # [N,3,S,S]
+    trace_depth: torch.Tensor  # [N,1,S,S]
+    elements_rgb: TraceElements
+    elements_depth: TraceElements
+    live_rgb: torch.Tensor  # rgb - trace_rgb
+    live_depth: torch.Tensor  # depth - trace_depth
+    esr_rgb: torch.Tensor  # [N,1,S/8,S/8] per-stream ESR map
+    esr_depth: torch.Tensor  # [N,1,S/8,S/8]
+
+
+class SpoofTraceNet(nn.Module):
+    """Two STDN-style generators (RGB+YUV, depth) fused after every encoder stage.
+
+    Buffers stored with the weights: ``alpha`` (trace weight in the score, set by calibration) and
+    ``depth_enabled`` (1 for RGB-D, 0 for the RGB-only ablation: the depth input and the depth
+    trace are multiplied by it, so the graph, its inputs and its cost stay identical).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.rgb_input = RgbYuvInput()
+        self.encoder_rgb = StreamEncoder(6, config)
+        self.encoder_depth = StreamEncoder(1, config)
+        self.fusions = nn.ModuleList(
+            CrossModalFusion(width, width, config.fusion_reduction, config.fusion_spatial)
+            for width in config.stage_channels
+        )
+        self.decoder_rgb = TraceDecoder(3, config)
+        self.decoder_depth = TraceDecoder(1, config)
+        self.esr_rgb = EarlySpoofRegressor(config)
+        self.esr_depth = EarlySpoofRegressor(config)
+        self.aggregation = CrossModalAggregation(config)
+        self.register_buffer("alpha", torch.tensor(float(config.alpha_init)))
+        self.register_buffer("depth_enabled", torch.tensor(1.0))
+
+    # -- configuration -------------------------------------------------------------------------
+    def set_alpha(self, alpha: float) -> None:
+        """Trace weight of the score, chosen on dev data (DESIGN §4); stored in checkpoints."""
+        if not alpha >= 0.0:
+            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        self.alpha.fill_(float(alpha))
+
+    def set_modalities(self, modalities: tuple[str, ...]) -> None:
+        """``("rgb", "depth")`` or ``("rgb",)``; the RGB-only ablation zeroes the depth stream."""
+        if tuple(modalities) not in (("rgb", "depth"), ("rgb",)):
+            raise ValueError(f"modalities must be ('rgb', 'depth') or ('rgb',), got {modalities}")
+        self.depth_enabled.fill_(1.0 if "depth" in modalities else 0.0)
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return MODALITIES if float(self.depth_enabled) > 0.5 else ("rgb",)
+
+    # -- graph ---------------------------------------------------------------------------------
+    def _check_inputs(self, rgb: torch.Tensor, depth: torch.Tensor) -> None:
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            return
+        size = self.config.input_size_px
+        if rgb.ndim != 4 or tuple(rgb.shape[1:]) != (3, size, size):
+            raise ValueError(f"rgb must be [N,3,{size},{size}], got {tuple(rgb.shape)}")
+        if depth.ndim != 4 or tuple(depth.shape) != (rgb.shape[0], 1, size, size):
+            raise ValueError(f"depth must be [N,1,{size},{size}] matching rgb, got {tuple(depth.shape)}")
+
+    def _streams(self, rgb: torch.Tensor, depth: torch.Tensor):
+        self._check_inputs(rgb, depth)
+        depth = depth * self.depth_enabled
+        f_rgb = self.encoder_rgb.stem(self.rgb_input(rgb))
+        f_depth = self.encoder_depth.stem(depth)
+        feats_rgb, feats_depth = [f_rgb], [f_depth]
+        for stage_rgb, stage_depth, fusion in zip(self.encoder_rgb.stages, self.encoder_depth.stages, self.fusions):
+            f_rgb, f_depth = fusion(stage_rgb(f_rgb), stage_depth(f_depth))
+            feats_rgb.append(f_rgb)
+            feats_depth.append(f_depth)
+        elements_rgb = self.decoder_rgb(*feats_rgb)
+        elements_depth = self.decoder_depth(*feats_depth)
+        trace_rgb = compose_trace(elements_rgb, rgb)
+        trace_depth = compose_trace(elements_depth, depth) * self.depth_enabled
+        hidden_rgb = self.esr_rgb.hidden(*feats_rgb[1:])
+        hidden_depth = self.esr_depth.hidden(*feats_depth[1:])
+        fused = self.aggregation(hidden_rgb, hidden_depth)
+        trace_energy = trace_rgb.abs().mean(dim=(1, 2, 3)) + trace_depth.abs().mean(dim=(1, 2, 3))
+        score = fused.mean(dim=(1, 2, 3)) + self.alpha * trace_energy
+        return depth, elements_rgb, elements_depth, trace_rgb, trace_depth, hidden_rgb, hidden_depth, fused, score
+
+    def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> ModelOutputs:
+        _, _, _, trace_rgb, trace_depth, _, _, fused, score = self._streams(rgb, depth)
+        return ModelOutputs(score, fused, trace_rgb, trace_depth)
+
+    def forward_train(self, rgb: torch.Tensor, depth: torch.Tensor) -> TrainOutputs:
+        depth, el_rgb, el_depth, trace_rgb, trace_depth, h_rgb, h_depth, fused, score = self._streams(rgb, depth)
+        return TrainOutputs(
+            score=score,
+            spoof_map=fused,
+            trace_rgb=trace_rgb,
+            trace_depth=trace_depth,
+            elements_rgb=el_rgb,
+            elements_depth=el_depth,
+            live_rgb=rgb - trace_rgb,
+            live_depth=depth - trace_depth,
+            esr_rgb=self.esr_rgb.head(h_rgb),
+            esr_depth=self.esr_depth.head(h_depth),
+        )
+
+
+class TrainingView(nn.Module):
+    """``forward`` = ``model.forward_train``: what DistributedDataParallel wraps.
+
+    DDP synchronises gradients only for work done through its own ``forward``; this view shares
+    the model's parameters and routes the training pass through it.
+    """
+
+    def __init__(self, model: SpoofTraceNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> TrainOutputs:
+        return self.model.forward_train(rgb, depth)
+
+
+def build_model(config: ModelConfig) -> SpoofTraceNet:
+    """A freshly initialised network for ``config`` (seed torch first for reproducible weights)."""
+    if not isinstance(config, ModelConfig):
+        raise TypeError(f"build_model needs a ModelConfig, got {type(config).__name__}")
+    return SpoofTraceNet(config)

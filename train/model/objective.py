@@ -1,0 +1,118 @@
+"""The training objective: its weights (:class:`TrainConfig`) and the loss terms (DESIGN §4).
+
+Default weights are STDN's (Liu et al., ECCV 2020, "On Disentangling Spoof Trace for Generic Face
+Anti-Spoofing", as summarised in DESIGN §4): ESR 50, adversarial 1, trace regularisation
+10 on live and 1e-4 on spoof, pixel loss 0.1 and ESR 5 in the extra step on synthesised spoofs,
+Adam with learning rate 6e-5, the discriminators updated every second step. Every term is a
+masked mean over the samples it applies to, so a batch's composition (how many live, how many
+spoof) never changes the graph: DDP ranks with different batches still run identical work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+
+from edge.errors import ConfigError, ModelError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Schedule and loss weights of one training run; stored in every checkpoint."""
+
+    batch_size: int = 8  # a starting point for one CPU or a Jetson; the CLI overrides it
+    steps: int = 20000  # a starting point; the CLI overrides it
+    seed: int = 0
+    learning_rate: float = 6e-5  # STDN
+    adam_betas: tuple[float, float] = (0.5, 0.999)  # beta1 0.5 for GAN stability (DCGAN, Radford et al., ICLR 2016)
+    esr_weight: float = 50.0  # STDN
+    adversarial_weight: float = 1.0  # unit weight: the other weights are relative to it
+    reg_live_weight: float = 10.0  # STDN
+    reg_spoof_weight: float = 1e-4  # STDN
+    pixel_weight: float = 0.1  # STDN, extra step
+    extra_esr_weight: float = 5.0  # STDN, extra step
+    discriminator_every: int = 2  # STDN: D every second step
+    warp_amplitude: float = 0.05  # max random displacement, fraction of the half crop (~3 px at 128)
+    hard_fraction: float = 0.5  # share of synthesised spoofs with one weakened trace element
+    modalities: tuple[str, ...] = ("rgb", "depth")
+    checkpoint_every: int = 500
+
+    def __post_init__(self) -> None:
+        if tuple(self.modalities) not in (("rgb", "depth"), ("rgb",)):
+            raise ConfigError(f"modalities must be rgb,depth or rgb (the RGB-only ablation), got {','.join(self.modalities)}")
+        if self.batch_size < 2:
+            raise ConfigError(f"batch size must be at least 2 (one live and one spoof), got {self.batch_size}")
+        if self.steps < 1 or self.discriminator_every < 1 or self.checkpoint_every < 1:
+            raise ConfigError("steps, discriminator_every and checkpoint_every must be at least 1")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning rate must be positive, got {self.learning_rate}")
+
+    @property
+    def depth_weight(self) -> float:
+        """1 when the depth stream trains, 0 in the RGB-only ablation (its terms stay in the graph)."""
+        return 1.0 if "depth" in self.modalities else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ModelError(f"train config has unknown fields {unknown}; the checkpoint is from a newer edgefas, upgrade it")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+@dataclass(frozen=True)
+class LossTerms:
+    """One step's scalar losses (Python floats, for logging); ``nan`` where a term did not run."""
+
+    generator: float
+    esr: float
+    adversarial: float
+    regularisation: float
+    extra: float
+    pixel: float
+    extra_esr: float
+    discriminator: float
+
+    def as_row(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of per-sample ``values`` [N] over ``mask`` [N]; 0 (still in the graph) when the mask is empty."""
+    weights = mask.to(values.dtype)
+    return (values * weights).sum() / weights.sum().clamp(min=1.0)
+
+
+def per_sample(x: torch.Tensor) -> torch.Tensor:
+    """Mean over every dimension but the batch."""
+    return x.flatten(1).mean(dim=1)
+
+
+def esr_loss(spoof_map: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """L1 between a spoof map [N,1,h,w] and the constant target map of each label (0 live, 1 spoof)."""
+    values = per_sample((spoof_map - labels.reshape(-1, 1, 1, 1)).abs())
+    return values.mean() if mask is None else masked_mean(values, mask)
+
+
+def trace_regularisation(trace: torch.Tensor, labels: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """Mean squared trace, weighted strongly on live (a live face has no trace) and weakly on spoof."""
+    energy = per_sample(trace**2)
+    live = labels <= 0.5
+    return config.reg_live_weight * masked_mean(energy, live) + config.reg_spoof_weight * masked_mean(energy, ~live)
+
+
+def lsgan_real(logits: list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+    """LSGAN ``(D(x) - 1)^2 / 2`` over scales (Mao et al., ICCV 2017, "Least Squares GANs", a=0 b=c=1)."""
+    return sum(masked_mean(per_sample((z - 1.0) ** 2), mask) for z in logits) * 0.5 / len(logits)
+
+
+def lsgan_fake(logits: list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+    """LSGAN ``D(G(z))^2 / 2`` over scales."""
+    return sum(masked_mean(per_sample(z**2), mask) for z in logits) * 0.5 / len(logits)
