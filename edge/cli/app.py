@@ -14,6 +14,7 @@ import sys
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from edge.errors import EdgefasError
 
@@ -21,6 +22,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edge.cli.faces",
     "edge.cli.synth",
     "edge.cli.capture",
+    "edge.cli.train",
+    "edge.cli.engines",
+    "edge.cli.calibrate",
 )
 
 app = typer.Typer(
@@ -57,7 +61,7 @@ def main() -> None:
     try:
         app()
     except EdgefasError as err:
-        stderr.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True, markup=True)
+        stderr.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         stderr.print("interrupted")

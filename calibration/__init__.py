@@ -1,0 +1,1 @@
+"""The operating point: PAD metrics, threshold selection, INT8 calibration data and calibrators (DESIGN §6)."""

@@ -1,0 +1,115 @@
+"""``edgefas calibrate``: collect a calibration set, make an INT8 model, choose the decision threshold."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from edge.capture.source import sources_help
+
+calibrate_app = typer.Typer(help="Calibration: INT8 calibration sets and models, decision thresholds.",
+                            no_args_is_help=True)
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+def _progress(label: str) -> Progress:
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=stderr, disable=not stderr.is_terminal)
+
+
+@calibrate_app.command("collect")
+def collect(
+    source: str = typer.Option(..., "--source", help=sources_help()),
+    count: int = typer.Option(..., "--count", min=1, help="Faces to keep (frames without a usable face are skipped)."),
+    out: Path = typer.Option(..., "--out", help="Calibration set file to write (.npz)."),
+    model: Path | None = typer.Option(None, "--model", help="ONNX model whose preprocessing contract to follow."),
+    detector: str = typer.Option("auto", "--detector", help="Face detector: auto, yunet or haar."),
+    seed: int = typer.Option(0, "--seed", help="Seed of synthetic sources."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
+) -> None:
+    """Collect preprocessed faces from a camera, recording or dataset into an INT8 calibration set."""
+    from calibration.face_stream import collect_calibration_set
+
+    with _progress("collecting") as bar:
+        task = bar.add_task("collect", total=count)
+        calib = collect_calibration_set(source, count, out, model, detector, seed,
+                                        progress=lambda n: bar.update(task, completed=n))
+    if json_out:
+        typer.echo(json.dumps({"path": str(calib.path), **calib.provenance.to_json()}, indent=2))
+        return
+    stdout.print(f"wrote {calib.count} faces ({calib.input_size}px) from {source} to {calib.path} "
+                 f"(sha256 {calib.provenance.sha256[:12]}…)", soft_wrap=True)
+
+
+@calibrate_app.command("int8")
+def int8(
+    onnx: Path = typer.Option(..., "--onnx", help="fp32 ONNX model from edgefas export."),
+    calib: Path = typer.Option(..., "--calib", help="Calibration set from edgefas calibrate collect."),
+    out: Path = typer.Option(..., "--out", help="INT8 (Q/DQ) ONNX file to write."),
+    method: str = typer.Option("minmax", "--method", help="Range calibration: minmax, entropy or percentile."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Decision threshold for the gate "
+                                           "(default: the one stored in the model)."),
+    max_abs: float = typer.Option(0.05, "--max-abs", help="Gate: largest allowed |score difference|."),
+    median_abs: float = typer.Option(0.01, "--median-abs", help="Gate: largest allowed median |score difference|."),
+    min_agreement: float = typer.Option(0.99, "--min-agreement", help="Gate: smallest fraction of equal decisions."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
+) -> None:
+    """Quantise to INT8 (Q/DQ, runs on ONNX Runtime CPU and TensorRT) and accept it only past the accuracy gate."""
+    from engines.accuracy_gate import GateTolerance
+    from engines.quantize import quantize_and_gate
+
+    tolerance = GateTolerance(max_abs, median_abs, min_agreement)
+    with _progress("calibrating") as bar:
+        task = bar.add_task("int8", total=None)
+        result, gate = quantize_and_gate(onnx, calib, out, method, tolerance, threshold,
+                                         progress=lambda n: bar.update(task, completed=n))
+    if json_out:
+        typer.echo(json.dumps({"quantize": result.to_json(), "gate": gate.to_json()}, indent=2))
+        return
+    table = Table("INT8 model", "samples", "Q/DQ nodes", "max |Δ|", "median |Δ|", "agreement", "gate")
+    table.add_row(str(result.onnx_path), str(gate.samples), str(result.qdq_nodes), f"{gate.max_abs_score:.4f}",
+                  f"{gate.median_abs_score:.4f}", f"{gate.agreement:.4f}", "accepted")
+    stdout.print(table)
+
+
+@calibrate_app.command("threshold")
+def threshold(
+    model: Path = typer.Option(..., "--model", help="ONNX model to set the threshold of."),
+    dataset: str = typer.Option(..., "--dataset", help="Labelled dev data: folder:PATH or synthetic:SCENARIO."),
+    target: str = typer.Option("bpcer@apcer=0.01", "--target", help="bpcer@apcer=RATE, eer or bpcer=RATE."),
+    out: Path | None = typer.Option(None, "--out", help="Write the model with its threshold here (default: in place)."),
+    det_plot: Path | None = typer.Option(None, "--det-plot", help="Also write a DET plot (PNG/PDF/SVG)."),
+    max_frames: int | None = typer.Option(None, "--max-frames", help="Read at most this many frames."),
+    detector: str = typer.Option("auto", "--detector", help="Face detector: auto, yunet or haar."),
+    seed: int = typer.Option(0, "--seed", help="Seed of synthetic sources."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
+) -> None:
+    """Choose the decision threshold on labelled dev data at a named operating point and store it in the model."""
+    from calibration.operating_point import calibrate_threshold
+    from calibration.threshold import parse_target
+
+    parse_target(target)  # a bad target fails before any frame is read
+    with _progress("scoring") as bar:
+        task = bar.add_task("score", total=max_frames)
+        result = calibrate_threshold(model, dataset, target, out, det_plot, detector, seed, max_frames,
+                                     progress=lambda n: bar.update(task, completed=n))
+    if json_out:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+        return
+    rep = result.choice.report
+    table = Table("target", "threshold", "APCER max (worst species)", "APCER pooled", "BPCER", "EER", "AUC", "live/attack")
+    table.add_row(str(result.choice.target), f"{result.choice.threshold:.4f}", f"{rep.apcer_max:.4f}",
+                  f"{rep.apcer_pooled:.4f}", f"{rep.bpcer:.4f}", f"{rep.eer:.4f}", f"{rep.auc:.4f}",
+                  f"{rep.n_live}/{rep.n_spoof}")
+    stdout.print(table)
+    stdout.print(f"threshold written to {result.model_path}; report {result.report_path}", soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(calibrate_app, name="calibrate")

@@ -1,0 +1,166 @@
+"""The preprocessing contract and operating point stored inside an ONNX file (DESIGN §2, §5).
+
+A model trained on crops made one way and served crops made another way is the most common way
+these systems fail in the field, so the artifact carries its own contract as ONNX ``metadata_props``
+(string key/value pairs that every ONNX tool preserves and ONNX Runtime exposes through
+``session.get_modelmeta().custom_metadata_map``). The runtime reads it from there and never from a
+second copy in a config file.
+
+Keys (all prefixed ``edgefas.``):
+
+- ``edgefas.preprocess.*`` — the dict from ``PreprocessConfig.to_metadata()`` (whose keys start with
+  ``preprocess.``), stored opaquely as ``"edgefas." + key`` and returned with the same keys;
+- ``edgefas.input_size``, ``edgefas.channel_order`` (``RGB``), ``edgefas.score_polarity``
+  (``higher_is_attack``), ``edgefas.preset``, ``edgefas.variant``, ``edgefas.precision``;
+- ``edgefas.calibration_sha256`` (INT8 models: the calibration set's content hash);
+- ``edgefas.threshold`` (+ ``edgefas.threshold.target``, ``edgefas.threshold.metrics`` JSON),
+  ``edgefas.alpha``, ``edgefas.model_sha256`` (of the checkpoint the file came from).
+
+Writing needs the ``onnx`` package; reading needs only ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+
+from calibration.metrics import SCORE_POLARITY
+from edge.errors import ModelError, import_optional
+
+PREFIX = "edgefas."
+CONTRACT_PREFIX = "preprocess."  # keys of PreprocessConfig.to_metadata() (edge/face/preprocess.py)
+PREPROCESS_PREFIX = PREFIX + CONTRACT_PREFIX
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """Everything a runtime needs to feed a model and read its score."""
+
+    preprocess: Mapping[str, str] = field(default_factory=dict)
+    input_size: int = 0
+    preset: str = ""
+    variant: str = "score"
+    precision: str = "fp32"
+    threshold: float | None = None
+    threshold_target: str = ""
+    threshold_metrics: str = ""  # JSON of the PadReport that justifies the threshold
+    alpha: float | None = None
+    model_sha256: str = ""
+    calibration_sha256: str = ""  # content hash of the INT8 calibration set (int8 models only)
+    score_polarity: str = SCORE_POLARITY
+    channel_order: str = "RGB"
+
+    def to_props(self) -> dict[str, str]:
+        for key in self.preprocess:
+            if not key.startswith(CONTRACT_PREFIX):
+                raise ValueError(f"ModelMetadata.preprocess key '{key}' must start with '{CONTRACT_PREFIX}' "
+                                 f"(PreprocessConfig.to_metadata() keys)")
+        props = {PREFIX + k: str(v) for k, v in self.preprocess.items()}
+        props.update({
+            "edgefas.input_size": str(self.input_size),
+            "edgefas.preset": self.preset,
+            "edgefas.variant": self.variant,
+            "edgefas.precision": self.precision,
+            "edgefas.score_polarity": self.score_polarity,
+            "edgefas.channel_order": self.channel_order,
+            "edgefas.model_sha256": self.model_sha256,
+        })
+        if self.calibration_sha256:
+            props["edgefas.calibration_sha256"] = self.calibration_sha256
+        if self.threshold is not None:
+            props["edgefas.threshold"] = repr(float(self.threshold))
+            props["edgefas.threshold.target"] = self.threshold_target
+            props["edgefas.threshold.metrics"] = self.threshold_metrics
+        if self.alpha is not None:
+            props["edgefas.alpha"] = repr(float(self.alpha))
+        return props
+
+    def with_threshold(self, threshold: float, target: str, metrics: Mapping[str, object]) -> ModelMetadata:
+        return replace(self, threshold=float(threshold), threshold_target=target,
+                       threshold_metrics=json.dumps(dict(metrics), sort_keys=True))
+
+
+def metadata_from_props(props: Mapping[str, str], source: str = "model") -> ModelMetadata:
+    """Parse ``metadata_props``; a file without the edgefas keys is a ModelError naming ``source``."""
+    if "edgefas.input_size" not in props:
+        raise ModelError(f"{source} carries no edgefas metadata (no preprocessing contract); "
+                         f"export it with: edgefas export")
+    polarity = props.get("edgefas.score_polarity", SCORE_POLARITY)
+    if polarity != SCORE_POLARITY:
+        raise ModelError(f"{source} has score polarity '{polarity}' but edgefas expects "
+                         f"'{SCORE_POLARITY}'; re-export it with: edgefas export")
+    try:
+        return ModelMetadata(
+            preprocess=MappingProxyType({k[len(PREFIX):]: v for k, v in props.items()
+                                         if k.startswith(PREPROCESS_PREFIX)}),
+            input_size=int(props["edgefas.input_size"]),
+            preset=props.get("edgefas.preset", ""),
+            variant=props.get("edgefas.variant", "score"),
+            precision=props.get("edgefas.precision", "fp32"),
+            threshold=float(props["edgefas.threshold"]) if props.get("edgefas.threshold") else None,
+            threshold_target=props.get("edgefas.threshold.target", ""),
+            threshold_metrics=props.get("edgefas.threshold.metrics", ""),
+            alpha=float(props["edgefas.alpha"]) if props.get("edgefas.alpha") else None,
+            model_sha256=props.get("edgefas.model_sha256", ""),
+            calibration_sha256=props.get("edgefas.calibration_sha256", ""),
+            score_polarity=polarity,
+            channel_order=props.get("edgefas.channel_order", "RGB"),
+        )
+    except ValueError as exc:
+        raise ModelError(f"{source} has unreadable edgefas metadata ({exc}); re-export it with: edgefas export") \
+            from None
+
+
+def load_onnx(path: Path):  # -> onnx.ModelProto
+    """Load an ONNX file with the onnx package; a corrupt file is a one-line ModelError naming it."""
+    onnx = import_optional("onnx", "train", "editing ONNX model metadata")
+    if not Path(path).is_file():
+        raise ModelError(f"ONNX file '{path}' does not exist; export one with: edgefas export")
+    from google.protobuf.message import DecodeError  # onnx depends on protobuf
+
+    try:
+        return onnx.load(str(path))
+    except (DecodeError, ValueError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"'{path}' is not a readable ONNX file ({first}); re-export it with: edgefas export") \
+            from None
+
+
+def read_metadata(path: str | Path) -> ModelMetadata:
+    """Read through ONNX Runtime (a base dependency), so a Jetson without the onnx package can too."""
+    from engines.ort_runner import CPU, load_session
+
+    if not Path(path).is_file():
+        raise ModelError(f"ONNX file '{path}' does not exist; export one with: edgefas export")
+    props = load_session(Path(path), [CPU]).get_modelmeta().custom_metadata_map
+    return metadata_from_props(props, f"'{path}'")
+
+
+def set_metadata(model, metadata: ModelMetadata) -> None:
+    """Replace every ``edgefas.*`` entry of an in-memory ``onnx.ModelProto``; other keys are kept."""
+    kept = [(p.key, p.value) for p in model.metadata_props if not p.key.startswith(PREFIX)]
+    del model.metadata_props[:]
+    for key, value in kept + sorted(metadata.to_props().items()):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def write_metadata(path: str | Path, metadata: ModelMetadata, out_path: str | Path | None = None) -> Path:
+    """Store ``metadata`` in the ONNX file at ``path`` (in place, or into ``out_path``)."""
+    onnx = import_optional("onnx", "train", "editing ONNX model metadata")
+    model = load_onnx(Path(path))
+    set_metadata(model, metadata)
+    out = Path(out_path or path)
+    onnx.save(model, str(out))
+    return out
+
+
+def contract_differences(expected: Mapping[str, str], actual: Mapping[str, str],
+                         expected_name: str = "model", actual_name: str = "set") -> list[str]:
+    """Keys whose values differ between two preprocessing contracts, with both values, sorted."""
+    keys = sorted(set(expected) | set(actual))
+    return [f"{k}: {expected_name}={expected.get(k, '<absent>')} {actual_name}={actual.get(k, '<absent>')}"
+            for k in keys if expected.get(k) != actual.get(k)]

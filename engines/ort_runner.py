@@ -1,0 +1,167 @@
+"""ONNX Runtime runner: any machine, CPU by default, CUDA/TensorRT execution providers where installed.
+
+Which provider actually runs is read back from ``session.get_providers()`` after the session is
+built: ONNX Runtime drops a provider it cannot load with only a log line, and a kiosk that believes
+it runs on the GPU while it runs on a loaded CPU misses its latency budget. Such a fallback is an
+:class:`EngineError` unless the caller allowed it, and then it is logged at WARNING and visible in
+every ``Outputs.provider``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from edge.errors import EngineError, ModelError
+from engines.metadata import ModelMetadata, metadata_from_props
+from engines.outputs import Outputs
+from engines.runner import INPUT_NAMES, RunnerOptions, check_inputs
+
+log = logging.getLogger(__name__)
+
+BACKEND = "onnxruntime"
+CPU = "CPUExecutionProvider"
+PROVIDER_ALIASES = {"cpu": CPU, "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+
+# Intra-op threads when the caller names none. ONNX Runtime's own default (0) takes every physical
+# core; on a 6-core Jetson Orin Nano that starves the capture and face-detection threads that run
+# beside the model. Four matches the big-core count of the Orin Nano/NX CPU (Cortex-A78AE clusters of
+# 4, NVIDIA Jetson Orin Nano data sheet DS-11105) and is a sane ceiling on laptops.
+DEFAULT_THREADS_MAX = 4
+
+
+def resolve_providers(names: Sequence[str] | None) -> list[str]:
+    """Map short names (cpu, cuda, tensorrt) to ONNX Runtime provider names; None = CPU only."""
+    if not names:
+        return [CPU]
+    return [PROVIDER_ALIASES.get(n.lower(), n) for n in names]
+
+
+def default_threads() -> int:
+    return max(1, min(DEFAULT_THREADS_MAX, os.cpu_count() or 1))
+
+
+def load_session(path: Path, providers: Sequence[str], options=None):
+    """An ``onnxruntime.InferenceSession``; a corrupt or foreign file is a one-line ModelError naming it."""
+    import onnxruntime as ort
+    from onnxruntime.capi.onnxruntime_pybind11_state import (
+        Fail,
+        InvalidArgument,
+        InvalidGraph,
+        InvalidProtobuf,
+        NoSuchFile,
+    )
+    from onnxruntime.capi.onnxruntime_pybind11_state import NotImplemented as OrtNotImplemented
+
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=list(providers))
+    except (Fail, InvalidArgument, InvalidGraph, InvalidProtobuf, NoSuchFile, OrtNotImplemented) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"ONNX Runtime cannot load '{path}' ({first}); the file is corrupt or not "
+                         f"an edgefas model: re-export it with: edgefas export") from None
+
+
+class OrtRunner:
+    """A :class:`engines.runner.Runner` over one ``onnxruntime.InferenceSession``."""
+
+    backend = BACKEND
+
+    def __init__(self, path: Path, options: RunnerOptions = RunnerOptions()) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        requested = resolve_providers(options.providers)
+        available = ort.get_available_providers()
+        missing = [p for p in requested if p not in available]
+        wants_gpu = any(p != CPU for p in requested)
+        if missing and not options.allow_cpu_fallback:
+            raise EngineError(
+                f"ONNX Runtime here has no {', '.join(missing)} (available: {', '.join(available)}); "
+                f"install onnxruntime-gpu / the JetPack wheel, or pass --allow-cpu-fallback"
+            )
+        usable = [p for p in requested if p in available] or [CPU]
+        if CPU not in usable and options.allow_cpu_fallback:
+            usable.append(CPU)
+        self.threads = options.threads or default_threads()
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = self.threads
+        so.inter_op_num_threads = 1  # one model graph, no parallel branches worth a second pool
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.log_severity_level = 3  # errors only: our own log says which provider runs
+        self._session = load_session(self.path, usable, so)
+        self.providers = tuple(self._session.get_providers())
+        self.provider = self.providers[0]
+        if wants_gpu and self.provider == CPU:
+            if not options.allow_cpu_fallback:
+                self.close()
+                raise EngineError(f"ONNX Runtime fell back to CPU although {requested[0]} was requested "
+                                  f"(its libraries failed to load); fix the CUDA install or pass --allow-cpu-fallback")
+            log.warning("ONNX Runtime runs %s on CPU: requested %s could not be used", self.path.name, requested)
+        self.metadata = self._read_metadata()
+        self.input_size = self._check_signature()
+
+    def _read_metadata(self) -> ModelMetadata:
+        props = self._session.get_modelmeta().custom_metadata_map
+        return metadata_from_props(props, f"'{self.path}'")
+
+    def _check_signature(self) -> int:
+        """Check input/output names and shapes once, at open; returns S."""
+        inputs = {i.name: i for i in self._session.get_inputs()}
+        outputs = [o.name for o in self._session.get_outputs()]
+        if set(inputs) != set(INPUT_NAMES) or "score" not in outputs or "spoof_map" not in outputs:
+            raise ModelError(f"'{self.path}' has inputs {sorted(inputs)} and outputs {outputs}; edgefas needs "
+                             f"inputs rgb, depth and outputs score, spoof_map: re-export it with: edgefas export")
+        for name, channels in (("rgb", 3), ("depth", 1)):
+            meta = inputs[name]
+            shape = meta.shape
+            if meta.type != "tensor(float)" or len(shape) != 4 or shape[1] != channels:
+                raise ModelError(f"'{self.path}' input {name} is {meta.type} {shape}; expected float "
+                                 f"[N, {channels}, S, S]: re-export it with: edgefas export")
+        side = inputs["rgb"].shape[2]
+        if not isinstance(side, int):
+            side = self.metadata.input_size
+        if side != self.metadata.input_size:
+            raise ModelError(f"'{self.path}' takes {side}x{side} inputs but its metadata says "
+                             f"{self.metadata.input_size}: re-export it with: edgefas export")
+        self._output_names = outputs
+        return int(side)
+
+    @property
+    def contract(self) -> Mapping[str, str]:
+        return self.metadata.preprocess
+
+    @property
+    def threshold(self) -> float | None:
+        return self.metadata.threshold
+
+    def run(self, rgb: np.ndarray, depth: np.ndarray) -> Outputs:
+        if self._session is None:
+            raise ValueError(f"runner for '{self.path}' is closed")
+        check_inputs(rgb, depth, self.input_size)
+        values = dict(zip(self._output_names, self._session.run(self._output_names, {"rgb": rgb, "depth": depth})))
+        return Outputs(
+            score=np.asarray(values["score"], dtype=np.float32).reshape(-1),
+            spoof_map=np.asarray(values["spoof_map"], dtype=np.float32),
+            backend=BACKEND,
+            provider=self.provider,
+            trace_rgb=values.get("trace_rgb"),
+            trace_depth=values.get("trace_depth"),
+        )
+
+    def close(self) -> None:
+        self._session = None
+
+    def __enter__(self) -> OrtRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_ort_runner(path: Path, options: RunnerOptions) -> OrtRunner:
+    return OrtRunner(path, options)

@@ -1,0 +1,143 @@
+"""INT8 as an explicitly quantised (Q/DQ) ONNX model, calibrated on a calibration set (DESIGN §5, §6).
+
+One INT8 artifact serves both back ends: ONNX Runtime runs the Q/DQ graph on CPU, and TensorRT 10
+compiles it on the GPU without its own calibrator (explicit quantisation). TensorRT accepts only
+symmetric INT8 quantisation (zero point 0) for both weights and activations, hence
+``ActivationSymmetric`` and ``WeightSymmetric`` (TensorRT developer guide, "Explicit Quantization";
+ONNX Runtime docs, "Quantize ONNX models", section "Quantization on GPU"). Weights are quantised per
+output channel, which TensorRT supports for convolution weights and which keeps small-magnitude
+channels from being flattened to zero by one large channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from calibration.calibset import CalibrationSet, check_contract, load_calibration_set
+from edge.errors import ConfigError, ModelError, import_optional
+from engines.metadata import load_onnx, metadata_from_props, set_metadata
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+CALIBRATION_BATCH = 8  # samples per calibration step: bounds the memory of the augmented graph
+
+
+@dataclass(frozen=True)
+class QuantizeResult:
+    onnx_path: Path
+    samples: int
+    method: str
+    qdq_nodes: int  # QuantizeLinear + DequantizeLinear in the written graph
+    calibration_sha256: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"onnx": str(self.onnx_path), "samples": self.samples, "method": self.method,
+                "qdq_nodes": self.qdq_nodes, "calibration_sha256": self.calibration_sha256}
+
+
+def calibration_reader(calib: CalibrationSet, limit: int | None, progress: Callable[[int], None] | None = None):
+    """An ``onnxruntime.quantization.CalibrationDataReader`` feeding float32 batches of the set."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class _SetReader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._batches = calib.batches(CALIBRATION_BATCH, limit)
+            self._seen = 0
+
+        def get_next(self):
+            batch = next(self._batches, None)
+            if batch is None:
+                return None
+            self._seen += batch[0].shape[0]
+            if progress is not None:
+                progress(self._seen)
+            return {"rgb": batch[0], "depth": batch[1]}
+
+    return _SetReader()
+
+
+def count_qdq_nodes(model) -> int:
+    return sum(1 for node in model.graph.node if node.op_type in ("QuantizeLinear", "DequantizeLinear"))
+
+
+def quantize_int8(onnx_path: str | Path, calib_path: str | Path, out_path: str | Path, method: str = "minmax",
+                  limit: int | None = None, progress: Callable[[int], None] | None = None) -> QuantizeResult:
+    """Write a Q/DQ INT8 copy of an fp32 ONNX model; its metadata is copied with precision ``int8``.
+
+    The set must have been made under the model's preprocessing contract (else ModelError naming
+    the differing keys). ``limit`` caps the samples used (None = all).
+    """
+    if method not in CALIBRATION_METHODS:
+        raise ConfigError(f"unknown calibration method '{method}'; use one of: {', '.join(CALIBRATION_METHODS)}")
+    import_optional("onnx", "train", "quantising a model to INT8")
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
+
+    src = Path(onnx_path)
+    model = load_onnx(src)
+    metadata = metadata_from_props({p.key: p.value for p in model.metadata_props}, f"'{src}'")
+    if metadata.precision != "fp32":
+        raise ModelError(f"'{src}' is already {metadata.precision}; quantise the fp32 export instead")
+    calib = load_calibration_set(calib_path)
+    check_contract(calib, metadata.preprocess, metadata.input_size, str(src))
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="edgefas-int8-") as work:
+        prepared = Path(work) / "prepared.onnx"
+        # Shape inference + graph fusion before quantisation: Q/DQ pairs then land on fused Conv+BN
+        # nodes instead of the unfused ones (ONNX Runtime docs, "Pre-processing").
+        quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
+        quantize_static(
+            str(prepared), str(out), calibration_reader(calib, limit, progress),
+            quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+            calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                              "percentile": CalibrationMethod.Percentile}[method],
+            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+        )
+    quantized = load_onnx(out)
+    set_metadata(quantized, replace(metadata, precision="int8", calibration_sha256=calib.provenance.sha256))
+    onnx = import_optional("onnx", "train", "quantising a model to INT8")
+    onnx.save(quantized, str(out))
+    used = calib.count if limit is None else min(limit, calib.count)
+    result = QuantizeResult(out, used, method, count_qdq_nodes(quantized), calib.provenance.sha256)
+    log.info("int8 %s: %d Q/DQ nodes from %d samples (%s)", out.name, result.qdq_nodes, used, method)
+    return result
+
+
+def quantize_and_gate(onnx_path: str | Path, calib_path: str | Path, out_path: str | Path, method: str = "minmax",
+                      tolerance=None, threshold: float | None = None, limit: int | None = None,
+                      progress: Callable[[int], None] | None = None):
+    """Quantise, then run the accuracy gate on the calibration set; the INT8 file is kept only if accepted.
+
+    Returns ``(QuantizeResult, GateResult)``; the gate's JSON is written beside ``out_path``
+    (``<stem>.gate.json``) either way, so a refusal leaves its evidence. A refusal is an EngineError.
+    """
+    from edge.errors import EngineError
+    from engines.accuracy_gate import GateTolerance, run_accuracy_gate
+    from engines.runner import open_runner
+
+    out = Path(out_path)
+    staging = out.with_name(f".{out.name}.staging.onnx")
+    try:
+        result = quantize_int8(onnx_path, calib_path, staging, method, limit, progress)
+        calib = load_calibration_set(calib_path)
+        reference, candidate = open_runner(onnx_path), open_runner(staging)
+        try:
+            gate = run_accuracy_gate(reference, candidate, calib.batches(CALIBRATION_BATCH, limit), threshold,
+                                     tolerance or GateTolerance())
+        finally:
+            reference.close()
+            candidate.close()
+        gate_path = gate.write(out.with_name(out.stem + ".gate.json"))
+        if not gate.accepted:
+            raise EngineError(f"the INT8 model failed the accuracy gate ({'; '.join(gate.reasons)}); evidence in "
+                              f"{gate_path}: try --method percentile, more calibration samples, or fp16 on a GPU")
+        staging.replace(out)
+    finally:
+        staging.unlink(missing_ok=True)
+    return replace(result, onnx_path=out), gate

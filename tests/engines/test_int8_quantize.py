@@ -1,0 +1,106 @@
+"""INT8 Q/DQ quantisation of the test model and the accuracy gate against fp32."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from calibration.calibset import CalibItem, build_calibration_set, save_calibration_set
+from edge.errors import ConfigError, ModelError
+from tiny_pad_model import CONTRACT, sample_batch
+
+onnx = pytest.importorskip("onnx", reason="the onnx package (edgefas[train]) is needed for quantisation")
+
+
+def calib_file(path, contract=CONTRACT, n=48, seed=1):
+    rgb, depth = sample_batch(n, seed=seed)
+    items = (CalibItem(r, d) for r, d in zip(rgb, depth))
+    return save_calibration_set(build_calibration_set(items, n, "test:sample_batch", contract), path)
+
+
+@pytest.fixture(scope="module")
+def int8_model(tmp_path_factory, tiny_score_onnx):
+    from engines.quantize import quantize_int8
+
+    work = tmp_path_factory.mktemp("int8")
+    result = quantize_int8(tiny_score_onnx, calib_file(work / "calib.npz"), work / "tiny.int8.onnx")
+    return result
+
+
+def test_qdq_graph_and_metadata(int8_model):
+    from engines.metadata import read_metadata
+
+    model = onnx.load(str(int8_model.onnx_path))
+    ops = {n.op_type for n in model.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert int8_model.qdq_nodes >= 6  # at least the input of each of the three convs, quantised and back
+    meta = read_metadata(int8_model.onnx_path)
+    assert meta.precision == "int8" and dict(meta.preprocess) == CONTRACT
+    assert meta.calibration_sha256 == int8_model.calibration_sha256
+    # TensorRT takes only symmetric INT8: every zero point must be 0.
+    zero_points = {n.input[2] for n in model.graph.node if n.op_type == "QuantizeLinear" and len(n.input) > 2}
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    assert zero_points and all(not inits[z].any() for z in zero_points if z in inits)
+
+
+def test_int8_agrees_with_fp32(tmp_path, int8_model, tiny_score_onnx):
+    from engines.accuracy_gate import run_accuracy_gate
+    from engines.runner import open_runner
+
+    fp32 = open_runner(tiny_score_onnx, threads=1)
+    int8 = open_runner(int8_model.onnx_path, threads=1)
+    rgb, depth = sample_batch(64, seed=9)  # not the calibration samples
+    reference = fp32.run(rgb, depth).score
+    threshold = float(np.median(reference))  # the hardest place: half the samples on each side
+    batches = [(rgb[i:i + 16], depth[i:i + 16]) for i in range(0, 64, 16)]
+    result = run_accuracy_gate(fp32, int8, batches, threshold=threshold)
+    assert result.samples == 64 and result.reference.startswith("onnxruntime/CPUExecutionProvider/fp32")
+    assert result.candidate.endswith("/int8")
+    assert 0 < result.max_abs_score <= 0.05  # quantisation changes scores, but little
+    assert result.agreement >= 0.9
+    record = json.loads(result.write(tmp_path / "gate.json").read_text())
+    assert record["accepted"] == result.accepted and record["tolerance"]["min_agreement"] == 0.99
+
+
+def test_contract_mismatch_refused(tmp_path, tiny_score_onnx):
+    from engines.quantize import quantize_int8
+
+    from edge.face.preprocess import PreprocessConfig
+
+    other_contract = PreprocessConfig(size_px=32, depth_window_mm=150.0).to_metadata()
+    other = calib_file(tmp_path / "other.npz", contract=other_contract, n=4)
+    with pytest.raises(ModelError, match="preprocess.depth_window_mm: model=100.0 set=150.0"):
+        quantize_int8(tiny_score_onnx, other, tmp_path / "x.onnx")
+
+
+def test_unknown_method(tmp_path, tiny_score_onnx):
+    from engines.quantize import quantize_int8
+
+    with pytest.raises(ConfigError, match="minmax"):
+        quantize_int8(tiny_score_onnx, tmp_path / "c.npz", tmp_path / "x.onnx", method="kl")
+
+
+def test_gate_arithmetic_refuses_flips():
+    from engines.accuracy_gate import GateTolerance, judge_scores
+
+    ref = np.array([0.1, 0.2, 0.49, 0.51, 0.9], dtype=np.float32)
+    cand = np.array([0.1, 0.2, 0.51, 0.51, 0.9], dtype=np.float32)  # one decision flips at 0.5
+    result = judge_scores(ref, cand, 0.5, GateTolerance())
+    assert (result.flips, result.agreement) == (1, pytest.approx(0.8))
+    assert result.max_abs_score == pytest.approx(0.02) and result.median_abs_score == 0.0
+    assert not result.accepted and any("agreement" in r for r in result.reasons)
+    assert judge_scores(ref, ref.copy(), 0.5, GateTolerance()).accepted
+
+
+def test_gate_needs_a_threshold(tiny_score_onnx, tmp_path):
+    from engines.accuracy_gate import run_accuracy_gate
+    from engines.metadata import read_metadata, write_metadata
+    from engines.runner import open_runner
+    from dataclasses import replace
+
+    bare = write_metadata(tiny_score_onnx, replace(read_metadata(tiny_score_onnx), threshold=None), tmp_path / "t.onnx")
+    runner = open_runner(bare, threads=1)
+    with pytest.raises(ConfigError, match="calibrate threshold"):
+        run_accuracy_gate(runner, runner, [sample_batch(2)])
