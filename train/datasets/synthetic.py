@@ -5,7 +5,8 @@ in training. Each clip gives ``FRAMES_PER_CLIP`` moments a third of a second apa
 lighting drift within a clip while the costly per-subject textures are made once.
 
 Protocols: ``grandtest`` (every attack species in every split) and ``LOO_<species>`` (the species
-is absent from train and dev and is the only attack in test, beside live faces).
+is absent from train and dev and is the only attack in test, beside live faces); see
+:func:`protocol_keeps`.
 """
 
 from __future__ import annotations
@@ -22,18 +23,25 @@ FRAME_STEP = 10  # frames between the moments taken from one clip (1/3 s at 30 f
 CLIP_CYCLE = ("live", "print", "live", "replay", "live", "mask", "live", "cutout")
 
 
-def protocol_scenarios(protocol: str, split: str) -> tuple[str, ...]:
-    """The scenario cycle of a split under a protocol: as many live clips as attack clips."""
-    if protocol in ("", "grandtest"):
-        return CLIP_CYCLE
-    if protocol.startswith("LOO_") and protocol[4:] in ATTACKS:
-        left_out = protocol[4:]
-        if split == "test":
-            return ("live", left_out)
-        attacks = [a for a in ATTACKS if a != left_out]
-        return tuple(s for a in attacks for s in ("live", a))
+def check_protocol(protocol: str) -> str:
+    protocol = protocol or "grandtest"
+    if protocol == "grandtest" or (protocol.startswith("LOO_") and protocol[4:] in ATTACKS):
+        return protocol
     raise DatasetError(f"unknown synthetic protocol '{protocol}'; use grandtest or "
                        f"{', '.join('LOO_' + a for a in ATTACKS)}")
+
+
+def protocol_keeps(protocol: str, split: str, pai: str) -> bool:
+    """Whether a sample of species ``pai`` ("" = live) belongs to ``split`` under ``protocol``.
+
+    Every protocol renders the same clips (so a cache of the grand test serves them all); a
+    leave-one-out protocol only drops samples: the left-out species from train and dev, every
+    other species from test.
+    """
+    if protocol in ("", "grandtest") or not pai:
+        return True
+    left_out = protocol[4:]
+    return pai == left_out if split == "test" else pai != left_out
 
 
 class SyntheticDataset:
@@ -46,8 +54,7 @@ class SyntheticDataset:
             raise DatasetError(f"synthetic dataset needs a positive COUNT, got {count}")
         self.count = count
         self.split = split
-        self.protocol = protocol or "grandtest"
-        self.scenarios = protocol_scenarios(self.protocol, split)
+        self.protocol = check_protocol(protocol)
         self.spec = f"synthetic:{count}#{self.protocol}"
 
     def __len__(self) -> int:
@@ -63,7 +70,10 @@ class SyntheticDataset:
         produced = 0
         clip = 0
         while produced < self.count:
-            scenario = self.scenarios[clip % len(self.scenarios)]
+            scenario = CLIP_CYCLE[clip % len(CLIP_CYCLE)]
+            if not protocol_keeps(self.protocol, self.split, scenario if scenario != "live" else ""):
+                clip += 1
+                continue
             world = SyntheticWorld(scenario, self.clip_seed(clip))
             for k in range(FRAMES_PER_CLIP):
                 if produced >= self.count:

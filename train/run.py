@@ -1,0 +1,220 @@
+"""A whole training run: data through the shared preprocessing, balanced batches, the trainer, the
+dev-set score calibration, and a checkpoint that carries its preprocessing contract and threshold.
+
+``edgefas train`` is a thin shell over :func:`run_training`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.errors import DatasetError
+from edge.face.preprocess import PreprocessConfig
+from train.sampleset import SampleSet, build_sample_set, cache_path, load_sample_set, save_sample_set
+
+log = logging.getLogger(__name__)
+
+ALPHA_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # candidate trace weights in the score (DESIGN §4: chosen on dev)
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    preset: str = "edge"
+    dataset: str = "synthetic:4000"
+    dev_dataset: str | None = None  # default: the dev split of ``dataset``
+    out_dir: Path = Path("runs/edge")
+    steps: int = 2000
+    batch_size: int = 16
+    seed: int = 0
+    learning_rate: float | None = None  # None: the preset's TrainConfig default
+    modalities: tuple[str, ...] = ("rgb", "depth")
+    protocol: str = ""  # applied to synthetic sets: grandtest or LOO_<species>
+    resume: bool = False
+    cache_dir: Path = Path(".cache/edgefas")
+    detector: str = "auto"
+    model_dir: Path | None = None
+    threads: int | None = None
+    threshold_target: str = "eer"
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    checkpoint: Path
+    steps: int
+    wall_s: float
+    peak_rss_mib: float
+    train_samples: int
+    dev_samples: int
+    alpha: float
+    threshold: float
+    dev_report: dict
+
+
+def prepare_samples(spec: str, split: str, config: PreprocessConfig, detector: str, model_dir: Path | None,
+                    cache_dir: Path, on_frame: Callable[[int, int], None] | None = None) -> SampleSet:
+    """Preprocessed samples of (spec, split), from the cache when the same contract made them before."""
+    from edge.face.finder import open_face_finder
+    from train.datasets.registry import open_dataset
+
+    finder = open_face_finder(detector, model_dir, config.detect_width_px)
+    protocol = ""
+    base_spec = spec
+    if spec.startswith("synthetic:") and "#" in spec:
+        base_spec, _, protocol = spec.partition("#")  # every synthetic protocol shares the grand test's frames
+    path = cache_path(cache_dir, base_spec, split, config, finder.name)
+    if path.is_file():
+        samples = load_sample_set(path)
+        log.info("samples=%s split=%s from cache %s (%d faces)", base_spec, split, path, len(samples))
+    else:
+        dataset = open_dataset(base_spec, split)
+        total = len(dataset)
+        samples, stats = build_sample_set(dataset, finder, config, base_spec,
+                                          on_frame=(lambda i: on_frame(i, total)) if on_frame else None)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_sample_set(samples, path)
+        log.info("samples=%s split=%s frames=%d faces=%d missed live=%d spoof=%d cached at %s", base_spec, split,
+                 stats.frames, stats.faces, stats.missed_live, stats.missed_spoof, path)
+    if protocol:
+        from train.datasets.synthetic import check_protocol, protocol_keeps
+
+        protocol = check_protocol(protocol)
+        keep = np.array([protocol_keeps(protocol, split, str(p)) for p in samples.pai], bool)
+        samples = samples.subset(keep)
+    if samples.is_attack.min() == samples.is_attack.max():
+        raise DatasetError(f"{spec} split {split} holds only {'attacks' if samples.is_attack[0] else 'live faces'}; "
+                           f"training and calibration need both")
+    return samples
+
+
+def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bool = True) -> Iterator:
+    """Endless batches, half live and half attack, attacks drawn evenly over species."""
+    import torch
+
+    from train.trainer import Batch
+
+    rng = np.random.default_rng(seed)
+    live = np.flatnonzero(samples.is_attack == 0)
+    by_species = {str(p): np.flatnonzero((samples.is_attack == 1) & (samples.pai == p))
+                  for p in sorted(set(samples.pai[samples.is_attack == 1].tolist()))}
+    species = list(by_species)
+    n_live = batch_size // 2
+    while True:
+        idx_live = rng.choice(live, n_live)
+        picks = rng.choice(len(species), batch_size - n_live)
+        idx_spoof = np.array([rng.choice(by_species[species[k]]) for k in picks])
+        idx = np.concatenate([idx_live, idx_spoof])
+        rgb, depth = samples.arrays(idx)
+        if augment:
+            flip = rng.random(len(idx)) < 0.5  # a mirrored face is still a face; mirror both streams together
+            rgb[flip] = rgb[flip, :, :, ::-1]
+            depth[flip] = depth[flip, :, :, ::-1]
+            gain = rng.uniform(0.8, 1.2, (len(idx), 1, 1, 1)).astype(np.float32)  # exposure changes
+            rgb = np.clip(rgb * gain, 0.0, 1.0)
+        yield Batch(rgb=torch.from_numpy(np.ascontiguousarray(rgb)), depth=torch.from_numpy(np.ascontiguousarray(depth)),
+                    label=torch.from_numpy(samples.is_attack[idx].astype(np.float32)),
+                    pai=tuple(str(p) for p in samples.pai[idx]))
+
+
+def score_components(model, samples: SampleSet, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample: the fused spoof-map mean and the trace energy, the two terms of the score."""
+    import torch
+
+    model.eval()
+    alpha = float(model.alpha)
+    fused, energy = [], []
+    with torch.no_grad():
+        model.set_alpha(0.0)
+        for start in range(0, len(samples), batch_size):
+            rgb, depth = samples.arrays(slice(start, start + batch_size))
+            base = model(torch.from_numpy(rgb), torch.from_numpy(depth)).score.numpy()
+            model.set_alpha(1.0)
+            full = model(torch.from_numpy(rgb), torch.from_numpy(depth)).score.numpy()
+            model.set_alpha(0.0)
+            fused.append(base)
+            energy.append(full - base)
+    model.set_alpha(alpha)
+    return np.concatenate(fused), np.concatenate(energy)
+
+
+def calibrate_score(model, dev: SampleSet, target: str) -> tuple[float, float, dict]:
+    """Pick alpha on dev (lowest EER), set it in the model, then the threshold at ``target``."""
+    from calibration.metrics import equal_error_rate, pad_report, scored_set
+    from calibration.threshold import choose_threshold, parse_target
+
+    fused, energy = score_components(model, dev)
+    attack = dev.is_attack.astype(bool)
+    best = min(ALPHA_GRID, key=lambda a: equal_error_rate(scored_set(fused + a * energy, attack, dev.pai)).eer)
+    model.set_alpha(best)
+    scores = fused + best * energy
+    choice = choose_threshold(scores, attack, parse_target(target), dev.pai)
+    report = pad_report(scores, attack, choice.threshold, dev.pai).to_json()
+    return best, float(choice.threshold), report
+
+
+def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None = None,
+                 on_frame: Callable[[str, int, int], None] | None = None) -> TrainSummary:
+    import torch
+
+    from train.checkpoint import save_checkpoint, CheckpointExtra
+    from train.model.objective import TrainConfig
+    from train.model.presets import get_preset
+    from train.model.network import build_model
+    from train.trainer import CHECKPOINT_NAME, Trainer, seed_everything
+
+    started = time.perf_counter()
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    model_config = get_preset(job.preset)
+    preprocess = PreprocessConfig(size_px=model_config.input_size_px)
+    out = Path(job.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train_spec = job.dataset + (f"#{job.protocol}" if job.protocol and "#" not in job.dataset else "")
+    dev_spec = job.dev_dataset or train_spec
+    train_set = prepare_samples(train_spec, "train", preprocess, job.detector, job.model_dir, job.cache_dir,
+                                (lambda i, n: on_frame("train", i, n)) if on_frame else None)
+    dev_set = prepare_samples(dev_spec, "dev", preprocess, job.detector, job.model_dir, job.cache_dir,
+                              (lambda i, n: on_frame("dev", i, n)) if on_frame else None)
+    seed_everything(job.seed)
+    last = out / CHECKPOINT_NAME
+    if job.resume and last.is_file():
+        trainer = Trainer.resume(last, out)
+        log.info("resumed from %s at step %d", last, trainer.step)
+    else:
+        overrides = {"batch_size": job.batch_size, "steps": job.steps, "seed": job.seed,
+                     "modalities": tuple(job.modalities)}
+        if job.learning_rate is not None:
+            overrides["learning_rate"] = job.learning_rate
+        train_config = dataclasses.replace(TrainConfig(), **overrides)
+        trainer = Trainer(build_model(model_config), model_config, train_config, out,
+                          preprocess=preprocess.to_metadata())
+    batches = balanced_batches(train_set, trainer.config.batch_size, job.seed + trainer.step)
+
+    def step_hook(result) -> None:
+        if on_step is not None:
+            on_step(result.step, job.steps, result.losses.as_row())
+
+    trainer.fit(batches, steps=job.steps, on_step=step_hook)
+    model = trainer.model
+    alpha, threshold, report = calibrate_score(model, dev_set, job.threshold_target)
+    final = out / "model.pt"
+    save_checkpoint(final, model, model_config, trainer.config, trainer.step,
+                    CheckpointExtra(preprocess=preprocess.to_metadata(), threshold=threshold))
+    peak = _peak_rss_mib()
+    summary = TrainSummary(final, trainer.step, time.perf_counter() - started, peak, len(train_set), len(dev_set),
+                           alpha, threshold, report)
+    (out / "summary.json").write_text(json.dumps(dataclasses.asdict(summary), default=str, indent=2))
+    return summary
+
+
+def _peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
