@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.errors import DatasetError
 from edge.face.preprocess import PreprocessConfig
-from train.sampleset import SampleSet, build_sample_set, cache_path, load_sample_set, save_sample_set
+from train.sampleset import SampleSet, prepare_samples
 
 log = logging.getLogger(__name__)
 
@@ -56,42 +55,6 @@ class TrainSummary:
     alpha: float
     threshold: float
     dev_report: dict
-
-
-def prepare_samples(spec: str, split: str, config: PreprocessConfig, detector: str, model_dir: Path | None,
-                    cache_dir: Path, on_frame: Callable[[int, int], None] | None = None) -> SampleSet:
-    """Preprocessed samples of (spec, split), from the cache when the same contract made them before."""
-    from edge.face.finder import open_face_finder
-    from train.datasets.registry import open_dataset
-
-    finder = open_face_finder(detector, model_dir, config.detect_width_px)
-    protocol = ""
-    base_spec = spec
-    if spec.startswith("synthetic:") and "#" in spec:
-        base_spec, _, protocol = spec.partition("#")  # every synthetic protocol shares the grand test's frames
-    path = cache_path(cache_dir, base_spec, split, config, finder.name)
-    if path.is_file():
-        samples = load_sample_set(path)
-        log.info("samples=%s split=%s from cache %s (%d faces)", base_spec, split, path, len(samples))
-    else:
-        dataset = open_dataset(base_spec, split)
-        total = len(dataset)
-        samples, stats = build_sample_set(dataset, finder, config, base_spec,
-                                          on_frame=(lambda i: on_frame(i, total)) if on_frame else None)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_sample_set(samples, path)
-        log.info("samples=%s split=%s frames=%d faces=%d missed live=%d spoof=%d cached at %s", base_spec, split,
-                 stats.frames, stats.faces, stats.missed_live, stats.missed_spoof, path)
-    if protocol:
-        from train.datasets.synthetic import check_protocol, protocol_keeps
-
-        protocol = check_protocol(protocol)
-        keep = np.array([protocol_keeps(protocol, split, str(p)) for p in samples.pai], bool)
-        samples = samples.subset(keep)
-    if samples.is_attack.min() == samples.is_attack.max():
-        raise DatasetError(f"{spec} split {split} holds only {'attacks' if samples.is_attack[0] else 'live faces'}; "
-                           f"training and calibration need both")
-    return samples
 
 
 def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bool = True) -> Iterator:

@@ -23,6 +23,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edge.cli.synth",
     "edge.cli.capture",
     "edge.cli.train",
+    "edge.cli.live",
+    "edge.cli.evaluate",
     "edge.cli.engines",
     "edge.cli.calibrate",
 )

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from train.model.layers import ConvBnPrelu, upsample
+from train.model.layers import ConvBnAct, upsample
 from train.model.presets import ModelConfig
 
 CONTENT_FACTOR = 4  # C lives at 1/4 of the input resolution (DESIGN §4, after STDN)
@@ -52,15 +52,15 @@ class StreamEncoder(nn.Module):
 
     def __init__(self, in_channels: int, config: ModelConfig) -> None:
         super().__init__()
-        self.stem = ConvBnPrelu(in_channels, config.stem_channels)
+        self.stem = ConvBnAct(in_channels, config.stem_channels, activation=config.activation)
         stages = []
         previous = config.stem_channels
         for width in config.stage_channels:
             layers: list[nn.Module] = []
             for _ in range(config.convs_per_stage):
-                layers.append(ConvBnPrelu(previous, width))
+                layers.append(ConvBnAct(previous, width, activation=config.activation))
                 previous = width
-            layers.append(ConvBnPrelu(previous, width, stride=2))
+            layers.append(ConvBnAct(previous, width, stride=2, activation=config.activation))
             previous = width
             stages.append(nn.Sequential(*layers))
         self.stages = nn.ModuleList(stages)
@@ -76,10 +76,10 @@ class TraceDecoder(nn.Module):
         d_quarter, d_half, d_full = config.decoder_channels
         self.image_channels = image_channels
         self.global_head = nn.Linear(c3, 2 * image_channels)
-        self.block_quarter = ConvBnPrelu(c3 + c2, d_quarter)
+        self.block_quarter = ConvBnAct(c3 + c2, d_quarter, activation=config.activation)
         self.content_head = nn.Conv2d(d_quarter, image_channels, 1)
-        self.block_half = ConvBnPrelu(d_quarter + c1, d_half)
-        self.block_full = ConvBnPrelu(d_half + c0, d_full)
+        self.block_half = ConvBnAct(d_quarter + c1, d_half, activation=config.activation)
+        self.block_full = ConvBnAct(d_half + c0, d_full, activation=config.activation)
         self.texture_head = nn.Conv2d(d_full, image_channels, 3, padding=1)
 
     def forward(self, f0: torch.Tensor, f1: torch.Tensor, f2: torch.Tensor, f3: torch.Tensor) -> TraceElements:
@@ -107,7 +107,7 @@ class EarlySpoofRegressor(nn.Module):
         c1, c2, c3 = config.stage_channels
         self.pool_half = nn.AvgPool2d(4)  # 1/2 -> 1/8
         self.pool_quarter = nn.AvgPool2d(2)  # 1/4 -> 1/8
-        self.body = ConvBnPrelu(c1 + c2 + c3, config.esr_channels)
+        self.body = ConvBnAct(c1 + c2 + c3, config.esr_channels, activation=config.activation)
         self.head = nn.Conv2d(config.esr_channels, 1, 3, padding=1)
 
     def hidden(self, f1: torch.Tensor, f2: torch.Tensor, f3: torch.Tensor) -> torch.Tensor:
@@ -119,7 +119,7 @@ class CrossModalAggregation(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.body = ConvBnPrelu(2 * config.esr_channels, config.esr_channels)
+        self.body = ConvBnAct(2 * config.esr_channels, config.esr_channels, activation=config.activation)
         self.head = nn.Conv2d(config.esr_channels, 1, 3, padding=1)
 
     def forward(self, hidden_rgb: torch.Tensor, hidden_depth: torch.Tensor) -> torch.Tensor:

@@ -45,14 +45,25 @@ class RgbYuvInput(nn.Module):
         return F.conv2d(rgb, self.weight)
 
 
-class ConvBnPrelu(nn.Sequential):
-    """3x3 (or k x k) conv without bias, BatchNorm, PReLU: the encoder/decoder unit of STDN."""
+ACTIVATIONS = ("prelu", "relu")
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, kernel_size: int = 3) -> None:
+
+class ConvBnAct(nn.Sequential):
+    """k x k conv without bias, BatchNorm, then PReLU (STDN's unit) or ReLU.
+
+    ReLU is the edge preset's choice: ONNX Runtime and TensorRT fold Conv+BN+ReLU into one INT8
+    kernel, while PReLU forces a dequantise/float/quantise round trip after every conv, which on
+    CPU costs more than the INT8 conv saves (measured: docs/model-reconstruction.md).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, kernel_size: int = 3,
+                 activation: str = "prelu") -> None:
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         super().__init__(
             nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2, bias=False),
             nn.BatchNorm2d(out_channels),
-            nn.PReLU(out_channels),
+            nn.PReLU(out_channels) if activation == "prelu" else nn.ReLU(inplace=False),
         )
 
 

@@ -1,0 +1,87 @@
+"""``edgefas eval`` and ``edgefas explain``: how well a model separates live faces from attacks, and why."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from edge.capture.source import sources_help
+
+
+def _model_or_default(model: Path | None, variant: str = "score") -> Path:
+    from engines.bundled import default_model_path
+
+    return model if model is not None else default_model_path(variant=variant)
+
+
+def evaluate_command(
+    model: Path = typer.Option(None, "--model", help="ONNX model or TensorRT engine (default: the bundled model)."),
+    dataset: str = typer.Option("synthetic:800", "--dataset", help="Labelled data: synthetic:COUNT, folder:PATH, "
+                                "casia-surf:PATH, cefa:PATH#PROTOCOL, wmca:PATH#PROTOCOL."),
+    split: str = typer.Option("test", "--split", help="Which split to score: train, dev or test."),
+    protocol: str = typer.Option("", "--protocol", help="Protocol for sets that have them (grandtest, LOO_mask, ...)."),
+    json_out: Path = typer.Option(None, "--json", help="Write the metrics as JSON to this file."),
+    plot: Path = typer.Option(None, "--plot", help="Write a DET curve (PNG) to this file."),
+    threshold: float = typer.Option(None, "--threshold", help="Decide at this threshold instead of the model's own."),
+    detector: str = typer.Option("auto", "--detector", help="Face detector for full frames: auto, yunet or haar."),
+    model_dir: Path = typer.Option(None, "--model-dir", help="Where the YuNet model is (see `edgefas models`)."),
+    cache_dir: Path = typer.Option(Path(".cache/edgefas"), "--cache-dir", help="Cache of preprocessed samples."),
+) -> None:
+    """Score a labelled dataset and report ISO/IEC 30107-3 metrics (APCER per species, BPCER, ACER, EER, AUC)."""
+    from calibration.threshold import write_det_plot
+    from train.evaluate import evaluate
+
+    stderr = Console(stderr=True)
+    with Progress(TextColumn("preprocess"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=stderr,
+                  disable=not stderr.is_terminal) as bar:
+        task = bar.add_task("eval", total=None)
+        result = evaluate(_model_or_default(model), dataset, split, protocol, threshold, detector, model_dir,
+                          cache_dir, on_frame=lambda i, n: bar.update(task, completed=i, total=n))
+    r = result.report
+    table = Table(title=f"{result.dataset} [{split}] — {result.model.name} ({result.provider})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in sorted(r["apcer"].items()):
+        table.add_row(f"APCER {name} (n={r['n_per_species'].get(name, '?')})", f"{value:.2%}")
+    for key, label in (("apcer_max", "APCER worst-case"), ("apcer_pooled", "APCER pooled"), ("bpcer", "BPCER"),
+                       ("acer", "ACER (worst-case APCER)"), ("eer", "EER"), ("auc", "AUC")):
+        table.add_row(label, f"{r[key]:.2%}" if key != "auc" else f"{r[key]:.4f}")
+    table.add_row("threshold", f"{r['threshold']:.4f}")
+    table.add_row("live / attack faces", f"{r['n_live']} / {r['n_spoof']}")
+    Console().print(table)
+    if json_out is not None:
+        json_out.write_text(json.dumps(result.to_json(), indent=2, sort_keys=True))
+    if plot is not None:
+        write_det_plot(result.scores, result.samples.is_attack.astype(bool), plot, result.samples.pai,
+                       threshold=r["threshold"], title=f"DET — {result.model.name} on {result.dataset}")
+
+
+def explain_command(
+    model: Path = typer.Option(None, "--model", help="A full-variant ONNX model (default: the bundled one)."),
+    source: str = typer.Option("synthetic:print", "--input", help=sources_help()),
+    out: Path = typer.Option(Path("explain"), "--out", help="Folder for the PNG pictures."),
+    frames: int = typer.Option(4, "--frames", min=1, help="How many frames of the input to explain."),
+    seed: int = typer.Option(0, "--seed", help="Seed of a synthetic input."),
+    detector: str = typer.Option("auto", "--detector", help="Face detector: auto, yunet or haar."),
+    model_dir: Path = typer.Option(None, "--model-dir", help="Where the YuNet model is."),
+) -> None:
+    """Write pictures of the RGB and depth spoof traces and the fused spoof map for faces of an input."""
+    from train.explain import explain_source
+
+    count = 0
+    for item in explain_source(_model_or_default(model, "full"), source, out, frames, seed, detector, model_dir):
+        count += 1
+        Console().print(f"{item.path}: score {item.score:.3f} ({'attack' if item.attack else 'live'})"
+                        + (f", truth {item.truth}" if item.truth else ""))
+    if count == 0:
+        Console(stderr=True).print(f"no face found in {frames} frames of {source}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(evaluate_command)
+    app.command("explain")(explain_command)

@@ -1,0 +1,144 @@
+"""A live session: open the source under a watchdog, capture on a thread, decide on every frame.
+
+The policy clock: a live camera is judged in wall-clock time; a software source (synthetic world,
+recording, folder) is judged in the stream's own time, so a replayed scene gets the same
+decisions however fast this machine renders it — which is what makes the end-to-end tests and
+the benchmark repeatable.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.capture.source import SourceOptions, open_source
+from edge.capture.watchdog import WatchdogConfig, watch_source
+from edge.errors import ModelError
+from edge.face.preprocess import PreprocessConfig
+from edge.live.capture_thread import CaptureThread
+from edge.live.pipeline import FrameResult, LivePipeline
+from edge.policy import PolicyConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    spec: str = "synthetic:live"
+    model: Path | None = None  # None: the bundled default model
+    expect_sha256: str | None = None  # refuse to start unless the model file has this hash
+    frames: int | None = None  # stop after this many decisions
+    seed: int = 0
+    stall_timeout_s: float = 2.0  # no frame for this long: "unknown" (camera stalled), and keep waiting
+    queue_size: int = 2
+    detector: str = "auto"
+    model_dir: Path | None = None
+    threads: int | None = None
+    backend: str = "auto"
+    policy: PolicyConfig = PolicyConfig()
+    width: int = 640
+    height: int = 480
+    fps: int = 30
+    pace: bool = False  # play software sources at camera speed instead of as fast as possible
+    watchdog: bool = True
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def resolve_model(options: LiveOptions) -> tuple[Path, str]:
+    """The model path and its sha256; a pinned hash that differs refuses to start."""
+    from engines.bundled import default_model_path
+
+    path = Path(options.model) if options.model is not None else default_model_path()
+    if not path.is_file():
+        raise ModelError(f"model file '{path}' does not exist; pass --model PATH (an .onnx or .engine)")
+    digest = file_sha256(path)
+    if options.expect_sha256 and digest != options.expect_sha256.lower():
+        raise ModelError(f"model '{path}' has sha256 {digest[:16]}… but {options.expect_sha256[:16]}… was pinned; "
+                         f"the file was changed or replaced: restore it, or pin the new hash deliberately")
+    return path, digest
+
+
+class LiveSession:
+    """Owns source, capture thread, runner and pipeline; iterate it for :class:`FrameResult`s."""
+
+    def __init__(self, options: LiveOptions) -> None:
+        from edge.face.finder import open_face_finder
+        from engines.runner import open_runner
+
+        self.options = options
+        self.model_path, self.model_sha256 = resolve_model(options)
+        self.runner = open_runner(self.model_path, backend=options.backend, threads=options.threads)
+        preprocess = PreprocessConfig.from_metadata(self.runner.contract)
+        finder = open_face_finder(options.detector, options.model_dir, preprocess.detect_width_px)
+        self.pipeline = LivePipeline(self.runner, finder, options.policy, preprocess)
+        src_options = SourceOptions(seed=options.seed, width=options.width, height=options.height, fps=options.fps,
+                                    timeout_s=options.stall_timeout_s)
+        if options.watchdog:
+            self.source = watch_source(options.spec, src_options, WatchdogConfig())
+        else:
+            self.source = open_source(options.spec, src_options)
+        self.software = bool(getattr(self.source, "software", True))
+        self.capture = CaptureThread(self.source, options.queue_size,
+                                     pace_fps=options.fps if (options.pace and self.software) else None)
+        self.started_mono = time.monotonic()
+        self.decisions = 0
+        self.last_frame = None  # the newest frame decided on, for a preview window
+
+    @property
+    def drops(self) -> int:
+        return self.capture.dropped
+
+    def health_line(self) -> str:
+        health = getattr(self.source, "health", None)
+        return health.state.value if health is not None else ("ended" if self.capture.ended.is_set() else "ok")
+
+    def __iter__(self) -> Iterator[FrameResult]:
+        opts = self.options
+        self.capture.start()
+        last_t = 0.0
+        while opts.frames is None or self.decisions < opts.frames:
+            waited = time.perf_counter()
+            item = self.capture.get(opts.stall_timeout_s)
+            capture_ms = (time.perf_counter() - waited) * 1000.0
+            now_mono = time.monotonic() * 1000.0
+            if item is None:
+                if self.capture.finished:
+                    return
+                reason = self.capture.error or f"camera stalled: no frame for {opts.stall_timeout_s:g} s"
+                last_t = last_t + opts.stall_timeout_s * 1000.0 if self.software else now_mono
+                yield self.pipeline.fault(last_t, reason)
+                self.decisions += 1
+                continue
+            if self.software:
+                t_ms = max(item.frame.t_ms, last_t + 1e-3)
+                age = 0.0  # stream time: a software frame is as fresh as its timestamp says
+            else:
+                t_ms = now_mono
+                age = now_mono - item.arrived_ms
+            last_t = t_ms
+            self.last_frame = item.frame
+            result = self.pipeline.process(item.frame, t_ms, capture_ms, age)
+            self.decisions += 1
+            yield result
+
+    def close(self) -> None:
+        self.capture.stop()
+        self.runner.close()
+
+    def __enter__(self) -> LiveSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,25 @@
+"""The default model that ships inside the package (see engines/models/MODEL_CARD.md).
+
+It is the ``edge`` preset trained on the synthetic world only: it makes every command work out of
+the box and proves the pipeline end to end, and it is not fit to guard a real door.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge.errors import ModelError
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+VARIANTS = {"score": "edge-synthetic.onnx", "int8": "edge-synthetic.int8.onnx", "full": "edge-synthetic.full.onnx"}
+
+
+def default_model_path(variant: str = "score") -> Path:
+    """The bundled model file: ``score`` (fp32, the default), ``int8`` (Q/DQ) or ``full`` (with traces)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {tuple(VARIANTS)}, got {variant!r}")
+    path = MODELS_DIR / VARIANTS[variant]
+    if not path.is_file():
+        raise ModelError(f"the bundled default model '{path.name}' is missing from {MODELS_DIR}; reinstall edgefas "
+                         f"or pass --model PATH")
+    return path
