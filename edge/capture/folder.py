@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.capture.source import SourceOptions
+from edge.capture.source import ClosesOnExit, SourceOptions
 from edge.errors import DatasetError, SourceError
 from edge.frames import FrameMeta, Intrinsics, RGBDFrame, SceneTruth
 
@@ -102,7 +102,7 @@ def _intrinsics(folder: Path, width: int, height: int) -> Intrinsics:
     return Intrinsics(640, 480, 613.20, 613.20, 320.0, 240.0).scaled(width, height)
 
 
-class FolderSource:
+class FolderSource(ClosesOnExit):
     """Frames from a folder dataset in row order; each frame carries its row's label as truth."""
 
     software = True
@@ -140,11 +140,6 @@ class FolderSource:
     def close(self) -> None:
         self._closed = True
 
-    def __enter__(self) -> FolderSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _subject_number(subject: str) -> int:

@@ -21,7 +21,7 @@ from edge.capture.rs_pipeline import (
     check_timeout,
     read_stream_info,
 )
-from edge.capture.source import SourceOptions
+from edge.capture.source import ClosesOnExit, SourceOptions
 from edge.errors import SourceError, import_optional
 from edge.frames import RGBDFrame
 
@@ -39,7 +39,7 @@ def check_recording_path(path: Path) -> Path:
     return path
 
 
-class BagSource:
+class BagSource(ClosesOnExit):
     """A recording as a :class:`~edge.capture.source.FrameSource` (``software`` is True).
 
     ``stream_info`` is read from the file at open time, so a file without a depth or colour

@@ -27,7 +27,7 @@ from edge.capture.rs_pipeline import (
     read_device_info,
     read_stream_info,
 )
-from edge.capture.source import SourceOptions
+from edge.capture.source import ClosesOnExit, SourceOptions
 from edge.errors import ConfigError, SourceError, import_optional
 from edge.frames import RGBDFrame
 
@@ -136,7 +136,7 @@ def choose_device(devices: tuple[DeviceInfo, ...], serial: str) -> DeviceInfo:
     raise SourceError(f"no RealSense with serial {serial}; connected: {connected}")
 
 
-class RealSenseSource:
+class RealSenseSource(ClosesOnExit):
     """A live camera as a :class:`~edge.capture.source.FrameSource` (``software`` is False).
 
     A frame wait longer than ``timeout_s``, or the camera being unplugged (seen through the

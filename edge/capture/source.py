@@ -38,6 +38,19 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
+class ClosesOnExit:
+    """Mixin: a source used in a ``with`` block is closed on the way out, also on errors."""
+
+    def close(self) -> None:  # overridden by every source
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @dataclass(frozen=True)
 class SourceOptions:
     """Options every source understands; a source ignores those that do not apply to it."""

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
-from edge.capture.source import FrameSource, SourceOptions, open_source, parse_spec
+from edge.capture.source import ClosesOnExit, FrameSource, SourceOptions, open_source, parse_spec
 from edge.errors import SourceError
 from edge.frames import RGBDFrame
 
@@ -78,7 +78,7 @@ class ResettableSource(FrameSource, Protocol):
     def reset_hardware(self) -> None: ...
 
 
-class Watchdog:
+class Watchdog(ClosesOnExit):
     """A :class:`FrameSource` that reopens ``opener()``'s source on failure and never raises a fault.
 
     Iteration ends only when :meth:`close` is called or the wrapped source is exhausted (the end of

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edge.cli.train",
     "edge.cli.live",
     "edge.cli.evaluate",
+    "edge.cli.kiosk",
     "edge.cli.engines",
     "edge.cli.calibrate",
 )

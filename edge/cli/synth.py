@@ -8,22 +8,38 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from edge.errors import ConfigError
+
+FORMATS = ("folder", "bag")
+
 
 def synth(
-    out: Path = typer.Option(..., "--out", help="Folder to create (must not exist); gets labels.csv, color/, depth/."),
-    count: int = typer.Option(200, "--count", min=1, help="Number of samples."),
-    seed: int = typer.Option(0, "--seed", help="Dataset seed: the same seed writes byte-identical files."),
+    out: Path = typer.Option(..., "--out", help="folder: a new folder (labels.csv, color/, depth/); "
+                             "bag: a RealSense recording file (.db3 with pyrealsense2 2.58+)."),
+    count: int = typer.Option(200, "--count", min=1, help="folder: number of samples; bag: number of frames."),
+    seed: int = typer.Option(0, "--seed", help="Seed: the same seed writes byte-identical files."),
+    fmt: str = typer.Option("folder", "--format", help="folder (labelled dataset of every scenario) or bag "
+                            "(a recording of one scenario through a software RealSense device)."),
+    scenario: str = typer.Option("mixed", "--scenario", help="bag only: live, print, replay, mask, cutout, empty, mixed."),
 ) -> None:
-    """Render a labelled synthetic RGB-D dataset (every scenario, live and attacks) as a folder dataset."""
+    """Render the synthetic RGB-D world: a labelled folder dataset, or a RealSense recording of one scenario."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
+    stderr = Console(stderr=True)
+    if fmt == "bag":
+        from edge.capture.software_device import record_synthetic
+
+        summary = record_synthetic(scenario, seed, count, out)
+        Console().print(f"wrote {summary.frames} frames of synthetic:{scenario} to {summary.path}")
+        return
     from edge.capture.synthetic.dataset import write_synthetic_dataset
 
-    stderr = Console(stderr=True)
     with Progress(TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=stderr, disable=not stderr.is_terminal) as bar:
         task = bar.add_task("synth", total=count)
         summary = write_synthetic_dataset(out, count, seed, on_sample=lambda i: bar.advance(task))
     parts = ", ".join(f"{k} {v}" for k, v in sorted(summary.per_scenario.items()))
-    Console().print(f"wrote {summary.count} samples to {summary.path} ({parts})")
+    Console(soft_wrap=True).print(f"wrote {summary.count} samples to {summary.path} ({parts})")
 
 
 def register(app: typer.Typer) -> None:

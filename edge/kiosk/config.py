@@ -34,6 +34,9 @@ class ServiceSettings:
     source: str  # frame source spec (edge.capture.source); production refuses software sources
     model: Path  # the model artifact (its manifest carries threshold and preprocessing)
     production: bool = True
+    # sha256 of the model file; the service refuses to start on any other file. The kiosk refuses to
+    # start in production without it: a door must not silently decide with a replaced model.
+    model_sha256: str | None = None
     unlock_s: float = 3.0  # relay pulse / unlock duration; typical electric-strike setting, adjust per door
     decision_max_age_ms: float = 1000.0  # the API answers "unknown" when the newest decision is older
 
@@ -92,9 +95,14 @@ class KioskConfig:
 
 
 def _read_kiosk(t: TomlTable) -> ServiceSettings:
-    return ServiceSettings(source=t.string("source", required=True), model=t.path("model", required=True),
-                           production=t.boolean("production", True), unlock_s=t.number("unlock_s", 3.0),
-                           decision_max_age_ms=t.number("decision_max_age_ms", 1000.0))
+    source, model = t.string("source", required=True), t.path("model", required=True)
+    production = t.boolean("production", True)
+    digest = t.string("model_sha256", None)
+    if digest is not None and (len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower())):
+        raise t.fail("model_sha256", f"must be 64 hexadecimal digits (sha256sum of the model), got {digest!r}")
+    return ServiceSettings(source=source, model=model, production=production, unlock_s=t.number("unlock_s", 3.0),
+                           decision_max_age_ms=t.number("decision_max_age_ms", 1000.0),
+                           model_sha256=None if digest is None else digest.lower())
 
 
 def _read_policy(t: TomlTable) -> PolicyConfig:

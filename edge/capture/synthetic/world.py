@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.capture.source import SourceOptions
+from edge.capture.source import ClosesOnExit, SourceOptions
 from edge.capture.synthetic import head as headmod
 from edge.capture.synthetic.raycast import cast, project, shade
 from edge.capture.synthetic.rig import SensorRig
@@ -126,7 +126,7 @@ def _face_outline(shape: headmod.HeadShape, with_relief: bool = False) -> np.nda
     return np.stack([x, y, z], axis=1).astype(np.float32)
 
 
-class SyntheticSource:
+class SyntheticSource(ClosesOnExit):
     """``synthetic:SCENARIO`` as a :class:`FrameSource` (software: production mode refuses it)."""
 
     software = True
@@ -152,11 +152,6 @@ class SyntheticSource:
     def close(self) -> None:
         self._closed = True
 
-    def __enter__(self) -> SyntheticSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def open_synthetic(argument: str, options: SourceOptions) -> SyntheticSource:

@@ -14,6 +14,7 @@ BASE_TOML = """
 [kiosk]
 source = "realsense"
 model = "models/edge.onnx"
+model_sha256 = "abababababababababababababababababababababababababababababababab"
 production = true
 unlock_s = 0.2
 

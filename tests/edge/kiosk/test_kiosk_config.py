@@ -128,3 +128,11 @@ def test_ed25519_key_file(make_config, config_dir):
     assert config.token.key().alg == "EdDSA"
     with pytest.raises(ConfigError, match=r"\[token\] secret: the token key file is not a PEM key"):
         make_config(token='algorithm = "ed25519"\nsecret_file = "token.key"')
+
+
+def test_model_hash_must_be_a_sha256(make_config):
+    from edge.errors import ConfigError
+
+    assert make_config().kiosk.model_sha256 == "ab" * 32
+    with pytest.raises(ConfigError, match="model_sha256 must be 64 hexadecimal"):
+        make_config(kiosk='source = "realsense"\nmodel = "m.onnx"\nmodel_sha256 = "xyz"')
