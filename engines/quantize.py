@@ -1,12 +1,23 @@
 """INT8 as an explicitly quantised (Q/DQ) ONNX model, calibrated on a calibration set (DESIGN §5, §6).
 
-One INT8 artifact serves both back ends: ONNX Runtime runs the Q/DQ graph on CPU, and TensorRT 10
-compiles it on the GPU without its own calibrator (explicit quantisation). TensorRT accepts only
-symmetric INT8 quantisation (zero point 0) for both weights and activations, hence
-``ActivationSymmetric`` and ``WeightSymmetric`` (TensorRT developer guide, "Explicit Quantization";
-ONNX Runtime docs, "Quantize ONNX models", section "Quantization on GPU"). Weights are quantised per
-output channel, which TensorRT supports for convolution weights and which keeps small-magnitude
-channels from being flattened to zero by one large channel.
+Two Q/DQ flavours of the same calibration (``target``), because the back ends want different ones:
+
+* ``tensorrt`` (the default): TensorRT 10 compiles the Q/DQ graph on the GPU without its own
+  calibrator (explicit quantisation) and accepts only symmetric INT8 (zero point 0) for weights and
+  activations, hence ``ActivationSymmetric`` and ``WeightSymmetric`` (TensorRT developer guide,
+  "Explicit Quantization"; ONNX Runtime docs, "Quantize ONNX models", "Quantization on GPU").
+* ``cpu``: ONNX Runtime's CPU provider. Activations are unsigned 8-bit with a zero point (U8S8).
+  With symmetric activations the quantiser keeps every ReLU as its own float node between Q/DQ
+  pairs (a symmetric range cannot absorb the clamp at 0), so Conv->ReLU never becomes one INT8
+  kernel; on x86 ORT also runs only uint8 activations in its QDQ kernels unless
+  ``session.qdqisint8allowed`` is set, and leaves every conv whose input is shared with another
+  consumer in float. The symmetric model measured 0.77x of fp32 on the edge preset, this one 1.3x
+  (docs/int8.md). Weights stay symmetric (zero point 0): that selects MLAS's symmetric
+  indirect-convolution kernel where the channel counts allow it.
+
+Weights are quantised per output channel in both flavours, which TensorRT supports for
+convolution weights and which keeps small-magnitude channels from being flattened to zero by one
+large channel.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ log = logging.getLogger(__name__)
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 CALIBRATION_BATCH = 8  # samples per calibration step: bounds the memory of the augmented graph
+INT8_TARGETS = ("tensorrt", "cpu")  # which back end the Q/DQ flavour is for (module docstring)
 
 
 @dataclass(frozen=True)
@@ -34,10 +46,12 @@ class QuantizeResult:
     method: str
     qdq_nodes: int  # QuantizeLinear + DequantizeLinear in the written graph
     calibration_sha256: str
+    target: str = "tensorrt"  # one of INT8_TARGETS
 
     def to_json(self) -> dict[str, object]:
         return {"onnx": str(self.onnx_path), "samples": self.samples, "method": self.method,
-                "qdq_nodes": self.qdq_nodes, "calibration_sha256": self.calibration_sha256}
+                "qdq_nodes": self.qdq_nodes, "calibration_sha256": self.calibration_sha256,
+                "target": self.target}
 
 
 def calibration_reader(calib: CalibrationSet, limit: int | None, progress: Callable[[int], None] | None = None):
@@ -65,17 +79,51 @@ def count_qdq_nodes(model) -> int:
     return sum(1 for node in model.graph.node if node.op_type in ("QuantizeLinear", "DequantizeLinear"))
 
 
+def int8_target_of(model) -> str:
+    """``"tensorrt"`` when every QuantizeLinear zero point is 0 (what TensorRT accepts), else ``"cpu"``.
+
+    Read from the graph itself rather than from metadata, so a CPU flavour is recognised however it
+    was made; ``tensorrt_build`` can refuse a ``cpu`` model before TensorRT fails on it.
+    """
+    from onnx import numpy_helper
+
+    inits = {init.name: init for init in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "QuantizeLinear" and len(node.input) > 2 and node.input[2] in inits:
+            if numpy_helper.to_array(inits[node.input[2]]).any():
+                return "cpu"
+    return "tensorrt"
+
+
+def quantize_options(target: str) -> dict[str, object]:
+    """The ``quantize_static`` keyword arguments of one flavour (module docstring says why)."""
+    from onnxruntime.quantization import QuantFormat, QuantType
+
+    if target not in INT8_TARGETS:
+        raise ConfigError(f"unknown INT8 target '{target}'; use one of: {', '.join(INT8_TARGETS)}")
+    common = {"quant_format": QuantFormat.QDQ, "per_channel": True, "weight_type": QuantType.QInt8}
+    if target == "tensorrt":
+        return {**common, "activation_type": QuantType.QInt8,
+                "extra_options": {"ActivationSymmetric": True, "WeightSymmetric": True}}
+    return {**common, "activation_type": QuantType.QUInt8,
+            "extra_options": {"ActivationSymmetric": False, "WeightSymmetric": True}}
+
+
 def quantize_int8(onnx_path: str | Path, calib_path: str | Path, out_path: str | Path, method: str = "minmax",
-                  limit: int | None = None, progress: Callable[[int], None] | None = None) -> QuantizeResult:
+                  limit: int | None = None, progress: Callable[[int], None] | None = None,
+                  target: str = "tensorrt") -> QuantizeResult:
     """Write a Q/DQ INT8 copy of an fp32 ONNX model; its metadata is copied with precision ``int8``.
 
     The set must have been made under the model's preprocessing contract (else ModelError naming
-    the differing keys). ``limit`` caps the samples used (None = all).
+    the differing keys). ``limit`` caps the samples used (None = all). ``target`` picks the flavour:
+    ``tensorrt`` (symmetric, also runs on ORT CPU but slower than fp32) or ``cpu`` (for ONNX Runtime
+    on CPU only; TensorRT refuses its zero points).
     """
     if method not in CALIBRATION_METHODS:
         raise ConfigError(f"unknown calibration method '{method}'; use one of: {', '.join(CALIBRATION_METHODS)}")
+    options = quantize_options(target)
     import_optional("onnx", "train", "quantising a model to INT8")
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
+    from onnxruntime.quantization import CalibrationMethod, quant_pre_process, quantize_static
 
     src = Path(onnx_path)
     model = load_onnx(src)
@@ -93,25 +141,23 @@ def quantize_int8(onnx_path: str | Path, calib_path: str | Path, out_path: str |
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
         quantize_static(
             str(prepared), str(out), calibration_reader(calib, limit, progress),
-            quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
             calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                               "percentile": CalibrationMethod.Percentile}[method],
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+            **options,
         )
     quantized = load_onnx(out)
     set_metadata(quantized, replace(metadata, precision="int8", calibration_sha256=calib.provenance.sha256))
     onnx = import_optional("onnx", "train", "quantising a model to INT8")
     onnx.save(quantized, str(out))
     used = calib.count if limit is None else min(limit, calib.count)
-    result = QuantizeResult(out, used, method, count_qdq_nodes(quantized), calib.provenance.sha256)
-    log.info("int8 %s: %d Q/DQ nodes from %d samples (%s)", out.name, result.qdq_nodes, used, method)
+    result = QuantizeResult(out, used, method, count_qdq_nodes(quantized), calib.provenance.sha256, target)
+    log.info("int8 %s (%s): %d Q/DQ nodes from %d samples (%s)", out.name, target, result.qdq_nodes, used, method)
     return result
 
 
 def quantize_and_gate(onnx_path: str | Path, calib_path: str | Path, out_path: str | Path, method: str = "minmax",
                       tolerance=None, threshold: float | None = None, limit: int | None = None,
-                      progress: Callable[[int], None] | None = None):
+                      progress: Callable[[int], None] | None = None, target: str = "tensorrt"):
     """Quantise, then run the accuracy gate on the calibration set; the INT8 file is kept only if accepted.
 
     Returns ``(QuantizeResult, GateResult)``; the gate's JSON is written beside ``out_path``
@@ -124,7 +170,7 @@ def quantize_and_gate(onnx_path: str | Path, calib_path: str | Path, out_path: s
     out = Path(out_path)
     staging = out.with_name(f".{out.name}.staging.onnx")
     try:
-        result = quantize_int8(onnx_path, calib_path, staging, method, limit, progress)
+        result = quantize_int8(onnx_path, calib_path, staging, method, limit, progress, target)
         calib = load_calibration_set(calib_path)
         reference, candidate = open_runner(onnx_path), open_runner(staging)
         try:

@@ -104,3 +104,55 @@ def test_gate_needs_a_threshold(tiny_score_onnx, tmp_path):
     runner = open_runner(bare, threads=1)
     with pytest.raises(ConfigError, match="calibrate threshold"):
         run_accuracy_gate(runner, runner, [sample_batch(2)])
+
+
+@pytest.fixture(scope="module")
+def cpu_int8_model(tmp_path_factory, tiny_score_onnx):
+    from engines.quantize import quantize_int8
+
+    work = tmp_path_factory.mktemp("int8cpu")
+    return quantize_int8(tiny_score_onnx, calib_file(work / "calib.npz"), work / "tiny.cpu.onnx", target="cpu")
+
+
+def test_cpu_flavour_is_asymmetric_and_agrees(cpu_int8_model, int8_model, tiny_score_onnx):
+    from engines.accuracy_gate import run_accuracy_gate
+    from engines.metadata import read_metadata
+    from engines.quantize import int8_target_of
+    from engines.runner import open_runner
+
+    assert cpu_int8_model.target == "cpu" and cpu_int8_model.to_json()["target"] == "cpu"
+    assert int8_target_of(onnx.load(str(cpu_int8_model.onnx_path))) == "cpu"  # zero points TensorRT refuses
+    assert int8_target_of(onnx.load(str(int8_model.onnx_path))) == "tensorrt"
+    assert read_metadata(cpu_int8_model.onnx_path).precision == "int8"
+    fp32 = open_runner(tiny_score_onnx, threads=1)
+    cpu = open_runner(cpu_int8_model.onnx_path, threads=1)
+    rgb, depth = sample_batch(64, seed=9)
+    threshold = float(np.median(fp32.run(rgb, depth).score))
+    result = run_accuracy_gate(fp32, cpu, [(rgb[i:i + 16], depth[i:i + 16]) for i in range(0, 64, 16)], threshold)
+    assert 0 < result.max_abs_score <= 0.05 and result.agreement >= 0.9
+
+
+def test_unknown_target(tmp_path, tiny_score_onnx):
+    from engines.quantize import quantize_int8
+
+    with pytest.raises(ConfigError, match="tensorrt, cpu"):
+        quantize_int8(tiny_score_onnx, tmp_path / "c.npz", tmp_path / "x.onnx", target="gpu")
+
+
+def test_bench_tool_measures_both_flavours(tmp_path, tiny_score_onnx, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    tool = Path(__file__).resolve().parents[2] / "tools" / "bench_int8.py"
+    spec = importlib.util.spec_from_file_location("bench_int8", tool)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    calib = calib_file(tmp_path / "calib.npz", n=16)
+    holdout = calib_file(tmp_path / "holdout.npz", n=32, seed=5)
+    code = bench.main(["--fp32", str(tiny_score_onnx), "--calib", str(calib), "--holdout", str(holdout),
+                       "--runs", "3", "--warmup", "1", "--threads", "1", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and set(report["speedup"]) == {"int8-tensorrt", "int8-cpu"}
+    assert all(value > 0 for value in report["speedup"].values())
+    assert {row["samples"] for row in report["agreement"].values()} == {32}
+    assert all(0.0 <= row["agreement"] <= 1.0 for row in report["agreement"].values())
