@@ -18,7 +18,7 @@ $(BIN)/edgefas: pyproject.toml
 setup: $(BIN)/edgefas
 
 demo: setup
-	$(BIN)/edgefas synth --out out/demo-$$$$ --count 9 --seed 0
+	$(BIN)/edgefas live --camera synthetic:mixed --headless --frames 150
 
 test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider

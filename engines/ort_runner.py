@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ import numpy as np
 from edge.errors import EngineError, ModelError
 from engines.metadata import ModelMetadata, metadata_from_props
 from engines.outputs import Outputs
-from engines.runner import INPUT_NAMES, RunnerOptions, check_inputs
+from engines.runner import INPUT_NAMES, ContractFromMetadata, RunnerOptions, check_inputs
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def load_session(path: Path, providers: Sequence[str], options=None):
                          f"an edgefas model: re-export it with: edgefas export") from None
 
 
-class OrtRunner:
+class OrtRunner(ContractFromMetadata):
     """A :class:`engines.runner.Runner` over one ``onnxruntime.InferenceSession``."""
 
     backend = BACKEND
@@ -130,14 +130,6 @@ class OrtRunner:
                              f"{self.metadata.input_size}: re-export it with: edgefas export")
         self._output_names = outputs
         return int(side)
-
-    @property
-    def contract(self) -> Mapping[str, str]:
-        return self.metadata.preprocess
-
-    @property
-    def threshold(self) -> float | None:
-        return self.metadata.threshold
 
     def run(self, rgb: np.ndarray, depth: np.ndarray) -> Outputs:
         if self._session is None:

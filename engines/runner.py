@@ -47,6 +47,21 @@ class Runner(Protocol):
     def close(self) -> None: ...
 
 
+class ContractFromMetadata:
+    """Mixin for runners that hold a ``metadata`` (engines.metadata.ModelMetadata): the contract and
+    threshold come from the artifact, never from a config file (DESIGN §2)."""
+
+    metadata: object
+
+    @property
+    def contract(self) -> Mapping[str, str]:
+        return self.metadata.preprocess
+
+    @property
+    def threshold(self) -> float | None:
+        return self.metadata.threshold
+
+
 @dataclass(frozen=True)
 class RunnerKind:
     backend: str

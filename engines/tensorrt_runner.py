@@ -9,7 +9,7 @@ input shapes, copies host->device, ``execute_async_v3``, copies device->host, sy
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from engines.export import sha256_file
 from engines.manifest import check_manifest, read_manifest
 from engines.metadata import metadata_from_props
 from engines.outputs import Outputs
-from engines.runner import INPUT_NAMES, RunnerOptions, check_inputs
+from engines.runner import INPUT_NAMES, ContractFromMetadata, RunnerOptions, check_inputs
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def current_gpu() -> Gpu:
     return Gpu(device.name(), tuple(device.compute_capability()))
 
 
-class TensorRTRunner:
+class TensorRTRunner(ContractFromMetadata):
     """A :class:`engines.runner.Runner` over one TensorRT engine; one per thread (owns a CUDA context)."""
 
     backend = BACKEND
@@ -146,14 +146,6 @@ class TensorRTRunner:
                 self._context.set_tensor_address(plan.name, int(self._device[plan.name]))
         finally:
             self._context_cuda.pop()
-
-    @property
-    def contract(self) -> Mapping[str, str]:
-        return self.metadata.preprocess
-
-    @property
-    def threshold(self) -> float | None:
-        return self.metadata.threshold
 
     def run(self, rgb: np.ndarray, depth: np.ndarray) -> Outputs:
         n = check_inputs(rgb, depth, self.input_size)

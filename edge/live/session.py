@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.capture.source import SourceOptions, open_source
+from edge.capture.source import FrameSource, SourceOptions, open_source
 from edge.capture.watchdog import WatchdogConfig, watch_source
 from edge.errors import ModelError
 from edge.face.preprocess import PreprocessConfig
@@ -44,6 +44,7 @@ class LiveOptions:
     fps: int = 30
     pace: bool = False  # play software sources at camera speed instead of as fast as possible
     watchdog: bool = True
+    loop: bool = False  # restart a finite source (recording, folder) at its end: soak tests
 
 
 def file_sha256(path: Path) -> str:
@@ -73,7 +74,8 @@ def resolve_model(options: LiveOptions) -> tuple[Path, str]:
 class LiveSession:
     """Owns source, capture thread, runner and pipeline; iterate it for :class:`FrameResult`s."""
 
-    def __init__(self, options: LiveOptions) -> None:
+    def __init__(self, options: LiveOptions, source: FrameSource | None = None) -> None:
+        """``source`` replaces the one named by ``options.spec`` (fault-injection tests, benchmarks)."""
         from edge.face.finder import open_face_finder
         from engines.runner import open_runner
 
@@ -84,8 +86,10 @@ class LiveSession:
         finder = open_face_finder(options.detector, options.model_dir, preprocess.detect_width_px)
         self.pipeline = LivePipeline(self.runner, finder, options.policy, preprocess)
         src_options = SourceOptions(seed=options.seed, width=options.width, height=options.height, fps=options.fps,
-                                    timeout_s=options.stall_timeout_s)
-        if options.watchdog:
+                                    timeout_s=options.stall_timeout_s, loop=options.loop)
+        if source is not None:
+            self.source = source
+        elif options.watchdog:
             self.source = watch_source(options.spec, src_options, WatchdogConfig())
         else:
             self.source = open_source(options.spec, src_options)
@@ -115,6 +119,9 @@ class LiveSession:
             now_mono = time.monotonic() * 1000.0
             if item is None:
                 if self.capture.finished:
+                    if self.capture.error:  # the source failed for good: say so once, fail closed
+                        yield self.pipeline.fault(last_t + 1.0, f"camera fault: {self.capture.error}")
+                        self.decisions += 1
                     return
                 reason = self.capture.error or f"camera stalled: no frame for {opts.stall_timeout_s:g} s"
                 last_t = last_t + opts.stall_timeout_s * 1000.0 if self.software else now_mono

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -20,18 +19,10 @@ from train.datasets import (
     parse_dataset_spec,
 )
 
-REPO = Path(__file__).resolve().parents[2]
 
 
-def load_fixture_writer():
-    name = "make_dataset_fixtures"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up while the file executes
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
+from dataset_fixture_loader import REPO, load_fixture_writer
 
 fixtures = load_fixture_writer()
 

@@ -1,0 +1,95 @@
+"""`edgefas train`, `eval` and `explain` end to end on a few synthetic frames."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edge.cli.app import app
+
+pytest.importorskip("torch", reason="training needs torch (edgefas[train])")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, shared_data):
+    out = tmp_path_factory.mktemp("run")
+    cache = tmp_path_factory.mktemp("cache")
+    args = ["train", "--dataset", "synthetic:16", "--out", str(out / "r"), "--steps", "2", "--batch", "4",
+            "--threads", "1", "--cache-dir", str(cache), "--detector", "yunet",
+            "--model-dir", str(shared_data / "models")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out / "r", cache
+
+
+def test_train_writes_a_calibrated_checkpoint_and_logs(run_dir):
+    folder, _ = run_dir
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["steps"] == 2 and np.isfinite(summary["threshold"])
+    assert summary["alpha"] >= 0 and summary["peak_rss_mib"] > 0
+    rows = (folder / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("step,") and len(rows) == 3
+    assert any((folder / "tensorboard").iterdir())
+
+
+def test_resume_continues_from_the_last_step(run_dir, shared_data):
+    folder, cache = run_dir
+    args = ["train", "--dataset", "synthetic:16", "--out", str(folder), "--steps", "3", "--batch", "4", "--resume",
+            "--threads", "1", "--cache-dir", str(cache), "--detector", "yunet",
+            "--model-dir", str(shared_data / "models")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads((folder / "summary.json").read_text())["steps"] == 3
+    assert len((folder / "metrics.csv").read_text().splitlines()) == 4
+
+
+def test_export_eval_and_explain(run_dir, tmp_path, shared_data):
+    folder, cache = run_dir
+    runner = CliRunner()
+    onnx = tmp_path / "m.onnx"
+    full = tmp_path / "full.onnx"
+    assert runner.invoke(app, ["export", "--model", str(folder / "model.pt"), "--out", str(onnx)]).exit_code == 0
+    assert runner.invoke(app, ["export", "--model", str(folder / "model.pt"), "--out", str(full),
+                               "--variant", "full"]).exit_code == 0
+    report = tmp_path / "eval.json"
+    plot = tmp_path / "det.png"
+    result = runner.invoke(app, ["eval", "--model", str(onnx), "--dataset", "synthetic:16", "--split", "dev",
+                                 "--json", str(report), "--plot", str(plot), "--cache-dir", str(cache),
+                                 "--detector", "yunet", "--model-dir", str(shared_data / "models")])
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    for key in ("apcer", "apcer_max", "apcer_pooled", "bpcer", "acer", "eer", "auc", "threshold", "n_live",
+                "n_spoof"):
+        assert key in data
+    assert data["n_live"] + data["n_spoof"] >= 12 and plot.stat().st_size > 1000
+    pics = tmp_path / "pics"
+    result = runner.invoke(app, ["explain", "--model", str(full), "--input", "synthetic:print", "--frames", "2",
+                                 "--out", str(pics), "--detector", "yunet", "--model-dir", str(shared_data / "models")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.suffix for p in pics.iterdir()) == [".png", ".png"]
+
+
+def test_explain_refuses_a_score_only_model(run_dir, tmp_path, shared_data):
+    folder, _ = run_dir
+    onnx = tmp_path / "m.onnx"
+    CliRunner().invoke(app, ["export", "--model", str(folder / "model.pt"), "--out", str(onnx)])
+    result = CliRunner().invoke(app, ["explain", "--model", str(onnx), "--input", "synthetic:live", "--frames", "1",
+                                      "--out", str(tmp_path / "p"), "--detector", "yunet",
+                                      "--model-dir", str(shared_data / "models")])
+    assert result.exit_code != 0 and "--variant full" in str(result.exception)
+
+
+def test_wrong_dataset_layout_names_the_expected_file(run_dir, tmp_path):
+    from edge.errors import DatasetError
+
+    folder, _ = run_dir
+    onnx = tmp_path / "m.onnx"
+    CliRunner().invoke(app, ["export", "--model", str(folder / "model.pt"), "--out", str(onnx)])
+    empty = tmp_path / "not-a-dataset"
+    empty.mkdir()
+    result = CliRunner().invoke(app, ["eval", "--model", str(onnx), "--dataset", f"folder:{empty}",
+                                      "--cache-dir", str(tmp_path / "c")])
+    assert isinstance(result.exception, DatasetError) and "labels.csv" in str(result.exception)
