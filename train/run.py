@@ -130,9 +130,15 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
     from train.model.objective import TrainConfig
     from train.model.presets import get_preset
     from train.model.network import build_model
+    from train import distributed
     from train.trainer import CHECKPOINT_NAME, Trainer, seed_everything
 
     started = time.perf_counter()
+    context = distributed.context_from_env()  # set by torchrun: one process per device or CPU slot
+    if context is not None:
+        distributed.start(context)
+    device = f"cuda:{context.local_rank}" if context is not None and context.backend == "nccl" else (
+        "cuda" if torch.cuda.is_available() else "cpu")
     if job.threads:
         torch.set_num_threads(job.threads)
     model_config = get_preset(job.preset)
@@ -148,7 +154,7 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
     seed_everything(job.seed)
     last = out / CHECKPOINT_NAME
     if job.resume and last.is_file():
-        trainer = Trainer.resume(last, out)
+        trainer = Trainer.resume(last, out, context=context, device=device)
         log.info("resumed from %s at step %d", last, trainer.step)
     else:
         overrides = {"batch_size": job.batch_size, "steps": job.steps, "seed": job.seed,
@@ -157,15 +163,21 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
             overrides["learning_rate"] = job.learning_rate
         train_config = dataclasses.replace(TrainConfig(), **overrides)
         trainer = Trainer(build_model(model_config), model_config, train_config, out,
-                          preprocess=preprocess.to_metadata())
-    batches = balanced_batches(train_set, trainer.config.batch_size, job.seed + trainer.step)
+                          preprocess=preprocess.to_metadata(), context=context, device=device)
+    rank = context.rank if context is not None else 0
+    batches = balanced_batches(train_set, trainer.config.batch_size, job.seed + trainer.step + 7919 * rank)
 
     def step_hook(result) -> None:
         if on_step is not None:
             on_step(result.step, job.steps, result.losses.as_row())
 
     trainer.fit(batches, steps=job.steps, on_step=step_hook)
-    model = trainer.model
+    if context is not None:
+        distributed.stop()
+        if not context.is_main:  # rank 0 calibrates and writes the model; the others are done
+            return TrainSummary(out / "model.pt", trainer.step, time.perf_counter() - started, _peak_rss_mib(),
+                                len(train_set), len(dev_set), float("nan"), float("nan"), {})
+    model = trainer.model.cpu()
     alpha, threshold, report = calibrate_score(model, dev_set, job.threshold_target)
     final = out / "model.pt"
     save_checkpoint(final, model, model_config, trainer.config, trainer.step,

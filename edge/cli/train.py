@@ -27,7 +27,11 @@ def train(
     cache_dir: Path = typer.Option(Path(".cache/edgefas"), "--cache-dir", help="Cache of preprocessed samples."),
     threads: int = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice)."),
 ) -> None:
-    """Train the two-stream spoof-trace network; the final model.pt carries its preprocessing and threshold."""
+    """Train the two-stream spoof-trace network; the final model.pt carries its preprocessing and threshold.
+
+    Data-parallel on several GPUs or nodes: start it with torchrun, e.g.
+    `torchrun --nproc-per-node 4 -m edge.cli.app train ...` (gloo on CPU, NCCL on GPUs).
+    """
     from train.run import TrainJob, run_training
 
     job = TrainJob(preset=preset, dataset=dataset, dev_dataset=dev_dataset, out_dir=out, steps=steps, batch_size=batch,
@@ -51,6 +55,8 @@ def train(
 
         summary = run_training(job, on_step=on_step, on_frame=on_frame)
     r = summary.dev_report
+    if not r:  # a non-zero rank of a distributed run: rank 0 reports
+        return
     Console().print(
         f"wrote {summary.checkpoint} after {summary.steps} steps in {summary.wall_s / 60:.1f} min "
         f"(peak RSS {summary.peak_rss_mib:.0f} MiB); dev: EER {r['eer']:.2%}, ACER {r['acer']:.2%} at threshold "
