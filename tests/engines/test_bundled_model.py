@@ -1,0 +1,60 @@
+"""The default model shipped in the package: present, self-describing, and usable by the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edge.face.preprocess import PreprocessConfig
+from engines.bundled import VARIANTS, default_model_path
+from engines.runner import open_runner
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_each_variant_carries_contract_and_threshold(variant):
+    runner = open_runner(default_model_path(variant))
+    try:
+        config = PreprocessConfig.from_metadata(runner.contract)
+        assert config.size_px == runner.input_size == 128
+        assert runner.threshold is not None and math.isfinite(runner.threshold)
+        rng = np.random.default_rng(0)
+        out = runner.run(rng.random((2, 3, 128, 128), dtype=np.float32), rng.random((2, 1, 128, 128), dtype=np.float32))
+        assert out.score.shape == (2,) and np.all(np.isfinite(out.score))
+        assert (out.trace_rgb is not None) == (variant == "full")
+    finally:
+        runner.close()
+
+
+def test_variants_agree_on_the_same_input():
+    rng = np.random.default_rng(1)
+    rgb, depth = rng.random((4, 3, 128, 128), dtype=np.float32), rng.random((4, 1, 128, 128), dtype=np.float32)
+    scores = {}
+    for variant in ("score", "full"):
+        runner = open_runner(default_model_path(variant))
+        scores[variant] = runner.run(rgb, depth).score
+        runner.close()
+    np.testing.assert_allclose(scores["score"], scores["full"], atol=1e-5)
+
+
+def test_model_card_states_what_it_was_trained_on():
+    card = (default_model_path().parent / "MODEL_CARD.md").read_text()
+    for phrase in ("synthetic", "not fit", "ACER", "edgefas train"):
+        assert phrase in card
+
+
+def test_readme_main_job_prints_one_json_object_per_frame(shared_data):
+    cmd = [sys.executable, "-m", "edge.cli.app", "live", "--camera", "synthetic:mixed", "--headless", "--frames", "12",
+           "--model-dir", str(shared_data / "models")]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(rows) == 12
+    for row in rows:
+        assert {"frame", "t_ms", "face", "score", "state", "reason", "stage_ms"} <= set(row)
+        assert row["state"] in ("live", "spoof", "unknown")
+    assert "12 frames" in out.stderr

@@ -1,0 +1,100 @@
+"""Turn a training run into the bundled default model files, with the checks that justify them.
+
+    python tools/bundle_default_model.py --run runs/edge-default --cache-dir out/cache \
+        --dev synthetic:1200 --test synthetic:1200 --out engines/models
+
+Writes ``edge-synthetic.onnx`` (fp32, score variant), ``edge-synthetic.full.onnx`` (with traces),
+``edge-synthetic.int8.onnx`` (Q/DQ, CPU build, accepted by the accuracy gate) and
+``edge-synthetic.checks.json``: ONNX Runtime vs PyTorch parity on 200 held-out samples, INT8 vs fp32
+decision agreement on the whole held-out split, and the grand-test PAD metrics. The sample caches
+are the ones `edgefas train`/`eval` made (the runtime's own preprocessing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from calibration.calibset import CalibItem, build_calibration_set, save_calibration_set
+from calibration.metrics import pad_report
+from edge.face.preprocess import PreprocessConfig
+from engines.bundled import VARIANTS
+from engines.export import export_onnx
+from engines.quantize import quantize_and_gate
+from engines.runner import open_runner
+from train.evaluate import score_samples
+from train.sampleset import prepare_samples
+
+CALIB_COUNT = 256  # ORT's static quantisation needs a few hundred representative inputs
+
+
+def torch_scores(checkpoint: Path, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    import torch
+
+    from train.checkpoint import load_checkpoint
+
+    model, _ = load_checkpoint(checkpoint)
+    model.eval()
+    with torch.no_grad():
+        return model(torch.from_numpy(rgb), torch.from_numpy(depth)).score.numpy()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", type=Path, default=Path("runs/edge-default"))
+    ap.add_argument("--cache-dir", type=Path, default=Path("out/cache"))
+    ap.add_argument("--model-dir", type=Path, default=Path("../shared/data/models"))
+    ap.add_argument("--dev", default="synthetic:1200")
+    ap.add_argument("--test", default="synthetic:1200")
+    ap.add_argument("--out", type=Path, default=Path("engines/models"))
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    checkpoint = args.run / "model.pt"
+    fp32 = args.out / VARIANTS["score"]
+    export_onnx(checkpoint, fp32, "score")
+    export_onnx(checkpoint, args.out / VARIANTS["full"], "full")
+    runner = open_runner(fp32)
+    config = PreprocessConfig.from_metadata(runner.contract)
+    dev = prepare_samples(args.dev, "dev", config, "yunet", args.model_dir, args.cache_dir)
+    test = prepare_samples(args.test, "test", config, "yunet", args.model_dir, args.cache_dir)
+
+    # calibration set: the first dev faces, live and attack alike (what the camera will show)
+    rgb, depth = dev.arrays(slice(0, CALIB_COUNT))
+    items = (CalibItem(rgb[i], depth[i], bool(dev.is_attack[i]), str(dev.pai[i])) for i in range(len(rgb)))
+    calib = build_calibration_set(items, len(rgb), f"{args.dev} dev", runner.contract,
+                                  note="first dev faces of the synthetic world, YuNet crops")
+    calib_path = args.out.parent.parent / "out" / "calib-dev.npz"
+    calib_path.parent.mkdir(parents=True, exist_ok=True)
+    save_calibration_set(calib, calib_path)
+    int8 = args.out / VARIANTS["int8"]
+    quantize_and_gate(fp32, calib_path, int8, target="cpu")
+
+    # parity on 200 held-out samples
+    rgb_t, depth_t = test.arrays(slice(0, 200))
+    reference = torch_scores(checkpoint, rgb_t, depth_t)
+    onnx_scores = runner.run(rgb_t, depth_t).score
+    parity = float(np.max(np.abs(onnx_scores - reference)))
+
+    # INT8 vs fp32 decisions on the whole held-out split
+    threshold = float(runner.threshold)
+    s32, _ = score_samples(runner, test)
+    int8_runner = open_runner(int8)
+    s8, _ = score_samples(int8_runner, test)
+    agreement = float(np.mean((s32 >= threshold) == (s8 >= threshold)))
+    report = pad_report(s32, test.is_attack.astype(bool), threshold, test.pai).to_json()
+    report8 = pad_report(s8, test.is_attack.astype(bool), threshold, test.pai).to_json()
+    checks = {"parity_max_abs_score_onnx_vs_torch_200": parity,
+              "int8_fp32_decision_agreement": agreement, "int8_max_abs_score_diff": float(np.max(np.abs(s8 - s32))),
+              "test_faces": len(test), "threshold": threshold, "grandtest_fp32": report, "grandtest_int8": report8,
+              "calibration_set": str(calib_path), "checkpoint": str(checkpoint)}
+    (args.out / "edge-synthetic.checks.json").write_text(json.dumps(checks, indent=2, sort_keys=True))
+    print(json.dumps({k: v for k, v in checks.items() if not isinstance(v, dict)}, indent=2))
+    print(f"fp32 grand test: ACER {report['acer']:.2%} (APCER worst {report['apcer_max']:.2%}, "
+          f"BPCER {report['bpcer']:.2%}), EER {report['eer']:.2%}; INT8 ACER {report8['acer']:.2%}")
+
+
+if __name__ == "__main__":
+    main()
