@@ -42,8 +42,8 @@ def test_variants_agree_on_the_same_input():
 
 
 def test_model_card_states_what_it_was_trained_on():
-    card = (default_model_path().parent / "MODEL_CARD.md").read_text()
-    for phrase in ("synthetic", "not fit", "ACER", "edgefas train"):
+    card = (default_model_path().parent / "MODEL_CARD.md").read_text().lower()
+    for phrase in ("synthetic", "not fit", "acer", "edgefas train"):
         assert phrase in card
 
 
