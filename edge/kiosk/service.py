@@ -105,7 +105,13 @@ class KioskService:
         self.close()
 
     def start(self) -> None:
-        self.actuator.lock()
+        try:
+            self.actuator.lock()
+        except ActuatorError as exc:
+            # An unreachable door controller cannot unlock either: run on (every grant will fail and be
+            # audited), so the door recovers by itself when the controller comes back.
+            log.warning("locking at start failed: %s", exc)
+            self.audit.record_event("actuator", "lock", "failed", str(exc))
         if self.api is not None:
             self.api.start()
         self.audit.record_event("service", "start", "ok",

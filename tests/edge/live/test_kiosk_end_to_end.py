@@ -67,7 +67,8 @@ def live_frames(n: int):
 def test_stall_mid_attempt_never_grants_and_recovers(model_dir):
     frames = live_frames(40)
     source = StallingSource(frames, before=5)
-    options = LiveOptions(model=MODEL, model_dir=model_dir, stall_timeout_s=0.2, frames=60)
+    # a deep queue: this test is about the stall, not about dropping frames a fast source outruns
+    options = LiveOptions(model=MODEL, model_dir=model_dir, stall_timeout_s=0.2, frames=60, queue_size=64)
     states = []
     with LiveSession(options, source=source) as session:
         for result in session:
