@@ -70,6 +70,9 @@ class FrameMeta:
     color_sensor_t_ms: float = float("nan")
     depth_sensor_t_ms: float = float("nan")
     counter_non_monotonic: bool = False  # a frame counter went backwards: replay/injection sign
+    # Host time spent turning the frameset into this frame (depth filters, alignment, copy-out), in ms;
+    # 0 where the source does none. Measured for `edgefas bench`; left out of equality on purpose.
+    host_process_ms: float = field(default=0.0, compare=False)
 
 
 @dataclass(frozen=True)

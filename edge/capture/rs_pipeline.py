@@ -12,6 +12,7 @@ module is passed in by the source that imported it (``import_optional`` in the s
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -30,8 +31,10 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.05  # slice of a bounded wait: short enough that end-of-file is noticed within 50 ms
 # After the producer says it has ended, frames already read from the file can still be inside the
-# syncer; measured on pyrealsense2 2.59.1, they arrive within a few ms. 0.3 s leaves a wide margin.
-END_GRACE_S = 0.3
+# syncer; measured on pyrealsense2 2.59.1, they arrive within a few ms on an idle machine, but with
+# both cores busy (the full test suite beside a training run) 0.3 s once lost the shared D435
+# recording's only pair. 1.5 s is paid once, at the end of a recording.
+END_GRACE_S = 1.5
 
 
 @dataclass(frozen=True)
@@ -285,12 +288,14 @@ class FramesetReader:
         if non_monotonic:
             log.warning("%s: frame counter went backwards (depth %d, color %d): replayed or injected stream?",
                         self.source_id, meta.depth_frame_number, meta.color_frame_number)
+        started = time.perf_counter()  # filters + align + copy-out, reported as meta.host_process_ms
         processed = frameset
         for block in self.blocks:
             processed = block.process(processed)
         aligned = self.align.process(processed.as_frameset())
         color_bgr = color_to_bgr(self.rs, aligned.get_color_frame(), self.source_id)
         depth_raw = np.asanyarray(aligned.get_depth_frame().get_data()).copy()
+        meta = dataclasses.replace(meta, host_process_ms=(time.perf_counter() - started) * 1000.0)
         frame = RGBDFrame(color_bgr=color_bgr, depth_raw=depth_raw, depth_scale_m=self.info.depth_scale_m,
                           intrinsics=self.info.color, t_ms=meta.color_sensor_t_ms,
                           frame_number=self.first_number + self.delivered, source_id=self.source_id, meta=meta)
