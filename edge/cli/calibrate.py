@@ -59,8 +59,10 @@ def int8(
     median_abs: float = typer.Option(0.01, "--median-abs", help="Gate: largest allowed median |score difference|."),
     min_agreement: float = typer.Option(0.99, "--min-agreement", help="Gate: smallest fraction of equal decisions."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
+    build: str = typer.Option("tensorrt", "--build", help="tensorrt: symmetric int8 activations, the form TensorRT "
+                              "compiles; cpu: uint8 activations, fastest on ONNX Runtime CPU (docs/int8.md)."),
 ) -> None:
-    """Quantise to INT8 (Q/DQ, runs on ONNX Runtime CPU and TensorRT) and accept it only past the accuracy gate."""
+    """Quantise to INT8 (Q/DQ) and accept it only past the accuracy gate."""
     from engines.accuracy_gate import GateTolerance
     from engines.quantize import quantize_and_gate
 
@@ -68,7 +70,7 @@ def int8(
     with _progress("calibrating") as bar:
         task = bar.add_task("int8", total=None)
         result, gate = quantize_and_gate(onnx, calib, out, method, tolerance, threshold,
-                                         progress=lambda n: bar.update(task, completed=n))
+                                         progress=lambda n: bar.update(task, completed=n), target=build)
     if json_out:
         typer.echo(json.dumps({"quantize": result.to_json(), "gate": gate.to_json()}, indent=2))
         return

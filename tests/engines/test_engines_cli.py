@@ -74,6 +74,21 @@ def test_calibrate_int8_writes_model_and_gate(tiny_score_onnx, tmp_path):
     assert payload["quantize"]["qdq_nodes"] > 0 and out.is_file()
 
 
+@pytest.mark.parametrize("build", ["cpu", "tensorrt"])
+def test_calibrate_int8_build_picks_the_qdq_flavour(tiny_score_onnx, tmp_path, build):
+    import onnx
+
+    from engines.quantize import int8_target_of
+
+    calib = calib_npz(tmp_path / "calib.npz")
+    out = tmp_path / f"tiny.{build}.int8.onnx"
+    result = runner.invoke(app, ["calibrate", "int8", "--onnx", str(tiny_score_onnx), "--calib", str(calib),
+                                 "--out", str(out), "--min-agreement", "0.9", "--max-abs", "1", "--median-abs", "1",
+                                 "--build", build])
+    assert result.exit_code == 0, result.output
+    assert int8_target_of(onnx.load(str(out))) == build
+
+
 def test_calibrate_int8_refused_by_gate_keeps_no_model(tiny_score_onnx, tmp_path):
     calib = calib_npz(tmp_path / "calib.npz", n=8)
     out = tmp_path / "strict.int8.onnx"
