@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edge.cli.kiosk",
     "edge.cli.engines",
     "edge.cli.calibrate",
+    "edge.cli.bench",
 )
 
 app = typer.Typer(

@@ -12,13 +12,18 @@ from edge.capture.source import ClosesOnExit, SourceOptions
 from edge.capture.synthetic import head as headmod
 from edge.capture.synthetic.raycast import cast, project, shade
 from edge.capture.synthetic.rig import SensorRig
-from edge.capture.synthetic.scene import ATTACKS, SCENARIOS, Clip
+from edge.capture.synthetic.scene import ATTACKS, SCENARIOS, Clip, Head, rotation
 from edge.capture.synthetic.sensor import sense_color, sense_depth
 from edge.errors import SourceError
 from edge.frames import FaceTruth, FrameMeta, RGBDFrame, SceneTruth
 
 MIXED_SEGMENT_FRAMES = 45  # 1.5 s at 30 fps per scene in the `mixed` scenario
 MIXED_CHOICES = ("live", "live", "print", "replay", "mask", "cutout", "empty")
+# Where bystander heads stand (colour frame, metres) when ``extra_faces`` asks for them: beside and
+# behind a primary face at 0.35-1.0 m, each within the D435 colour field of view (|x/z| < 0.52 =
+# 320 px / fx 613 px, rig.py) and clear of the others at every resolution of the same field of view.
+BYSTANDER_SLOTS_M = ((-0.40, 0.00, 1.10), (0.40, -0.02, 1.10), (-0.28, -0.22, 1.20),
+                     (0.28, -0.24, 1.25), (-0.44, 0.20, 1.40), (0.46, 0.20, 1.45))
 
 
 @dataclass(frozen=True)
@@ -36,15 +41,20 @@ class SyntheticWorld:
     """Renders frames of one scenario. Frame ``i`` at time ``i / fps`` is the same on every call."""
 
     def __init__(self, scenario: str, seed: int = 0, rig: SensorRig | None = None, fps: int = 30,
-                 distance_m: float | None = None) -> None:
+                 distance_m: float | None = None, extra_faces: int = 0) -> None:
         if scenario not in SCENARIOS:
             raise SourceError(f"unknown synthetic scenario '{scenario}'; use one of: {', '.join(SCENARIOS)}")
+        if not 0 <= extra_faces <= len(BYSTANDER_SLOTS_M):
+            raise ValueError(f"extra_faces must be 0..{len(BYSTANDER_SLOTS_M)}, got {extra_faces}")
         self.scenario = scenario
         self.seed = int(seed)
         self.rig = rig or SensorRig.d435()
         self.fps = fps
         self.distance_m = distance_m
         self._clip: tuple[int, Clip] | None = None
+        # Bystanders (for benchmarks with several faces in view): heads of their own subjects, the
+        # same in every clip; with extra_faces=0 nothing here touches a random generator.
+        self.bystanders = [Head.create(np.random.default_rng([self.seed, 404, k])) for k in range(extra_faces)]
 
     def clip_for(self, index: int) -> Clip:
         if self.scenario == "mixed":
@@ -63,6 +73,10 @@ class SyntheticWorld:
         t_s = index / self.fps
         rng = np.random.default_rng([clip.rng_seed, index, 11])
         surfaces = clip.surfaces(t_s)
+        if self.bystanders:
+            surfaces = surfaces + [head.surface(np.array(BYSTANDER_SLOTS_M[k], np.float32),
+                                                bystander_turn(k), f"bystander{k}",
+                                                primary=False) for k, head in enumerate(self.bystanders)]
         rig = self.rig
         hits = cast(surfaces, rig.color, (0.0, 0.0, 0.0))
         sh = shade(hits, surfaces, clip.light_dir, clip.ambient, clip.light_bgr)
@@ -112,8 +126,21 @@ class SyntheticWorld:
                          self.rig.color, np.zeros(3, np.float32))
             faces.append(FaceTruth((float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()),
                                     float(q[:, 1].max())), tuple((float(x), float(y)) for x, y in l2), sz, ""))
+        for k, head in enumerate(self.bystanders):
+            at = np.array(BYSTANDER_SLOTS_M[k], np.float32)
+            turn = bystander_turn(k)
+            origin = np.zeros(3, np.float32)
+            q = project(_face_outline(head.shape, with_relief=True) @ turn.T + at, self.rig.color, origin)
+            lk = project(headmod.landmarks_3d(head.shape) @ turn.T + at, self.rig.color, origin)
+            box = (float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max()))
+            faces.append(FaceTruth(box, tuple((float(x), float(y)) for x, y in lk), float(at[2]), ""))
         label = "spoof" if pai else "live"
         return SceneTruth(label, pai, clip.subject, clip.scenario, tuple(faces), face_mask)
+
+
+def bystander_turn(slot: int) -> np.ndarray:
+    """A bystander looks slightly towards the camera axis (yaw of 0.2 rad per metre of offset)."""
+    return rotation(-0.2 * BYSTANDER_SLOTS_M[slot][0], 0.0, 0.0)
 
 
 def _face_outline(shape: headmod.HeadShape, with_relief: bool = False) -> np.ndarray:

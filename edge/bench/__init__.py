@@ -1,0 +1,6 @@
+"""``edgefas bench``: where the time of one frame goes, for several models side by side.
+
+machine (facts about the host), stages (per-stage statistics), ceiling (the host's fp32 matrix
+product rate through ONNX Runtime), model_cost (MACs and parameters of an ONNX file), contestants
+(the models or runners compared), stream (the interleaved frame loop), report (what is written).
+"""

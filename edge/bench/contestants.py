@@ -1,0 +1,116 @@
+"""The models or runners a benchmark compares, and how each is opened.
+
+A contestant is a label and a :class:`engines.runner.Runner`. ONNX Runtime rows come from model
+files; the PyTorch eager row runs the module behind the first fp32 file and is skipped, with the
+reason recorded, where torch is not installed. Every runner gets the same intra-op thread count, so
+a ratio between rows compares implementations, not thread budgets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.errors import EdgefasError, MissingExtraError, ModelError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Contestant:
+    """One row of the comparison: ``runner`` is open and belongs to the benchmark until closed."""
+
+    label: str  # "onnxruntime/fp32", "onnxruntime/int8", "torch-eager/fp32"
+    backend: str
+    precision: str
+    model_path: Path
+    runner: object  # an engines.runner.Runner
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A row that was asked for and could not run here, with the reason (e.g. torch not installed)."""
+
+    label: str
+    reason: str
+
+
+def default_threads(cores_usable: int) -> int:
+    """Intra-op threads for every runner: one core fewer than this process may use (at least one).
+
+    The capture thread (playback read, depth filters, ``rs.align``) needs a core of its own while the
+    model runs, or both stall each other; ONNX Runtime's spinning worker threads make that worse.
+    Capped at 4 like ``engines.ort_runner.DEFAULT_THREADS_MAX`` (the Orin's big-core cluster).
+    Measured on the 2-core development machine in docs/benchmarks.md.
+    """
+    return max(1, min(4, cores_usable - 1))
+
+
+def default_models() -> list[Path]:
+    """The bundled ``edge`` model: fp32 and INT8, whichever are installed (ModelError if neither)."""
+    from engines.bundled import default_model_path
+
+    found = []
+    for variant in ("score", "int8"):
+        try:
+            found.append(default_model_path(variant))
+        except ModelError as err:
+            log.warning("%s", err)
+    if not found:
+        raise ModelError("no bundled default model is installed; pass --model PATH (an .onnx file)")
+    return found
+
+
+def _unique(label: str, taken: set[str]) -> str:
+    candidate, n = label, 2
+    while candidate in taken:
+        candidate, n = f"{label}#{n}", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def open_contestants(models: Sequence[Path], threads: int, eager: bool = True,
+                     torch_checkpoint: Path | None = None) -> tuple[list[Contestant], list[Skipped]]:
+    """Open an ONNX Runtime runner per model file, plus the eager row for the first fp32 file.
+
+    On an error every runner opened so far is closed before it propagates.
+    """
+    from engines.metadata import read_metadata
+    from engines.runner import open_runner
+
+    contestants: list[Contestant] = []
+    skipped: list[Skipped] = []
+    taken: set[str] = set()
+    try:
+        for path in models:
+            path = Path(path)
+            runner = open_runner(path, backend="onnxruntime", threads=threads)
+            precision = read_metadata(path).precision
+            contestants.append(Contestant(_unique(f"onnxruntime/{precision}", taken), "onnxruntime", precision,
+                                          path, runner))
+        if eager:
+            fp32 = next((c for c in contestants if c.precision == "fp32"), None)
+            if fp32 is None:
+                skipped.append(Skipped("torch-eager/fp32", "no fp32 ONNX model was given to rebuild in PyTorch"))
+            else:
+                from edge.bench.eager import open_eager_runner
+
+                try:
+                    runner = open_eager_runner(fp32.model_path, threads, torch_checkpoint)
+                except MissingExtraError as err:
+                    skipped.append(Skipped("torch-eager/fp32", str(err)))
+                else:
+                    contestants.append(Contestant(_unique("torch-eager/fp32", taken), "torch-eager", "fp32",
+                                                  fp32.model_path, runner, runner.weights))
+    except EdgefasError:
+        close_contestants(contestants)
+        raise
+    return contestants, skipped
+
+
+def close_contestants(contestants: Sequence[Contestant]) -> None:
+    for contestant in contestants:
+        contestant.runner.close()

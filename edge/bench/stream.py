@@ -1,0 +1,217 @@
+"""The timed frame loop: one source, several contestants, frames handed out A B A B ...
+
+Frame ``i`` goes to contestant ``i mod n``, so every contestant meets the same stretch of the stream
+and the same moments of the machine: a slow spell (thermal throttling, another job) hits all rows
+alike, and ratios between rows hold even when absolute numbers drift. Each contestant has its own
+:class:`~edge.live.pipeline.LivePipeline` (finder, tracker, policy), exactly as ``edgefas live``
+would build it from that model's contract.
+
+Two modes:
+
+- ``sequential``: one thread reads, aligns, detects, crops, infers and decides; the stage times add
+  up to the frame interval, which makes it the mode for the per-stage breakdown.
+- ``overlapped``: the read and the depth filters/alignment run on a capture thread that prefetches
+  the next frames into a small blocking queue while the main thread works on the current one (the
+  shape of ``edgefas live``'s capture thread). Its frame interval is the pipeline's real throughput;
+  ``capture`` is then the time the main thread waited for a frame and ``align`` ran concurrently.
+
+The queue blocks instead of dropping (unlike the live capture queue): a recording played
+non-real-time must not lose frames, and the measured rate is then the most the pipeline sustains.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.bench.contestants import Contestant
+from edge.bench.stages import FrameTiming
+from edge.errors import ConfigError, EdgefasError, SourceError
+from edge.frames import RGBDFrame
+
+log = logging.getLogger(__name__)
+
+MODES = ("sequential", "overlapped")
+# Depth filter chains a recording can be played with (``--filters``): the product default (spatial +
+# temporal in disparity space), the same after 2x decimation (Intel's white paper recommends
+# decimating first when CPU is short: every later filter then sees a quarter of the pixels), and none.
+FILTER_CHAINS = ("default", "decimate2", "raw")
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    frames: int = 300  # timed frames per contestant
+    warmup: int = 30  # untimed frames per contestant before timing (allocations, caches, ORT arenas)
+    mode: str = "sequential"
+    detector: str = "auto"
+    model_dir: Path | None = None
+    queue_size: int = 2  # frames the capture thread may prefetch in overlapped mode
+    stall_timeout_s: float = 5.0  # no frame for this long ends the run with a SourceError
+    filters: str = "default"  # one of FILTER_CHAINS; anything but "default" needs a bag: source
+
+    def __post_init__(self) -> None:
+        if self.filters not in FILTER_CHAINS:
+            raise ValueError(f"StreamOptions.filters must be one of {FILTER_CHAINS}, got {self.filters!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"StreamOptions.mode must be one of {MODES}, got {self.mode!r}")
+        if self.frames < 1 or self.warmup < 0 or self.queue_size < 1:
+            raise ValueError(f"StreamOptions needs frames >= 1, warmup >= 0, queue_size >= 1; got "
+                             f"{self.frames}, {self.warmup}, {self.queue_size}")
+
+
+@dataclass(frozen=True)
+class StreamRun:
+    """Timed frames per contestant label, the hand-out order and the wall time of the timed part."""
+
+    mode: str
+    order: tuple[str, ...]  # label of every timed frame in the order it was processed
+    timings: dict[str, list[FrameTiming]]
+    wall_s: float
+    faces_in_view: int  # the most faces found in one frame (any contestant)
+    restarts: int = 0  # frames left out of the statistics because a looped recording restarted before them
+
+
+_END = object()
+
+
+class _Prefetcher:
+    """Reads ``frames`` on a thread into a blocking queue of ``size`` frames (the capture thread)."""
+
+    def __init__(self, frames: Iterator[RGBDFrame], size: int) -> None:
+        self._frames = frames
+        self._queue: queue.Queue = queue.Queue(maxsize=size)
+        self._stop = threading.Event()
+        self.error: EdgefasError | None = None
+        self._thread = threading.Thread(target=self._run, name="edgefas-bench-capture", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                frame = next(self._frames, None)
+                if frame is None or not self._put(frame):
+                    break
+        except EdgefasError as err:
+            self.error = err
+        finally:
+            self._put(_END)
+
+    def get(self, timeout_s: float) -> RGBDFrame | None:
+        try:
+            item = self._queue.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+        return None if item is _END else item
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+
+
+def open_bench_source(spec: str, source_options, filters: str):
+    """``open_source(spec)``, or for ``bag:PATH`` with another filter chain, the recording with that chain."""
+    from edge.capture.source import open_source
+
+    if filters == "default":
+        return open_source(spec, source_options)
+    prefix, _, argument = spec.partition(":")
+    if prefix != "bag":
+        raise ConfigError(f"--filters {filters} applies to recordings (bag:PATH or a synthetic scene), not to "
+                          f"'{spec}'; use --filters default")
+    from edge.capture.playback import BagSource
+    from edge.capture.rs_pipeline import RAW, DepthFilterConfig
+
+    chain = {"decimate2": DepthFilterConfig(decimation=2), "raw": RAW}[filters]
+    return BagSource(Path(argument).expanduser(), source_options, filters=chain)
+
+
+def run_stream(spec: str, contestants: Sequence[Contestant], options: StreamOptions,
+               progress: Callable[[int, int], None] | None = None) -> StreamRun:
+    """Play ``spec`` (looping a recording) until every contestant has ``options.frames`` timed frames."""
+    from edge.capture.source import SourceOptions
+    from edge.face.finder import open_face_finder
+    from edge.face.preprocess import PreprocessConfig
+    from edge.live.pipeline import LivePipeline
+
+    if not contestants:
+        raise ValueError("run_stream needs at least one contestant")
+    pipelines = []
+    for contestant in contestants:
+        preprocess = PreprocessConfig.from_metadata(contestant.runner.contract)
+        finder = open_face_finder(options.detector, options.model_dir, preprocess.detect_width_px)
+        pipelines.append(LivePipeline(contestant.runner, finder, preprocess=preprocess))
+    n = len(contestants)
+    warm, total = options.warmup * n, (options.warmup + options.frames) * n
+    source = open_bench_source(spec, SourceOptions(loop=True, timeout_s=options.stall_timeout_s), options.filters)
+    log.info("bench source=%s mode=%s contestants=%s", source.describe(), options.mode,
+             ", ".join(c.label for c in contestants))
+    frames = iter(source)
+    prefetch = _Prefetcher(frames, options.queue_size) if options.mode == "overlapped" else None
+    timings: dict[str, list[FrameTiming]] = {c.label: [] for c in contestants}
+    order: list[str] = []
+    last_t = [float("-inf")] * n
+    most_faces = restarts = 0
+    last_number = -1
+    try:
+        end_prev = started = time.perf_counter()
+        for index in range(total):
+            if index == warm:
+                end_prev = started = time.perf_counter()
+            k = index % n
+            wait_start = time.perf_counter()
+            if prefetch is not None:
+                frame = prefetch.get(options.stall_timeout_s)
+                if frame is None and prefetch.error is not None:
+                    raise prefetch.error
+            else:
+                frame = next(frames, None)
+            waited_ms = (time.perf_counter() - wait_start) * 1000.0
+            if frame is None:
+                raise SourceError(f"{spec} gave no frame after {index} frames (ended or stalled for "
+                                  f"{options.stall_timeout_s:g} s); check the recording or camera")
+            # A looped recording restarts its pipeline (~0.2 s) before its first frame again; that wait
+            # would always land on the same contestant (the loop length is often a multiple of n), so
+            # such a frame is processed but not counted.
+            restarted = 0 <= frame.meta.color_frame_number <= last_number
+            last_number = frame.meta.color_frame_number
+            align_ms = float(frame.meta.host_process_ms)
+            # Sequential: the read included the filters and alignment, split them out. Overlapped: the
+            # main thread only waited; alignment ran on the capture thread meanwhile.
+            capture_ms = waited_ms if prefetch is not None else max(0.0, waited_ms - align_ms)
+            t_ms = max(frame.t_ms, last_t[k] + 1e-3)  # a looped recording restarts its clock
+            last_t[k] = t_ms
+            result = pipelines[k].process(frame, t_ms, capture_ms)
+            end = time.perf_counter()
+            most_faces = max(most_faces, result.faces_in_view)
+            if index >= warm and restarted:
+                restarts += 1
+            elif index >= warm:
+                stage_ms = {"capture": capture_ms, "align": align_ms}
+                stage_ms.update({s: v for s, v in result.stage_ms.items() if s != "capture"})
+                label = contestants[k].label
+                timings[label].append(FrameTiming(stage_ms, (end - end_prev) * 1000.0, result.face is not None,
+                                                  result.faces_in_view))
+                order.append(label)
+            end_prev = end
+            if progress is not None:
+                progress(index + 1, total)
+        wall_s = time.perf_counter() - started
+    finally:
+        if prefetch is not None:
+            prefetch.stop()
+        source.close()
+    return StreamRun(options.mode, tuple(order), timings, wall_s, most_faces, restarts)

@@ -1,0 +1,160 @@
+"""``edgefas bench``: per-stage latency and throughput of the live pipeline, several models side by side."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from edge.capture.source import sources_help
+from edge.errors import ConfigError
+
+MODE_CHOICES = ("both", "sequential", "overlapped")
+
+
+def bench(
+    camera: str = typer.Option("synthetic:mixed", "--camera", help=sources_help() + " A synthetic scenario is "
+                               "recorded once (cached) and played back through pyrealsense2, filters and align."),
+    model: list[Path] = typer.Option(None, "--model", help="ONNX model; repeat to compare several (default: the "
+                                     "bundled edge model, fp32 and INT8)."),
+    frames: int = typer.Option(300, "--frames", min=1, help="Timed frames per model and mode."),
+    warmup: int = typer.Option(30, "--warmup", min=0, help="Untimed frames per model before timing."),
+    json_out: Path = typer.Option(None, "--json", help="Write the full report as JSON to this file ('-' = stdout)."),
+    mode: str = typer.Option("both", "--mode", help="sequential (per-stage breakdown), overlapped (capture on its "
+                             "own thread: real throughput) or both."),
+    threads: int = typer.Option(None, "--threads", min=1, help="Intra-op threads of every runner (default: usable "
+                                "cores - 1, so capture keeps a core)."),
+    cv_threads: int = typer.Option(None, "--cv-threads", min=1, help="OpenCV threads (detection, resizing) during "
+                                   "the run (default: OpenCV's own choice)."),
+    eager: bool = typer.Option(True, "--eager/--no-eager", help="Add a PyTorch eager row for the first fp32 model "
+                               "(skipped with the reason when torch is not installed)."),
+    torch_checkpoint: Path = typer.Option(None, "--torch-checkpoint", help="Weights for the eager row (default: a "
+                                          "fresh initialisation of the model's preset)."),
+    detector: str = typer.Option("auto", "--detector", help="Face detector: auto, yunet, haar."),
+    model_dir: Path = typer.Option(None, "--model-dir", help="Folder with the YuNet model."),
+    seed: int = typer.Option(8, "--seed", help="Seed of a synthetic scene (8: the first 6 s of 'mixed' all show a "
+                             "face: live, print, cutout, print)."),
+    width: int = typer.Option(640, "--width", min=64, help="Colour width of a synthetic recording."),
+    height: int = typer.Option(480, "--height", min=48, help="Colour height of a synthetic recording."),
+    record_frames: int = typer.Option(90, "--record-frames", min=1, help="Frames recorded from a synthetic scene "
+                                      "(played in a loop)."),
+    extra_faces: int = typer.Option(0, "--extra-faces", min=0, max=6,
+                                    help="Bystander faces added to a synthetic scene."),
+    cache_dir: Path = typer.Option(None, "--cache-dir", help="Where synthetic recordings are cached "
+                                   "(default ~/.cache/edgefas/bench)."),
+    target_fps: float = typer.Option(30.0, "--target-fps", min=1.0, help="Frame-rate budget."),
+    max_host_share: float = typer.Option(0.40, "--max-host-share", min=0.0, max=1.0,
+                                         help="Budget for the share of a frame spent outside the model."),
+    filters: str = typer.Option("default", "--filters", help="Depth filters of a recording: default (spatial + "
+                                "temporal), decimate2 (2x decimation first) or raw (none); align always runs."),
+    check: bool = typer.Option(False, "--check", help="Exit 1 when no model meets the budget."),
+) -> None:
+    """Time every stage of the live pipeline (median, p90), end-to-end fps and the model's share of the machine."""
+    from edge.bench.feed import FeedOptions
+    from edge.bench.report import BenchOptions, run_bench
+    from edge.bench.stream import MODES
+
+    from edge.bench.stream import FILTER_CHAINS
+
+    if filters not in FILTER_CHAINS:
+        raise ConfigError(f"--filters must be one of {', '.join(FILTER_CHAINS)}, got '{filters}'")
+    if mode not in MODE_CHOICES:
+        raise ConfigError(f"--mode must be one of {', '.join(MODE_CHOICES)}, got '{mode}'")
+    options = BenchOptions(
+        spec=camera, models=tuple(model or ()), frames=frames, warmup=warmup,
+        modes=MODES if mode == "both" else (mode,), threads=threads, eager=eager, torch_checkpoint=torch_checkpoint,
+        detector=detector, model_dir=model_dir, cache_dir=cache_dir, target_fps=target_fps,
+        max_host_share=max_host_share, filters=filters, cv_threads=cv_threads,
+        feed=FeedOptions(seed=seed, width=width, height=height, frames=record_frames, extra_faces=extra_faces),
+    )
+    stderr = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=stderr, disable=not stderr.is_terminal) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(task: str, done: int, total: int) -> None:
+            if task not in tasks:
+                tasks[task] = bar.add_task(task, total=total)
+            bar.update(tasks[task], completed=done)
+
+        report = run_bench(options, progress)
+    data = report.to_json()
+    if json_out is not None and str(json_out) == "-":
+        print(json.dumps(data, indent=2))
+    else:
+        render(data, Console(soft_wrap=True))
+        if json_out is not None:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+            stderr.print(f"wrote {json_out}")
+    if check and not any(all(m.values()) for met in data["budget"]["met"].values() for m in met.values()):
+        stderr.print(f"[bold red]budget missed:[/] no model reaches {target_fps:g} fps with at most "
+                     f"{max_host_share:.0%} of the frame outside the model")
+        raise typer.Exit(1)
+
+
+def _ms(stats: dict) -> str:
+    median, p90 = stats["median_ms"], stats["p90_ms"]
+    if median is None or (isinstance(median, float) and math.isnan(median)):
+        return "-"
+    return f"{median:.1f} ({p90:.1f})"
+
+
+def render(data: dict, out: Console) -> None:
+    """Tables of the report: one per mode (stage medians with p90), then ratios, ceiling and budget.
+
+    "host" is the share of the frame interval outside the model (1 - inference / frame); "host share"
+    in the model table is the sequential stage breakdown's (host stage medians over all medians).
+    """
+    machine = data["machine"]
+    out.print(f"{data['spec']} -> {data['played']}; {machine['cpu_model']}, {machine['cores_usable']} cores, "
+              f"{data['threads']} runner threads, {data['opencv_threads']} OpenCV threads, filters {data['filters']}, "
+              f"load {machine['load_avg_start'][0]:.2f} -> "
+              f"{data['load_avg_end'][0]:.2f}")
+    labels = data["stage_labels"]
+    out.print("stages: " + ", ".join(f"{key} = {text}" for key, text in labels.items()))
+    modes = list(data["contestants"][0]["modes"]) if data["contestants"] else []
+    for mode in modes:
+        table = Table(title=f"{mode}: median (p90) ms per stage", title_justify="left")
+        table.add_column("model")
+        for key in labels:
+            table.add_column(key, justify="right")
+        table.add_column("frame", justify="right")
+        table.add_column("fps", justify="right")
+        table.add_column("host", justify="right")
+        for c in data["contestants"]:
+            r = c["modes"][mode]
+            table.add_row(c["label"], *(_ms(r["stages"][s]) for s in labels), _ms(r["interval_ms"]), _num(r["fps"], "{:.1f}"),
+                          _num(r["frame_host_share"], "{:.0%}"))
+        out.print(table)
+    summary = Table(title="model", title_justify="left")
+    for column in ("model", "GMACs", "params", "achieved GFLOP/s", "of ceiling", "host share", "budget met in"):
+        summary.add_column(column, justify="left" if column == "model" else "right")
+    for c in data["contestants"]:
+        cost = c["cost"]
+        met = data["budget"]["met"][c["label"]]
+        summary.add_row(c["label"], "-" if cost["macs"] is None else f"{cost['macs'] / 1e9:.3f}",
+                        "-" if cost["params"] is None else f"{cost['params'] / 1e6:.3f} M",
+                        _num(c["achieved_gflops"], "{:.1f}"), _num(c["ceiling_fraction"], "{:.1%}"),
+                        _num(c["host_share"], "{:.0%}"),
+                        ", ".join(m for m, ok in met.items() if all(ok.values())) or "-")
+    out.print(summary)
+    out.print(f"matmul ceiling ({data['ceiling']['before']['library']}, {data['threads']} threads): "
+              f"{data['ceiling']['median_gflops']:.1f} GFLOP/s")
+    for name, ratio in data["ratios"].items():
+        out.print(f"{name}: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratio.items()))
+    for s in data["skipped"]:
+        out.print(f"skipped {s['label']}: {s['reason']}")
+
+
+def _num(value, fmt: str) -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)

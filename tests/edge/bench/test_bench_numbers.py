@@ -1,0 +1,71 @@
+"""The bench's arithmetic: stage statistics, host share, matmul ceiling graph, MAC counting."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from edge.bench.ceiling import matmul_model_bytes, measure_matmul_ceiling
+from edge.bench.stages import STAGES, FrameTiming, host_share, summarise_ms, summarise_stages
+
+
+def test_summary_is_median_and_p90():
+    stats = summarise_ms([5.0, 1.0, 3.0, 2.0, 4.0])
+    assert stats.median_ms == 3.0 and stats.frames == 5
+    assert 4.0 < stats.p90_ms <= 5.0
+    empty = summarise_ms([])
+    assert empty.frames == 0 and math.isnan(empty.median_ms)
+
+
+def test_stages_without_a_face_are_counted_only_where_they_ran():
+    with_face = FrameTiming({"capture": 1.0, "align": 2.0, "detect": 3.0, "crop": 1.0, "infer": 10.0,
+                             "decide": 0.1}, 17.5, True, 1)
+    no_face = FrameTiming({"capture": 1.0, "align": 2.0, "detect": 3.0, "decide": 0.1}, 6.5, False, 0)
+    stats = summarise_stages([with_face, no_face, with_face])
+    assert set(stats) == set(STAGES)
+    assert stats["infer"].frames == 2 and stats["detect"].frames == 3
+    # host share: everything but inference over everything, from the medians
+    assert host_share(stats) == pytest.approx(7.1 / 17.1)
+
+
+def test_matmul_graph_computes_a_matrix_product():
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(matmul_model_bytes(16), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((16, 16), dtype=np.float32), rng.standard_normal((16, 16), dtype=np.float32)
+    np.testing.assert_allclose(session.run(["c"], {"a": a, "b": b})[0], a @ b, rtol=1e-4, atol=1e-4)
+
+
+def test_ceiling_reports_a_positive_rate():
+    ceiling = measure_matmul_ceiling(threads=1, side=128, runs=3, warmup=1)
+    assert ceiling.best_gflops >= ceiling.median_gflops > 0
+    assert ceiling.library.startswith("onnxruntime") and ceiling.to_json()["runs"] == 3
+    with pytest.raises(ValueError):
+        measure_matmul_ceiling(threads=0)
+
+
+def test_onnx_mac_count_matches_the_preset_count(edge_fp32, edge_int8):
+    from edge.bench.model_cost import count_onnx_cost
+    from train.model.complexity import summarise_preset
+
+    fp32, int8 = count_onnx_cost(edge_fp32), count_onnx_cost(edge_int8)
+    preset = summarise_preset("edge")
+    assert fp32.macs == pytest.approx(preset.macs_per_sample, rel=0.01)
+    assert int8.macs == fp32.macs  # Q/DQ keeps the Conv nodes: the same arithmetic, in INT8
+    assert fp32.params == pytest.approx(preset.params, rel=0.05)  # BatchNorm folded into the convs
+    assert fp32.gflop == pytest.approx(2 * fp32.macs / 1e9)
+
+
+def test_mac_count_without_onnx_says_why(monkeypatch, edge_fp32):
+    import edge.bench.model_cost as model_cost
+    from edge.errors import MissingExtraError
+
+    def missing(module, extra, purpose):
+        raise MissingExtraError(f"{purpose} needs {module}")
+
+    monkeypatch.setattr(model_cost, "import_optional", missing)
+    cost = model_cost.count_onnx_cost(edge_fp32)
+    assert cost.macs is None and "onnx" in cost.reason and math.isnan(cost.gflop)

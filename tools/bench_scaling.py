@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Scaling of the live pipeline with input resolution and faces in view, and the per-stage plot.
+
+Runs ``edge.bench.report.run_bench`` once per condition with one model (default: the bundled INT8
+``edge`` model) and prints a Markdown table: frames per second (sequential and overlapped) and frame
+latency against colour resolution (640x480, 848x480, 1280x720 of ``synthetic:mixed``) and against
+the number of faces in view (1, 2, 4: ``synthetic:live`` with 0, 1 and 3 bystanders, the primary
+face pinned at 0.6 m). Writes a stacked-bar PNG of the sequential per-stage medians of every
+condition. Synthetic scenes are recorded once into the bench cache before anything is timed.
+
+    python tools/bench_scaling.py [--model M.onnx] [--frames 200] [--png docs/img/bench-stages.png] \
+        [--json scaling.json] [--model-dir ../shared/data/models]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+RESOLUTIONS = ((640, 480), (848, 480), (1280, 720))  # D435 colour modes (Intel D400 datasheet, table 4-5)
+FACES = (1, 2, 4)
+FACES_DISTANCE_M = 0.6  # the primary face of the faces sweep: a kiosk user at arm's length
+STAGE_COLOURS = {"capture": "#9e9e9e", "align": "#5c6bc0", "detect": "#26a69a", "crop": "#ffa726",
+                 "infer": "#ef5350", "decide": "#8d6e63"}
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str  # row label
+    spec: str
+    width: int
+    height: int
+    extra_faces: int
+    distance_m: float | None
+
+
+def conditions() -> list[Condition]:
+    rows = [Condition(f"{w}x{h}", "synthetic:mixed", w, h, 0, None) for w, h in RESOLUTIONS]
+    rows += [Condition(f"{n} face{'s' if n > 1 else ''}", "synthetic:live", 640, 480, n - 1, FACES_DISTANCE_M)
+             for n in FACES]
+    return rows
+
+
+def run(args: argparse.Namespace) -> list[dict]:
+    from edge.bench.feed import FeedOptions
+    from edge.bench.report import BenchOptions, run_bench
+
+    models = (Path(args.model),) if args.model else ()
+    if not models:
+        from engines.bundled import default_model_path
+
+        models = (default_model_path("int8"),)
+    results = []
+    for cond in conditions():
+        feed = FeedOptions(seed=args.seed, width=cond.width, height=cond.height, frames=args.record_frames,
+                           extra_faces=cond.extra_faces, distance_m=cond.distance_m)
+        report = run_bench(BenchOptions(spec=cond.spec, models=models, frames=args.frames, warmup=args.warmup,
+                                        threads=args.threads, eager=False, detector=args.detector,
+                                        model_dir=args.model_dir, feed=feed, cache_dir=args.cache_dir,
+                                        ceiling_runs=5))
+        data = report.to_json()
+        row = data["contestants"][0]
+        results.append({"condition": cond.name, "spec": cond.spec, "width": cond.width, "height": cond.height,
+                        "faces_rendered": cond.extra_faces + 1 if cond.spec == "synthetic:live" else None,
+                        "label": row["label"], "host_share": row["host_share"],
+                        "modes": row["modes"], "load_avg_end": data["load_avg_end"], "threads": data["threads"]})
+        print(f"{cond.name}: done", file=sys.stderr)
+    return results
+
+
+def markdown(results: list[dict]) -> str:
+    head = ("| condition | fps sequential | fps overlapped | frame ms median (p90), sequential | detect ms | "
+            "align ms | infer ms | host share (seq / ovl) | faces found | frames with a face |\n"
+            "|---|---|---|---|---|---|---|---|---|---|")
+    lines = [head]
+    for r in results:
+        seq, ovl = r["modes"]["sequential"], r["modes"]["overlapped"]
+        st = seq["stages"]
+        lines.append(f"| {r['condition']} | {seq['fps']:.1f} | {ovl['fps']:.1f} | "
+                     f"{seq['interval_ms']['median_ms']:.1f} ({seq['interval_ms']['p90_ms']:.1f}) | "
+                     f"{st['detect']['median_ms']:.1f} | {st['align']['median_ms']:.1f} | "
+                     f"{st['infer']['median_ms']:.1f} | {r['host_share']:.0%} / {ovl['frame_host_share']:.0%} | "
+                     f"{seq['faces_found']:g} | "
+                     f"{seq['face_fraction']:.0%} |")
+    return "\n".join(lines)
+
+
+def plot(results: list[dict], path: Path, budget_ms: float = 1000.0 / 30.0) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from edge.bench.stages import STAGE_LABELS, STAGES
+
+    names = [r["condition"] for r in results]
+    fig, ax = plt.subplots(figsize=(8, 0.55 * len(results) + 2.0), dpi=110)
+    left = [0.0] * len(results)
+    for stage in STAGES:
+        widths = [r["modes"]["sequential"]["stages"][stage]["median_ms"] or 0.0 for r in results]
+        ax.barh(names, widths, left=left, color=STAGE_COLOURS[stage], label=STAGE_LABELS[stage])
+        left = [a + b for a, b in zip(left, widths)]
+    ax.axvline(budget_ms, color="black", linestyle="--", linewidth=1)
+    ax.text(budget_ms, len(results) - 0.4, " 30 fps budget", fontsize=8, va="center")
+    ax.invert_yaxis()
+    ax.set_xlabel("median ms per stage (sequential mode: the stages one after another on one thread)")
+    ax.set_title(f"edgefas bench: where a frame's time goes ({results[0]['label']})", fontsize=10)
+    ax.legend(ncol=6, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="ONNX model (default: the bundled INT8 edge model)")
+    parser.add_argument("--frames", type=int, default=200, help="timed frames per condition and mode")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--record-frames", type=int, default=90)
+    parser.add_argument("--detector", default="auto")
+    parser.add_argument("--model-dir", type=Path, default=None)
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="recordings cache (default: ~/.cache/edgefas/bench)")
+    parser.add_argument("--png", type=Path, default=Path("docs/img/bench-stages.png"))
+    parser.add_argument("--json", type=Path, default=None, help="also write the raw results here")
+    parser.add_argument("--from-json", type=Path, default=None, help="plot and tabulate earlier results, run nothing")
+    args = parser.parse_args(argv)
+
+    from edge.errors import EdgefasError
+
+    try:
+        results = json.loads(args.from_json.read_text()) if args.from_json else run(args)
+    except EdgefasError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    if args.json and not args.from_json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print(markdown(results))
+    print(f"wrote {plot(results, args.png)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
