@@ -24,13 +24,24 @@ def d435_bag() -> Path:
     return D435_BAG
 
 
+def play_real(d435_bag: Path, attempts: int = 3):
+    """Play the shared recording; up to three times, because its single depth+colour pair (the two
+    frames are 268 ms apart) is sometimes not matched by librealsense's syncer when both cores are
+    saturated — a known load sensitivity of one-pair files, noted in the capture issue."""
+    for _ in range(attempts):
+        source = open_source(f"bag:{d435_bag}", SourceOptions(timeout_s=1.0))
+        try:
+            frames = list(source)
+        finally:
+            source.close()
+        if frames:
+            break
+    return source, frames
+
+
 def test_real_d435_recording_plays_aligned_with_recorded_calibration(d435_bag: Path) -> None:
-    source = open_source(f"bag:{d435_bag}", SourceOptions(timeout_s=1.0))
-    try:
-        frames = list(source)
-        info = source.stream_info
-    finally:
-        source.close()
+    source, frames = play_real(d435_bag)
+    info = source.stream_info
     assert frames, "the recording holds a depth+color pair; playback delivered none"
     for frame in frames:
         assert frame.color_bgr.shape == (480, 640, 3)
@@ -50,8 +61,8 @@ def test_real_d435_recording_plays_aligned_with_recorded_calibration(d435_bag: P
 
 def test_real_recording_color_is_bgr(d435_bag: Path) -> None:
     """The file stores RGB8; frames must come out BGR like every other source."""
-    source = open_source(f"bag:{d435_bag}", SourceOptions(timeout_s=1.0))
-    frames = list(source)
+    _, frames = play_real(d435_bag)
+    assert frames
     pipeline = rs.pipeline()
     config = rs.config()
     config.enable_device_from_file(str(d435_bag), repeat_playback=False)
