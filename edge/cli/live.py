@@ -34,7 +34,6 @@ def live(
 
     if model is not None and engine is not None:
         raise ConfigError("give either --model or --engine, not both")
-    stdout = Console()
     opts = LiveOptions(spec=camera, model=engine or model, expect_sha256=expect_sha256, frames=frames, seed=seed,
                        detector=detector, model_dir=model_dir, threads=threads, pace=pace,
                        backend="tensorrt" if engine is not None else "auto")
@@ -72,7 +71,6 @@ def live(
             cv2.destroyAllWindows()
     summary = ", ".join(f"{k} {v}" for k, v in counts.items())
     Console(stderr=True).print(f"{sum(counts.values())} frames: {summary}; {drops} dropped by the capture queue")
-    del stdout
 
 
 def _open_window() -> str:

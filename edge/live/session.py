@@ -96,7 +96,6 @@ class LiveSession:
         self.software = bool(getattr(self.source, "software", True))
         self.capture = CaptureThread(self.source, options.queue_size,
                                      pace_fps=options.fps if (options.pace and self.software) else None)
-        self.started_mono = time.monotonic()
         self.decisions = 0
         self.last_frame = None  # the newest frame decided on, for a preview window
 

@@ -10,13 +10,9 @@ from edge.errors import DatasetError
 from train.datasets import open_dataset
 
 
-
-
 from dataset_fixture_loader import load_fixture_writer, truth, expected
 
 fixtures = load_fixture_writer()
-
-
 
 
 @pytest.fixture(scope="module")

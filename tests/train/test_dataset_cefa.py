@@ -11,14 +11,10 @@ from edge.errors import DatasetError
 from train.datasets import open_dataset
 
 
-
-
 from dataset_fixture_loader import load_fixture_writer, truth, expected
 
 fixtures = load_fixture_writer()
 PROTOCOL = fixtures.CEFA_PROTOCOL
-
-
 
 
 @pytest.mark.parametrize("live_label", ["1", "0"])

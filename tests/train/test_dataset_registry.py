@@ -20,8 +20,6 @@ from train.datasets import (
 )
 
 
-
-
 from dataset_fixture_loader import REPO, load_fixture_writer
 
 fixtures = load_fixture_writer()

@@ -13,13 +13,9 @@ from edge.errors import DatasetError  # noqa: E402
 from train.datasets import open_dataset  # noqa: E402
 
 
-
-
 from dataset_fixture_loader import load_fixture_writer, truth, expected
 
 fixtures = load_fixture_writer()
-
-
 
 
 @pytest.fixture(scope="module")
