@@ -31,9 +31,9 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.05  # slice of a bounded wait: short enough that end-of-file is noticed within 50 ms
 # After the producer says it has ended, frames already read from the file can still be inside the
-# syncer; measured on pyrealsense2 2.59.1, they arrive within a few ms on an idle machine, but with
-# both cores busy (the full test suite beside a training run) 0.3 s once lost the shared D435
-# recording's only pair. 1.5 s is paid once, at the end of a recording.
+# syncer; measured on pyrealsense2 2.59.1 they arrive within a few ms on an idle machine. 1.5 s leaves
+# room for a loaded machine and is paid once, at the end of a recording. (A pair lost at the *start*
+# of playback was a different race, fixed in BagSource by starting the playback paused.)
 END_GRACE_S = 1.5
 
 

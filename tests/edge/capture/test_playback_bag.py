@@ -24,18 +24,12 @@ def d435_bag() -> Path:
     return D435_BAG
 
 
-def play_real(d435_bag: Path, attempts: int = 3):
-    """Play the shared recording; up to three times, because its single depth+colour pair (the two
-    frames are 268 ms apart) is sometimes not matched by librealsense's syncer when both cores are
-    saturated — a known load sensitivity of one-pair files, noted in the capture issue."""
-    for _ in range(attempts):
-        source = open_source(f"bag:{d435_bag}", SourceOptions(timeout_s=1.0))
-        try:
-            frames = list(source)
-        finally:
-            source.close()
-        if frames:
-            break
+def play_real(d435_bag: Path):
+    source = open_source(f"bag:{d435_bag}", SourceOptions(timeout_s=1.0))
+    try:
+        frames = list(source)
+    finally:
+        source.close()
     return source, frames
 
 
@@ -59,6 +53,16 @@ def test_real_d435_recording_plays_aligned_with_recorded_calibration(d435_bag: P
     assert source.software  # a recording is never a live camera
 
 
+def test_real_recording_delivers_its_pair_on_every_open(d435_bag: Path) -> None:
+    """Started without the pause, librealsense lost the file's only pair in about one open of four
+    (the reader pushed it before the syncer was attached); ten opens in a row must all deliver."""
+    delivered = []
+    for _ in range(10):
+        with open_source(f"bag:{d435_bag}", SourceOptions(timeout_s=1.0, max_frames=1)) as source:
+            delivered.append(sum(1 for _ in source))
+    assert delivered == [1] * 10
+
+
 def test_real_recording_color_is_bgr(d435_bag: Path) -> None:
     """The file stores RGB8; frames must come out BGR like every other source."""
     _, frames = play_real(d435_bag)
@@ -67,8 +71,11 @@ def test_real_recording_color_is_bgr(d435_bag: Path) -> None:
     config = rs.config()
     config.enable_device_from_file(str(d435_bag), repeat_playback=False)
     profile = config.resolve(pipeline)
-    profile.get_device().as_playback().set_real_time(False)
-    pipeline.start(config)
+    playback = profile.get_device().as_playback()
+    playback.set_real_time(False)
+    playback.pause()  # as BagSource does: frames pushed before the syncer is attached are lost
+    playback = pipeline.start(config).get_device().as_playback()
+    playback.resume()
     try:
         ok, frameset = pipeline.try_wait_for_frames(2000)
         assert ok
@@ -148,7 +155,8 @@ def test_stalled_playback_ends_within_timeout(tmp_path: Path) -> None:
     """A playback that stops delivering (here: paused) ends the stream after timeout_s, not never."""
     from edge.capture.software_device import record_synthetic
 
-    path = record_synthetic("live", 1, 4, tmp_path / "stall.db3").path
+    # Long enough that the pause lands mid-file: a few frames are read ahead of the consumer.
+    path = record_synthetic("live", 1, 16, tmp_path / "stall.db3").path
     timeout_s = 0.6
     source = open_source(f"bag:{path}", SourceOptions(timeout_s=timeout_s))
     frames = iter(source)
@@ -158,7 +166,7 @@ def test_stalled_playback_ends_within_timeout(tmp_path: Path) -> None:
     rest = list(frames)
     elapsed = time.monotonic() - start
     assert first.frame_number == 0
-    assert len(rest) < 3
+    assert len(rest) < 8
     assert timeout_s * 0.9 <= elapsed < timeout_s + 1.5
     assert source.ended_by_timeout
 

@@ -1,0 +1,75 @@
+"""PyTorch eager inference of the model an ONNX file was exported from, for the "ORT vs eager" ratio.
+
+It lives under ``train/`` because the runtime (``edge/``) never imports torch: ``edgefas bench``
+imports this module only when the eager row is asked for, and torch itself is imported inside
+:func:`open_eager_runner` (without torch the bench skips the row and says why). The network is rebuilt from the preset named in the ONNX metadata;
+without a checkpoint its weights are a fresh initialisation, which costs the same time (dense fp32
+kernels do not look at values), and the report says which weights were used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from edge.errors import ModelError, import_optional
+from engines.outputs import Outputs
+from engines.runner import check_inputs
+
+BACKEND = "torch-eager"
+
+
+class EagerRunner:
+    """A :class:`engines.runner.Runner` over a ``torch.nn.Module`` in eval mode, under ``inference_mode``."""
+
+    backend = BACKEND
+
+    def __init__(self, module, torch, path: Path, contract: Mapping[str, str], threshold: float | None,
+                 input_size: int, threads: int, weights: str) -> None:
+        self._module, self._torch = module, torch
+        self.path, self.contract, self.threshold, self.input_size = path, contract, threshold, input_size
+        self.threads, self.weights = threads, weights
+        self.provider = f"torch {torch.__version__} cpu"
+
+    def run(self, rgb: np.ndarray, depth: np.ndarray) -> Outputs:
+        check_inputs(rgb, depth, self.input_size)
+        torch = self._torch
+        with torch.inference_mode():
+            out = self._module(torch.from_numpy(rgb), torch.from_numpy(depth))
+        return Outputs(score=out.score.numpy().astype(np.float32).reshape(-1),
+                       spoof_map=out.spoof_map.numpy().astype(np.float32), backend=BACKEND, provider=self.provider)
+
+    def close(self) -> None:
+        self._module = None
+
+
+def open_eager_runner(onnx_path: Path, threads: int, checkpoint: Path | None = None) -> EagerRunner:
+    """The PyTorch module behind ``onnx_path`` (its preset, or ``checkpoint``'s weights) on ``threads``.
+
+    ``torch.set_num_threads`` is process-wide; the bench sets it to the ONNX Runtime runners' count
+    so that both run on the same cores.
+    """
+    torch = import_optional("torch", "train", "the PyTorch eager row of the benchmark")
+    from engines.metadata import read_metadata
+    from train.model.network import build_model
+    from train.model.presets import get_preset
+
+    metadata = read_metadata(onnx_path)
+    torch.set_num_threads(threads)
+    if checkpoint is not None:
+        from train.checkpoint import load_checkpoint
+
+        module, _ = load_checkpoint(checkpoint, expect=metadata.preset or None)
+        weights = f"checkpoint {Path(checkpoint).name}"
+    else:
+        if not metadata.preset:
+            raise ModelError(f"'{onnx_path}' names no preset in its metadata; give the eager row a checkpoint "
+                             f"with --torch-checkpoint")
+        torch.manual_seed(0)
+        module = build_model(get_preset(metadata.preset))
+        weights = f"fresh {metadata.preset} initialisation (timing does not depend on weight values)"
+    module.eval()
+    return EagerRunner(module, torch, Path(onnx_path), metadata.preprocess, metadata.threshold,
+                       metadata.input_size, threads, weights)
