@@ -96,7 +96,7 @@ def open_contestants(models: Sequence[Path], threads: int, eager: bool = True,
             if fp32 is None:
                 skipped.append(Skipped("torch-eager/fp32", "no fp32 ONNX model was given to rebuild in PyTorch"))
             else:
-                from edge.bench.eager import open_eager_runner
+                from train.eager import open_eager_runner  # torch lives under train/, never edge/
 
                 try:
                     runner = open_eager_runner(fp32.model_path, threads, torch_checkpoint)

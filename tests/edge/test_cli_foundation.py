@@ -26,6 +26,28 @@ def test_help_lists_commands_and_imports_no_torch():
     assert "synth" in out.stdout
 
 
+def test_no_module_under_edge_imports_torch():
+    """DESIGN §2: the runtime never imports torch, not even lazily (training-side code lives in train/)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "edge"
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in (
+                    "import_optional", "import_module") and node.args and isinstance(node.args[0], ast.Constant):
+                names = [str(node.args[0].value)]
+            offenders += [f"{path.relative_to(root.parent)}:{node.lineno}" for n in names
+                          if n == "torch" or n.startswith("torch.")]
+    assert root.is_dir() and offenders == []
+
+
 def test_user_error_is_one_line_without_traceback(tmp_path):
     target = tmp_path / "exists"
     target.mkdir()

@@ -103,7 +103,7 @@ def test_report_json_has_the_documented_keys(bench_cache, edge_fp32, edge_int8, 
 
 
 def test_eager_row_is_skipped_with_a_reason_without_torch(monkeypatch, edge_fp32):
-    import edge.bench.eager as eager
+    import train.eager as eager
     from edge.bench.contestants import close_contestants, open_contestants
     from edge.errors import MissingExtraError
 
