@@ -4,7 +4,8 @@ Every object in the scene is a :class:`Surface`: a rectangle in its own frame wh
 by a height grid (a face, a mask), bent (paper) or flat (a screen, a wall). A camera ray meets it
 where ``z_local = height(x_local, y_local)``; that is solved by a few fixed-point steps per pixel,
 which converge for the gentle slopes these objects have when seen from the front. Everything is
-vectorised numpy + OpenCV ``remap``; one 640x480 view costs a few tens of milliseconds.
+vectorised numpy + OpenCV ``remap``; one 640x480 view costs a few tens of milliseconds. The static
+room is cast and shaded once per scene and the moving surfaces are cast in front of it (``behind=``).
 """
 
 from __future__ import annotations
@@ -116,17 +117,26 @@ def _bbox(surface: Surface, intr: Intrinsics, origin: np.ndarray) -> tuple[int, 
 
 
 def cast(surfaces: list[Surface], intr: Intrinsics, origin: tuple[float, float, float],
-         iterations: int = 6) -> Hits:
-    """Find the nearest surface under every pixel of a camera at ``origin`` (colour frame)."""
+         iterations: int = 6, behind: Hits | None = None, first_index: int = 0) -> Hits:
+    """Find the nearest surface under every pixel of a camera at ``origin`` (colour frame).
+
+    ``behind`` is an earlier cast of other surfaces from the same camera (the static room, cast
+    once per scene); these surfaces are cast in front of it and numbered from ``first_index``, so
+    the two lists must not share numbers. The result equals one cast of both lists together.
+    """
     o = np.asarray(origin, np.float32)
-    dirs = pixel_rays(intr)
     h, w = intr.height, intr.width
-    z = np.full((h, w), np.inf, np.float32)
-    sid = np.full((h, w), -1, np.int16)
-    gx = np.zeros((h, w), np.float32)
-    gy = np.zeros((h, w), np.float32)
-    lx = np.zeros((h, w), np.float32)
-    for index, s in enumerate(surfaces):
+    if behind is None:
+        dirs = pixel_rays(intr)
+        z = np.full((h, w), np.inf, np.float32)
+        sid = np.full((h, w), -1, np.int16)
+        gx = np.zeros((h, w), np.float32)
+        gy = np.zeros((h, w), np.float32)
+        lx = np.zeros((h, w), np.float32)
+    else:
+        dirs = behind.dirs  # read only
+        z, sid, gx, gy, lx = (a.copy() for a in (behind.z, behind.surface, behind.gx, behind.gy, behind.local_x))
+    for index, s in enumerate(surfaces, start=first_index):
         box = _bbox(s, intr, o)
         if box is None:
             continue
@@ -184,16 +194,25 @@ class Shaded:
 
 
 def shade(hits: Hits, surfaces: list[Surface], light_dir: np.ndarray, ambient: float,
-          light_bgr: np.ndarray) -> Shaded:
-    """Lambert + Blinn-Phong shading of the nearest surfaces; emissive surfaces glow on their own."""
+          light_bgr: np.ndarray, behind: Shaded | None = None, first_index: int = 0) -> Shaded:
+    """Lambert + Blinn-Phong shading of the nearest surfaces; emissive surfaces glow on their own.
+
+    With ``behind`` (the shading of an earlier cast that ``hits`` was cast in front of, under the
+    same light), only ``surfaces``, numbered from ``first_index``, are shaded; every other pixel
+    keeps its shading from ``behind``.
+    """
     h, w = hits.z.shape
-    rad = np.zeros((h, w, 3), np.float32)
-    luma = np.zeros((h, w), np.float32)
-    drop = np.zeros((h, w), np.float32)
-    face = np.zeros((h, w), bool)
-    mat = np.zeros((h, w), np.uint8)
+    if behind is None:
+        rad = np.zeros((h, w, 3), np.float32)
+        luma = np.zeros((h, w), np.float32)
+        drop = np.zeros((h, w), np.float32)
+        face = np.zeros((h, w), bool)
+        mat = np.zeros((h, w), np.uint8)
+    else:
+        rad, luma, drop, face, mat = (a.copy() for a in (behind.radiance, behind.albedo_luma, behind.dropout,
+                                                         behind.face_mask, behind.material))
     L = (light_dir / np.linalg.norm(light_dir)).astype(np.float32)
-    for index, s in enumerate(surfaces):
+    for index, s in enumerate(surfaces, start=first_index):
         sel = hits.surface == index
         if not sel.any():
             continue
@@ -231,6 +250,5 @@ def shade(hits: Hits, surfaces: list[Surface], light_dir: np.ndarray, ambient: f
         rad[sel] = col
         luma[sel] = alb.mean(axis=1)
         mat[sel] = s.material
-        if s.face_region is not None:
-            face[sel] = s.face_region[iy, ix]
+        face[sel] = s.face_region[iy, ix] if s.face_region is not None else False
     return Shaded(radiance=rad, albedo_luma=luma, dropout=drop, face_mask=face, material=mat)

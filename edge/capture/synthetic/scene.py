@@ -8,6 +8,7 @@ exactly the kind of face the live scenes show, only on the wrong surface.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -59,9 +60,14 @@ class Head:
 
     def surface(self, center: np.ndarray, rot: np.ndarray, name: str = "head", primary: bool = True) -> Surface:
         """The head as a surface; only the primary face marks its pixels in the truth face mask."""
-        return Surface(name, center, rot, headmod.HALF_W, headmod.HALF_H, self.albedo, MATERIAL_SKIN,
-                       height=self.height, domain=self.domain, face_region=self.inner if primary else None,
-                       specular=0.08, shininess=12.0)
+        surface = Surface(name, center, rot, headmod.HALF_W, headmod.HALF_H, self.albedo, MATERIAL_SKIN,
+                          height=self.height, domain=self.domain, face_region=self.inner if primary else None,
+                          specular=0.08, shininess=12.0)
+        # The normals depend on the height grid only: computed once per head, not once per frame.
+        if "normals" not in self.__dict__:
+            self.__dict__["normals"] = surface.normals()
+        surface._normals = self.__dict__["normals"]
+        return surface
 
 
 def _texture(rng: np.random.Generator, w: int, h: int, kind: str) -> np.ndarray:
@@ -193,6 +199,11 @@ class Clip:
         return center, rotation(ang[0], ang[1], ang[2])
 
     def surfaces(self, t_s: float) -> list[Surface]:
+        """Everything in view at ``t_s``: the moving surfaces, then the static room."""
+        return self.moving_surfaces(t_s) + self.background
+
+    def moving_surfaces(self, t_s: float) -> list[Surface]:
+        """The people and instruments at ``t_s`` (the room, :attr:`background`, never moves)."""
         out: list[Surface] = []
         center, rot = self.pose(t_s)
         if self.person is not None:
@@ -217,21 +228,34 @@ class Clip:
             c2 = np.array([sx, sy, sz], np.float32)
             out.append(self.second.surface(c2, rotation(0.1 * math.sin(t_s), 0, 0), "second", primary=False))
             out.append(_torso(c2, self.torso_albedo))
-        out.extend(self.background)
         return out
 
 
 def _torso(head_center: np.ndarray, albedo: np.ndarray) -> Surface:
     hw, hh = 0.22, 0.30
-    gh, gw = albedo.shape[:2]
+    height, domain, normals = _torso_grids(albedo.shape[:2])
+    surface = _flat("torso", head_center + np.array([0.0, hh + 0.02, 0.06], np.float32), rotation(0, 0, 0), hw, hh,
+                    albedo, MATERIAL_CLOTH, height=height, domain=domain)
+    surface._normals = normals
+    return surface
+
+
+@functools.lru_cache(maxsize=4)
+def _torso_grids(grid_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Height, domain and normals of a torso grid: the same for every torso of that grid size."""
+    hw, hh = 0.22, 0.30
+    gh, gw = grid_shape
     x = np.linspace(-1, 1, gw, dtype=np.float32)[None, :]
     y = np.linspace(-1, 1, gh, dtype=np.float32)[:, None]
     height = (-0.06 * np.sqrt(np.clip(1 - x * x, 0, 1)) + 0 * y).astype(np.float32)
     neck_w = np.abs(x) < 0.28
     shoulders = y > -0.35 + 0.5 * np.abs(x) ** 2
     domain = ((shoulders | (neck_w & (y > -0.9))) & (np.abs(x) < 0.98)).astype(np.float32)
-    return _flat("torso", head_center + np.array([0.0, hh + 0.02, 0.06], np.float32), rotation(0, 0, 0), hw, hh,
-                 albedo, MATERIAL_CLOTH, height=height, domain=domain)
+    probe = Surface("torso", np.zeros(3, np.float32), np.eye(3, dtype=np.float32), hw, hh,
+                    np.zeros((gh, gw, 3), np.float32), MATERIAL_CLOTH, height=height)
+    for grid in (height, domain):
+        grid.flags.writeable = False  # shared by every torso: never edited in place
+    return height, domain, probe.normals()
 
 
 def _room(rng: np.random.Generator) -> list[Surface]:

@@ -10,7 +10,7 @@ import numpy as np
 
 from edge.capture.source import ClosesOnExit, SourceOptions
 from edge.capture.synthetic import head as headmod
-from edge.capture.synthetic.raycast import cast, project, shade
+from edge.capture.synthetic.raycast import Hits, Shaded, Surface, cast, project, shade
 from edge.capture.synthetic.rig import SensorRig
 from edge.capture.synthetic.scene import ATTACKS, SCENARIOS, Clip, Head, rotation
 from edge.capture.synthetic.sensor import sense_color, sense_depth
@@ -52,6 +52,8 @@ class SyntheticWorld:
         self.fps = fps
         self.distance_m = distance_m
         self._clip: tuple[int, Clip] | None = None
+        # The static part of the current clip (room and bystanders), cast and shaded once per camera.
+        self._static: dict[str, tuple[list[Surface], Hits, Shaded]] = {}
         # Bystanders (for benchmarks with several faces in view): heads of their own subjects, the
         # same in every clip; with extra_faces=0 nothing here touches a random generator.
         self.bystanders = [Head.create(np.random.default_rng([self.seed, 404, k])) for k in range(extra_faces)]
@@ -66,27 +68,38 @@ class SyntheticWorld:
             scenario, key, clip_seed = self.scenario, 0, self.seed
         if self._clip is None or self._clip[0] != key:
             self._clip = (key, Clip.create(scenario, clip_seed, self.distance_m))
+            self._static.clear()
         return self._clip[1]
+
+    def _view(self, clip: Clip, moving: list[Surface], camera: str) -> tuple[Hits, Shaded]:
+        """Cast and shade one camera's view: the static part comes from the per-clip cache."""
+        intr, origin = (self.rig.color, (0.0, 0.0, 0.0)) if camera == "color" else \
+            (self.rig.depth, self.rig.depth_origin_m)
+        if camera not in self._static:
+            static = clip.background + [head.surface(np.array(BYSTANDER_SLOTS_M[k], np.float32), bystander_turn(k),
+                                                     f"bystander{k}", primary=False)
+                                        for k, head in enumerate(self.bystanders)]
+            hits = cast(static, intr, origin)
+            self._static[camera] = (static, hits, shade(hits, static, clip.light_dir, clip.ambient, clip.light_bgr))
+        static, static_hits, static_shaded = self._static[camera]
+        first = len(static)  # moving surfaces are numbered after the static ones
+        hits = cast(moving, intr, origin, behind=static_hits, first_index=first)
+        return hits, shade(hits, moving, clip.light_dir, clip.ambient, clip.light_bgr, behind=static_shaded,
+                           first_index=first)
 
     def render(self, index: int, depth_camera: bool = True) -> SyntheticViews:
         clip = self.clip_for(index)
         t_s = index / self.fps
         rng = np.random.default_rng([clip.rng_seed, index, 11])
-        surfaces = clip.surfaces(t_s)
-        if self.bystanders:
-            surfaces = surfaces + [head.surface(np.array(BYSTANDER_SLOTS_M[k], np.float32),
-                                                bystander_turn(k), f"bystander{k}",
-                                                primary=False) for k, head in enumerate(self.bystanders)]
+        moving = clip.moving_surfaces(t_s)
         rig = self.rig
-        hits = cast(surfaces, rig.color, (0.0, 0.0, 0.0))
-        sh = shade(hits, surfaces, clip.light_dir, clip.ambient, clip.light_bgr)
+        hits, sh = self._view(clip, moving, "color")
         exposure = clip.exposure * (1.0 + 0.03 * math.sin(0.9 * t_s + clip.rng_seed % 7))
         color = sense_color(sh.radiance, exposure, clip.white_balance, clip.noise_sigma, rng)
         aligned = sense_depth(hits.z, sh.albedo_luma, sh.dropout, rig.color.fx, rig, rng)
         raw = None
         if depth_camera:
-            dh = cast(surfaces, rig.depth, rig.depth_origin_m)
-            dsh = shade(dh, surfaces, clip.light_dir, clip.ambient, clip.light_bgr)
+            dh, dsh = self._view(clip, moving, "depth")
             raw = sense_depth(dh.z, dsh.albedo_luma, dsh.dropout, rig.depth.fx, rig, rng)
         truth = self._truth(clip, t_s, sh.face_mask)
         return SyntheticViews(color, raw, aligned, truth, t_s * 1000.0)
