@@ -18,7 +18,7 @@ $(BIN)/edgefas: pyproject.toml
 setup: $(BIN)/edgefas
 
 demo: setup
-	$(BIN)/edgefas live --camera synthetic:mixed --headless --frames 150
+	$(BIN)/edgefas live --camera synthetic:mixed --seed 8 --headless --frames 225
 
 test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -20,8 +21,10 @@ from edge.live.session import LiveOptions, LiveSession
 ATTACKS = ("print", "replay", "mask", "cutout")
 
 
-def one_run(scenario: str, seed: int, frames: int, model: Path | None, model_dir: Path | None) -> dict:
-    options = LiveOptions(spec=f"synthetic:{scenario}", seed=seed, frames=frames, model=model, model_dir=model_dir)
+def one_run(scenario: str, seed: int, frames: int, model: Path | None, model_dir: Path | None,
+            threads: int = 1) -> dict:
+    options = LiveOptions(spec=f"synthetic:{scenario}", seed=seed, frames=frames, model=model, model_dir=model_dir,
+                          threads=threads)
     grants = scored = passed = 0
     first_face = first_grant = None
     with LiveSession(options) as session:
@@ -49,14 +52,21 @@ def main() -> None:
     ap.add_argument("--scenarios", nargs="*", default=["live", *ATTACKS])
     ap.add_argument("--model", type=Path)
     ap.add_argument("--model-dir", type=Path)
-    ap.add_argument("--json", type=Path)
+    ap.add_argument("--json", type=Path, help="written after every run, so a stopped job keeps its rows")
+    ap.add_argument("--threads", type=int, default=1, help="inference threads (1: leaves a core to the renderer)")
     args = ap.parse_args()
     frames = int(round(args.seconds * 30))
     rows = []
     started = time.perf_counter()
     for scenario in args.scenarios:
         for seed in range(args.seeds):
-            rows.append(one_run(scenario, seed, frames, args.model, args.model_dir))
+            rows.append(one_run(scenario, seed, frames, args.model, args.model_dir, args.threads))
+            r = rows[-1]
+            print(f"  {scenario} seed {seed}: grants {r['grant_frames']}, passing alone "
+                  f"{r['frames_passing_alone']}/{r['scored_frames']} ({time.perf_counter() - started:.0f} s)",
+                  file=sys.stderr, flush=True)
+            if args.json:
+                args.json.write_text(json.dumps({"seconds": args.seconds, "runs": rows}, indent=2))
         runs = [r for r in rows if r["scenario"] == scenario]
         if scenario == "live":
             delays = [r["grant_delay_ms"] for r in runs]
@@ -68,8 +78,6 @@ def main() -> None:
             print(f"{scenario}: runs with a grant {sum(r['grant_frames'] > 0 for r in runs)}/{len(runs)}, "
                   f"per-frame APCER {passing}/{scored} = {passing / max(scored, 1):.2%}")
     print(f"wall {time.perf_counter() - started:.0f} s")
-    if args.json:
-        args.json.write_text(json.dumps({"seconds": args.seconds, "runs": rows}, indent=2))
 
 
 if __name__ == "__main__":

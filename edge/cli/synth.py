@@ -20,7 +20,11 @@ def synth(
     seed: int = typer.Option(0, "--seed", help="Seed: the same seed writes byte-identical files."),
     fmt: str = typer.Option("folder", "--format", help="folder (labelled dataset of every scenario) or bag "
                             "(a recording of one scenario through a software RealSense device)."),
-    scenario: str = typer.Option("mixed", "--scenario", help="bag only: live, print, replay, mask, cutout, empty, mixed."),
+    scenario: str = typer.Option("mixed", "--scenario", help="bag, or folder with --stream: live, print, replay, "
+                                 "mask, cutout, empty, mixed."),
+    stream: bool = typer.Option(False, "--stream", help="folder only: write --count consecutive frames of one "
+                                "--scenario scene (a video the live pipeline can play with folder:) instead of "
+                                "independent samples."),
 ) -> None:
     """Render the synthetic RGB-D world: a labelled folder dataset, or a RealSense recording of one scenario."""
     if fmt not in FORMATS:
@@ -37,7 +41,8 @@ def synth(
     with Progress(TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=stderr, disable=not stderr.is_terminal) as bar:
         task = bar.add_task("synth", total=count)
-        summary = write_synthetic_dataset(out, count, seed, on_sample=lambda i: bar.advance(task))
+        summary = write_synthetic_dataset(out, count, seed, on_sample=lambda i: bar.advance(task),
+                                          stream=scenario if stream else None)
     parts = ", ".join(f"{k} {v}" for k, v in sorted(summary.per_scenario.items()))
     Console(soft_wrap=True).print(f"wrote {summary.count} samples to {summary.path} ({parts})")
 

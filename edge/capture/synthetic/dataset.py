@@ -37,8 +37,13 @@ def sample_seed(dataset_seed: int, index: int) -> int:
 
 
 def write_synthetic_dataset(out_dir: Path, count: int, seed: int, scenarios: tuple[str, ...] = DATASET_CYCLE,
-                            on_sample: Callable[[int], None] | None = None) -> DatasetSummary:
+                            on_sample: Callable[[int], None] | None = None,
+                            stream: str | None = None) -> DatasetSummary:
     """Render ``count`` samples into ``out_dir`` (which must not exist yet).
+
+    With ``stream`` (a scenario name), the samples are instead frames 0 .. count-1 of one continuous
+    ``synthetic:STREAM`` scene of ``seed``: played back by ``folder:`` they are the same video the
+    synthetic source would render, so the decision policy sees tracked faces across frames.
 
     Everything is written under a temporary sibling folder that is renamed into place only when
     complete, and removed if anything (including Ctrl-C) interrupts the run: a reader never sees a
@@ -58,10 +63,15 @@ def write_synthetic_dataset(out_dir: Path, count: int, seed: int, scenarios: tup
         (tmp / "color").mkdir(parents=True)
         (tmp / "depth").mkdir()
         rows = []
+        continuous = SyntheticWorld(stream, seed) if stream is not None else None
         for i in range(count):
-            scenario = scenarios[i % len(scenarios)]
-            world = SyntheticWorld(scenario, sample_seed(seed, i))
-            frame = world.frame(i % 30)  # a different moment of each clip: poses vary across samples
+            if continuous is not None:
+                frame = continuous.frame(i)
+                scenario = frame.truth.scenario if frame.truth is not None else stream
+            else:
+                scenario = scenarios[i % len(scenarios)]
+                world = SyntheticWorld(scenario, sample_seed(seed, i))
+                frame = world.frame(i % 30)  # a different moment of each clip: poses vary across samples
             name = f"{i:06d}.png"
             _write_png(tmp / "color" / name, frame.color_bgr)
             _write_png(tmp / "depth" / name, frame.depth_raw)
