@@ -41,8 +41,16 @@ def resolve_providers(names: Sequence[str] | None) -> list[str]:
     return [PROVIDER_ALIASES.get(n.lower(), n) for n in names]
 
 
-def default_threads() -> int:
-    return max(1, min(DEFAULT_THREADS_MAX, os.cpu_count() or 1))
+def default_threads(cores_usable: int | None = None) -> int:
+    """Intra-op threads when none are named: one core fewer than this process may use, 1 to 4.
+
+    The capture thread (depth filters and ``rs.align``) and face detection run beside the model; a
+    runner that takes every core makes them wait for its spinning workers (measured on the 2-core
+    development machine: docs/benchmarks.md). ``edgefas bench`` uses the same rule.
+    """
+    if cores_usable is None:
+        cores_usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(DEFAULT_THREADS_MAX, cores_usable - 1))
 
 
 def load_session(path: Path, providers: Sequence[str], options=None):

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> list[dict]:
         report = run_bench(BenchOptions(spec=cond.spec, models=models, frames=args.frames, warmup=args.warmup,
                                         threads=args.threads, eager=False, detector=args.detector,
                                         model_dir=args.model_dir, feed=feed, cache_dir=args.cache_dir,
-                                        ceiling_runs=5))
+                                        ceiling_runs=5, modes=("sequential", "overlapped")))
         data = report.to_json()
         row = data["contestants"][0]
         results.append({"condition": cond.name, "spec": cond.spec, "width": cond.width, "height": cond.height,

@@ -38,17 +38,6 @@ class Skipped:
     reason: str
 
 
-def default_threads(cores_usable: int) -> int:
-    """Intra-op threads for every runner: one core fewer than this process may use (at least one).
-
-    The capture thread (playback read, depth filters, ``rs.align``) needs a core of its own while the
-    model runs, or both stall each other; ONNX Runtime's spinning worker threads make that worse.
-    Capped at 4 like ``engines.ort_runner.DEFAULT_THREADS_MAX`` (the Orin's big-core cluster).
-    Measured on the 2-core development machine in docs/benchmarks.md.
-    """
-    return max(1, min(4, cores_usable - 1))
-
-
 def default_models() -> list[Path]:
     """The bundled ``edge`` model: fp32 and INT8, whichever are installed (ModelError if neither)."""
     from engines.bundled import default_model_path

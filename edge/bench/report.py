@@ -20,12 +20,13 @@ from pathlib import Path
 import cv2
 
 from edge.bench.ceiling import DEFAULT_SIDE, MatmulCeiling, measure_matmul_ceiling
-from edge.bench.contestants import Skipped, close_contestants, default_models, default_threads, open_contestants
+from edge.bench.contestants import Skipped, close_contestants, default_models, open_contestants
 from edge.bench.feed import FeedOptions, prepare_feed
 from edge.bench.machine import MachineFacts, load_average, read_machine_facts
 from edge.bench.model_cost import ModelCost, count_onnx_cost
 from edge.bench.stages import STAGE_LABELS, STAGES, StageStats, host_share, summarise_ms, summarise_stages
 from edge.bench.stream import MODES, StreamOptions, StreamRun, run_stream
+from engines.ort_runner import default_threads
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class BenchOptions:
     frames: int = 300
     warmup: int = 30
     modes: tuple[str, ...] = MODES
-    threads: int | None = None  # None: contestants.default_threads(usable cores)
+    threads: int | None = None  # None: engines.ort_runner.default_threads(usable cores)
     eager: bool = True
     torch_checkpoint: Path | None = None
     detector: str = "auto"

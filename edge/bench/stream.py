@@ -14,6 +14,9 @@ Two modes:
   the next frames into a small blocking queue while the main thread works on the current one (the
   shape of ``edgefas live``'s capture thread). Its frame interval is the pipeline's real throughput;
   ``capture`` is then the time the main thread waited for a frame and ``align`` ran concurrently.
+- ``process``: the same, with the source read, filtered and aligned in a child process
+  (``edgefas live --capture-process``): librealsense's filters hold the GIL, so on a thread they
+  still take turns with detection; in a child they run on the other core.
 
 The queue blocks instead of dropping (unlike the live capture queue): a recording played
 non-real-time must not lose frames, and the measured rate is then the most the pipeline sustains.
@@ -31,16 +34,13 @@ from pathlib import Path
 
 from edge.bench.contestants import Contestant
 from edge.bench.stages import FrameTiming
-from edge.errors import ConfigError, EdgefasError, SourceError
+from edge.capture.playback import FILTER_CHAINS
+from edge.errors import EdgefasError, SourceError
 from edge.frames import RGBDFrame
 
 log = logging.getLogger(__name__)
 
-MODES = ("sequential", "overlapped")
-# Depth filter chains a recording can be played with (``--filters``): the product default (spatial +
-# temporal in disparity space), the same after 2x decimation (Intel's white paper recommends
-# decimating first when CPU is short: every later filter then sees a quarter of the pixels), and none.
-FILTER_CHAINS = ("default", "decimate2", "raw")
+MODES = ("sequential", "overlapped", "process")
 
 
 @dataclass(frozen=True)
@@ -122,21 +122,20 @@ class _Prefetcher:
         self._thread.join(timeout=5.0)
 
 
-def open_bench_source(spec: str, source_options, filters: str):
-    """``open_source(spec)``, or for ``bag:PATH`` with another filter chain, the recording with that chain."""
-    from edge.capture.source import open_source
+def open_bench_source(spec: str, source_options, filters: str, process: bool = False):
+    """``open_source(spec)``, or for ``bag:PATH`` with another filter chain, the recording with that chain;
+    with ``process``, the same opened and read in a child process (:mod:`edge.capture.child_process`)."""
+    if process:
+        from edge.capture.child_process import ChildProcessSource
 
+        return ChildProcessSource(spec, source_options, filters=filters)
     if filters == "default":
-        return open_source(spec, source_options)
-    prefix, _, argument = spec.partition(":")
-    if prefix != "bag":
-        raise ConfigError(f"--filters {filters} applies to recordings (bag:PATH or a synthetic scene), not to "
-                          f"'{spec}'; use --filters default")
-    from edge.capture.playback import BagSource
-    from edge.capture.rs_pipeline import RAW, DepthFilterConfig
+        from edge.capture.source import open_source
 
-    chain = {"decimate2": DepthFilterConfig(decimation=2), "raw": RAW}[filters]
-    return BagSource(Path(argument).expanduser(), source_options, filters=chain)
+        return open_source(spec, source_options)
+    from edge.capture.playback import open_filtered_recording
+
+    return open_filtered_recording(spec, source_options, filters)
 
 
 def run_stream(spec: str, contestants: Sequence[Contestant], options: StreamOptions,
@@ -156,7 +155,9 @@ def run_stream(spec: str, contestants: Sequence[Contestant], options: StreamOpti
         pipelines.append(LivePipeline(contestant.runner, finder, preprocess=preprocess))
     n = len(contestants)
     warm, total = options.warmup * n, (options.warmup + options.frames) * n
-    source = open_bench_source(spec, SourceOptions(loop=True, timeout_s=options.stall_timeout_s), options.filters)
+    in_child = options.mode == "process"
+    source = open_bench_source(spec, SourceOptions(loop=True, timeout_s=options.stall_timeout_s), options.filters,
+                               process=in_child)
     log.info("bench source=%s mode=%s contestants=%s", source.describe(), options.mode,
              ", ".join(c.label for c in contestants))
     frames = iter(source)
@@ -189,9 +190,10 @@ def run_stream(spec: str, contestants: Sequence[Contestant], options: StreamOpti
             restarted = 0 <= frame.meta.color_frame_number <= last_number
             last_number = frame.meta.color_frame_number
             align_ms = float(frame.meta.host_process_ms)
-            # Sequential: the read included the filters and alignment, split them out. Overlapped: the
-            # main thread only waited; alignment ran on the capture thread meanwhile.
-            capture_ms = waited_ms if prefetch is not None else max(0.0, waited_ms - align_ms)
+            # Sequential: the read included the filters and alignment, split them out. Overlapped and
+            # process: the main thread only waited (and, from a child, unpickled the frame); alignment
+            # ran on the capture thread or in the child meanwhile.
+            capture_ms = waited_ms if prefetch is not None or in_child else max(0.0, waited_ms - align_ms)
             t_ms = max(frame.t_ms, last_t[k] + 1e-3)  # a looped recording restarts its clock
             last_t[k] = t_ms
             result = pipelines[k].process(frame, t_ms, capture_ms)

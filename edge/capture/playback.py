@@ -140,6 +140,29 @@ def _first_line(exc: BaseException) -> str:
     return text.rpartition("Reason: ")[2].splitlines()[0]
 
 
+# Depth filter chains a recording can be played with (``edgefas bench --filters``): the product default
+# (spatial + temporal in disparity space), the same after 2x decimation (Intel's white paper recommends
+# decimating first when CPU is short: every later filter then sees a quarter of the pixels), and none.
+FILTER_CHAINS = ("default", "decimate2", "raw")
+
+
+def open_filtered_recording(spec: str, options: SourceOptions, filters: str) -> BagSource:
+    """``bag:PATH`` played through the named filter chain (one of :data:`FILTER_CHAINS`)."""
+    from edge.capture.rs_pipeline import RAW
+    from edge.errors import ConfigError
+
+    if filters not in FILTER_CHAINS:
+        raise ConfigError(f"--filters must be one of {', '.join(FILTER_CHAINS)}, got '{filters}'")
+    prefix, _, argument = spec.partition(":")
+    if prefix != "bag":
+        raise ConfigError(f"--filters {filters} applies to recordings (bag:PATH or a synthetic scene), not to "
+                          f"'{spec}'; use --filters default")
+    if options.production:
+        raise SourceError(f"production mode refuses recordings ({spec}); use a live camera: realsense[:SERIAL]")
+    chain = {"default": DepthFilterConfig(), "decimate2": DepthFilterConfig(decimation=2), "raw": RAW}[filters]
+    return BagSource(Path(argument).expanduser(), options, filters=chain)
+
+
 def open_bag(argument: str, options: SourceOptions) -> BagSource:
     """Opener registered in ``SOURCE_KINDS`` for ``bag:PATH``; production mode refuses recordings
     (DESIGN §7: an injected stream looks exactly like a recording)."""

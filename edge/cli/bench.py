@@ -14,7 +14,7 @@ from rich.table import Table
 from edge.capture.source import sources_help
 from edge.errors import ConfigError
 
-MODE_CHOICES = ("both", "sequential", "overlapped")
+MODE_CHOICES = ("all", "sequential", "overlapped", "process")
 
 
 def bench(
@@ -25,8 +25,9 @@ def bench(
     frames: int = typer.Option(300, "--frames", min=1, help="Timed frames per model and mode."),
     warmup: int = typer.Option(30, "--warmup", min=0, help="Untimed frames per model before timing."),
     json_out: Path = typer.Option(None, "--json", help="Write the full report as JSON to this file ('-' = stdout)."),
-    mode: str = typer.Option("both", "--mode", help="sequential (per-stage breakdown), overlapped (capture on its "
-                             "own thread: real throughput) or both."),
+    mode: str = typer.Option("all", "--mode", help="sequential (per-stage breakdown), overlapped (capture on its "
+                             "own thread: real throughput), process (capture, filters and align in a child "
+                             "process: `live --capture-process`) or all three."),
     threads: int = typer.Option(None, "--threads", min=1, help="Intra-op threads of every runner (default: usable "
                                 "cores - 1, so capture keeps a core)."),
     cv_threads: int = typer.Option(None, "--cv-threads", min=1, help="OpenCV threads (detection, resizing) during "
@@ -57,9 +58,7 @@ def bench(
     """Time every stage of the live pipeline (median, p90), end-to-end fps and the model's share of the machine."""
     from edge.bench.feed import FeedOptions
     from edge.bench.report import BenchOptions, run_bench
-    from edge.bench.stream import MODES
-
-    from edge.bench.stream import FILTER_CHAINS
+    from edge.bench.stream import FILTER_CHAINS, MODES
 
     if filters not in FILTER_CHAINS:
         raise ConfigError(f"--filters must be one of {', '.join(FILTER_CHAINS)}, got '{filters}'")
@@ -67,7 +66,7 @@ def bench(
         raise ConfigError(f"--mode must be one of {', '.join(MODE_CHOICES)}, got '{mode}'")
     options = BenchOptions(
         spec=camera, models=tuple(model or ()), frames=frames, warmup=warmup,
-        modes=MODES if mode == "both" else (mode,), threads=threads, eager=eager, torch_checkpoint=torch_checkpoint,
+        modes=MODES if mode == "all" else (mode,), threads=threads, eager=eager, torch_checkpoint=torch_checkpoint,
         detector=detector, model_dir=model_dir, cache_dir=cache_dir, target_fps=target_fps,
         max_host_share=max_host_share, filters=filters, cv_threads=cv_threads,
         feed=FeedOptions(seed=seed, width=width, height=height, frames=record_frames, extra_faces=extra_faces),

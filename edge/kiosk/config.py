@@ -39,6 +39,7 @@ class ServiceSettings:
     model_sha256: str | None = None
     unlock_s: float = 3.0  # relay pulse / unlock duration; typical electric-strike setting, adjust per door
     decision_max_age_ms: float = 1000.0  # the API answers "unknown" when the newest decision is older
+    capture_process: bool = False  # read, filter and align in a child process (LiveOptions.capture_process)
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,8 @@ def _read_kiosk(t: TomlTable) -> ServiceSettings:
         raise t.fail("model_sha256", f"must be 64 hexadecimal digits (sha256sum of the model), got {digest!r}")
     return ServiceSettings(source=source, model=model, production=production, unlock_s=t.number("unlock_s", 3.0),
                            decision_max_age_ms=t.number("decision_max_age_ms", 1000.0),
-                           model_sha256=None if digest is None else digest.lower())
+                           model_sha256=None if digest is None else digest.lower(),
+                           capture_process=t.boolean("capture_process", False))
 
 
 def _read_policy(t: TomlTable) -> PolicyConfig:

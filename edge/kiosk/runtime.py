@@ -52,7 +52,8 @@ def run_kiosk(config: KioskConfig | Path | str, frames: int | None = None, seed:
             raise ConfigError(f"{cfg.path.name}: [kiosk] model_sha256 is required in production: pin the model with "
                               f"`sha256sum {k.model}`")
     options = LiveOptions(spec=k.source, model=k.model, expect_sha256=k.model_sha256, frames=frames, seed=seed,
-                          policy=cfg.policy, detector=detector, model_dir=model_dir)
+                          policy=cfg.policy, detector=detector, model_dir=model_dir,
+                          capture_process=k.capture_process)
     session = LiveSession(options)  # checks the model's hash before anything opens
     grants = 0
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.capture.source import FrameSource, SourceOptions, open_source
-from edge.capture.watchdog import WatchdogConfig, watch_source
+from edge.capture.watchdog import Watchdog, WatchdogConfig, watch_source
 from edge.errors import ModelError
 from edge.face.preprocess import PreprocessConfig
 from edge.live.capture_thread import CaptureThread
@@ -45,6 +45,7 @@ class LiveOptions:
     pace: bool = False  # play software sources at camera speed instead of as fast as possible
     watchdog: bool = True
     loop: bool = False  # restart a finite source (recording, folder) at its end: soak tests
+    capture_process: bool = False  # read, filter and align in a child process (edge.capture.child_process)
 
 
 def file_sha256(path: Path) -> str:
@@ -89,6 +90,13 @@ class LiveSession:
                                     timeout_s=options.stall_timeout_s, loop=options.loop)
         if source is not None:
             self.source = source
+        elif options.capture_process:
+            from edge.capture.child_process import ChildProcessSource
+
+            def opener() -> FrameSource:
+                return ChildProcessSource(options.spec, src_options, prefetch=options.queue_size)
+
+            self.source = Watchdog(opener, options.spec, WatchdogConfig()) if options.watchdog else opener()
         elif options.watchdog:
             self.source = watch_source(options.spec, src_options, WatchdogConfig())
         else:

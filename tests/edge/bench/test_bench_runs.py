@@ -42,7 +42,7 @@ def test_synthetic_feed_is_recorded_once_and_reused(bench_cache, played):
     assert prepare_feed("bag:/some/file.db3", BENCH_FEED, bench_cache) == "bag:/some/file.db3"
 
 
-@pytest.mark.parametrize("mode", ["sequential", "overlapped"])
+@pytest.mark.parametrize("mode", ["sequential", "overlapped", "process"])
 def test_frames_alternate_between_contestants_and_stages_add_up(played, contestants, yunet_dir, mode):
     from edge.bench.stages import STAGES
     from edge.bench.stream import StreamOptions, run_stream

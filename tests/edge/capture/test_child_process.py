@@ -1,0 +1,85 @@
+"""``ChildProcessSource``: the same frames as in-process, one-line errors, a dead child is a SourceError."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.capture.child_process import ChildProcessSource
+from edge.capture.source import SourceOptions, open_source
+from edge.errors import SourceError
+
+DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+D435_BAG = DATA / "realsense" / "single_depth_color_640x480.bag"
+
+
+def test_child_delivers_exactly_the_in_process_frames_in_order():
+    options = SourceOptions(max_frames=3, seed=2)
+    with ChildProcessSource("synthetic:live", options) as source:
+        assert source.software  # production mode reads this flag: a rendered scene stays refused
+        child = list(source)
+    here = list(open_source("synthetic:live", options))
+    assert [f.frame_number for f in child] == [0, 1, 2]
+    for a, b in zip(child, here, strict=True):
+        np.testing.assert_array_equal(a.color_bgr, b.color_bgr)
+        np.testing.assert_array_equal(a.depth_raw, b.depth_raw)
+        assert a.truth.label == b.truth.label and a.t_ms == b.t_ms
+
+
+def test_an_error_in_the_child_is_the_same_one_line_source_error(tmp_path):
+    missing = tmp_path / "nope.bag"
+    with pytest.raises(SourceError) as err:
+        ChildProcessSource(f"bag:{missing}")
+    assert str(err.value) == f"recording {missing} does not exist; give the path of a .bag or .db3 file"
+
+
+def test_a_child_that_dies_mid_stream_is_a_source_error_not_a_hang():
+    source = ChildProcessSource("synthetic:live", SourceOptions(seed=1), prefetch=1)
+    frames = iter(source)
+    next(frames)
+    os.kill(source._process.pid, signal.SIGKILL)
+    with pytest.raises(SourceError, match="capture process ended unexpectedly"):
+        for _ in range(5):  # at most the prefetched frame is still in the pipe
+            next(frames)
+    source.close()
+    assert source._process.returncode == -signal.SIGKILL
+
+
+def test_close_mid_stream_stops_the_child():
+    source = ChildProcessSource("synthetic:live", SourceOptions(seed=1))
+    frames = iter(source)
+    next(frames)
+    source.close()
+    assert source._process.returncode == 0  # it left its loop on the stop message, not by being killed
+
+
+@pytest.mark.skipif(not D435_BAG.is_file(), reason="the shared D435 recording is absent")
+def test_the_real_recording_plays_through_the_child_with_another_filter_chain():
+    with ChildProcessSource(f"bag:{D435_BAG}", SourceOptions(timeout_s=1.0), filters="decimate2") as source:
+        frames = list(source)
+        assert "decimation x2" in source.describe()
+    assert len(frames) == 1
+    assert frames[0].color_bgr.shape == (480, 640, 3) and frames[0].depth_raw.shape == (480, 640)
+
+
+def test_live_capture_process_gives_the_same_decisions(tmp_path):
+    from typer.testing import CliRunner
+
+    from edge.cli.app import app
+
+    yunet = DATA / "models"
+    base = ["live", "--camera", "synthetic:live", "--seed", "3", "--headless", "--frames", "12", "--threads", "1"]
+    if (yunet / "face_detection_yunet.onnx").is_file():
+        base += ["--model-dir", str(yunet)]
+    runs = []
+    for extra in ([], ["--capture-process"]):
+        result = CliRunner().invoke(app, base + extra)
+        assert result.exit_code == 0, result.output
+        rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+        runs.append([(r["frame"], r["face"], r["score"] is None or round(r["score"], 4)) for r in rows])
+    assert len(runs[0]) == 12 and runs[0] == runs[1]
