@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import DatasetError
-from edge.face.finder import FaceFinder, primary_face
-from edge.face.preprocess import PreprocessConfig, crop_and_normalise
+from edge.face.finder import FaceFinder
+from edge.face.preprocess import PreprocessConfig, crop_and_normalise, preprocess_frame
 from edge.frames import Intrinsics, RGBDFrame
 from edge.samples import FaceBox, FaceSample
 from train.datasets.records import RawSample
@@ -87,11 +87,7 @@ def preprocess_raw(raw: RawSample, finder: FaceFinder, config: PreprocessConfig)
                                f"depth_mode=passthrough (this one uses {config.depth_mode})")
         frame = _frame(raw.color_bgr, depth.astype(np.uint16), raw.path)
         return crop_and_normalise(frame, box_for_precropped(w, h), config)
-    frame = _frame(raw.color_bgr, raw.depth, raw.path)
-    face = primary_face(finder.detect(frame.color_bgr), frame.color_bgr.shape)
-    if face is None:
-        return None
-    return crop_and_normalise(frame, face, config)
+    return preprocess_frame(_frame(raw.color_bgr, raw.depth, raw.path), finder, config)
 
 
 def _frame(color: np.ndarray, depth: np.ndarray, path: str) -> RGBDFrame:
