@@ -3,9 +3,10 @@
 librealsense's processing blocks (spatial and temporal filters, ``rs.align``) run with the Python
 GIL held, so a capture *thread* still takes turns with the face detector and the runner; on a
 2-core board the filters then sit on the frame's critical path. :class:`ChildProcessSource` opens
-the same source (``open_source(spec)``, or a recording with another filter chain) in a spawned child
-process and receives finished :class:`~edge.frames.RGBDFrame` objects over a pipe, so filtering and
-alignment run on another core in parallel with detection and inference.
+the same source (``open_source(spec)``, or a recording with another filter chain) in a fresh
+interpreter (``python -m edge.capture.child_process FD``) and receives finished
+:class:`~edge.frames.RGBDFrame` objects over a socket pair, so filtering and alignment run on
+another core in parallel with detection and inference.
 
 Flow control: the parent grants the child ``prefetch`` frames of credit and returns one credit per
 frame it takes, so at most ``prefetch`` frames are in flight (a recording played non-real-time

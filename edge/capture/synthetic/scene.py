@@ -60,14 +60,15 @@ class Head:
 
     def surface(self, center: np.ndarray, rot: np.ndarray, name: str = "head", primary: bool = True) -> Surface:
         """The head as a surface; only the primary face marks its pixels in the truth face mask."""
-        surface = Surface(name, center, rot, headmod.HALF_W, headmod.HALF_H, self.albedo, MATERIAL_SKIN,
-                          height=self.height, domain=self.domain, face_region=self.inner if primary else None,
-                          specular=0.08, shininess=12.0)
-        # The normals depend on the height grid only: computed once per head, not once per frame.
-        if "normals" not in self.__dict__:
-            self.__dict__["normals"] = surface.normals()
-        surface._normals = self.__dict__["normals"]
-        return surface
+        return Surface(name, center, rot, headmod.HALF_W, headmod.HALF_H, self.albedo, MATERIAL_SKIN,
+                       height=self.height, domain=self.domain, face_region=self.inner if primary else None,
+                       specular=0.08, shininess=12.0, _normals=self.normals)
+
+    @functools.cached_property
+    def normals(self) -> np.ndarray:
+        """Local-frame normals of the height grid: the same in every pose, so computed once per head."""
+        return Surface("head", np.zeros(3, np.float32), np.eye(3, dtype=np.float32), headmod.HALF_W,
+                       headmod.HALF_H, self.albedo, MATERIAL_SKIN, height=self.height).normals()
 
 
 def _texture(rng: np.random.Generator, w: int, h: int, kind: str) -> np.ndarray:
@@ -231,19 +232,19 @@ class Clip:
         return out
 
 
+TORSO_HALF_W_M, TORSO_HALF_H_M = 0.22, 0.30
+
+
 def _torso(head_center: np.ndarray, albedo: np.ndarray) -> Surface:
-    hw, hh = 0.22, 0.30
     height, domain, normals = _torso_grids(albedo.shape[:2])
-    surface = _flat("torso", head_center + np.array([0.0, hh + 0.02, 0.06], np.float32), rotation(0, 0, 0), hw, hh,
-                    albedo, MATERIAL_CLOTH, height=height, domain=domain)
-    surface._normals = normals
-    return surface
+    return _flat("torso", head_center + np.array([0.0, TORSO_HALF_H_M + 0.02, 0.06], np.float32), rotation(0, 0, 0),
+                 TORSO_HALF_W_M, TORSO_HALF_H_M, albedo, MATERIAL_CLOTH, height=height, domain=domain,
+                 _normals=normals)
 
 
 @functools.lru_cache(maxsize=4)
 def _torso_grids(grid_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Height, domain and normals of a torso grid: the same for every torso of that grid size."""
-    hw, hh = 0.22, 0.30
     gh, gw = grid_shape
     x = np.linspace(-1, 1, gw, dtype=np.float32)[None, :]
     y = np.linspace(-1, 1, gh, dtype=np.float32)[:, None]
@@ -251,7 +252,7 @@ def _torso_grids(grid_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, n
     neck_w = np.abs(x) < 0.28
     shoulders = y > -0.35 + 0.5 * np.abs(x) ** 2
     domain = ((shoulders | (neck_w & (y > -0.9))) & (np.abs(x) < 0.98)).astype(np.float32)
-    probe = Surface("torso", np.zeros(3, np.float32), np.eye(3, dtype=np.float32), hw, hh,
+    probe = Surface("torso", np.zeros(3, np.float32), np.eye(3, dtype=np.float32), TORSO_HALF_W_M, TORSO_HALF_H_M,
                     np.zeros((gh, gw, 3), np.float32), MATERIAL_CLOTH, height=height)
     for grid in (height, domain):
         grid.flags.writeable = False  # shared by every torso: never edited in place
