@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.capture.playback import open_filtered_recording
+from edge.capture.playback import open_with_filters
 from edge.capture.software_device import record_synthetic
 from edge.capture.source import SourceOptions
 from edge.face.finder import open_face_finder
@@ -52,7 +52,7 @@ def main() -> None:
             if not path.is_file():
                 record_synthetic(scenario, seed, args.frames, path)
             for chain in CHAINS:
-                with open_filtered_recording(f"bag:{path}", SourceOptions(timeout_s=2.0), chain) as source:
+                with open_with_filters(f"bag:{path}", SourceOptions(timeout_s=2.0), chain) as source:
                     for frame in source:
                         sample = preprocess_frame(frame, finder, config)
                         if sample is None or not sample.passed:

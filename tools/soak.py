@@ -58,7 +58,8 @@ def main() -> None:
         with LiveSession(options) as session:
             for i, result in enumerate(session, start=1):
                 states[result.decision.state] += 1
-                by_kind[(kinds[result.frame_number % len(kinds)], result.decision.state)] += 1
+                kind = kinds[result.frame_number % len(kinds)] if result.frame_number >= 0 else "fault"  # no frame
+                by_kind[(kind, result.decision.state)] += 1
                 if i % args.every == 0:
                     samples.append((i, proc.memory_info().rss / 2**20))
             drops = session.drops

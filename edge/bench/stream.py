@@ -123,19 +123,15 @@ class _Prefetcher:
 
 
 def open_bench_source(spec: str, source_options, filters: str, process: bool = False):
-    """``open_source(spec)``, or for ``bag:PATH`` with another filter chain, the recording with that chain;
-    with ``process``, the same opened and read in a child process (:mod:`edge.capture.child_process`)."""
+    """``spec`` through the named depth filter chain (``edge.capture.playback.open_with_filters``); with
+    ``process``, the same opened and read in a child process (:mod:`edge.capture.child_process`)."""
     if process:
         from edge.capture.child_process import ChildProcessSource
 
         return ChildProcessSource(spec, source_options, filters=filters)
-    if filters == "default":
-        from edge.capture.source import open_source
+    from edge.capture.playback import open_with_filters
 
-        return open_source(spec, source_options)
-    from edge.capture.playback import open_filtered_recording
-
-    return open_filtered_recording(spec, source_options, filters)
+    return open_with_filters(spec, source_options, filters)
 
 
 def run_stream(spec: str, contestants: Sequence[Contestant], options: StreamOptions,

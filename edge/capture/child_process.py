@@ -53,20 +53,12 @@ _CREDIT = "credit"
 _STOP = "stop"
 
 
-def _open_in_child(spec: str, options: SourceOptions, filters: str):
-    if filters == "default":
-        from edge.capture.source import open_source
-
-        return open_source(spec, options)
-    from edge.capture.playback import open_filtered_recording
-
-    return open_filtered_recording(spec, options, filters)
-
-
 def _child_main(conn: Connection, spec: str, options: SourceOptions, filters: str) -> None:
     """Entry point of the child: open, then send frames while the parent grants credit."""
+    from edge.capture.playback import open_with_filters
+
     try:
-        source = _open_in_child(spec, options, filters)
+        source = open_with_filters(spec, options, filters)
     except EdgefasError as err:
         conn.send(_Failed(str(err)))
         return

@@ -146,26 +146,27 @@ def _first_line(exc: BaseException) -> str:
 FILTER_CHAINS = ("default", "decimate2", "raw")
 
 
-def open_filtered_recording(spec: str, options: SourceOptions, filters: str) -> BagSource:
-    """``bag:PATH`` played through the named filter chain (one of :data:`FILTER_CHAINS`)."""
+def open_with_filters(spec: str, options: SourceOptions, filters: str):
+    """``open_source(spec)`` with the product's filters (``default``), or ``bag:PATH`` played through
+    another chain of :data:`FILTER_CHAINS`; any other source with another chain is a ConfigError."""
     from edge.capture.rs_pipeline import RAW
+    from edge.capture.source import open_source
     from edge.errors import ConfigError
 
     if filters not in FILTER_CHAINS:
         raise ConfigError(f"--filters must be one of {', '.join(FILTER_CHAINS)}, got '{filters}'")
+    if filters == "default":
+        return open_source(spec, options)
     prefix, _, argument = spec.partition(":")
     if prefix != "bag":
         raise ConfigError(f"--filters {filters} applies to recordings (bag:PATH or a synthetic scene), not to "
                           f"'{spec}'; use --filters default")
-    if options.production:
-        raise SourceError(f"production mode refuses recordings ({spec}); use a live camera: realsense[:SERIAL]")
-    chain = {"default": DepthFilterConfig(), "decimate2": DepthFilterConfig(decimation=2), "raw": RAW}[filters]
-    return BagSource(Path(argument).expanduser(), options, filters=chain)
+    return open_bag(argument, options, {"decimate2": DepthFilterConfig(decimation=2), "raw": RAW}[filters])
 
 
-def open_bag(argument: str, options: SourceOptions) -> BagSource:
-    """Opener registered in ``SOURCE_KINDS`` for ``bag:PATH``; production mode refuses recordings
-    (DESIGN §7: an injected stream looks exactly like a recording)."""
+def open_bag(argument: str, options: SourceOptions, filters: DepthFilterConfig | None = None) -> BagSource:
+    """Opener registered in ``SOURCE_KINDS`` for ``bag:PATH`` (``filters``: the product's chain unless
+    given); production mode refuses recordings (DESIGN §7: an injected stream looks exactly like a recording)."""
     if options.production:
         raise SourceError(f"production mode refuses recordings (bag:{argument}); use a live camera: realsense[:SERIAL]")
-    return BagSource(Path(argument).expanduser(), options)
+    return BagSource(Path(argument).expanduser(), options, filters=filters)
