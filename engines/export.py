@@ -55,6 +55,9 @@ def export_module(module, out_path: str | Path, metadata: ModelMetadata, variant
                   seed: int = 0) -> ExportResult:
     """Export a torch module with the ``forward(rgb, depth) -> ModelOutputs`` contract to one ONNX file.
 
+    A module that also has ``forward_fused`` and ``score_needs_traces`` (``SpoofTraceNet``) exports
+    its ``score`` variant through ``forward_fused`` when the traces do not enter the score.
+
     ``module`` returns a NamedTuple with fields ``score`` [N], ``spoof_map`` [N,1,h,w], ``trace_rgb``,
     ``trace_depth``. The batch axis is dynamic; spatial sides are fixed to ``metadata.input_size``
     (TensorRT builds are fastest with static spatial shapes). The file holds its weights (no external
@@ -77,10 +80,16 @@ def export_module(module, out_path: str | Path, metadata: ModelMetadata, variant
             self.model = model
 
         def forward(self, rgb, depth):
-            out = self.model(rgb, depth)
+            out = self.score_path(rgb, depth) if self.score_path is not None else self.model(rgb, depth)
             return tuple(getattr(out, n) for n in names)
 
     wrapper = _Exported(module).eval()
+    # The score variant of a model whose score does not read the traces (alpha = 0) is exported
+    # without the trace decoders: the same score for a third of the work (docs/score-graph.md).
+    # Decided here, before tracing, so the choice is a Python branch and not a graph constant.
+    wrapper.score_path = None
+    if variant == "score" and callable(getattr(module, "forward_fused", None)) and not module.score_needs_traces:
+        wrapper.score_path = module.forward_fused
     generator = torch.Generator().manual_seed(seed)
     rgb = torch.rand(2, 3, size, size, generator=generator)
     depth = torch.rand(2, 1, size, size, generator=generator)
@@ -94,7 +103,7 @@ def export_module(module, out_path: str | Path, metadata: ModelMetadata, variant
             dynamic_axes={n: {0: "N"} for n in ("rgb", "depth", *names)},
             do_constant_folding=True,
         )
-        reference = wrapper(rgb, depth)[0].numpy()
+        reference = module.eval()(rgb, depth).score.numpy()  # the full forward, also for a pruned score graph
     model = onnx.load_from_string(buffer.getvalue())
     set_metadata(model, replace(metadata, variant=variant, precision="fp32"))
     onnx.checker.check_model(model)

@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="edgefas-bench-int8-") as work:
         try:
             models = {"fp32": args.fp32}
-            models.update({Path(p).stem if Path(p).stem not in models else p: p for p in args.int8})
+            for path in args.int8:  # the file's stem, or its whole path where two stems are alike
+                models[Path(path).stem if Path(path).stem not in models else path] = path
             if args.calib:
                 models.update(quantised_flavours(args.fp32, args.calib, Path(work), args.calib_limit))
             runners = {name: open_runner(path, threads=args.threads) for name, path in models.items()}

@@ -27,8 +27,9 @@ class EagerRunner:
     backend = BACKEND
 
     def __init__(self, module, torch, path: Path, contract: Mapping[str, str], threshold: float | None,
-                 input_size: int, threads: int, weights: str) -> None:
+                 input_size: int, threads: int, weights: str, fused_only: bool = False) -> None:
         self._module, self._torch = module, torch
+        self._forward = module.forward_fused if fused_only else module
         self.path, self.contract, self.threshold, self.input_size = path, contract, threshold, input_size
         self.threads, self.weights = threads, weights
         self.provider = f"torch {torch.__version__} cpu"
@@ -37,12 +38,12 @@ class EagerRunner:
         check_inputs(rgb, depth, self.input_size)
         torch = self._torch
         with torch.inference_mode():
-            out = self._module(torch.from_numpy(rgb), torch.from_numpy(depth))
+            out = self._forward(torch.from_numpy(rgb), torch.from_numpy(depth))
         return Outputs(score=out.score.numpy().astype(np.float32).reshape(-1),
                        spoof_map=out.spoof_map.numpy().astype(np.float32), backend=BACKEND, provider=self.provider)
 
     def close(self) -> None:
-        self._module = None
+        self._module = self._forward = None
 
 
 def open_eager_runner(onnx_path: Path, threads: int, checkpoint: Path | None = None) -> EagerRunner:
@@ -71,5 +72,9 @@ def open_eager_runner(onnx_path: Path, threads: int, checkpoint: Path | None = N
         module = build_model(get_preset(metadata.preset))
         weights = f"fresh {metadata.preset} initialisation (timing does not depend on weight values)"
     module.eval()
+    if metadata.alpha is not None and metadata.alpha > 0.0:
+        module.set_alpha(metadata.alpha)  # the same graph as the file: traces in the score
+    # The same work as the ONNX file: its score variant skips the trace decoders when alpha is 0.
+    fused_only = metadata.variant == "score" and not module.score_needs_traces
     return EagerRunner(module, torch, Path(onnx_path), metadata.preprocess, metadata.threshold,
-                       metadata.input_size, threads, weights)
+                       metadata.input_size, threads, weights, fused_only)

@@ -92,3 +92,63 @@ def test_export_cli_full_variant(edge_export, tmp_path):
     payload = __import__("json").loads(result.stdout)
     assert payload["variant"] == "full" and payload["opset"] == 17 and payload["parity_max_abs_score"] <= 1e-4
     assert out.is_file() and payload["size_bytes"] == out.stat().st_size
+
+
+def test_score_graph_drops_the_trace_decoders_only_while_alpha_is_zero(edge_export, tmp_path):
+    """alpha = 0: the score export has no decoder and a fraction of the work, yet the full forward's
+    score; alpha > 0: the decoders stay, because the traces are part of the score."""
+    import onnx
+
+    from edge.bench.model_cost import count_onnx_cost
+    from engines.export import export_module, parity_max_abs_score
+    from engines.metadata import read_metadata
+
+    model, config, _, pruned = edge_export
+    full = export_module(model, tmp_path / "full.onnx", read_metadata(pruned.onnx_path), variant="full")
+
+    def decoder_nodes(path):
+        return sum("decoder" in node.name for node in onnx.load(str(path)).graph.node)
+
+    assert float(model.alpha) == 0.0 and decoder_nodes(pruned.onnx_path) == 0 and decoder_nodes(full.onnx_path) > 0
+    assert count_onnx_cost(pruned.onnx_path).macs < 0.6 * count_onnx_cost(full.onnx_path).macs
+
+    traced = __import__("copy").deepcopy(model)
+    for module in traced.modules():  # non-trivial statistics, so that the traces are far from zero
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 1.5)
+    traced.set_alpha(0.5)
+    kept = export_module(traced, tmp_path / "alpha.onnx", read_metadata(pruned.onnx_path), variant="score")
+    assert decoder_nodes(kept.onnx_path) == decoder_nodes(full.onnx_path)
+    rgb, depth = structured_batch(4, config.input_size_px, seed=9)
+    with torch.no_grad():
+        out = traced(torch.from_numpy(rgb), torch.from_numpy(depth))
+        fused_only = traced.forward_fused(torch.from_numpy(rgb), torch.from_numpy(depth)).score
+    assert parity_max_abs_score(kept.onnx_path, rgb, depth, out.score.numpy()) <= 1e-4
+    assert float(torch.max(torch.abs(out.score - fused_only))) > 1e-3  # the trace term is really in it
+
+
+def test_eager_runner_does_the_work_of_the_file_it_stands_for(edge_export, tmp_path):
+    """The bench's PyTorch row runs what the ONNX graph runs: no decoders for the alpha-0 score file."""
+    from engines.export import export_module
+    from engines.metadata import read_metadata
+    from engines.runner import open_runner
+    from train.eager import open_eager_runner
+
+    _, config, _, pruned = edge_export
+    checkpoint = pruned.onnx_path.parent / "edge.pt"
+    full = export_module(edge_export[0], tmp_path / "full.onnx", read_metadata(pruned.onnx_path), variant="full")
+    rgb, depth = structured_batch(2, config.input_size_px, seed=3)
+
+    def refuse(*_):
+        raise AssertionError("a trace decoder ran")
+
+    eager = open_eager_runner(pruned.onnx_path, threads=1, checkpoint=checkpoint)
+    for decoder in (eager._module.decoder_rgb, eager._module.decoder_depth):
+        decoder.forward = refuse
+    got = eager.run(rgb, depth).score
+    np.testing.assert_allclose(got, open_runner(pruned.onnx_path, threads=1).run(rgb, depth).score, atol=1e-4)
+    eager_full = open_eager_runner(full.onnx_path, threads=1, checkpoint=checkpoint)
+    eager_full._module.decoder_rgb.forward = refuse
+    with pytest.raises(AssertionError, match="decoder ran"):
+        eager_full.run(rgb, depth)

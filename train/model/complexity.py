@@ -27,15 +27,19 @@ def _conv_transpose_macs(module: nn.ConvTranspose2d, inputs: torch.Tensor) -> in
     return inputs.numel() * (module.out_channels // module.groups) * kh * kw
 
 
-def count_macs(model: nn.Module, config: ModelConfig) -> tuple[int, int]:
+def count_macs(model: nn.Module, config: ModelConfig, fused_only: bool = False) -> tuple[int, int]:
     """``(MACs per sample, parameter count)`` of ``model.forward`` at ``config.input_size_px``.
 
+    ``fused_only`` counts ``model.forward_fused`` instead (the ``score`` export while alpha is 0,
+    docs/score-graph.md); the parameter count is then that of the modules the pass ran.
     Runs one eval-mode forward on a zero batch of one; the model's train/eval mode is restored.
     """
     size = config.input_size_px
     total = [0]
+    ran: set[nn.Module] = set()
 
     def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        ran.add(module)
         if isinstance(module, nn.Conv2d):
             total[0] += _conv_macs(module, output)
         elif isinstance(module, nn.ConvTranspose2d):
@@ -43,22 +47,20 @@ def count_macs(model: nn.Module, config: ModelConfig) -> tuple[int, int]:
         elif isinstance(module, nn.Linear):
             total[0] += output.numel() * module.in_features
 
-    handles = [
-        m.register_forward_hook(hook)
-        for m in model.modules()
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))
-    ]
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            model(torch.zeros(1, 3, size, size), torch.zeros(1, 1, size, size))
+            forward = model.forward_fused if fused_only else model
+            forward(torch.zeros(1, 3, size, size), torch.zeros(1, 1, size, size))
     finally:
         for handle in handles:
             handle.remove()
         model.train(was_training)
-    params = sum(p.numel() for p in model.parameters())
-    return total[0], params
+    if fused_only:
+        return total[0], sum(p.numel() for m in ran for p in m.parameters(recurse=False))
+    return total[0], sum(p.numel() for p in model.parameters())
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,13 @@ class ModelOutputs(NamedTuple):
     trace_depth: torch.Tensor  # [N,1,S,S]
 
 
+class ScoreOutputs(NamedTuple):
+    """What a door needs: the score and the fused map (the ``score`` export variant)."""
+
+    score: torch.Tensor  # [N]
+    spoof_map: torch.Tensor  # [N,1,S/8,S/8]
+
+
 class TrainOutputs(NamedTuple):
     """Everything training needs from one forward pass; tensors keep their graph."""
 
@@ -105,7 +112,8 @@ class SpoofTraceNet(nn.Module):
         if depth.ndim != 4 or tuple(depth.shape) != (rgb.shape[0], 1, size, size):
             raise ValueError(f"depth must be [N,1,{size},{size}] matching rgb, got {tuple(depth.shape)}")
 
-    def _streams(self, rgb: torch.Tensor, depth: torch.Tensor):
+    def _encode(self, rgb: torch.Tensor, depth: torch.Tensor):
+        """Both encoders, fused after every stage: the masked depth and each stream's features f0..f3."""
         self._check_inputs(rgb, depth)
         depth = depth * self.depth_enabled
         f_rgb = self.encoder_rgb.stem(self.rgb_input(rgb))
@@ -115,16 +123,41 @@ class SpoofTraceNet(nn.Module):
             f_rgb, f_depth = fusion(stage_rgb(f_rgb), stage_depth(f_depth))
             feats_rgb.append(f_rgb)
             feats_depth.append(f_depth)
+        return depth, feats_rgb, feats_depth
+
+    def _fused_map(self, feats_rgb: list[torch.Tensor], feats_depth: list[torch.Tensor]):
+        """Both streams' ESR features and the fused spoof map M_f from the encoder features."""
+        hidden_rgb = self.esr_rgb.hidden(*feats_rgb[1:])
+        hidden_depth = self.esr_depth.hidden(*feats_depth[1:])
+        return hidden_rgb, hidden_depth, self.aggregation(hidden_rgb, hidden_depth)
+
+    def _streams(self, rgb: torch.Tensor, depth: torch.Tensor):
+        depth, feats_rgb, feats_depth = self._encode(rgb, depth)
         elements_rgb = self.decoder_rgb(*feats_rgb)
         elements_depth = self.decoder_depth(*feats_depth)
         trace_rgb = compose_trace(elements_rgb, rgb)
         trace_depth = compose_trace(elements_depth, depth) * self.depth_enabled
-        hidden_rgb = self.esr_rgb.hidden(*feats_rgb[1:])
-        hidden_depth = self.esr_depth.hidden(*feats_depth[1:])
-        fused = self.aggregation(hidden_rgb, hidden_depth)
+        hidden_rgb, hidden_depth, fused = self._fused_map(feats_rgb, feats_depth)
         trace_energy = trace_rgb.abs().mean(dim=(1, 2, 3)) + trace_depth.abs().mean(dim=(1, 2, 3))
         score = fused.mean(dim=(1, 2, 3)) + self.alpha * trace_energy
         return depth, elements_rgb, elements_depth, trace_rgb, trace_depth, hidden_rgb, hidden_depth, fused, score
+
+    @property
+    def score_needs_traces(self) -> bool:
+        """False while alpha is 0: the score is then the fused map's mean and the decoders add nothing to it."""
+        return float(self.alpha) != 0.0
+
+    def forward_fused(self, rgb: torch.Tensor, depth: torch.Tensor) -> ScoreOutputs:
+        """The fused map and its mean, without the trace decoders: the score whenever alpha is 0.
+
+        With alpha = 0 (the calibrated value of the bundled model) the decoders are about two thirds
+        of the inference cost and change nothing the door decides, so the ``score`` export and the
+        eager runner call this instead of ``forward`` after checking :attr:`score_needs_traces`
+        (outside tracing, so an export has no decoder in its graph at all).
+        """
+        _, feats_rgb, feats_depth = self._encode(rgb, depth)
+        _, _, fused = self._fused_map(feats_rgb, feats_depth)
+        return ScoreOutputs(fused.mean(dim=(1, 2, 3)), fused)
 
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> ModelOutputs:
         _, _, _, trace_rgb, trace_depth, _, _, fused, score = self._streams(rgb, depth)
