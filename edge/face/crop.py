@@ -75,13 +75,15 @@ def crop_window(face: FaceBox, crop_scale: float, size_px: int, align_roll: bool
 
 
 def _cut(image: np.ndarray, window: CropWindow, interpolation: int) -> np.ndarray:
-    """The window at frame resolution, zero outside the frame."""
+    """The window at frame resolution, zero outside the frame (a read-only use: may be a view of ``image``)."""
     side = window.side_px
     if window.roll_deg == 0.0:
         x0 = int(-window.native_from_frame[0, 2])
         y0 = int(-window.native_from_frame[1, 2])
-        out = np.zeros((side, side) + image.shape[2:], dtype=image.dtype)
         h, w = image.shape[:2]
+        if x0 >= 0 and y0 >= 0 and x0 + side <= w and y0 + side <= h:
+            return image[y0:y0 + side, x0:x0 + side]  # inside the frame: a view, resized without a copy
+        out = np.zeros((side, side) + image.shape[2:], dtype=image.dtype)
         sx0, sy0 = max(0, x0), max(0, y0)
         sx1, sy1 = min(w, x0 + side), min(h, y0 + side)
         if sx1 > sx0 and sy1 > sy0:
@@ -96,7 +98,7 @@ def crop_color(color_bgr: np.ndarray, window: CropWindow) -> np.ndarray:
     check_color(color_bgr, "color_bgr")
     native = _cut(color_bgr, window, cv2.INTER_LINEAR)
     if window.side_px == window.size_px:
-        return native
+        return native.copy()  # never a view into the caller's frame
     return cv2.resize(native, (window.size_px, window.size_px), interpolation=cv2.INTER_AREA)
 
 
@@ -105,5 +107,5 @@ def crop_depth(depth_raw: np.ndarray, window: CropWindow) -> np.ndarray:
     check_depth(depth_raw, "depth_raw")
     native = _cut(depth_raw, window, cv2.INTER_NEAREST)
     if window.side_px == window.size_px:
-        return native
+        return native.copy()  # never a view into the caller's frame
     return cv2.resize(native, (window.size_px, window.size_px), interpolation=cv2.INTER_NEAREST)

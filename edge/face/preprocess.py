@@ -171,12 +171,12 @@ def face_regions(window: CropWindow, face: FaceBox, config: PreprocessConfig) ->
     size = config.size_px
     (cx, cy), = window.map_points(np.array([face.center]))
     half_w, half_h = 0.5 * face.width * window.scale, 0.5 * face.height * window.scale
-    yy, xx = np.mgrid[0:size, 0:size]
-    xc, yc = xx + 0.5, yy + 0.5  # pixel centres
-    region = (np.abs(xc - cx) <= half_w) & (np.abs(yc - cy) <= half_h)
+    centres = np.arange(size) + 0.5  # pixel centres, one axis; the masks are outer products
+    dx, dy = np.abs(centres - cx)[np.newaxis, :], np.abs(centres - cy)[:, np.newaxis]
+    region = (dx <= half_w) & (dy <= half_h)
     if config.inner_region == "box":
         f = config.inner_fraction
-        inner = (np.abs(xc - cx) <= f * half_w) & (np.abs(yc - cy) <= f * half_h)
+        inner = (dx <= f * half_w) & (dy <= f * half_h)
     else:
         hull = cv2.convexHull(np.round(window.map_points(face.landmarks_xy)).astype(np.int32))
         canvas = np.zeros((size, size), np.uint8)

@@ -78,7 +78,7 @@ def patch_median_mm(depth_mm: np.ndarray, center_xy: tuple[float, float], radius
     y0, y1 = max(0, int(math.floor(cy - r))), min(h, int(math.ceil(cy + r)) + 1)
     if x1 <= x0 or y1 <= y0:
         return float("nan")
-    yy, xx = np.mgrid[y0:y1, x0:x1]
+    xx, yy = np.arange(x0, x1)[np.newaxis, :], np.arange(y0, y1)[:, np.newaxis]
     disc = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
     values = depth_mm[y0:y1, x0:x1][disc]
     values = values[values > 0]

@@ -78,3 +78,23 @@ def test_bad_window_arguments_name_the_field():
         crop_window(face_at(0, 0, 10, 10), 0.0, 64)
     with pytest.raises(ValueError, match="positive width and height"):
         crop_window(face_at(10, 10, 10, 20), 1.5, 64)
+
+
+@pytest.mark.parametrize("side", [64, 100])  # the crop size itself (no resize) and a downscale
+def test_a_crop_inside_the_frame_is_exact_and_never_a_view_of_it(side):
+    """Inside the frame the window is cut without a padded copy; the result still owns its memory."""
+    rng = np.random.default_rng(3)
+    color = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    depth = rng.integers(0, 4000, (120, 160), dtype=np.uint16)
+    face = face_at(40, 20, 40 + side / 1.5, 20 + side / 1.5)
+    window = crop_window(face, 1.5, 64)
+    got_color, got_depth = crop_color(color, window), crop_depth(depth, window)
+    x0, y0 = int(-window.native_from_frame[0, 2]), int(-window.native_from_frame[1, 2])
+    assert window.side_px == side and x0 >= 0 and y0 >= 0
+    if side == 64:
+        assert np.array_equal(got_color, color[y0:y0 + 64, x0:x0 + 64])
+        assert np.array_equal(got_depth, depth[y0:y0 + 64, x0:x0 + 64])
+    assert not np.shares_memory(got_color, color) and not np.shares_memory(got_depth, depth)
+    got_color[:] = 0
+    got_depth[:] = 0
+    assert color.any() and depth.any()
