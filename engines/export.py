@@ -56,7 +56,8 @@ def export_module(module, out_path: str | Path, metadata: ModelMetadata, variant
     """Export a torch module with the ``forward(rgb, depth) -> ModelOutputs`` contract to one ONNX file.
 
     A module that also has ``forward_fused`` and ``score_needs_traces`` (``SpoofTraceNet``) exports
-    its ``score`` variant through ``forward_fused`` when the traces do not enter the score.
+    its ``score`` variant through ``forward_fused`` when the traces do not enter the score; parity
+    is always checked against the module's full ``forward``.
 
     ``module`` returns a NamedTuple with fields ``score`` [N], ``spoof_map`` [N,1,h,w], ``trace_rgb``,
     ``trace_depth``. The batch axis is dynamic; spatial sides are fixed to ``metadata.input_size``
@@ -103,7 +104,7 @@ def export_module(module, out_path: str | Path, metadata: ModelMetadata, variant
             dynamic_axes={n: {0: "N"} for n in ("rgb", "depth", *names)},
             do_constant_folding=True,
         )
-        reference = module.eval()(rgb, depth).score.numpy()  # the full forward, also for a pruned score graph
+        reference = module(rgb, depth).score.numpy()  # the full forward, also for a pruned score graph
     model = onnx.load_from_string(buffer.getvalue())
     set_metadata(model, replace(metadata, variant=variant, precision="fp32"))
     onnx.checker.check_model(model)

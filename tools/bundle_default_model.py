@@ -5,7 +5,7 @@
 
 Writes ``edge-synthetic.onnx`` (fp32, score variant), ``edge-synthetic.full.onnx`` (with traces),
 ``edge-synthetic.int8.onnx`` (Q/DQ, CPU build, accepted by the accuracy gate) and
-``edge-synthetic.checks.json``: ONNX Runtime vs PyTorch parity on 200 held-out samples, INT8 vs fp32
+``edge-synthetic.checks.json`` (another stem with ``--name``, e.g. ``edge-wide-synthetic``): ONNX Runtime vs PyTorch parity on 200 held-out samples, INT8 vs fp32
 decision agreement on the whole held-out split, and the grand-test PAD metrics. The sample caches
 are the ones `edgefas train`/`eval` made (the runtime's own preprocessing).
 """
@@ -59,12 +59,19 @@ def main() -> None:
     ap.add_argument("--dev", default="synthetic:1200")
     ap.add_argument("--test", default="synthetic:1200")
     ap.add_argument("--out", type=Path, default=Path("engines/models"))
+    ap.add_argument("--name", default=None,
+                    help="file name stem (default: the bundled default model's, edge-synthetic)")
+    ap.add_argument("--no-full", action="store_true", help="skip the full (traces) variant")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    names = dict(VARIANTS) if args.name is None else {
+        "score": f"{args.name}.onnx", "int8": f"{args.name}.int8.onnx", "full": f"{args.name}.full.onnx"}
+    stem = names["score"].removesuffix(".onnx")
     checkpoint = args.run / "model.pt"
-    fp32 = args.out / VARIANTS["score"]
+    fp32 = args.out / names["score"]
     export_onnx(checkpoint, fp32, "score")
-    export_onnx(checkpoint, args.out / VARIANTS["full"], "full")
+    if not args.no_full:
+        export_onnx(checkpoint, args.out / names["full"], "full")
     runner = open_runner(fp32)
     config = PreprocessConfig.from_metadata(runner.contract)
     dev = prepare_samples(args.dev, "dev", config, "yunet", args.model_dir, args.cache_dir)
@@ -78,7 +85,7 @@ def main() -> None:
     calib_path = args.out.parent.parent / "out" / "calib-dev.npz"
     calib_path.parent.mkdir(parents=True, exist_ok=True)
     save_calibration_set(calib, calib_path)
-    int8 = args.out / VARIANTS["int8"]
+    int8 = args.out / names["int8"]
     quantize_and_gate(fp32, calib_path, int8, method=INT8_METHOD, tolerance=INT8_TOLERANCE, target="cpu")
 
     # parity on 200 held-out samples
@@ -99,7 +106,7 @@ def main() -> None:
               "int8_fp32_decision_agreement": agreement, "int8_max_abs_score_diff": float(np.max(np.abs(s8 - s32))),
               "test_faces": len(test), "threshold": threshold, "grandtest_fp32": report, "grandtest_int8": report8,
               "calibration_set": str(calib_path), "checkpoint": str(checkpoint)}
-    (args.out / "edge-synthetic.checks.json").write_text(json.dumps(checks, indent=2, sort_keys=True))
+    (args.out / f"{stem}.checks.json").write_text(json.dumps(checks, indent=2, sort_keys=True))
     print(json.dumps({k: v for k, v in checks.items() if not isinstance(v, dict)}, indent=2))
     print(f"fp32 grand test: ACER {report['acer']:.2%} (APCER worst {report['apcer_max']:.2%}, "
           f"BPCER {report['bpcer']:.2%}), EER {report['eer']:.2%}; INT8 ACER {report8['acer']:.2%}")

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 def train(
-    preset: str = typer.Option("edge", "--preset", help="Model preset: edge (128 px, real time on a Jetson) or paper (256 px)."),
+    preset: str = typer.Option("edge", "--preset", help="Model preset: edge (128 px, real time on a Jetson), edge-wide (128 px, wider, for INT8 on CPU) or paper (256 px)."),
     dataset: str = typer.Option("synthetic:4000", "--dataset",
                                 help="Training data: synthetic:COUNT[#PROTOCOL], folder:PATH, casia-surf:PATH, "
                                      "cefa:PATH#PROTOCOL, wmca:PATH#PROTOCOL. The dev split calibrates the score."),

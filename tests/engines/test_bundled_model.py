@@ -58,3 +58,21 @@ def test_readme_main_job_prints_one_json_object_per_frame(shared_data):
         assert {"frame", "t_ms", "face", "score", "state", "reason", "stage_ms"} <= set(row)
         assert row["state"] in ("live", "spoof", "unknown")
     assert "12 frames" in out.stderr
+
+
+def test_the_int8_preset_files_describe_themselves_and_run():
+    """edge-wide-synthetic (fp32 and INT8): the preset, one contract and threshold, the right precision."""
+    from engines.metadata import read_metadata
+
+    folder = default_model_path().parent
+    fp32, int8 = folder / "edge-wide-synthetic.onnx", folder / "edge-wide-synthetic.int8.onnx"
+    meta32, meta8 = read_metadata(fp32), read_metadata(int8)
+    assert (meta32.preset, meta32.precision, meta8.preset, meta8.precision) == ("edge-wide", "fp32", "edge-wide", "int8")
+    assert dict(meta32.preprocess) == dict(meta8.preprocess) == dict(read_metadata(default_model_path()).preprocess)
+    assert meta32.threshold == meta8.threshold and meta8.calibration_sha256
+    rng = np.random.default_rng(2)
+    rgb, depth = rng.random((2, 3, 128, 128), dtype=np.float32), rng.random((2, 1, 128, 128), dtype=np.float32)
+    for path in (fp32, int8):
+        runner = open_runner(path, threads=1)
+        assert np.all(np.isfinite(runner.run(rgb, depth).score))
+        runner.close()

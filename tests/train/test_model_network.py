@@ -144,7 +144,7 @@ def test_score_is_fused_map_mean_plus_alpha_times_trace_energy():
 
 
 def test_fusion_with_zero_mlp_is_identity_and_otherwise_recalibrates():
-    fusion = CrossModalFusion(8, 8, reduction=4, spatial=True)
+    fusion = CrossModalFusion(8, 8, reduction=4, spatial=True, side=6)
     f_rgb, f_depth = torch.randn(2, 8, 6, 6), torch.randn(2, 8, 6, 6)
     for p in fusion.mlp.parameters():
         torch.nn.init.zeros_(p)
@@ -219,3 +219,25 @@ def test_synthesis_uses_the_same_field_for_rgb_and_depth():
     torch.testing.assert_close(trace_depth, warp(out.trace_depth[plan.partner], plan.displacement), atol=1e-5, rtol=1e-5)
     hard = make_plan(labels, 64, torch.Generator().manual_seed(3), amplitude=0.1, hard_fraction=1.0)
     assert bool((hard.factor < 1).all())
+
+
+def test_fusion_refuses_maps_of_another_size():
+    fusion = CrossModalFusion(8, 8, reduction=4, spatial=False, side=6)
+    with pytest.raises(ValueError, match="6x6"):
+        fusion(torch.randn(1, 8, 8, 8), torch.randn(1, 8, 8, 8))
+
+
+def test_fusion_pooling_is_the_plain_mean_and_max_and_exports_as_pooling_ops(tmp_path):
+    """GlobalAveragePool / MaxPool instead of ReduceMean / ReduceMax: the same numbers, ops INT8 keeps in 8 bits."""
+    import onnx
+
+    from train.model.fusion import global_max, global_mean
+
+    x = torch.randn(2, 16, 8, 8)
+    torch.testing.assert_close(global_mean(x), x.mean(dim=(2, 3)), atol=1e-6, rtol=0)
+    assert torch.equal(global_max(x, 8), x.amax(dim=(2, 3)))
+    fusion = CrossModalFusion(16, 16, reduction=4, spatial=False, side=8).eval()
+    path = tmp_path / "fusion.onnx"
+    torch.onnx.export(fusion, (x, x), str(path), dynamo=False, opset_version=17)
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert {"GlobalAveragePool", "MaxPool"} <= ops and not {"ReduceMean", "ReduceMax"} & ops

@@ -16,20 +16,36 @@ family (SE-Net, Hu et al., CVPR 2018; CBAM, Woo et al., ECCV 2018) extended acro
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 CBAM_SPATIAL_KERNEL = 7  # Woo et al., ECCV 2018, §3.2: 7x7 beat 3x3 for the spatial attention map
 
 
+def global_mean(x: torch.Tensor) -> torch.Tensor:
+    """``x.mean(dim=(2, 3))`` as one GlobalAveragePool, which INT8 runs without leaving 8 bits."""
+    return F.adaptive_avg_pool2d(x, 1).flatten(1)
+
+
+def global_max(x: torch.Tensor, side: int) -> torch.Tensor:
+    """``x.amax(dim=(2, 3))`` of a ``side`` x ``side`` map as one MaxPool over all of it: an 8-bit op in
+    INT8, unlike ReduceMax. ``side`` is given, not read from ``x``: a traced size would not export as a
+    constant kernel."""
+    if tuple(x.shape[2:]) != (side, side) and not torch.jit.is_tracing():
+        raise ValueError(f"fusion expects {side}x{side} maps, got {tuple(x.shape[2:])}")
+    return F.max_pool2d(x, kernel_size=side).flatten(1)
+
+
 class CrossModalFusion(nn.Module):
-    """Fuse two same-resolution feature maps ``[N,Cr,H,W]`` and ``[N,Cd,H,W]``; shapes are kept.
+    """Fuse two same-resolution feature maps ``[N,Cr,side,side]`` and ``[N,Cd,side,side]``; shapes are kept.
 
     The last MLP layer starts at zero so an untrained module is the identity and training learns
     the recalibration from there (ReZero-style start, Bachlechner et al., 2020).
     """
 
-    def __init__(self, rgb_channels: int, depth_channels: int, reduction: int, spatial: bool) -> None:
+    def __init__(self, rgb_channels: int, depth_channels: int, reduction: int, spatial: bool, side: int) -> None:
         super().__init__()
+        self.side = side  # the maps' height and width, fixed by the preset's input size
         self.rgb_channels = rgb_channels
         self.depth_channels = depth_channels
         total = rgb_channels + depth_channels
@@ -43,8 +59,8 @@ class CrossModalFusion(nn.Module):
 
     def channel_weights(self, f_rgb: torch.Tensor, f_depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-channel weights in (-1, 1) for each stream, ``[N,C,1,1]``."""
-        avg = torch.cat([f_rgb.mean(dim=(2, 3)), f_depth.mean(dim=(2, 3))], dim=1)
-        peak = torch.cat([f_rgb.amax(dim=(2, 3)), f_depth.amax(dim=(2, 3))], dim=1)
+        avg = torch.cat([global_mean(f_rgb), global_mean(f_depth)], dim=1)
+        peak = torch.cat([global_max(f_rgb, self.side), global_max(f_depth, self.side)], dim=1)
         gate = torch.tanh(self.mlp(avg) + self.mlp(peak))
         w_rgb, w_depth = torch.split(gate, [self.rgb_channels, self.depth_channels], dim=1)
         return w_rgb[:, :, None, None], w_depth[:, :, None, None]

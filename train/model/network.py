@@ -74,8 +74,9 @@ class SpoofTraceNet(nn.Module):
         self.encoder_rgb = StreamEncoder(6, config)
         self.encoder_depth = StreamEncoder(1, config)
         self.fusions = nn.ModuleList(
-            CrossModalFusion(width, width, config.fusion_reduction, config.fusion_spatial)
-            for width in config.stage_channels
+            CrossModalFusion(width, width, config.fusion_reduction, config.fusion_spatial,
+                             side=config.input_size_px >> (stage + 1))  # stage outputs: 1/2, 1/4, 1/8
+            for stage, width in enumerate(config.stage_channels)
         )
         self.decoder_rgb = TraceDecoder(3, config)
         self.decoder_depth = TraceDecoder(1, config)

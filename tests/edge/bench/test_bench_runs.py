@@ -130,6 +130,7 @@ def test_cli_writes_json_and_renders_tables(tmp_path, bench_cache, edge_fp32, ed
     # the distance pin of BENCH_FEED is not a CLI option: the CLI records (and caches) its own scene
     assert result.exit_code == 0, result.output
     assert "overlapped: median (p90) ms per stage" in result.output and "onnxruntime/int8" in result.output
+    assert "overlapped: one producer feeds every row" in result.output  # the order caveat of shared-producer modes
     data = json.loads(out.read_text())
     assert data["order"]["overlapped"][:2] == ["onnxruntime/fp32", "onnxruntime/int8"]
 
