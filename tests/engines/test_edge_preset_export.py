@@ -6,8 +6,11 @@ meet). Parity bound from the issue: max |Δscore| <= 1e-4 between ONNX Runtime f
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
+from tiny_pad_model import randomise_batchnorm
 
 torch = pytest.importorskip("torch", reason="torch (edgefas[train]) is needed to build the edge model")
 pytest.importorskip("onnx", reason="the onnx package (edgefas[train]) is needed for export")
@@ -112,11 +115,8 @@ def test_score_graph_drops_the_trace_decoders_only_while_alpha_is_zero(edge_expo
     assert float(model.alpha) == 0.0 and decoder_nodes(pruned.onnx_path) == 0 and decoder_nodes(full.onnx_path) > 0
     assert count_onnx_cost(pruned.onnx_path).macs < 0.6 * count_onnx_cost(full.onnx_path).macs
 
-    traced = __import__("copy").deepcopy(model)
-    for module in traced.modules():  # non-trivial statistics, so that the traces are far from zero
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.2, 0.2)
-            module.running_var.uniform_(0.5, 1.5)
+    traced = copy.deepcopy(model)
+    randomise_batchnorm(traced)  # so that the traces are far from zero
     traced.set_alpha(0.5)
     kept = export_module(traced, tmp_path / "alpha.onnx", read_metadata(pruned.onnx_path), variant="score")
     assert decoder_nodes(kept.onnx_path) == decoder_nodes(full.onnx_path)

@@ -46,15 +46,22 @@ def make_tiny_module(seed: int = 0):
 
     torch.manual_seed(seed)
     module = Tiny()
-    with torch.no_grad():  # non-trivial BatchNorm statistics, as after training
-        for bn in (m for m in module.modules() if isinstance(m, nn.BatchNorm2d)):
-            bn.running_mean.uniform_(-0.2, 0.2)
-            bn.running_var.uniform_(0.5, 1.5)
+    randomise_batchnorm(module)
+    with torch.no_grad():
         head_bn = module.head[1]
         head_bn.reset_running_stats()
         head_bn.train()  # measure the head's statistics on sample_batch so that scores spread over (0, 1)
         module(*sample_batch(64, seed=seed + 1, torch_tensors=True))
     return module.eval()
+
+
+def randomise_batchnorm(module) -> None:
+    """Non-trivial BatchNorm statistics, as after training (fresh ones are 0 and 1, which hide mistakes)."""
+    torch = pytest.importorskip("torch", reason="torch (edgefas[train]) is needed to build the test model")
+    with torch.no_grad():
+        for bn in (m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.running_mean.uniform_(-0.2, 0.2)
+            bn.running_var.uniform_(0.5, 1.5)
 
 
 def sample_batch(n: int, seed: int = 0, torch_tensors: bool = False):
