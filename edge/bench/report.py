@@ -54,6 +54,7 @@ class BenchOptions:
     cache_dir: Path | None = None
     filters: str = "default"  # depth filter chain of a recording (stream.FILTER_CHAINS)
     cv_threads: int | None = None  # OpenCV's thread pool (detection, resizing) during the run; None = as is
+    block: int = 32  # consecutive frames per contestant (stream.StreamOptions.block)
     ceiling_side: int = DEFAULT_SIDE
     ceiling_runs: int = 10
     target_fps: float = DEFAULT_TARGET_FPS
@@ -67,6 +68,8 @@ class BenchOptions:
             raise ValueError("BenchOptions.modes is empty")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"BenchOptions.threads must be >= 1, got {self.threads}")
+        for mode in self.modes:  # the block length is checked against each mode's untimed frames up front
+            StreamOptions(mode=mode, block=self.block)
 
 
 @dataclass(frozen=True)
@@ -84,9 +87,15 @@ class ModeResult:
     # the main thread's critical path besides the model (capture and align run beside it).
     frame_host_share: float
 
+    @property
+    def host_ms(self) -> float:
+        """Milliseconds of the median frame interval not spent in the model (the share's numerator)."""
+        return self.interval.median_ms * self.frame_host_share
+
     def to_json(self) -> dict[str, object]:
         return {"fps": _round(self.fps, 2), "frames": self.frames, "face_fraction": _round(self.face_fraction, 3),
                 "faces_found": _round(self.faces_found, 1), "frame_host_share": _round(self.frame_host_share, 4),
+                "host_ms": _round(self.host_ms, 3),
                 "interval_ms": self.interval.to_json(),
                 "stages": {s: self.stages[s].to_json() for s in STAGES}}
 
@@ -125,7 +134,7 @@ class BenchReport:
     ceiling_after: MatmulCeiling
     contestants: list[ContestantResult]
     skipped: list[Skipped]
-    order: dict[str, list[str]]  # mode -> the first labels in hand-out order (shows the interleaving)
+    order: dict[str, list[list]]  # mode -> the first [label, timed frames] blocks in hand-out order
     ratios: dict[str, dict[str, float]]
     budget: dict[str, object]
     load_avg_end: tuple[float, float, float]
@@ -194,6 +203,17 @@ def compute_ratios(results: Sequence[ContestantResult]) -> dict[str, dict[str, f
     return out
 
 
+def run_lengths(labels: Sequence[str]) -> list[list]:
+    """``[label, count]`` for each run of one label in ``labels`` (how the timed frames were blocked)."""
+    runs: list[list] = []
+    for label in labels:
+        if runs and runs[-1][0] == label:
+            runs[-1][1] += 1
+        else:
+            runs.append([label, 1])
+    return runs
+
+
 def run_bench(options: BenchOptions, progress: Callable[[str, int, int], None] | None = None) -> BenchReport:
     """Machine facts, feed, contestants, ceiling, the interleaved stream per mode, ceiling again.
 
@@ -221,7 +241,7 @@ def run_bench(options: BenchOptions, progress: Callable[[str, int, int], None] |
         for mode in options.modes:
             stream_options = StreamOptions(frames=options.frames, warmup=options.warmup, mode=mode,
                                            detector=options.detector, model_dir=options.model_dir,
-                                           filters=options.filters)
+                                           filters=options.filters, block=options.block)
             runs[mode] = run_stream(played, contestants, stream_options, step(mode))
         ceiling_after = measure_matmul_ceiling(threads, options.ceiling_side, options.ceiling_runs)
     finally:
@@ -243,7 +263,7 @@ def run_bench(options: BenchOptions, progress: Callable[[str, int, int], None] |
               "met": {r.label: {mode: {"fps": m.fps >= options.target_fps,
                                        "host_share": m.frame_host_share <= options.max_host_share}
                                 for mode, m in r.modes.items()} for r in results}}
-    order = {mode: list(run.order[: 4 * max(1, len(contestants))]) for mode, run in runs.items()}
+    order = {mode: run_lengths(run.order)[: 3 * max(1, len(contestants))] for mode, run in runs.items()}
     return BenchReport(options.spec, played, options.feed, machine, threads, cv_threads, options.filters,
                        ceiling_before, ceiling_after, results, skipped, order, compute_ratios(results), budget,
                        load_average(),

@@ -22,6 +22,7 @@ import logging
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -160,8 +161,18 @@ class ChildProcessSource(ClosesOnExit):
             self._conn.send(_STOP)
         except (BrokenPipeError, OSError):
             pass
+        # A child holding credit may be blocked writing a frame nobody will read (a frame is larger than
+        # the socket's buffer); it only sees the stop message once that write completes, so read and
+        # drop what arrives until it exits.
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while self._process.poll() is None and time.monotonic() < deadline:
+            try:
+                if self._conn.poll(0.05):
+                    self._conn.recv()
+            except (EOFError, OSError):
+                break
         try:
-            self._process.wait(STOP_TIMEOUT_S)
+            self._process.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             log.warning("capture process pid=%s did not stop within %g s; killing it", self._process.pid,
                         STOP_TIMEOUT_S)

@@ -53,6 +53,9 @@ def bench(
                                          help="Budget for the share of a frame spent outside the model."),
     filters: str = typer.Option("default", "--filters", help="Depth filters of a recording: default (spatial + "
                                 "temporal), decimate2 (2x decimation first) or raw (none); align always runs."),
+    block: int = typer.Option(32, "--block", min=4, help="Consecutive frames one model gets before the next "
+                              "takes over (models alternate in blocks; the first 3 frames of a block are not timed "
+                              "in overlapped and process modes, so no row inherits another's prefetched frames)."),
     check: bool = typer.Option(False, "--check", help="Exit 1 when no model meets the budget."),
 ) -> None:
     """Time every stage of the live pipeline (median, p90), end-to-end fps and the model's share of the machine."""
@@ -68,7 +71,7 @@ def bench(
         spec=camera, models=tuple(model or ()), frames=frames, warmup=warmup,
         modes=MODES if mode == "all" else (mode,), threads=threads, eager=eager, torch_checkpoint=torch_checkpoint,
         detector=detector, model_dir=model_dir, cache_dir=cache_dir, target_fps=target_fps,
-        max_host_share=max_host_share, filters=filters, cv_threads=cv_threads,
+        max_host_share=max_host_share, filters=filters, cv_threads=cv_threads, block=block,
         feed=FeedOptions(seed=seed, width=width, height=height, frames=record_frames, extra_faces=extra_faces),
     )
     stderr = Console(stderr=True)
@@ -104,16 +107,11 @@ def _ms(stats: dict) -> str:
     return f"{median:.1f} ({p90:.1f})"
 
 
-# Measured (docs/benchmarks.md): interleaved in process mode the INT8 row read 0.75-0.82x the fp32
-# row's fps; run alone, each read 34-36 fps. The row after a fast row finds the producer behind.
-SHARED_PRODUCER_NOTE = ("{mode}: one producer feeds every row, so a row's capture wait depends on the row before "
-                        "it; compare {mode} fps between runs of one model each (the stage columns compare fine)")
-
-
 def render(data: dict, out: Console) -> None:
     """Tables of the report: one per mode (stage medians with p90), then ratios, ceiling and budget.
 
-    "host" is the share of the frame interval outside the model (1 - inference / frame); "host share"
+    "host" is the share of the frame interval outside the model (1 - inference / frame), "host ms" the same
+    in milliseconds; "host share"
     in the model table is the sequential stage breakdown's (host stage medians over all medians).
     """
     machine = data["machine"]
@@ -132,13 +130,12 @@ def render(data: dict, out: Console) -> None:
         table.add_column("frame", justify="right")
         table.add_column("fps", justify="right")
         table.add_column("host", justify="right")
+        table.add_column("host ms", justify="right")
         for c in data["contestants"]:
             r = c["modes"][mode]
             table.add_row(c["label"], *(_ms(r["stages"][s]) for s in labels), _ms(r["interval_ms"]), _num(r["fps"], "{:.1f}"),
-                          _num(r["frame_host_share"], "{:.0%}"))
+                          _num(r["frame_host_share"], "{:.0%}"), _num(r["host_ms"], "{:.1f}"))
         out.print(table)
-        if mode != "sequential" and len(data["contestants"]) > 1:
-            out.print(SHARED_PRODUCER_NOTE.format(mode=mode))
     summary = Table(title="model", title_justify="left")
     for column in ("model", "GMACs", "params", "achieved GFLOP/s", "of ceiling", "host share", "budget met in"):
         summary.add_column(column, justify="left" if column == "model" else "right")

@@ -74,3 +74,36 @@ def test_mac_count_without_onnx_says_why(monkeypatch, edge_fp32):
     monkeypatch.setattr(model_cost, "import_optional", missing)
     cost = model_cost.count_onnx_cost(edge_fp32)
     assert cost.macs is None and "onnx" in cost.reason and math.isnan(cost.gflop)
+
+
+@pytest.mark.parametrize("mode", ["sequential", "overlapped", "process"])
+@pytest.mark.parametrize("contestants", [1, 2, 3])
+def test_hand_out_gives_blocks_and_times_no_inherited_frame(mode, contestants):
+    from edge.bench.stream import StreamOptions, hand_out
+
+    options = StreamOptions(frames=50, warmup=4, mode=mode, block=8)
+    schedule = list(hand_out(contestants, options))
+    warmup, rest = schedule[:4 * contestants], schedule[4 * contestants:]
+    assert warmup == [(k, False) for k in range(contestants) for _ in range(4)]
+    for k in range(contestants):
+        assert sum(timed for j, timed in schedule if j == k) == 50
+    # blocks of `block` frames (the last of a contestant may be shorter), contestants taken in turn
+    runs: list[list] = []
+    for k, timed in rest:
+        if runs and runs[-1][0] == k and len(runs[-1][1]) < 8:
+            runs[-1][1].append(timed)
+        else:
+            runs.append([k, [timed]])
+    assert [k for k, _ in runs][:2 * contestants] == list(range(contestants)) * 2
+    settle = 0 if mode == "sequential" else 3  # queue_size 2 + 1: prefetched frames belong to the row before
+    for _, flags in runs:
+        assert flags[:settle] == [False] * min(settle, len(flags))
+        assert all(flags[settle:])
+
+
+def test_a_block_must_outlast_its_untimed_frames():
+    from edge.bench.stream import StreamOptions
+
+    assert StreamOptions(mode="sequential", block=1).settle == 0
+    with pytest.raises(ValueError, match="block must exceed the 3 untimed frames"):
+        StreamOptions(mode="process", block=3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -83,3 +84,17 @@ def test_live_capture_process_gives_the_same_decisions(tmp_path):
         rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
         runs.append([(r["frame"], r["face"], r["score"] is None or round(r["score"], 4)) for r in rows])
     assert len(runs[0]) == 12 and runs[0] == runs[1]
+
+
+@pytest.mark.skipif(not D435_BAG.is_file(), reason="the shared D435 recording is absent")
+def test_close_stops_a_child_blocked_sending_a_frame_nobody_reads():
+    # A looped recording plays fast: with credit outstanding the child is soon blocked writing a
+    # 1.5 MB frame into the socket. close() must drain it so the child reads the stop message.
+    source = ChildProcessSource(f"bag:{D435_BAG}", SourceOptions(loop=True), prefetch=2)
+    frames = iter(source)
+    next(frames)
+    time.sleep(4.0)  # the child sends the granted frames; the parent reads none of them
+    started = time.monotonic()
+    source.close()
+    assert source._process.returncode == 0  # it left on the stop message, not killed after the timeout
+    assert time.monotonic() - started < 3.0
