@@ -20,7 +20,7 @@ from edge.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-FEED_VERSION = 1  # bump when the recorded content changes for the same options (invalidates caches)
+FEED_VERSION = 2  # bump when the recorded content changes for the same options (invalidates caches); 2: square-pixel 16:9 modes
 
 
 @dataclass(frozen=True)

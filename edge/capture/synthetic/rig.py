@@ -32,8 +32,9 @@ class SensorRig:
 
     @staticmethod
     def d435(width: int = 640, height: int = 480) -> SensorRig:
-        color = Intrinsics(640, 480, 613.20, 613.20, 320.0, 240.0).scaled(width, height)
-        depth = Intrinsics(640, 480, 390.43, 390.43, 320.0, 240.0).scaled(width, height)
+        """The rig at one stream mode, both cameras at ``width`` x ``height`` (see :func:`sensor_mode`)."""
+        color = sensor_mode(Intrinsics(640, 480, 613.20, 613.20, 320.0, 240.0), width, height)
+        depth = sensor_mode(Intrinsics(640, 480, 390.43, 390.43, 320.0, 240.0), width, height)
         return SensorRig(color=color, depth=depth,
                          depth_to_color=Extrinsics(IDENTITY_ROTATION, (0.015, 0.0, 0.0)))
 
@@ -41,3 +42,19 @@ class SensorRig:
     def depth_origin_m(self) -> tuple[float, float, float]:
         """Position of the depth camera's optical centre in the colour camera's frame."""
         return self.depth_to_color.translation_m
+
+
+def sensor_mode(base: Intrinsics, width: int, height: int) -> Intrinsics:
+    """``base`` (a centred 640x480 mode) at another stream mode of the same camera.
+
+    The vertical field of view is kept and pixels stay square: a D435's colour sensor is 16:9 and its
+    640x480 mode is a 4:3 window of it, so the 848x480 and 1280x720 modes show more at the sides, not
+    the same picture stretched (Intel D400 datasheet: colour FOV 69 x 42 degrees at 16:9; 613.2 px at
+    640x480 is 55 x 43 degrees, and 1280x720 comes out at 919.8 px, 69.6 x 42.7 degrees, where real
+    D435s report about 920 px). The depth camera follows the same rule, which makes its 16:9 modes
+    about 8 degrees wider than the datasheet's 87 x 58 degrees: the depth still covers the colour view.
+    Scaling each axis by its own ratio (``Intrinsics.scaled``) would stretch faces horizontally by
+    848/640 at 848x480.
+    """
+    f = base.fy * height / base.height
+    return Intrinsics(width, height, f, f, width / 2.0, height / 2.0, base.model, base.coeffs)

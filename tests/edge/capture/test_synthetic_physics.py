@@ -113,3 +113,22 @@ def test_depth_holes_appear_left_of_a_near_face():
 def test_unknown_scenario_lists_the_valid_ones():
     with pytest.raises(SourceError, match="live, print, replay, mask, cutout, empty, mixed"):
         SyntheticWorld("selfie", 0)
+
+
+def face_mask_extent(frame) -> tuple[float, float]:
+    ys, xs = np.nonzero(frame.truth.face_mask)
+    return float(np.ptp(xs) + 1), float(np.ptp(ys) + 1)
+
+
+@pytest.mark.parametrize("size", [(848, 480), (1280, 720)])
+def test_wide_modes_show_more_of_the_scene_not_a_stretched_face(size):
+    # A D435's 16:9 modes keep the vertical field of view of 640x480 with square pixels: the same
+    # head keeps its shape (and at 848x480 its size in pixels) instead of being squeezed sideways.
+    rig = SensorRig.d435(*size)
+    assert rig.color.fx == rig.color.fy and rig.depth.fx == rig.depth.fy
+    base = SyntheticWorld("live", 3).render(0)
+    wide = SyntheticWorld("live", 3, rig=rig).render(0)
+    (w0, h0), (w1, h1) = face_mask_extent(base), face_mask_extent(wide)
+    scale = size[1] / 480
+    assert w1 / h1 == pytest.approx(w0 / h0, rel=0.05)
+    assert h1 == pytest.approx(h0 * scale, rel=0.05)
