@@ -25,7 +25,7 @@ from edge.bench.feed import FeedOptions, prepare_feed
 from edge.bench.machine import MachineFacts, load_average, read_machine_facts
 from edge.bench.model_cost import ModelCost, count_onnx_cost
 from edge.bench.stages import STAGE_LABELS, STAGES, StageStats, host_share, summarise_ms, summarise_stages
-from edge.bench.stream import MODES, StreamOptions, StreamRun, run_stream
+from edge.bench.stream import DEFAULT_BLOCK, MODES, StreamOptions, StreamRun, run_stream
 from engines.ort_runner import default_threads
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,9 @@ class BenchOptions:
     cache_dir: Path | None = None
     filters: str = "default"  # depth filter chain of a recording (stream.FILTER_CHAINS)
     cv_threads: int | None = None  # OpenCV's thread pool (detection, resizing) during the run; None = as is
-    block: int = 32  # consecutive frames per contestant (stream.StreamOptions.block)
+    # Consecutive frames per contestant (stream.StreamOptions.block); None: one loop of a synthetic
+    # recording (every row then sees the same frames), DEFAULT_BLOCK for any other source.
+    block: int | None = None
     ceiling_side: int = DEFAULT_SIDE
     ceiling_runs: int = 10
     target_fps: float = DEFAULT_TARGET_FPS
@@ -69,7 +71,16 @@ class BenchOptions:
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"BenchOptions.threads must be >= 1, got {self.threads}")
         for mode in self.modes:  # the block length is checked against each mode's untimed frames up front
-            StreamOptions(mode=mode, block=self.block)
+            StreamOptions(mode=mode, block=self.block_frames)
+
+    @property
+    def block_frames(self) -> int:
+        if self.block is not None:
+            return self.block
+        if not self.spec.startswith("synthetic:"):
+            return DEFAULT_BLOCK
+        loop = self.feed.frames  # whole loops keep every row on the same frames; at least 4 frames
+        return loop * -(-4 // loop)
 
 
 @dataclass(frozen=True)
@@ -241,7 +252,7 @@ def run_bench(options: BenchOptions, progress: Callable[[str, int, int], None] |
         for mode in options.modes:
             stream_options = StreamOptions(frames=options.frames, warmup=options.warmup, mode=mode,
                                            detector=options.detector, model_dir=options.model_dir,
-                                           filters=options.filters, block=options.block)
+                                           filters=options.filters, block=options.block_frames)
             runs[mode] = run_stream(played, contestants, stream_options, step(mode))
         ceiling_after = measure_matmul_ceiling(threads, options.ceiling_side, options.ceiling_runs)
     finally:

@@ -107,3 +107,13 @@ def test_a_block_must_outlast_its_untimed_frames():
     assert StreamOptions(mode="sequential", block=1).settle == 0
     with pytest.raises(ValueError, match="block must exceed the 3 untimed frames"):
         StreamOptions(mode="process", block=3)
+
+
+def test_a_saved_report_is_wide_enough_for_its_tables(monkeypatch):
+    from edge.cli.bench import FILE_WIDTH, report_console
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    console = report_console()  # pytest captures stdout: not a terminal
+    assert not console.is_terminal and console.width == FILE_WIDTH
+    monkeypatch.setenv("COLUMNS", "100")
+    assert report_console().width == 100  # an explicit width wins
