@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import DatasetError
-from edge.face.finder import FaceFinder
+from edge.face.finder import DETECTION_GEOMETRY, FaceFinder
 from edge.face.preprocess import PreprocessConfig, crop_and_normalise, preprocess_frame
 from edge.frames import Intrinsics, RGBDFrame
 from edge.samples import FaceBox, FaceSample
@@ -163,7 +163,7 @@ def load_sample_set(path: Path) -> SampleSet:
 
 def cache_path(cache_dir: Path, spec: str, split: str, config: PreprocessConfig, detector: str) -> Path:
     """Where the preprocessed samples of (spec, split) under this contract and detector are kept."""
-    key = json.dumps([spec, split, config.to_metadata(), detector], sort_keys=True)
+    key = json.dumps([spec, split, config.to_metadata(), detector, DETECTION_GEOMETRY], sort_keys=True)
     kind = spec.partition(":")[0]
     return Path(cache_dir) / f"{kind}-{split}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz"
 

@@ -43,20 +43,33 @@ class FaceFinder(Protocol):
     def detect(self, color_bgr: np.ndarray) -> list[FaceBox]: ...
 
 
+# Bumped when the image a detector sees changes for the same frame and contract (sample caches key on it).
+# 2: frames wider than 4:3 keep the 4:3 detection height (see downscale_for_detection).
+DETECTION_GEOMETRY = 2
+
+
 def downscale_for_detection(color_bgr: np.ndarray, detect_width_px: int) -> tuple[np.ndarray, float]:
     """Return the image a detector sees and the factor from its pixels back to ``color_bgr`` pixels.
 
-    Never upscales (``detect_width_px <= 0`` or an image already narrower is used as is): enlarging
-    invents no detail and costs time. Area interpolation, as for the model crop (DESIGN §3).
+    ``detect_width_px`` is the detector's width for a 4:3 frame (320 x 240 for 640 x 480). A wider
+    frame keeps that height instead of that width: a RealSense's 16:9 modes (848 x 480, 1280 x 720)
+    have the vertical field of view of its 640 x 480 mode, so a face at a given distance then reaches
+    the detector at the same size in every mode (424 x 240, 427 x 240; fixed at 320 px wide, a face
+    in an 848 x 480 frame came out 0.75x as large and a print at ~1 m went unfound). A frame
+    narrower than 4:3 keeps the width rule, so no frame is detected at a coarser scale than before.
+    Never upscales (``detect_width_px <= 0`` or an image already that small is used as is):
+    enlarging invents no detail and costs time. Area interpolation, as for the model crop (DESIGN §3).
     """
     check_color(color_bgr, "color_bgr")
     height, width = color_bgr.shape[:2]
-    if detect_width_px <= 0 or width <= detect_width_px:
+    if detect_width_px <= 0:
         return color_bgr, 1.0
-    factor = width / detect_width_px
-    small_height = max(1, int(round(height / factor)))
-    small = cv2.resize(color_bgr, (detect_width_px, small_height), interpolation=cv2.INTER_AREA)
-    return small, factor
+    factor = min(width / detect_width_px, height / (detect_width_px * 0.75))
+    if factor <= 1.0:
+        return color_bgr, 1.0
+    size = (max(1, int(round(width / factor))), max(1, int(round(height / factor))))
+    small = cv2.resize(color_bgr, size, interpolation=cv2.INTER_AREA)
+    return small, width / size[0]
 
 
 def scale_face(face: FaceBox, factor: float) -> FaceBox:

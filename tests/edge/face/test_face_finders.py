@@ -118,3 +118,35 @@ def test_shared_yunet_copy_is_a_known_release_and_junk_is_unknown(tmp_path):
     assert identify_model(junk).release == "unknown"
     with pytest.raises(ModelError, match="cannot load the YuNet model"):
         YuNetFinder(junk)
+
+
+@pytest.mark.parametrize("size, seen", [
+    ((640, 480), (320, 240)),   # the 4:3 mode the contract is written for
+    ((848, 480), (424, 240)),   # 16:9 modes keep the 4:3 height: same pixels per degree
+    ((1280, 720), (427, 240)),
+    ((512, 512), (320, 320)),   # narrower than 4:3: the width rule, as before
+    ((300, 200), (300, 200)),   # already small: never upscaled
+])
+def test_the_detector_sees_every_mode_at_the_4_3_modes_scale(size, seen):
+    from edge.face.finder import downscale_for_detection
+
+    image, factor = downscale_for_detection(np.zeros((size[1], size[0], 3), np.uint8), 320)
+    assert (image.shape[1], image.shape[0]) == seen
+    assert factor == pytest.approx(size[0] / seen[0])
+
+
+def test_a_face_in_a_16_9_mode_is_found_where_it_is_found_at_640x480():
+    # A print at ~1 m in synthetic:mixed seed 8: found at 640x480; at 848x480 and 1280x720 a fixed
+    # 320 px detection width shrank it below what YuNet finds.
+    require_dir(MODELS)
+    from edge.capture.synthetic import SyntheticWorld
+    from edge.capture.synthetic.rig import SensorRig
+
+    finder = open_face_finder("yunet", model_dir=MODELS)
+    for size in ((640, 480), (848, 480), (1280, 720)):
+        frame = SyntheticWorld("mixed", 8, rig=SensorRig.d435(*size)).render(60)
+        faces = finder.detect(frame.color_bgr)
+        assert len(faces) == 1, f"{size}: {len(faces)} faces"
+        ys, xs = np.nonzero(frame.truth.face_mask)
+        cx, cy = faces[0].center
+        assert xs.min() <= cx <= xs.max() and ys.min() <= cy <= ys.max()
