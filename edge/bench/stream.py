@@ -71,7 +71,7 @@ class StreamOptions:
 
     def __post_init__(self) -> None:
         if self.filters not in FILTER_CHAINS:
-            raise ValueError(f"StreamOptions.filters must be one of {FILTER_CHAINS}, got {self.filters!r}")
+            raise ValueError(f"StreamOptions.filters must be one of {tuple(FILTER_CHAINS)}, got {self.filters!r}")
         if self.mode not in MODES:
             raise ValueError(f"StreamOptions.mode must be one of {MODES}, got {self.mode!r}")
         if self.frames < 1 or self.warmup < 0 or self.queue_size < 1:

@@ -54,7 +54,7 @@ _CREDIT = "credit"
 _STOP = "stop"
 
 
-def _child_main(conn: Connection, spec: str, options: SourceOptions, filters: str) -> None:
+def _child_main(conn: Connection, spec: str, options: SourceOptions, filters: str | None) -> None:
     """Entry point of the child: open, then send frames while the parent grants credit."""
     from edge.capture.playback import open_with_filters
 
@@ -86,12 +86,13 @@ def _child_main(conn: Connection, spec: str, options: SourceOptions, filters: st
 class ChildProcessSource(ClosesOnExit):
     """``spec`` opened and read in a spawned child process (see the module docstring).
 
-    ``filters`` names a depth filter chain for recordings (:data:`edge.capture.playback.FILTER_CHAINS`);
-    ``prefetch`` is how many frames may be in flight. The constructor returns once the child has
-    opened the source, so a bad spec fails here with the child's one-line error.
+    ``filters`` names a depth filter chain (:data:`edge.capture.rs_pipeline.FILTER_CHAINS`) to use
+    instead of ``options.depth_filters``; ``prefetch`` is how many frames may be in flight. The
+    constructor returns once the child has opened the source, so a bad spec fails here with the
+    child's one-line error.
     """
 
-    def __init__(self, spec: str, options: SourceOptions | None = None, filters: str = "default",
+    def __init__(self, spec: str, options: SourceOptions | None = None, filters: str | None = None,
                  prefetch: int = 2) -> None:
         if prefetch < 1:
             raise ValueError(f"prefetch must be at least 1, got {prefetch}")

@@ -9,16 +9,19 @@ status, so a finished file ends the stream within ~50 ms and a stalled one withi
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from edge.capture.rs_pipeline import (
+    FILTER_CHAINS,
     DepthFilterConfig,
     FramesetReader,
     StreamInfo,
     check_timeout,
+    filter_chain,
     read_stream_info,
 )
 from edge.capture.source import ClosesOnExit, SourceOptions
@@ -140,28 +143,13 @@ def _first_line(exc: BaseException) -> str:
     return text.rpartition("Reason: ")[2].splitlines()[0]
 
 
-# Depth filter chains a recording can be played with (``edgefas bench --filters``): the product default
-# (spatial + temporal in disparity space), the same after 2x decimation (Intel's white paper recommends
-# decimating first when CPU is short: every later filter then sees a quarter of the pixels), and none.
-FILTER_CHAINS = ("default", "decimate2", "raw")
-
-
-def open_with_filters(spec: str, options: SourceOptions, filters: str):
-    """``open_source(spec)`` with the product's filters (``default``), or ``bag:PATH`` played through
-    another chain of :data:`FILTER_CHAINS`; any other source with another chain is a ConfigError."""
-    from edge.capture.rs_pipeline import RAW
+def open_with_filters(spec: str, options: SourceOptions, filters: str | None = None):
+    """``open_source(spec)`` with the depth filter chain ``filters`` (a name of :data:`FILTER_CHAINS`),
+    or with ``options.depth_filters`` when None. A chain other than ``default`` on a source without
+    librealsense's filters (synthetic, folder) is a ConfigError (:func:`edge.capture.source.open_source`)."""
     from edge.capture.source import open_source
-    from edge.errors import ConfigError
 
-    if filters not in FILTER_CHAINS:
-        raise ConfigError(f"--filters must be one of {', '.join(FILTER_CHAINS)}, got '{filters}'")
-    if filters == "default":
-        return open_source(spec, options)
-    prefix, _, argument = spec.partition(":")
-    if prefix != "bag":
-        raise ConfigError(f"--filters {filters} applies to recordings (bag:PATH or a synthetic scene), not to "
-                          f"'{spec}'; use --filters default")
-    return open_bag(argument, options, {"decimate2": DepthFilterConfig(decimation=2), "raw": RAW}[filters])
+    return open_source(spec, options if filters is None else dataclasses.replace(options, depth_filters=filters))
 
 
 def open_bag(argument: str, options: SourceOptions, filters: DepthFilterConfig | None = None) -> BagSource:
@@ -169,4 +157,4 @@ def open_bag(argument: str, options: SourceOptions, filters: DepthFilterConfig |
     given); production mode refuses recordings (DESIGN §7: an injected stream looks exactly like a recording)."""
     if options.production:
         raise SourceError(f"production mode refuses recordings (bag:{argument}); use a live camera: realsense[:SERIAL]")
-    return BagSource(Path(argument).expanduser(), options, filters=filters)
+    return BagSource(Path(argument).expanduser(), options, filters=filters or filter_chain(options.depth_filters))

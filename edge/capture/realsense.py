@@ -24,6 +24,7 @@ from edge.capture.rs_pipeline import (
     FramesetReader,
     StreamInfo,
     check_timeout,
+    filter_chain,
     read_device_info,
     read_stream_info,
 )
@@ -272,4 +273,4 @@ class RealSenseSource(ClosesOnExit):
 
 def open_realsense(argument: str, options: SourceOptions) -> RealSenseSource:
     """Opener registered in ``SOURCE_KINDS`` for ``realsense[:SERIAL]``."""
-    return RealSenseSource(argument.strip(), options)
+    return RealSenseSource(argument.strip(), options, RealSenseSettings(filters=filter_chain(options.depth_filters)))

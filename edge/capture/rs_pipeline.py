@@ -68,6 +68,23 @@ class DepthFilterConfig:
 
 RAW = DepthFilterConfig(decimation=1, spatial=False, temporal=False, hole_filling=False)
 
+# The named chains a user can pick (`edgefas live --depth-filters`, kiosk `depth_filters`, `edgefas bench
+# --filters`): the product default (spatial + temporal in disparity space), the same after 2x decimation
+# (Intel's white paper recommends decimating first when CPU is short: every later filter then sees a
+# quarter of the pixels; measured 18.6 -> 8.1 ms per 640x480 frame, docs/benchmarks.md), and none.
+# Only `default` has been the chain of every decision so far; the others are not validated on real faces.
+FILTER_CHAINS: dict[str, DepthFilterConfig] = {"default": DepthFilterConfig(),
+                                               "decimate2": DepthFilterConfig(decimation=2), "raw": RAW}
+
+
+def filter_chain(name: str, option: str = "depth filters") -> DepthFilterConfig:
+    """The chain called ``name``; an unknown name is a ConfigError naming ``option`` and the choices."""
+    from edge.errors import ConfigError
+
+    if name not in FILTER_CHAINS:
+        raise ConfigError(f"{option} must be one of {', '.join(FILTER_CHAINS)}, got '{name}'")
+    return FILTER_CHAINS[name]
+
 
 @dataclass(frozen=True)
 class DeviceInfo:

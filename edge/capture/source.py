@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from edge.errors import SourceError
+from edge.errors import ConfigError, SourceError
 from edge.frames import RGBDFrame
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,8 @@ class SourceOptions:
     timeout_s: float = 2.0  # longest wait for one frame before the source reports a stall
     loop: bool = False  # restart a finite source (recording, folder) at its end
     production: bool = False  # deployment checks are errors, not warnings (USB 2 link, old camera firmware)
+    # librealsense sources (realsense, bag): a chain of edge.capture.rs_pipeline.FILTER_CHAINS
+    depth_filters: str = "default"
 
 
 @dataclass(frozen=True)
@@ -72,13 +74,14 @@ class SourceKind:
     summary: str
     opener: str  # "module:function" taking (argument, SourceOptions) -> FrameSource
     needs_argument: bool
+    depth_filters: bool = False  # its depth passes librealsense's filters (SourceOptions.depth_filters applies)
 
 
 SOURCE_KINDS: tuple[SourceKind, ...] = (
     SourceKind("realsense", "realsense[:SERIAL]", "a live Intel RealSense D4xx camera (first found, or by serial)",
-               "edge.capture.realsense:open_realsense", False),
+               "edge.capture.realsense:open_realsense", False, depth_filters=True),
     SourceKind("bag", "bag:PATH", "a RealSense recording (.bag ROS1 or .db3 ROS2), played non-real-time",
-               "edge.capture.playback:open_bag", True),
+               "edge.capture.playback:open_bag", True, depth_filters=True),
     SourceKind("folder", "folder:PATH", "a folder with labels.csv and color/depth image pairs (DESIGN §8)",
                "edge.capture.folder:open_folder", True),
     SourceKind("synthetic", "synthetic:SCENARIO",
@@ -109,12 +112,31 @@ def parse_spec(spec: str) -> tuple[SourceKind, str]:
     raise SourceError(f"unknown source spec '{spec}'; use one of: {valid_forms()}")
 
 
+def check_source(spec: str, options: SourceOptions) -> tuple[SourceKind, str]:
+    """What :func:`open_source` checks before opening anything: the spec's form, and a depth filter
+    chain that exists and applies to that kind of source. Callers that open later (a watchdog, a
+    child process) call it first, so a user's mistake is one error at start, not a reconnect loop."""
+    from edge.capture.rs_pipeline import filter_chain
+
+    kind, argument = parse_spec(spec)
+    filter_chain(options.depth_filters)  # an unknown name fails here, whatever the source
+    if options.depth_filters != "default" and not kind.depth_filters:
+        raise ConfigError(f"depth filters '{options.depth_filters}' apply to RealSense cameras and recordings "
+                          f"(realsense, bag:PATH), not to '{spec}', whose depth skips librealsense's filters; "
+                          f"use default")
+    return kind, argument
+
+
 def open_source(spec: str, options: SourceOptions | None = None) -> FrameSource:
     """Open the source named by ``spec`` and log what was resolved."""
-    kind, argument = parse_spec(spec)
+    options = options or SourceOptions()
+    kind, argument = check_source(spec, options)
     module_name, _, function_name = kind.opener.partition(":")
     opener: Callable[[str, SourceOptions], FrameSource] = getattr(importlib.import_module(module_name),
                                                                     function_name)
-    source = opener(argument, options or SourceOptions())
+    source = opener(argument, options)
     log.info("source=%s %s", kind.prefix, source.describe())
+    if options.depth_filters != "default":
+        log.warning("depth filters=%s: faster than the default chain but not validated on real faces "
+                    "(docs/benchmarks.md)", options.depth_filters)
     return source

@@ -40,6 +40,7 @@ class ServiceSettings:
     unlock_s: float = 3.0  # relay pulse / unlock duration; typical electric-strike setting, adjust per door
     decision_max_age_ms: float = 1000.0  # the API answers "unknown" when the newest decision is older
     capture_process: bool = False  # read, filter and align in a child process (LiveOptions.capture_process)
+    depth_filters: str = "default"  # librealsense depth chain (LiveOptions.depth_filters)
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,17 @@ def _read_kiosk(t: TomlTable) -> ServiceSettings:
     return ServiceSettings(source=source, model=model, production=production, unlock_s=t.number("unlock_s", 3.0),
                            decision_max_age_ms=t.number("decision_max_age_ms", 1000.0),
                            model_sha256=None if digest is None else digest.lower(),
-                           capture_process=t.boolean("capture_process", False))
+                           capture_process=t.boolean("capture_process", False),
+                           depth_filters=_depth_filters(t))
+
+
+def _depth_filters(t: TomlTable) -> str:
+    from edge.capture.rs_pipeline import FILTER_CHAINS
+
+    name = t.string("depth_filters", "default")
+    if name not in FILTER_CHAINS:
+        raise t.fail("depth_filters", f"must be one of {', '.join(FILTER_CHAINS)}, got {name!r}")
+    return name
 
 
 def _read_policy(t: TomlTable) -> PolicyConfig:

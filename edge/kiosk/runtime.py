@@ -53,7 +53,7 @@ def run_kiosk(config: KioskConfig | Path | str, frames: int | None = None, seed:
                               f"`sha256sum {k.model}`")
     options = LiveOptions(spec=k.source, model=k.model, expect_sha256=k.model_sha256, frames=frames, seed=seed,
                           policy=cfg.policy, detector=detector, model_dir=model_dir,
-                          capture_process=k.capture_process)
+                          capture_process=k.capture_process, depth_filters=k.depth_filters)
     session = LiveSession(options)  # checks the model's hash before anything opens
     grants = 0
 

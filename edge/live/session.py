@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.capture.source import FrameSource, SourceOptions, open_source
+from edge.capture.source import FrameSource, SourceOptions, check_source, open_source
 from edge.capture.watchdog import Watchdog, WatchdogConfig, watch_source
 from edge.errors import ModelError
 from edge.face.preprocess import PreprocessConfig
@@ -46,6 +46,7 @@ class LiveOptions:
     watchdog: bool = True
     loop: bool = False  # restart a finite source (recording, folder) at its end: soak tests
     capture_process: bool = False  # read, filter and align in a child process (edge.capture.child_process)
+    depth_filters: str = "default"  # librealsense depth chain (SourceOptions.depth_filters)
 
 
 def file_sha256(path: Path) -> str:
@@ -87,7 +88,10 @@ class LiveSession:
         finder = open_face_finder(options.detector, options.model_dir, preprocess.detect_width_px)
         self.pipeline = LivePipeline(self.runner, finder, options.policy, preprocess)
         src_options = SourceOptions(seed=options.seed, width=options.width, height=options.height, fps=options.fps,
-                                    timeout_s=options.stall_timeout_s, loop=options.loop)
+                                    timeout_s=options.stall_timeout_s, loop=options.loop,
+                                    depth_filters=options.depth_filters)
+        if source is None:
+            check_source(options.spec, src_options)  # a user's mistake fails here, not in the watchdog's loop
         if source is not None:
             self.source = source
         elif options.capture_process:

@@ -148,9 +148,9 @@ def test_cli_refuses_bad_options_with_one_line(tmp_path, edge_fp32):
 
     result = CliRunner().invoke(app, ["bench", "--model", str(edge_fp32), "--mode", "fast"])
     assert result.exit_code != 0 and "--mode must be one of" in str(result.exception or result.output)
-    result = CliRunner().invoke(app, ["bench", "--camera", "realsense", "--model", str(edge_fp32),
-                                      "--filters", "raw", "--no-eager", "--frames", "1"])
-    assert result.exit_code != 0 and "applies to recordings" in str(result.exception)
+    result = CliRunner().invoke(app, ["bench", "--camera", f"folder:{tmp_path}", "--model", str(edge_fp32),
+                                      "--filters", "raw", "--no-eager", "--frames", "1", "--mode", "sequential"])
+    assert result.exit_code != 0 and "apply to RealSense cameras and recordings" in str(result.exception)
 
 
 def test_bench_command_imports_no_torch():

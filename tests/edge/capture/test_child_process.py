@@ -98,3 +98,10 @@ def test_close_stops_a_child_blocked_sending_a_frame_nobody_reads():
     source.close()
     assert source._process.returncode == 0  # it left on the stop message, not killed after the timeout
     assert time.monotonic() - started < 3.0
+
+
+@pytest.mark.skipif(not D435_BAG.is_file(), reason="the shared D435 recording is absent")
+def test_the_child_plays_the_chain_named_in_the_source_options():
+    # `live --capture-process --depth-filters decimate2` hands the chain over in SourceOptions only
+    with ChildProcessSource(f"bag:{D435_BAG}", SourceOptions(timeout_s=1.0, depth_filters="decimate2")) as source:
+        assert "decimation x2" in source.describe()

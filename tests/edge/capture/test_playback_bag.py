@@ -187,3 +187,33 @@ def test_production_mode_refuses_recordings(tmp_path: Path) -> None:
     path.write_bytes(b"")
     with pytest.raises(SourceError, match="production mode refuses"):
         open_source(f"bag:{path}", SourceOptions(production=True))
+
+
+def test_a_named_depth_chain_plays_a_recording_and_is_refused_where_it_cannot_apply(d435_bag: Path) -> None:
+    from edge.errors import ConfigError
+
+    with open_source(f"bag:{d435_bag}", SourceOptions(depth_filters="decimate2")) as source:
+        assert "decimation x2" in source.describe()
+        frame = next(iter(source))
+    assert frame.depth_raw.shape == (480, 640)  # aligned back to the colour grid after decimation
+    with open_source(f"bag:{d435_bag}", SourceOptions()) as source:
+        assert "decimation" not in source.describe() and "spatial" in source.describe()
+    # the synthetic and folder sources skip librealsense's filters: a chain there would be silently ignored
+    with pytest.raises(ConfigError, match="apply to RealSense cameras and recordings"):
+        open_source("synthetic:live", SourceOptions(depth_filters="decimate2"))
+    with pytest.raises(ConfigError, match="depth filters must be one of default, decimate2, raw, got 'fast'"):
+        open_source(f"bag:{d435_bag}", SourceOptions(depth_filters="fast"))
+
+
+def test_live_takes_the_depth_chain_from_its_option(d435_bag: Path) -> None:
+    from typer.testing import CliRunner
+
+    from edge.cli.app import app
+
+    base = ["live", "--headless", "--frames", "1", "--threads", "1", "--detector", "haar"]
+    result = CliRunner().invoke(app, base + ["--camera", f"bag:{d435_bag}", "--depth-filters", "decimate2"])
+    assert result.exit_code == 0, result.output
+    assert "depth filters=decimate2" in result.output  # the warning that names the unvalidated chain
+    refused = CliRunner().invoke(app, base + ["--camera", "synthetic:live", "--depth-filters", "decimate2"])
+    # a ConfigError at start (the CLI's error boundary prints it as one line), not a reconnect loop
+    assert refused.exit_code == 1 and "apply to RealSense cameras and recordings" in str(refused.exception)

@@ -23,6 +23,7 @@ def test_valid_config_loads_with_resolved_paths(make_config, config_dir, secret_
     assert config.audit.path == config_dir / "audit.sqlite" and config.audit.store_face_images is False
     assert config.actuator.type == "none"
     assert config.kiosk.capture_process is False  # capture in-process unless the operator asks
+    assert config.kiosk.depth_filters == "default"  # the validated depth chain unless the operator asks
 
 
 def test_secret_never_appears_in_repr(make_config, secret_bytes):
@@ -45,6 +46,8 @@ def test_secret_never_appears_in_repr(make_config, secret_bytes):
      'kiosk.toml: [kiosk] production must be true or false, got "yes"'),
     ("kiosk", 'source = "realsense"\nmodel = "m.onnx"\ncapture_process = 1',
      "kiosk.toml: [kiosk] capture_process must be true or false, got 1"),
+    ("kiosk", 'source = "realsense"\nmodel = "m.onnx"\ndepth_filters = "fast"',
+     "kiosk.toml: [kiosk] depth_filters must be one of default, decimate2, raw, got 'fast'"),
     ("token", 'algorithm = "hmac-sha256"', "kiosk.toml: [token] needs secret_file"),
     ("token", 'secret_file = "token.key"\nalgorithm = "rsa"', "kiosk.toml: [token] algorithm must be one of"),
     ("token", 'secret_env = "EDGEFAS_TEST_UNSET_SECRET"', "kiosk.toml: [token] secret_env names the environment"),
