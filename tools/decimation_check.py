@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.capture.playback import FILTER_CHAINS, open_with_filters
+from edge.capture.playback import open_with_filters
+from edge.capture.rs_pipeline import FILTER_CHAINS
 from edge.capture.software_device import record_synthetic
 from edge.capture.source import SourceOptions, open_source
 from edge.face.finder import open_face_finder

@@ -47,7 +47,7 @@ from pathlib import Path
 
 from edge.bench.contestants import Contestant
 from edge.bench.stages import FrameTiming
-from edge.capture.playback import FILTER_CHAINS
+from edge.capture.rs_pipeline import FILTER_CHAINS
 from edge.errors import EdgefasError, SourceError
 from edge.frames import RGBDFrame
 

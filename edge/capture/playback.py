@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from edge.capture.rs_pipeline import (
-    FILTER_CHAINS,
     DepthFilterConfig,
     FramesetReader,
     StreamInfo,
