@@ -1,4 +1,4 @@
-"""The timed frame loop: one source, several contestants, frames handed out A B A B ...
+"""The timed frame loop: one source, several contestants taking turns in blocks of frames.
 
 Frames are handed out in blocks (``block`` frames to A, then ``block`` to B, ... and round again), so
 every contestant meets the same stretches of the stream and the same moments of the machine: a slow
@@ -19,7 +19,7 @@ very same frames: each block starts at the same place in the loop. Shorter block
 different stretches, and so different shares of frames with a face (a frame without one skips crop
 and inference), which made rows differ by 0.71 against 0.96 of frames with a face in one run.
 
-Two modes:
+Three modes:
 
 - ``sequential``: one thread reads, aligns, detects, crops, infers and decides; the stage times add
   up to the frame interval, which makes it the mode for the per-stage breakdown.
@@ -67,7 +67,7 @@ class StreamOptions:
     queue_size: int = 2  # frames the capture thread (or child process) may prefetch
     block: int = DEFAULT_BLOCK  # consecutive frames one contestant gets before the next takes over
     stall_timeout_s: float = 5.0  # no frame for this long ends the run with a SourceError
-    filters: str = "default"  # one of FILTER_CHAINS; anything but "default" needs a bag: source
+    filters: str = "default"  # one of FILTER_CHAINS; anything but "default" needs a realsense or bag: source
 
     def __post_init__(self) -> None:
         if self.filters not in FILTER_CHAINS:

@@ -63,10 +63,10 @@ def bench(
     """Time every stage of the live pipeline (median, p90), end-to-end fps and the model's share of the machine."""
     from edge.bench.feed import FeedOptions
     from edge.bench.report import BenchOptions, run_bench
-    from edge.bench.stream import FILTER_CHAINS, MODES
+    from edge.bench.stream import MODES
+    from edge.capture.rs_pipeline import filter_chain
 
-    if filters not in FILTER_CHAINS:
-        raise ConfigError(f"--filters must be one of {', '.join(FILTER_CHAINS)}, got '{filters}'")
+    filter_chain(filters, "--filters")
     if mode not in MODE_CHOICES:
         raise ConfigError(f"--mode must be one of {', '.join(MODE_CHOICES)}, got '{mode}'")
     options = BenchOptions(

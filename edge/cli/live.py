@@ -38,8 +38,11 @@ def live(
     """Run the live pipeline: capture thread, face, crop, model, K-of-N decision policy."""
     from edge.live.session import LiveOptions, LiveSession
 
+    from edge.capture.rs_pipeline import filter_chain
+
     if model is not None and engine is not None:
         raise ConfigError("give either --model or --engine, not both")
+    filter_chain(depth_filters, "--depth-filters")
     opts = LiveOptions(spec=camera, model=engine or model, expect_sha256=expect_sha256, frames=frames, seed=seed,
                        detector=detector, model_dir=model_dir, threads=threads, pace=pace,
                        capture_process=capture_process, depth_filters=depth_filters,

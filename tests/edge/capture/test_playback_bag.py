@@ -217,3 +217,6 @@ def test_live_takes_the_depth_chain_from_its_option(d435_bag: Path) -> None:
     refused = CliRunner().invoke(app, base + ["--camera", "synthetic:live", "--depth-filters", "decimate2"])
     # a ConfigError at start (the CLI's error boundary prints it as one line), not a reconnect loop
     assert refused.exit_code == 1 and "apply to RealSense cameras and recordings" in str(refused.exception)
+    unknown = CliRunner().invoke(app, base + ["--camera", f"bag:{d435_bag}", "--depth-filters", "fast"])
+    assert unknown.exit_code == 1
+    assert str(unknown.exception) == "--depth-filters must be one of default, decimate2, raw, got 'fast'"
