@@ -20,7 +20,8 @@ from edge.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-FEED_VERSION = 2  # bump when the recorded content changes for the same options (invalidates caches); 2: square-pixel 16:9 modes
+# Bump when the recorded content changes for the same options (invalidates caches). 2: square-pixel 16:9 modes.
+FEED_VERSION = 2
 
 
 @dataclass(frozen=True)

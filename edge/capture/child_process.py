@@ -101,8 +101,10 @@ class ChildProcessSource(ClosesOnExit):
         # with librealsense's threads) or spawn (it re-runs the caller's main script).
         ours, theirs = socket.socketpair()
         with theirs:
-            self._process = subprocess.Popen([sys.executable, "-m", "edge.capture.child_process",
-                                              str(theirs.fileno())], pass_fds=(theirs.fileno(),))
+            # A crash inside librealsense kills the child with a signal; faulthandler puts the Python
+            # stack of that moment on stderr (the service's journal) next to the SourceError.
+            command = [sys.executable, "-X", "faulthandler", "-m", "edge.capture.child_process", str(theirs.fileno())]
+            self._process = subprocess.Popen(command, pass_fds=(theirs.fileno(),))
         self._conn = Connection(ours.detach())
         self._closed = False
         self._conn.send((spec, self.options, filters))

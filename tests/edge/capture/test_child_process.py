@@ -105,3 +105,18 @@ def test_the_child_plays_the_chain_named_in_the_source_options():
     # `live --capture-process --depth-filters decimate2` hands the chain over in SourceOptions only
     with ChildProcessSource(f"bag:{D435_BAG}", SourceOptions(timeout_s=1.0, depth_filters="decimate2")) as source:
         assert "decimation x2" in source.describe()
+
+
+def test_a_crashing_child_leaves_its_stack_on_stderr(capfd):
+    # SIGSEGV stands for a crash inside librealsense: the parent reports a SourceError, and the
+    # child's faulthandler has written where it was.
+    source = ChildProcessSource("synthetic:live", SourceOptions(seed=1), prefetch=1)
+    frames = iter(source)
+    next(frames)
+    os.kill(source._process.pid, signal.SIGSEGV)
+    with pytest.raises(SourceError, match="capture process ended unexpectedly"):
+        for _ in range(5):
+            next(frames)
+    source.close()
+    assert source._process.returncode == -signal.SIGSEGV
+    assert "Fatal Python error: Segmentation fault" in capfd.readouterr().err
