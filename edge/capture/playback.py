@@ -55,7 +55,7 @@ class BagSource(ClosesOnExit):
         self.path = check_recording_path(Path(path))
         self.options = options
         self.timeout_s = check_timeout(options.timeout_s)
-        self.filters = filters or DepthFilterConfig()
+        self.filters = filters or filter_chain(options.depth_filters)
         self.spec = f"bag:{self.path}"
         self.rs = import_optional("pyrealsense2", "realsense", "playing a RealSense recording")
         self._pipeline: Any = None
@@ -151,9 +151,9 @@ def open_with_filters(spec: str, options: SourceOptions, filters: str | None = N
     return open_source(spec, options if filters is None else dataclasses.replace(options, depth_filters=filters))
 
 
-def open_bag(argument: str, options: SourceOptions, filters: DepthFilterConfig | None = None) -> BagSource:
-    """Opener registered in ``SOURCE_KINDS`` for ``bag:PATH`` (``filters``: the product's chain unless
-    given); production mode refuses recordings (DESIGN §7: an injected stream looks exactly like a recording)."""
+def open_bag(argument: str, options: SourceOptions) -> BagSource:
+    """Opener registered in ``SOURCE_KINDS`` for ``bag:PATH`` (depth chain: ``options.depth_filters``);
+    production mode refuses recordings (DESIGN §7: an injected stream looks exactly like a recording)."""
     if options.production:
         raise SourceError(f"production mode refuses recordings (bag:{argument}); use a live camera: realsense[:SERIAL]")
-    return BagSource(Path(argument).expanduser(), options, filters=filters or filter_chain(options.depth_filters))
+    return BagSource(Path(argument).expanduser(), options)

@@ -149,7 +149,8 @@ class RealSenseSource(ClosesOnExit):
 
     def __init__(self, serial: str, options: SourceOptions, settings: RealSenseSettings | None = None) -> None:
         self.rs = rs = import_optional("pyrealsense2", "realsense", "the RealSense camera source")
-        self.options, self.settings = options, settings or RealSenseSettings()
+        self.options = options
+        self.settings = settings or RealSenseSettings(filters=filter_chain(options.depth_filters))
         self.timeout_s = check_timeout(options.timeout_s)
         check_camera_mode(options.width, options.height, options.fps)
         self.context = rs.context()
@@ -273,4 +274,4 @@ class RealSenseSource(ClosesOnExit):
 
 def open_realsense(argument: str, options: SourceOptions) -> RealSenseSource:
     """Opener registered in ``SOURCE_KINDS`` for ``realsense[:SERIAL]``."""
-    return RealSenseSource(argument.strip(), options, RealSenseSettings(filters=filter_chain(options.depth_filters)))
+    return RealSenseSource(argument.strip(), options)
