@@ -17,7 +17,7 @@ def synth(
     out: Path = typer.Option(..., "--out", help="folder: a new folder (labels.csv, color/, depth/); "
                              "bag: a RealSense recording file (.db3 with pyrealsense2 2.58+)."),
     count: int = typer.Option(200, "--count", min=1, help="folder: number of samples; bag: number of frames."),
-    seed: int = typer.Option(0, "--seed", help="Seed: the same seed writes byte-identical files."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed (0 or more): the same seed writes byte-identical files."),
     fmt: str = typer.Option("folder", "--format", help="folder (labelled dataset of every scenario) or bag "
                             "(a recording of one scenario through a software RealSense device)."),
     scenario: str = typer.Option("mixed", "--scenario", help="bag, or folder with --stream: live, print, replay, "
@@ -32,7 +32,9 @@ def synth(
     stderr = Console(stderr=True)
     if fmt == "bag":
         from edge.capture.software_device import record_synthetic
+        from edge.capture.synthetic.dataset import check_seed
 
+        check_seed(seed, count, scene=scenario)
         summary = record_synthetic(scenario, seed, count, out)
         Console().print(f"wrote {summary.frames} frames of synthetic:{scenario} to {summary.path}")
         return

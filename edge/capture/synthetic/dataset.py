@@ -23,6 +23,11 @@ from edge.errors import DatasetError
 # live is listed four times: as many live samples as attacks, plus a few frames with no face
 DATASET_CYCLE = ("live", "print", "live", "replay", "live", "mask", "live", "cutout", "empty")
 SEED_STRIDE = 1_000_003  # keeps the per-sample seeds of different dataset seeds apart
+# World seeds of the built-in `synthetic:COUNT` dataset's splits (train/datasets/synthetic.py: clip k of
+# train/dev/test is rendered from 10M/20M/30M + k, room for 10M clips each). A world seed is the
+# subject, so a sample rendered from one of these would show a person of those splits: `synth` output
+# used for training would leak test identities. `synth` refuses seeds that would render from them.
+SPLIT_SEEDS = range(10_000_000, 40_000_000)
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,34 @@ class DatasetSummary:
 
 def sample_seed(dataset_seed: int, index: int) -> int:
     return dataset_seed * SEED_STRIDE + index
+
+
+def world_seeds(seed: int, count: int, scene: str | None = None) -> range:
+    """The world seeds ``count`` samples of dataset seed ``seed`` are rendered from.
+
+    Independent samples each get :func:`sample_seed`; one continuous ``scene`` (``--stream``, or a
+    recording) is a single world of ``seed`` itself.
+    """
+    if scene is not None:
+        return range(seed, seed + 1)
+    return range(sample_seed(seed, 0), sample_seed(seed, count - 1) + 1)
+
+
+def check_seed(seed: int, count: int, scene: str | None = None) -> None:
+    """Refuse a seed whose samples would show subjects of the built-in synthetic splits (:data:`SPLIT_SEEDS`)."""
+    seeds = world_seeds(seed, count, scene)
+    if seeds.start >= SPLIT_SEEDS.stop or seeds.stop <= SPLIT_SEEDS.start:
+        return
+    if scene is None:
+        low = max(0, -(-(SPLIT_SEEDS.start - count + 1) // SEED_STRIDE))  # first seed reaching the splits
+        high = -(-SPLIT_SEEDS.stop // SEED_STRIDE)
+    else:
+        low, high = SPLIT_SEEDS.start, SPLIT_SEEDS.stop
+    advice = f"below {low} or from {high} up" if low > 0 else f"from {high} up"
+    span = f"subject {seeds.start}" if len(seeds) == 1 else f"subjects {seeds.start}..{seeds.stop - 1}"
+    raise DatasetError(f"--seed {seed} would render {span}, which the built-in "
+                       f"synthetic dataset keeps for its train/dev/test splits ({SPLIT_SEEDS.start}.."
+                       f"{SPLIT_SEEDS.stop - 1}); choose a --seed {advice}")
 
 
 def write_synthetic_dataset(out_dir: Path, count: int, seed: int, scenarios: tuple[str, ...] = DATASET_CYCLE,
@@ -52,6 +85,7 @@ def write_synthetic_dataset(out_dir: Path, count: int, seed: int, scenarios: tup
     out_dir = Path(out_dir)
     if count < 1:
         raise DatasetError(f"--count must be at least 1, got {count}")
+    check_seed(seed, count, stream)
     if out_dir.exists():
         raise DatasetError(f"'{out_dir}' already exists; choose a new --out folder (nothing was overwritten)")
     parent = out_dir.parent if str(out_dir.parent) else Path(".")
