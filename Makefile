@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # on a Jetson install JetPack's own torch instead (README, "Jetson").
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo test clean
+.PHONY: setup segmenter demo test clean
 
 $(BIN)/edgefas: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -15,7 +15,12 @@ $(BIN)/edgefas: pyproject.toml
 	$(BIN)/pip install -q -e ".[dev,train,kiosk,realsense]"
 	touch $@
 
-setup: $(BIN)/edgefas
+# The photo world's person segmenter: one file from the mediapipe 0.10 wheel (tools/fetch_segmenter.py);
+# without it the photo-world tests skip and `photo:` sources refuse to start, with that command named.
+segmenter: $(BIN)/edgefas
+	$(BIN)/python tools/fetch_segmenter.py || echo "warning: segmenter not installed; photo-world tests will skip"
+
+setup: $(BIN)/edgefas segmenter
 
 demo: setup
 	$(BIN)/edgefas live --camera synthetic:mixed --seed 8 --headless --frames 225

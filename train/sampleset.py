@@ -29,6 +29,7 @@ from edge.samples import FaceBox, FaceSample
 from train.datasets.records import RawSample
 
 DEPTH_SCALE = 65535.0
+SAMPLE_FORMAT = 2  # 2: landmarks stored with the crops (a cache of format 1 lacks them and is rebuilt)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,9 @@ class SampleSet:
     subject: np.ndarray  # [N] str
     gate: np.ndarray  # [N] str, "" when every quality gate passed
     provenance: dict = field(default_factory=dict)
+    # [N,5,2] float32: the detector's five landmarks in crop coordinates [0, 1] (trace synthesis warps
+    # one face's spoof trace onto another's geometry with them); None for sets made without them
+    landmarks: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.is_attack.shape[0])
@@ -60,7 +64,8 @@ class SampleSet:
 
     def subset(self, keep: np.ndarray) -> SampleSet:
         return SampleSet(self.rgb[keep], self.depth[keep], self.is_attack[keep], self.pai[keep], self.subject[keep],
-                         self.gate[keep], dict(self.provenance))
+                         self.gate[keep], dict(self.provenance),
+                         None if self.landmarks is None else self.landmarks[keep])
 
 
 def box_for_precropped(width: int, height: int) -> FaceBox:
@@ -107,7 +112,10 @@ class BuildStats:
 def build_sample_set(raws: Iterable[RawSample], finder: FaceFinder, config: PreprocessConfig, source: str,
                      on_frame: Callable[[int], None] | None = None) -> tuple[SampleSet, BuildStats]:
     """Preprocess every frame of ``raws``; faces the detector misses are counted, not kept."""
-    rgb, depth, attack, pai, subject, gate = [], [], [], [], [], []
+    from edge.face.crop import crop_window
+
+    rgb, depth, attack, pai, subject, gate, landmarks = [], [], [], [], [], [], []
+    missed_by_pai: dict[str, int] = {}
     frames = missed_live = missed_spoof = 0
     for raw in raws:
         frames += 1
@@ -115,6 +123,7 @@ def build_sample_set(raws: Iterable[RawSample], finder: FaceFinder, config: Prep
         if on_frame is not None:
             on_frame(frames)
         if sample is None:
+            missed_by_pai[raw.pai or "live"] = missed_by_pai.get(raw.pai or "live", 0) + 1
             if raw.label == "live":
                 missed_live += 1
             else:
@@ -126,16 +135,19 @@ def build_sample_set(raws: Iterable[RawSample], finder: FaceFinder, config: Prep
         pai.append(raw.pai)
         subject.append(raw.subject)
         gate.append(sample.gate or "")
+        window = crop_window(sample.face, config.crop_scale, config.size_px, config.align_roll)
+        landmarks.append(window.map_points(sample.face.landmarks_xy) / np.float32(config.size_px))
     if not rgb:
         raise DatasetError(f"{source}: no face was found in any of its {frames} frames; check the dataset and the "
                            f"face detector (`edgefas faces`)")
     s = config.size_px
     provenance = {"source": source, "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   "contract": config.to_metadata(), "detector": getattr(finder, "name", "?"),
-                  "frames": frames, "missed_live": missed_live, "missed_spoof": missed_spoof}
+                  "frames": frames, "missed_live": missed_live, "missed_spoof": missed_spoof,
+                  "missed_by_pai": missed_by_pai}
     out = SampleSet(np.stack(rgb).reshape(-1, 3, s, s), np.stack(depth).reshape(-1, 1, s, s),
                     np.asarray(attack, np.int8), np.asarray(pai, dtype=str), np.asarray(subject, dtype=str),
-                    np.asarray(gate, dtype=str), provenance)
+                    np.asarray(gate, dtype=str), provenance, np.asarray(landmarks, np.float32).reshape(-1, 5, 2))
     return out, BuildStats(frames, len(rgb), missed_live, missed_spoof)
 
 
@@ -145,8 +157,9 @@ def save_sample_set(samples: SampleSet, path: Path) -> Path:
     tmp = path.with_name(path.name + ".partial.npz")
     digest = hashlib.sha256(samples.rgb.tobytes() + samples.depth.tobytes()).hexdigest()
     prov = dict(samples.provenance, sha256=digest)
+    extra = {} if samples.landmarks is None else {"landmarks": samples.landmarks}
     np.savez_compressed(tmp, rgb=samples.rgb, depth=samples.depth, is_attack=samples.is_attack, pai=samples.pai,
-                        subject=samples.subject, gate=samples.gate, provenance=np.array(json.dumps(prov)))
+                        subject=samples.subject, gate=samples.gate, provenance=np.array(json.dumps(prov)), **extra)
     tmp.replace(path)
     return path
 
@@ -156,29 +169,61 @@ def load_sample_set(path: Path) -> SampleSet:
     try:
         with np.load(path, allow_pickle=False) as z:
             return SampleSet(z["rgb"], z["depth"], z["is_attack"], z["pai"], z["subject"], z["gate"],
-                             json.loads(str(z["provenance"])))
+                             json.loads(str(z["provenance"])), z["landmarks"] if "landmarks" in z.files else None)
     except (OSError, KeyError, ValueError) as exc:
         raise DatasetError(f"cannot read sample set '{path}' ({exc}); delete it to rebuild") from None
 
 
 def cache_path(cache_dir: Path, spec: str, split: str, config: PreprocessConfig, detector: str) -> Path:
     """Where the preprocessed samples of (spec, split) under this contract and detector are kept."""
-    key = json.dumps([spec, split, config.to_metadata(), detector, DETECTION_GEOMETRY], sort_keys=True)
+    key = json.dumps([spec, split, config.to_metadata(), detector, DETECTION_GEOMETRY, SAMPLE_FORMAT], sort_keys=True)
     kind = spec.partition(":")[0]
     return Path(cache_dir) / f"{kind}-{split}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz"
 
 
+def concatenate(sets: list[SampleSet], source: str) -> SampleSet:
+    """One sample set from several (subjects keep their world's prefix, so two worlds never share one)."""
+    if len(sets) == 1:
+        return sets[0]
+    landmarks = None if any(x.landmarks is None for x in sets) else np.concatenate([x.landmarks for x in sets])
+    return SampleSet(np.concatenate([x.rgb for x in sets]), np.concatenate([x.depth for x in sets]),
+                     np.concatenate([x.is_attack for x in sets]), np.concatenate([x.pai for x in sets]),
+                     np.concatenate([x.subject for x in sets]), np.concatenate([x.gate for x in sets]),
+                     {"source": source, "parts": [x.provenance for x in sets]}, landmarks)
+
+
+# Rendered worlds whose protocols only drop samples, so every protocol shares the grand test's cache.
+RENDERED_PROTOCOLS = {"synthetic": "train.datasets.synthetic", "photo": "train.datasets.photo"}
+
+
 def prepare_samples(spec: str, split: str, config: PreprocessConfig, detector: str, model_dir: Path | None,
                     cache_dir: Path, on_frame: Callable[[int, int], None] | None = None) -> SampleSet:
-    """Preprocessed samples of (spec, split), from the cache when the same contract made them before."""
+    """Preprocessed samples of (spec, split), from the cache when the same contract made them before.
+
+    ``spec`` may join several datasets with ``+`` (``synthetic:4000+photo:4000``): each part is
+    prepared and cached on its own and the parts are concatenated, subjects prefixed by their kind.
+    """
+    parts = [p.strip() for p in spec.split("+")]
+    if len(parts) > 1:
+        if any(not p for p in parts):
+            raise DatasetError(f"dataset spec '{spec}' has an empty part around '+'")
+        sets = []
+        for part in parts:
+            one = prepare_samples(part, split, config, detector, model_dir, cache_dir, on_frame)
+            kind = part.partition(":")[0]
+            sets.append(SampleSet(one.rgb, one.depth, one.is_attack, one.pai,
+                                  np.char.add(f"{kind}/", one.subject.astype(str)), one.gate, one.provenance,
+                                  one.landmarks))
+        return concatenate(sets, spec)
     from edge.face.finder import open_face_finder
     from train.datasets.registry import open_dataset
 
     finder = open_face_finder(detector, model_dir, config.detect_width_px)
     protocol = ""
     base_spec = spec
-    if spec.startswith("synthetic:") and "#" in spec:
-        base_spec, _, protocol = spec.partition("#")  # every synthetic protocol shares the grand test's frames
+    kind = spec.partition(":")[0]
+    if kind in RENDERED_PROTOCOLS and "#" in spec:
+        base_spec, _, protocol = spec.partition("#")  # every protocol of a rendered world shares its grand test's frames
     path = cache_path(cache_dir, base_spec, split, config, finder.name)
     if path.is_file():
         samples = load_sample_set(path)
@@ -193,10 +238,17 @@ def prepare_samples(spec: str, split: str, config: PreprocessConfig, detector: s
         log.info("samples=%s split=%s frames=%d faces=%d missed live=%d spoof=%d cached at %s", base_spec, split,
                  stats.frames, stats.faces, stats.missed_live, stats.missed_spoof, path)
     if protocol:
-        from train.datasets.synthetic import check_protocol, protocol_keeps
+        import importlib
 
-        protocol = check_protocol(protocol)
-        keep = np.array([protocol_keeps(protocol, split, str(p)) for p in samples.pai], bool)
+        module = importlib.import_module(RENDERED_PROTOCOLS[kind])
+        if protocol.startswith("LOO_") and protocol[4:] not in module.WORLD_ATTACKS:
+            # a species this world does not have: nothing to leave out of train/dev, nothing to test
+            if split == "test":
+                raise DatasetError(f"{spec}: '{protocol[4:]}' is not an attack of the {kind} world "
+                                   f"({', '.join(module.WORLD_ATTACKS)})")
+            protocol = "grandtest"
+        protocol = module.check_protocol(protocol)
+        keep = np.array([module.protocol_keeps(protocol, split, str(p)) for p in samples.pai], bool)
         samples = samples.subset(keep)
     if samples.is_attack.min() == samples.is_attack.max():
         raise DatasetError(f"{spec} split {split} holds only {'attacks' if samples.is_attack[0] else 'live faces'}; "

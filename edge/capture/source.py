@@ -87,6 +87,10 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
     SourceKind("synthetic", "synthetic:SCENARIO",
                "the built-in rendered RGB-D world; SCENARIO is live, print, replay, mask, cutout, empty or mixed",
                "edge.capture.synthetic:open_synthetic", True),
+    SourceKind("photo", "photo:SCENARIO",
+               "real people from photographs on real head geometry, rendered (test-split people); SCENARIO is "
+               "live, print, replay, mask, cutout, glasses, wrapped, silicone, mannequin, empty or mixed",
+               "edge.capture.photo:open_photo", True),
 )
 
 

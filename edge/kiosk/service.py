@@ -38,7 +38,7 @@ from edge.policy import Decision
 
 log = logging.getLogger(__name__)
 
-SOFTWARE_PREFIXES = ("synthetic", "bag", "folder")  # edge.capture.source kinds that are not a live camera
+SOFTWARE_PREFIXES = ("synthetic", "photo", "bag", "folder")  # edge.capture.source kinds that are not a live camera
 GRANTED_MEMORY = 4096  # attempt ids remembered as granted; far more than attempts per lockout window
 JPEG_QUALITY = 90  # OpenCV IMWRITE_JPEG_QUALITY; a face crop stays recognisable for review
 

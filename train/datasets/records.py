@@ -28,7 +28,8 @@ LABELS: tuple[str, ...] = ("live", "spoof")
 # Our attack species (DESIGN §8). Every dataset's own attack codes map onto these; the original
 # code is kept beside it in ``RawSample.pai_code`` so per-attack results can still be reported in
 # the dataset's own terms.
-SPECIES: tuple[str, ...] = ("print", "replay", "mask", "cutout", "other")
+SPECIES: tuple[str, ...] = ("print", "replay", "mask", "cutout", "glasses", "wrapped", "silicone", "mannequin",
+                             "other")
 
 DEPTH_KINDS: tuple[str, ...] = ("mm", "normalised8")
 

@@ -67,6 +67,10 @@ DATASET_KINDS: tuple[DatasetKind, ...] = (
                 "COUNT frames of the built-in synthetic world per split (subjects disjoint across splits); "
                 "PROTOCOL is grandtest or LOO_<print|replay|mask|cutout>",
                 "train.datasets.synthetic:open_synthetic_dataset", False, folder=False),
+    DatasetKind("photo", "photo:COUNT[#PROTOCOL]",
+                "COUNT frames of the photo world (real people from photographs) per split; people disjoint across "
+                "splits; PROTOCOL is grandtest or LOO_<print|replay|mask|cutout|glasses|wrapped|silicone|mannequin>",
+                "train.datasets.photo:open_photo_dataset", False, folder=False),
     DatasetKind("folder", "folder:PATH", "a labels.csv folder dataset (DESIGN §8); the whole folder is the split",
                 "train.datasets.folder:open_folder_dataset", False),
 )

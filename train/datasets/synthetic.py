@@ -17,6 +17,8 @@ from edge.capture.synthetic import ATTACKS, SyntheticWorld
 from edge.errors import DatasetError
 from train.datasets.records import RawSample
 
+WORLD_ATTACKS = ATTACKS  # the species this world renders
+
 SPLIT_SEED_BASE = {"train": 10_000_000, "dev": 20_000_000, "test": 30_000_000}
 FRAMES_PER_CLIP = 4
 FRAME_STEP = 10  # frames between the moments taken from one clip (1/3 s at 30 fps)

@@ -1,0 +1,397 @@
+"""Scenes of the photo world: real people from photographs, and attacks made from real photographs.
+
+A :class:`PhotoClip` has the same contract as the procedural world's clip (the renderer, the room,
+the light and the sensor are shared), but every face in it is a real person's: the live person is
+a :class:`~edge.capture.photo.lift.PersonCard`, and every attack shows a real photo of a person of
+the same split. So a live face and a print differ by the medium, never by who drew the face.
+
+Species: the four the product knew (print, replay, rigid mask, cut-out) and five after WMCA
+(George et al., IEEE TIFS 2019): paper glasses (a partial attack), a wrapped print (curved round
+the face), a flexible silicone mask, a mannequin head, and a bent print is part of ``print``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from edge.capture.photo.lift import PersonCard
+from edge.capture.synthetic.raycast import (
+    MATERIAL_CLOTH, MATERIAL_MASK, MATERIAL_PAPER, MATERIAL_SCREEN, MATERIAL_SKIN, Surface,
+)
+from edge.capture.synthetic.scene import _room as room
+from edge.capture.synthetic.scene import halftone, rotation
+
+PHOTO_ATTACKS = ("print", "replay", "mask", "cutout", "glasses", "wrapped", "silicone", "mannequin")
+PHOTO_SCENARIOS = ("live",) + PHOTO_ATTACKS + ("empty", "mixed")
+# Paper and screen sizes (ISO 216 A4/A3; a 6.1" phone and a 10" tablet's active areas), metres.
+PAPERS_M = ((0.210, 0.297), (0.297, 0.420))
+SCREENS_M = ((0.064, 0.139), (0.135, 0.216))
+
+
+@dataclass
+class ShownFace:
+    """Where the attack's (or the live person's) face is, in the local frame of one surface."""
+
+    surface: Surface | None  # None: the wearer's own surface (a partial attack over a live face)
+    outline_m: np.ndarray  # K x 3
+    landmarks_m: np.ndarray  # 5 x 3
+
+
+def person_surface(card: PersonCard, name: str = "person", primary: bool = True) -> Surface:
+    return Surface(name, np.zeros(3, np.float32), np.eye(3, dtype=np.float32), card.half_w, card.half_h,
+                   card.albedo, MATERIAL_SKIN, height=card.height, domain=card.domain,
+                   face_region=card.face if primary else None, specular=0.06, shininess=10.0)
+
+
+def torso_surface(card: PersonCard) -> Surface:
+    """Clothes below the card's bottom edge, so a photo cut at the chest does not float in the room."""
+    gw, gh = 40, 40
+    albedo = np.empty((gh, gw, 3), np.float32)
+    albedo[:] = card.body_bgr
+    return Surface("torso", np.zeros(3, np.float32), np.eye(3, dtype=np.float32), 0.24, 0.30, albedo,
+                   MATERIAL_CLOTH, specular=0.0)
+
+
+def _resample(card: PersonCard, center_m: np.ndarray, half_w: float, half_h: float, texels_per_m: float,
+              grid: np.ndarray | None = None) -> np.ndarray:
+    """Cut a window of a card's grid (albedo by default), centred at card-local ``center_m``, at a new texel size."""
+    src = card.albedo if grid is None else grid
+    gw, gh = max(4, int(2 * half_w * texels_per_m)), max(4, int(2 * half_h * texels_per_m))
+    xs = center_m[0] + (np.arange(gw, dtype=np.float32) + 0.5) / texels_per_m - half_w
+    ys = center_m[1] + (np.arange(gh, dtype=np.float32) + 0.5) / texels_per_m - half_h
+    sh, sw = src.shape[:2]
+    mx = (xs + card.half_w) * sw / (2 * card.half_w) - 0.5
+    my = (ys + card.half_h) * sh / (2 * card.half_h) - 0.5
+    mxx, myy = np.meshgrid(mx, my)
+    border = (0.93, 0.95, 0.96) if src.ndim == 3 else 0
+    return cv2.remap(src.astype(np.float32), mxx.astype(np.float32), myy.astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+
+
+def _moved(points: np.ndarray, center_m: np.ndarray, half_w: float, half_h: float, scale: float) -> np.ndarray:
+    """Card-local points -> the local frame of a window cut at ``center_m`` and shown ``scale`` times life size."""
+    out = points.copy()
+    out[:, 0] = (points[:, 0] - center_m[0]) * scale
+    out[:, 1] = (points[:, 1] - center_m[1]) * scale
+    out[:, 2] = 0.0
+    return out
+
+
+@dataclass
+class PhotoClip:
+    """All random choices of one photo-world scene (same fields the renderer reads from a procedural clip)."""
+
+    scenario: str
+    subject: str  # identity of the face shown (the victim's for an attack)
+    rng_seed: int
+    distance_m: float
+    offset_xy: tuple[float, float]
+    motion: np.ndarray
+    light_dir: np.ndarray
+    ambient: float
+    light_bgr: np.ndarray
+    exposure: float
+    white_balance: np.ndarray
+    noise_sigma: float
+    wearer: PersonCard | None  # the live person, or the person holding or wearing the attack
+    background: list[Surface]
+    medium: Surface | None = None
+    medium_offset: np.ndarray = field(default_factory=lambda: np.zeros(3, np.float32))
+    rigid: bool = True  # the medium moves with the head (worn) rather than with the hand
+    shown: ShownFace | None = None  # the face the detector should find
+
+    @staticmethod
+    def create(scenario: str, seed: int, wearer: PersonCard | None, victim: PersonCard | None, subject: str,
+               distance_m: float | None = None) -> PhotoClip:
+        if scenario not in PHOTO_SCENARIOS or scenario == "mixed":
+            raise ValueError(f"PhotoClip.create needs one of {PHOTO_SCENARIOS[:-1]}, got {scenario!r}")
+        rng = np.random.default_rng([seed, PHOTO_SCENARIOS.index(scenario), 55])
+        distance = float(rng.uniform(0.35, 1.0)) if distance_m is None else float(distance_m)
+        motion = np.concatenate([rng.uniform(0.03, 0.18, 3) * np.array([1.0, 0.5, 0.3]), rng.uniform(0.1, 0.4, 3),
+                                 rng.uniform(0, 2 * np.pi, 6), rng.uniform(0.005, 0.02, 3)])
+        clip = PhotoClip(
+            scenario=scenario, subject=subject, rng_seed=int(seed), distance_m=distance,
+            offset_xy=(float(rng.uniform(-0.06, 0.06)), float(rng.uniform(-0.04, 0.05))), motion=motion,
+            light_dir=np.array([rng.uniform(-0.8, 0.8), rng.uniform(-0.9, 0.1), -1.0], np.float32),
+            # the photo already holds its own light: a high ambient share keeps its look
+            ambient=float(rng.uniform(0.55, 0.8)),
+            light_bgr=np.clip(rng.normal(1.0, 0.06, 3), 0.85, 1.15).astype(np.float32),
+            exposure=float(rng.uniform(0.85, 1.2)),
+            white_balance=np.clip(rng.normal(1.0, 0.05, 3), 0.9, 1.1).astype(np.float32),
+            noise_sigma=float(rng.uniform(0.008, 0.025)), wearer=wearer, background=room(rng))
+        if scenario == "empty":
+            clip.wearer = None
+        elif scenario == "live":
+            clip.shown = ShownFace(person_surface(wearer), wearer.outline_m, wearer.landmarks_m)
+        else:
+            _ATTACK_BUILDERS[scenario](clip, wearer, victim, rng)
+        return clip
+
+    def pose(self, t_s: float) -> tuple[np.ndarray, np.ndarray]:
+        m = self.motion
+        ang = [m[i] * math.sin(2 * math.pi * m[3 + i] * t_s + m[6 + i]) for i in range(3)]
+        sway = [m[12 + i] * math.sin(2 * math.pi * m[3 + i] * 0.7 * t_s + m[9 + i]) for i in range(3)]
+        center = np.array([self.offset_xy[0] + sway[0], self.offset_xy[1] + sway[1], self.distance_m + sway[2]],
+                          np.float32)
+        return center, rotation(ang[0], ang[1], ang[2])
+
+    def _place_person(self, surface: Surface, card: PersonCard, eyes_at: np.ndarray, rot: np.ndarray) -> None:
+        """Put a card so that its eye midpoint (card-local, at the card plane) is at ``eyes_at``."""
+        e = np.array([card.eye_mid_m[0], card.eye_mid_m[1], 0.0], np.float32)
+        surface.center = (eyes_at - rot @ e).astype(np.float32)
+        surface.rotation = rot
+
+    def moving_surfaces(self, t_s: float) -> list[Surface]:
+        out: list[Surface] = []
+        if self.wearer is None:
+            return out
+        center, rot = self.pose(t_s)
+        worn = self.medium is None or self.rigid
+        body_at = center if worn else center + np.array([0.0, 0.0, 0.22], np.float32)
+        body_rot = rot if worn else rotation(0, 0, 0)
+        person = self.shown.surface if (self.scenario == "live" and self.shown) else self._wearer_surface()
+        self._place_person(person, self.wearer, body_at, body_rot)
+        torso = torso_surface(self.wearer)
+        bottom = person.center + body_rot @ np.array([0.0, self.wearer.half_h + torso.half_h - 0.02, 0.10], np.float32)
+        torso.center = bottom.astype(np.float32)
+        if self.medium is not None:
+            if self.rigid:
+                self.medium.center = (center + rot @ self.medium_offset).astype(np.float32)
+                self.medium.rotation = rot
+            else:  # held in a hand: the instrument moves, the attacker stands behind it
+                self.medium.center = (center + self.medium_offset).astype(np.float32)
+                self.medium.rotation = rot
+            out.append(self.medium)
+        out += [person, torso]
+        return out
+
+    def _wearer_surface(self) -> Surface:
+        if not hasattr(self, "_wearer_cache"):
+            primary = self.scenario in ("mask", "silicone", "mannequin", "cutout", "glasses")
+            self._wearer_cache = _wearer_for(self) if self.scenario == "mannequin" else \
+                person_surface(self.wearer, "wearer", primary=primary)
+        return self._wearer_cache
+
+    def shown_face_camera(self, t_s: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """Outline and landmarks of the presented face in camera coordinates at ``t_s`` (after placing)."""
+        if self.shown is None:
+            return None
+        self.moving_surfaces(t_s)
+        s = self.shown.surface or self._wearer_surface()
+        to_cam = lambda p: p @ s.rotation.T + s.center  # noqa: E731
+        return to_cam(self.shown.outline_m), to_cam(self.shown.landmarks_m)
+
+
+# -- attacks -----------------------------------------------------------------------------------------
+
+def _print_image(img: np.ndarray, rng: np.random.Generator, texels_per_m: float) -> np.ndarray:
+    """Paper and ink: reduced gamut, warm paper tint, halftone dots, paper grain."""
+    img = np.clip(0.10 + 0.80 * img, 0, 1) * np.array([0.96, 1.0, 1.02], np.float32)
+    img = halftone(img, rng.uniform(1.8, 3.2), rng)
+    grain = cv2.GaussianBlur(rng.normal(0, 1, img.shape[:2]).astype(np.float32), (0, 0), 1.0)
+    return np.clip(img * (1 + 0.025 * grain[..., None]), 0, 1).astype(np.float32)
+
+
+def _face_window(victim: PersonCard, rng: np.random.Generator, whole: bool, paper_m: tuple[float, float]):
+    """Centre and half size (card-local metres) of the part of the victim photo that is printed."""
+    e = victim.eye_mid_m
+    if whole:
+        return np.array([0.0, 0.0], np.float32), min(victim.half_w, paper_m[0] / 2), min(victim.half_h, paper_m[1] / 2)
+    return (np.array([e[0], e[1] + 0.03], np.float32) + rng.uniform(-0.01, 0.01, 2).astype(np.float32),
+            float(rng.uniform(0.09, 0.12)), float(rng.uniform(0.12, 0.15)))
+
+
+def _build_print(clip: PhotoClip, wearer: PersonCard, victim: PersonCard, rng: np.random.Generator,
+                 bend: float | None = None, name: str = "print") -> None:
+    paper = PAPERS_M[int(rng.random() < 0.3)]
+    scale = float(rng.uniform(0.85, 1.15))  # printed about life size
+    whole = rng.random() < 0.5 and bend is None
+    center, hw, hh = _face_window(victim, rng, whole, (paper[0] / scale, paper[1] / scale))
+    tpm = 1200.0
+    img = _print_image(_resample(victim, center, hw, hh, tpm), rng, tpm)
+    face = _resample(victim, center, hw, hh, tpm, victim.face.astype(np.float32)) > 0.5
+    if whole and rng.random() < 0.6:  # whole photo on a larger sheet: a white margin around it
+        m = int(rng.integers(10, 40))
+        img = cv2.copyMakeBorder(img, m, m, m, m, cv2.BORDER_CONSTANT, value=(0.93, 0.95, 0.96))
+        face = cv2.copyMakeBorder(face.astype(np.uint8), m, m, m, m, cv2.BORDER_CONSTANT, value=0).astype(bool)
+        hw, hh = hw + m / tpm, hh + m / tpm
+    if bend is None:
+        bend = float(rng.uniform(-2.0, 2.0)) if rng.random() < 0.5 else 0.0
+    surf = Surface(name, np.zeros(3, np.float32), np.eye(3, dtype=np.float32), hw * scale, hh * scale, img,
+                   MATERIAL_PAPER, bend=bend, face_region=face, specular=float(rng.uniform(0.05, 0.3)),
+                   shininess=float(rng.uniform(5, 20)))
+    e = victim.eye_mid_m
+    clip.medium, clip.rigid = surf, False
+    clip.medium_offset = np.array([0.0, 0.0, -0.04], np.float32)
+    # the print's eye line goes where a face would be: shift so its eyes are at the pose centre
+    shift = _moved(np.array([[e[0], e[1], 0]], np.float32), center, hw, hh, scale)[0]
+    clip.medium_offset = clip.medium_offset - np.array([shift[0], shift[1], 0.0], np.float32)
+    clip.shown = ShownFace(surf, _moved(victim.outline_m, center, hw, hh, scale),
+                           _moved(victim.landmarks_m, center, hw, hh, scale))
+
+
+def _build_wrapped(clip: PhotoClip, wearer: PersonCard, victim: PersonCard, rng: np.random.Generator) -> None:
+    # wrapped round a head-sized cylinder: a bend of 5-9 /m puts the edges 2-5 cm behind the centre
+    _build_print(clip, wearer, victim, rng, bend=float(rng.uniform(5.0, 9.0)), name="wrapped")
+
+
+def _build_replay(clip: PhotoClip, wearer: PersonCard, victim: PersonCard, rng: np.random.Generator) -> None:
+    sw, sh = SCREENS_M[int(rng.random() < 0.5)]
+    zoom = float(rng.uniform(0.45, 0.95)) * min(1.0, sw / 0.14)  # the face smaller than life on a phone
+    e = victim.eye_mid_m
+    center = np.array([e[0], e[1] + 0.03], np.float32) + rng.uniform(-0.01, 0.01, 2).astype(np.float32)
+    tpm = 2500.0
+    img = _resample(victim, center, sw / 2 / zoom, sh / 2 / zoom, tpm * zoom)
+    face = _resample(victim, center, sw / 2 / zoom, sh / 2 / zoom, tpm * zoom, victim.face.astype(np.float32)) > 0.5
+    black = float(rng.uniform(0.03, 0.10))  # an LCD's raised black level
+    shown = np.clip(black + (1 - black) * img * float(rng.uniform(0.8, 1.05)), 0, 1) * \
+        np.array([1.06, 1.0, 0.94], np.float32)
+    bez = int(rng.integers(int(0.004 * tpm), int(0.010 * tpm)))
+    screen = cv2.copyMakeBorder(shown.astype(np.float32), bez, bez, bez, bez, cv2.BORDER_CONSTANT, value=(0.03, 0.03, 0.03))
+    face = cv2.copyMakeBorder(face.astype(np.uint8), bez, bez, bez, bez, cv2.BORDER_CONSTANT, value=0).astype(bool)
+    gh, gw = screen.shape[:2]
+    yy, xx = np.mgrid[0:gh, 0:gw].astype(np.float32)
+    gx, gy = rng.uniform(0.1, 0.9) * gw, rng.uniform(0.05, 0.5) * gh
+    glare = np.exp(-(((xx - gx) / (0.2 * gw)) ** 2 + ((yy - gy) / (0.12 * gh)) ** 2)) * rng.uniform(0.1, 0.45)
+    screen = np.clip(screen + glare[..., None], 0, 1).astype(np.float32)
+    hw, hh = gw / tpm / 2, gh / tpm / 2
+    surf = Surface("screen", np.zeros(3, np.float32), np.eye(3, dtype=np.float32), hw, hh, screen, MATERIAL_SCREEN,
+                   face_region=face, specular=0.5, shininess=60.0, emissive=True,
+                   depth_dropout=float(rng.uniform(0.05, 0.4)), moire_pitch_m=float(rng.uniform(0.00008, 0.00016)))
+    clip.medium, clip.rigid = surf, False
+    shift = _moved(np.array([[e[0], e[1], 0]], np.float32), center, 0, 0, zoom)[0]
+    clip.medium_offset = np.array([-shift[0], -shift[1], -0.05], np.float32)
+    clip.shown = ShownFace(surf, _moved(victim.outline_m, center, 0, 0, zoom), _moved(victim.landmarks_m, center, 0, 0, zoom))
+
+
+def _victim_on_wearer(wearer: PersonCard, victim: PersonCard, grid: np.ndarray | None = None) -> np.ndarray:
+    """The victim's photo (or one of its grids) resampled onto the wearer's card, eyes on eyes, eye spacing to scale."""
+    ew = float(np.linalg.norm(wearer.landmarks_m[1, :2] - wearer.landmarks_m[0, :2]))
+    ev = float(np.linalg.norm(victim.landmarks_m[1, :2] - victim.landmarks_m[0, :2]))
+    s = ev / max(ew, 1e-6)
+    gh, gw = wearer.albedo.shape[:2]
+    xs = ((np.arange(gw, dtype=np.float32) + 0.5) / gw * 2 - 1) * wearer.half_w
+    ys = ((np.arange(gh, dtype=np.float32) + 0.5) / gh * 2 - 1) * wearer.half_h
+    vx = victim.eye_mid_m[0] + (xs - wearer.eye_mid_m[0]) * s
+    vy = victim.eye_mid_m[1] + (ys - wearer.eye_mid_m[1]) * s
+    src = victim.albedo if grid is None else grid
+    sh, sw = src.shape[:2]
+    mx, my = np.meshgrid((vx + victim.half_w) * sw / (2 * victim.half_w) - 0.5,
+                         (vy + victim.half_h) * sh / (2 * victim.half_h) - 0.5)
+    return cv2.remap(src.astype(np.float32), mx.astype(np.float32), my.astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def height_at(card: PersonCard, xy_m: np.ndarray) -> float:
+    """The card's height (metres) at a card-local point."""
+    cx, cy = card.texel(np.asarray(xy_m, np.float32)[None, :2])[0]
+    gh, gw = card.height.shape
+    return float(card.height[int(np.clip(cy, 0, gh - 1)), int(np.clip(cx, 0, gw - 1))])
+
+
+def _eye_holes(card: PersonCard, domain: np.ndarray, rx_m: float = 0.014, ry_m: float = 0.007) -> np.ndarray:
+    out = domain.copy()
+    for (cx, cy) in card.texel(card.landmarks_m[:2, :2]):
+        gw = card.albedo.shape[1]
+        px_per_m = gw / (2 * card.half_w)
+        cv2.ellipse(out, (int(cx), int(cy)), (int(rx_m * px_per_m), int(ry_m * px_per_m)), 0, 0, 360, 0.0, -1)
+    return out
+
+
+def _build_mask(clip: PhotoClip, wearer: PersonCard, victim: PersonCard, rng: np.random.Generator,
+                flexible: bool = False) -> None:
+    area = wearer.mesh_area.astype(np.uint8)
+    grow = int(0.02 * wearer.albedo.shape[1] / (2 * wearer.half_w))  # the mask reaches 2 cm past the mesh
+    domain = cv2.dilate(area, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)).astype(np.float32) * wearer.domain
+    domain = _eye_holes(wearer, domain)
+    texture = _victim_on_wearer(wearer, victim)
+    if flexible:  # silicone: skin-like but smooth, slightly off in colour, with a sheen
+        texture = cv2.GaussianBlur(texture, (0, 0), float(rng.uniform(1.0, 2.5)))
+        tint = np.array([0.92, 0.97, 1.08], np.float32) * rng.uniform(0.95, 1.05, 3).astype(np.float32)
+        texture = np.clip(texture * tint, 0, 1)
+        gap, spec, shine = float(rng.uniform(0.001, 0.003)), float(rng.uniform(0.2, 0.4)), float(rng.uniform(10, 25))
+    else:  # rigid resin or paper-mache mask printed with the victim's face: muted colours, glossy coat
+        grey = texture.mean(axis=2, keepdims=True)
+        texture = np.clip(grey + rng.uniform(0.4, 0.8) * (texture - grey), 0, 1) * rng.uniform(0.85, 1.05)
+        gap, spec, shine = float(rng.uniform(0.006, 0.014)), float(rng.uniform(0.25, 0.5)), float(rng.uniform(15, 40))
+    face = wearer.face & (domain > 0.5)
+    surf = Surface("silicone" if flexible else "mask", np.zeros(3, np.float32), np.eye(3, dtype=np.float32),
+                   wearer.half_w, wearer.half_h, texture.astype(np.float32), MATERIAL_MASK if not flexible else MATERIAL_SKIN,
+                   height=wearer.height, domain=domain, face_region=face, specular=spec, shininess=shine)
+    clip.medium, clip.rigid = surf, True
+    e = wearer.eye_mid_m
+    clip.medium_offset = np.array([-e[0], -e[1], -gap], np.float32)
+    clip.shown = ShownFace(surf, wearer.outline_m, wearer.landmarks_m)
+
+
+def _build_silicone(clip: PhotoClip, wearer: PersonCard, victim: PersonCard, rng: np.random.Generator) -> None:
+    _build_mask(clip, wearer, victim, rng, flexible=True)
+
+
+def _build_cutout(clip: PhotoClip, wearer: PersonCard, victim: PersonCard, rng: np.random.Generator) -> None:
+    _build_print(clip, wearer, victim, rng, bend=float(rng.uniform(-1.5, 1.5)), name="cutout")
+    surf = clip.medium
+    gh, gw = surf.albedo.shape[:2]
+    dom = np.ones((gh, gw), np.float32)
+    px_per_m = gw / (2 * surf.half_w)
+    lm = clip.shown.landmarks_m
+    for k, (rx, ry) in ((0, (0.015, 0.008)), (1, (0.015, 0.008)), (3, (0.0, 0.0))):
+        cx, cy = lm[k, 0], lm[k, 1]
+        if k == 3:  # mouth: one hole between the corners
+            cx, cy = lm[3:, 0].mean(), lm[3:, 1].mean()
+            rx, ry = abs(lm[4, 0] - lm[3, 0]) / 2 * 1.05, 0.009
+        cv2.ellipse(dom, (int((cx + surf.half_w) * px_per_m), int((cy + surf.half_h) * px_per_m)),
+                    (int(rx * px_per_m), int(ry * px_per_m)), 0, 0, 360, 0.0, -1)
+    surf.domain = dom
+    clip.rigid = True  # held against the face, moving with it
+    nose = float(wearer.height.min())  # the print is held just in front of the wearer's nose tip
+    clip.medium_offset = np.array([clip.medium_offset[0], clip.medium_offset[1], nose - float(rng.uniform(0.005, 0.03))],
+                                  np.float32)
+
+
+def _build_glasses(clip: PhotoClip, wearer: PersonCard, victim: PersonCard, rng: np.random.Generator) -> None:
+    """Paper glasses: a printed band of the victim's eyes worn over the wearer's (a partial attack)."""
+    e = victim.eye_mid_m
+    tpm = 1200.0
+    hw, hh = float(rng.uniform(0.065, 0.08)), float(rng.uniform(0.02, 0.03))
+    center = np.array([e[0], e[1]], np.float32)
+    img = _print_image(_resample(victim, center, hw, hh, tpm), rng, tpm)
+    surf = Surface("glasses", np.zeros(3, np.float32), np.eye(3, dtype=np.float32), hw, hh, img, MATERIAL_PAPER,
+                   bend=float(rng.uniform(3.0, 6.0)), specular=0.05)
+    clip.medium, clip.rigid = surf, True
+    nose_bridge = height_at(wearer, wearer.eye_mid_m) - 0.02
+    clip.medium_offset = np.array([0.0, 0.0, nose_bridge - float(rng.uniform(0.005, 0.015))], np.float32)
+    clip.shown = ShownFace(None, wearer.outline_m, wearer.landmarks_m)
+
+
+def _build_mannequin(clip: PhotoClip, wearer: PersonCard, victim: PersonCard, rng: np.random.Generator) -> None:
+    clip.rigid = True
+    clip.shown = None  # set once the mannequin surface exists (_wearer_for)
+
+
+def _wearer_for(clip: PhotoClip) -> Surface:
+    """A mannequin: the wearer's head shape in plastic with painted features (a wig keeps the hair)."""
+    card = clip.wearer
+    rng = np.random.default_rng([clip.rng_seed, 77])
+    plastic = rng.uniform(0.55, 0.92) * rng.uniform(0.9, 1.05, 3).astype(np.float32)
+    luma = card.albedo.mean(axis=2)
+    features = np.clip((cv2.GaussianBlur(luma, (0, 0), 8.0) - luma) * 3.0, 0, 0.5)  # eyes, brows, lips: darker
+    albedo = card.albedo.copy()
+    skin = cv2.dilate(card.mesh_area.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
+    body = ~skin & (np.arange(card.albedo.shape[0])[:, None] > card.texel(card.landmarks_m[3:4, :2])[0, 1] + 40)
+    painted = np.clip(plastic[None, None, :] * (1 - features[..., None]), 0, 1)
+    albedo[skin | body] = painted[skin | body]
+    surf = Surface("mannequin", np.zeros(3, np.float32), np.eye(3, dtype=np.float32), card.half_w, card.half_h,
+                   albedo.astype(np.float32), MATERIAL_MASK, height=card.height, domain=card.domain,
+                   face_region=card.face, specular=float(rng.uniform(0.3, 0.5)), shininess=float(rng.uniform(20, 40)))
+    clip.shown = ShownFace(surf, card.outline_m, card.landmarks_m)
+    return surf
+
+
+_ATTACK_BUILDERS = {"print": _build_print, "wrapped": _build_wrapped, "replay": _build_replay, "mask": _build_mask,
+                    "silicone": _build_silicone, "cutout": _build_cutout, "glasses": _build_glasses,
+                    "mannequin": _build_mannequin}

@@ -1,0 +1,148 @@
+"""The photo world as a frame source: ``photo:SCENARIO``, deterministic per (scenario, seed, frame index).
+
+It shares the procedural world's room, light, ray caster and D435-like sensor (it is a
+:class:`~edge.capture.synthetic.world.SyntheticWorld` whose clips are :class:`PhotoClip` s), so the
+two worlds differ only in who is in front of the camera. People come from one split of the photo
+library; the ``photo:SCENARIO`` source shows the **test** split, people no bundled model trained on.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from edge.capture.photo.library import PhotoLibrary, open_library
+from edge.capture.photo.lift import PersonCard, card_for
+from edge.capture.photo.scene import PHOTO_ATTACKS, PHOTO_SCENARIOS, PhotoClip
+from edge.capture.source import ClosesOnExit, SourceOptions
+from edge.capture.synthetic.raycast import project
+from edge.capture.synthetic.rig import SensorRig
+from edge.capture.synthetic.world import MIXED_SEGMENT_FRAMES, SyntheticWorld
+from edge.errors import SourceError
+from edge.frames import FaceTruth, FrameMeta, RGBDFrame, SceneTruth
+
+MIXED_CHOICES = ("live", "live", "live") + PHOTO_ATTACKS + ("empty",)
+SOURCE_SPLIT = "test"
+
+
+@functools.lru_cache(maxsize=1)
+def _segmenter(root: str):
+    from edge.capture.photo.segmenter import PersonSegmenter
+
+    return PersonSegmenter(extra_dirs=(Path(root) / "models",))
+
+
+@functools.lru_cache(maxsize=24)  # a card is 10-20 MB; a split has at most a few dozen photos
+def cached_card(photo: str, root: str) -> PersonCard:
+    """The lifted card of one photo, shared by every world of this process."""
+    yunet = Path(root) / "models" / "face_detection_yunet.onnx"
+    if not yunet.is_file():
+        from edge.face.model_store import find_yunet
+
+        yunet = find_yunet()
+        if yunet is None:
+            raise SourceError("the photo world needs YuNet to place its meshes on the photos; see `edgefas models`")
+    return card_for(Path(photo), Path(root) / "meshes" / "canonical_face_model.obj", yunet, _segmenter(root))
+
+
+class PhotoWorld(SyntheticWorld):
+    """Renders frames of one photo-world scenario with the people of one split."""
+
+    def __init__(self, scenario: str, seed: int = 0, rig: SensorRig | None = None, fps: int = 30,
+                 distance_m: float | None = None, split: str = SOURCE_SPLIT,
+                 library: PhotoLibrary | None = None) -> None:
+        if scenario not in PHOTO_SCENARIOS:
+            raise SourceError(f"unknown photo scenario '{scenario}'; use one of: {', '.join(PHOTO_SCENARIOS)}")
+        self.scenario = scenario
+        self.seed = int(seed)
+        self.rig = rig or SensorRig.d435()
+        self.fps = fps
+        self.distance_m = distance_m
+        self.split = split
+        self.library = library or open_library()
+        self.pool = self.library.photos_in(split)
+        self._clip = None
+        self._static = {}
+        self.bystanders = []
+
+    def card(self, index: int) -> PersonCard:
+        return cached_card(str(self.pool[index].path), str(self.library.root))
+
+    def clip_for(self, index: int) -> PhotoClip:
+        if self.scenario == "mixed":
+            segment = index // MIXED_SEGMENT_FRAMES
+            rng = np.random.default_rng([self.seed, segment, 7])
+            scenario = MIXED_CHOICES[int(rng.integers(len(MIXED_CHOICES)))]
+            key, clip_seed = segment, int(rng.integers(0, 2**31 - 1))
+        else:
+            scenario, key, clip_seed = self.scenario, 0, self.seed
+        if self._clip is None or self._clip[0] != key:
+            self._clip = (key, self.make_clip(scenario, clip_seed))
+            self._static.clear()
+        return self._clip[1]
+
+    def make_clip(self, scenario: str, clip_seed: int) -> PhotoClip:
+        """Who is in the scene: a wearer (the live person, or the attacker) and, for an attack, a victim
+        of another identity from the same split when the split has one."""
+        rng = np.random.default_rng([clip_seed, 909])
+        wearer_i = int(rng.integers(len(self.pool)))
+        others = [i for i, p in enumerate(self.pool) if p.identity != self.pool[wearer_i].identity]
+        victim_i = int(rng.choice(others)) if others and rng.random() < 0.8 else int(rng.integers(len(self.pool)))
+        wearer = self.card(wearer_i)
+        if scenario in ("live", "empty"):
+            return PhotoClip.create(scenario, clip_seed, wearer, None, self.pool[wearer_i].identity, self.distance_m)
+        shows_victim = scenario not in ("glasses", "mannequin")
+        subject = self.pool[victim_i if shows_victim else wearer_i].identity
+        return PhotoClip.create(scenario, clip_seed, wearer, self.card(victim_i), subject, self.distance_m)
+
+    def frame(self, index: int) -> RGBDFrame:
+        v = self.render(index, depth_camera=False)
+        return RGBDFrame(v.color_bgr, v.depth_aligned, self.rig.depth_scale_m, self.rig.color, v.t_ms, index,
+                         f"photo:{self.scenario}", FrameMeta(index, index, v.t_ms, v.t_ms), v.truth)
+
+    def _truth(self, clip: PhotoClip, t_s: float, face_mask: np.ndarray) -> SceneTruth:
+        placed = clip.shown_face_camera(t_s)
+        if placed is None:
+            return SceneTruth("none", "", clip.subject, clip.scenario, (), face_mask)
+        outline, lms = placed
+        origin = np.zeros(3, np.float32)
+        px = project(outline.astype(np.float32), self.rig.color, origin)
+        lpx = project(lms.astype(np.float32), self.rig.color, origin)
+        box = (float(px[:, 0].min()), float(px[:, 1].min()), float(px[:, 0].max()), float(px[:, 1].max()))
+        pai = clip.scenario if clip.scenario in PHOTO_ATTACKS else ""
+        center, _ = clip.pose(t_s)
+        face = FaceTruth(box, tuple((float(x), float(y)) for x, y in lpx), float(center[2]), pai)
+        return SceneTruth("spoof" if pai else "live", pai, clip.subject, clip.scenario, (face,), face_mask)
+
+
+class PhotoSource(ClosesOnExit):
+    """``photo:SCENARIO`` as a :class:`FrameSource` (software: production mode refuses it)."""
+
+    software = True
+
+    def __init__(self, scenario: str, options: SourceOptions) -> None:
+        self.spec = f"photo:{scenario}"
+        self.options = options
+        self.world = PhotoWorld(scenario, options.seed, SensorRig.d435(options.width, options.height), options.fps)
+        self._closed = False
+
+    def describe(self) -> str:
+        c = self.world.rig.color
+        return (f"scenario={self.world.scenario} seed={self.world.seed} split={self.world.split} "
+                f"people={len({p.identity for p in self.world.pool})} {c.width}x{c.height}@{self.world.fps}")
+
+    def __iter__(self) -> Iterator[RGBDFrame]:
+        index = 0
+        while not self._closed and (self.options.max_frames is None or index < self.options.max_frames):
+            yield self.world.frame(index)
+            index += 1
+
+    def close(self) -> None:
+        self._closed = True
+
+
+def open_photo(argument: str, options: SourceOptions) -> PhotoSource:
+    return PhotoSource(argument, options)

@@ -1,0 +1,125 @@
+"""The photo world: real people from photographs, identity-disjoint splits, attacks from real photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.errors import SourceError
+
+
+@pytest.fixture(scope="module")
+def library(shared_data):
+    from edge.capture.photo.library import open_library
+    from edge.capture.photo.segmenter import find_segmenter
+
+    if find_segmenter((shared_data / "models",)) is None:
+        pytest.skip("person segmenter not installed: run `python tools/fetch_segmenter.py` (make setup does)")
+    return open_library(shared_data)
+
+
+def test_every_person_is_in_exactly_one_split(library):
+    from edge.capture.photo.library import SPLITS
+
+    which = library.split_of()
+    people = {s: {p.identity for p in library.photos_in(s)} for s in SPLITS}
+    assert all(people[s] for s in SPLITS), f"every split needs people: {people}"
+    for a in SPLITS:
+        for b in SPLITS:
+            if a < b:
+                assert not people[a] & people[b], f"{people[a] & people[b]} in both {a} and {b}"
+    assert set().union(*people.values()) == set(which), "every identity lands in some split"
+    assert sum(len(library.photos_in(s)) for s in SPLITS) == len(library.photos)
+    # photo share near the 60/20/20 aim, so train really holds most of the people
+    assert len(library.photos_in("train")) > len(library.photos_in("test"))
+
+
+def test_two_face_photos_are_not_used(library):
+    names = {p.path.name for p in library.photos}
+    assert "unit_dataset_couple.jpg" not in names and names, "a two-person photo has no single identity"
+
+
+def test_dataset_subjects_are_identities_of_their_split_only(library):
+    from train.datasets.photo import PhotoDataset
+
+    seen = {}
+    for split in ("train", "dev", "test"):
+        subjects = {raw.subject for raw in PhotoDataset(12, split)}
+        allowed = {p.identity for p in library.photos_in(split)}
+        assert subjects and subjects <= allowed, f"{split}: {subjects - allowed} are not {split} people"
+        seen[split] = subjects
+    assert not (seen["train"] & seen["test"]) and not (seen["train"] & seen["dev"]) and not (seen["dev"] & seen["test"])
+
+
+def test_unknown_scenario_and_protocol_are_one_line_errors(library):
+    from edge.capture.photo import PhotoWorld
+    from edge.errors import DatasetError
+    from train.datasets.photo import check_protocol
+
+    with pytest.raises(SourceError, match="unknown photo scenario 'bogus'"):
+        PhotoWorld("bogus")
+    with pytest.raises(DatasetError, match="LOO_silicone"):
+        check_protocol("LOO_nothing")
+
+
+def _inner_relief_mm(frame) -> float:
+    """Depth spread (10th to 90th percentile, mm) inside the middle of the truth face box."""
+    x0, y0, x1, y1 = frame.truth.faces[0].box_xyxy
+    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * 0.3, (y1 - y0) * 0.3
+    d = frame.depth_raw[int(cy - hh):int(cy + hh), int(cx - hw):int(cx + hw)].astype(np.float32)
+    d = d[d > 0]
+    assert d.size > 50, "the face must have depth"
+    return float(np.percentile(d, 90) - np.percentile(d, 10))
+
+
+def test_live_person_has_face_relief_and_a_print_of_one_is_flat(library):
+    from edge.capture.photo import PhotoWorld
+
+    live = PhotoWorld("live", seed=4, split="train", distance_m=0.5).frame(0)
+    flat = PhotoWorld("print", seed=5, split="train", distance_m=0.5)
+    clip = flat.clip_for(0)
+    clip.medium.bend = 0.0  # a flat sheet for this comparison
+    printed = flat.frame(0)
+    assert live.truth.label == "live" and printed.truth.label == "spoof" and printed.truth.pai == "print"
+    assert _inner_relief_mm(live) > 20.0, "a real head mesh: nose to cheek is a few centimetres"
+    assert _inner_relief_mm(printed) < 8.0, "paper held flat: only sensor noise"
+
+
+@pytest.mark.parametrize("scenario", ["live", "print", "replay", "mask", "cutout", "glasses", "wrapped", "silicone",
+                                      "mannequin"])
+def test_every_scenario_shows_a_face_the_detector_finds_where_the_truth_says(library, scenario):
+    from edge.capture.photo import PhotoWorld
+    from edge.face.yunet import YuNetFinder
+
+    world = PhotoWorld(scenario, seed=11, split="dev", distance_m=0.45)
+    frame = world.frame(3)
+    assert frame.truth.label == ("live" if scenario == "live" else "spoof")
+    assert frame.truth.pai == ("" if scenario == "live" else scenario)
+    assert frame.truth.subject in {p.identity for p in library.photos_in("dev")}
+    faces = YuNetFinder(library.model_dir / "face_detection_yunet.onnx").detect(frame.color_bgr)
+    assert faces, f"{scenario}: no face found"
+    x0, y0, x1, y1 = frame.truth.faces[0].box_xyxy
+    best = max(faces, key=lambda f: f.width * f.height)
+    fx, fy = best.center
+    assert x0 <= fx <= x1 and y0 <= fy <= y1, f"{scenario}: detected face centre {fx:.0f},{fy:.0f} not in {x0, y0, x1, y1}"
+
+
+def test_fitted_mesh_is_life_size(library):
+    from edge.capture.photo.world import cached_card
+
+    for photo in library.photos[:4]:
+        card = cached_card(str(photo.path), str(library.root))
+        eyes = float(np.linalg.norm(card.landmarks_m[1, :2] - card.landmarks_m[0, :2]))
+        assert 0.045 < eyes < 0.075, f"{photo.path.name}: eye spacing {eyes * 1000:.0f} mm"
+        assert card.height.min() < -0.05, "the nose stands in front of the card plane"
+        assert 0.2 < card.domain.mean() < 0.95, "the segmenter keeps the person and drops the background"
+
+
+def test_photo_source_spec_opens_and_streams(library, monkeypatch):
+    from edge.capture.source import SourceOptions, open_source
+
+    monkeypatch.setenv("EDGEFAS_PHOTO_DATA", str(library.root))
+    with open_source("photo:live", SourceOptions(max_frames=2)) as source:
+        frames = list(source)
+    assert len(frames) == 2 and frames[0].source_id == "photo:live" and frames[0].truth.label == "live"
+    assert source.software, "production mode must refuse a rendered source"
