@@ -35,7 +35,36 @@ class Evaluation:
     def to_json(self) -> dict[str, object]:
         return dict(self.report, model=str(self.model), dataset=self.dataset, split=self.split,
                     provider=self.provider, faces_missed=self.samples.provenance.get("missed_live", 0)
-                    + self.samples.provenance.get("missed_spoof", 0))
+                    + self.samples.provenance.get("missed_spoof", 0), non_response=non_response(self.samples))
+
+
+def non_response(samples: SampleSet) -> dict[str, dict[str, float]]:
+    """Frames with no face found, per class (ISO/IEC 30107-3 non-response): count, faces scored, rate.
+
+    A frame without a face is never a decision, so it is not in APCER or BPCER; reporting it beside
+    them keeps a detector that misses attacks from looking like a model that catches them. Sets
+    joined with ``+`` add up their parts.
+    """
+    parts = samples.provenance.get("parts") or [samples.provenance]
+    missed: dict[str, int] = {}
+    for prov in parts:
+        by_pai = prov.get("missed_by_pai")
+        if by_pai is None:  # a cache made before per-species counts: live and attack only
+            by_pai = {"live": prov.get("missed_live", 0), "attack (all species)": prov.get("missed_spoof", 0)}
+        for key, count in by_pai.items():
+            missed[key] = missed.get(key, 0) + int(count)
+        if "attack (all species)" not in by_pai:
+            attacks = sum(int(c) for k, c in by_pai.items() if k != "live")
+            missed["attack (all species)"] = missed.get("attack (all species)", 0) + attacks
+    scored = {"live": int((samples.is_attack == 0).sum())}
+    for species in sorted(set(samples.pai[samples.is_attack == 1].tolist())):
+        scored[species] = int(((samples.is_attack == 1) & (samples.pai == species)).sum())
+    scored["attack (all species)"] = int((samples.is_attack == 1).sum())
+    out = {}
+    for key in sorted(set(missed) | set(scored)):
+        m, n = missed.get(key, 0), scored.get(key, 0)
+        out[key] = {"no_face": m, "scored": n, "rate": m / (m + n) if m + n else 0.0}
+    return out
 
 
 def score_samples(runner, samples: SampleSet, batch_size: int = 32) -> tuple[np.ndarray, str]:

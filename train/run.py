@@ -22,6 +22,8 @@ from train.sampleset import SampleSet, prepare_samples
 log = logging.getLogger(__name__)
 
 ALPHA_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # candidate trace weights in the score (DESIGN §4: chosen on dev)
+AUGMENT_PROBABILITY = 0.8
+ALPHA_TIE_EER = 0.005  # dev EERs this close count as a tie, broken on the perturbed dev copy
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bo
     """Endless batches, half live and half attack, attacks drawn evenly over species."""
     import torch
 
+    from train.augment import mirror_landmarks, perturb_arrays
     from train.trainer import Batch
 
     rng = np.random.default_rng(seed)
@@ -75,15 +78,20 @@ def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bo
         idx_spoof = np.array([rng.choice(by_species[species[k]]) for k in picks])
         idx = np.concatenate([idx_live, idx_spoof])
         rgb, depth = samples.arrays(idx)
+        landmarks = None if samples.landmarks is None else samples.landmarks[idx].copy()
         if augment:
             flip = rng.random(len(idx)) < 0.5  # a mirrored face is still a face; mirror both streams together
             rgb[flip] = rgb[flip, :, :, ::-1]
             depth[flip] = depth[flip, :, :, ::-1]
-            gain = rng.uniform(0.8, 1.2, (len(idx), 1, 1, 1)).astype(np.float32)  # exposure changes
-            rgb = np.clip(rgb * gain, 0.0, 1.0)
+            if landmarks is not None:
+                landmarks[flip] = mirror_landmarks(landmarks[flip])
+            # another camera, room and distance (train.augment); a fifth of the faces stay as rendered
+            rgb, depth, landmarks = perturb_arrays(rgb, depth, rng, probability=AUGMENT_PROBABILITY,
+                                                   landmarks=landmarks)
         yield Batch(rgb=torch.from_numpy(np.ascontiguousarray(rgb)), depth=torch.from_numpy(np.ascontiguousarray(depth)),
                     label=torch.from_numpy(samples.is_attack[idx].astype(np.float32)),
-                    pai=tuple(str(p) for p in samples.pai[idx]))
+                    pai=tuple(str(p) for p in samples.pai[idx]),
+                    landmarks_xy=None if landmarks is None else torch.from_numpy(np.ascontiguousarray(landmarks)))
 
 
 def recalibrate_batchnorm(model, samples: SampleSet, batches: int = 40, batch_size: int = 32, seed: int = 1) -> None:
@@ -132,19 +140,63 @@ def score_components(model, samples: SampleSet, batch_size: int = 64) -> tuple[n
     return np.concatenate(fused), np.concatenate(energy)
 
 
-def calibrate_score(model, dev: SampleSet, target: str) -> tuple[float, float, dict]:
-    """Pick alpha on dev (lowest EER), set it in the model, then the threshold at ``target``."""
-    from calibration.metrics import equal_error_rate, pad_report, scored_set
+def perturbed_copy(samples: SampleSet, seed: int = 424242) -> SampleSet:
+    """The same faces through :mod:`train.augment`'s camera realism at a fixed seed (every sample)."""
+    from train.augment import perturb_arrays
+    from train.sampleset import DEPTH_SCALE
+
+    rgb, depth = samples.arrays(slice(0, len(samples)))
+    rgb, depth, landmarks = perturb_arrays(rgb, depth, np.random.default_rng(seed), landmarks=samples.landmarks)
+    return SampleSet(np.rint(rgb * 255).astype(np.uint8), np.rint(depth * DEPTH_SCALE).astype(np.uint16),
+                     samples.is_attack, samples.pai, samples.subject, samples.gate, dict(samples.provenance), landmarks)
+
+
+def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | None = None) -> tuple[float, float, dict]:
+    """Pick alpha on dev, set it in the model, then the threshold at ``target``.
+
+    The rule: among the alphas whose dev EER is within :data:`ALPHA_TIE_EER` of the lowest, the one
+    with the lowest EER on a perturbed copy of dev (``perturbed``, default :func:`perturbed_copy`),
+    then the highest AUC there. On a dev split every alpha separates perfectly (a tie), and taking
+    the first of the tie (alpha 0) ignored the trace energy that holds up under camera changes.
+    """
+    from calibration.metrics import area_under_curve, equal_error_rate, pad_report, scored_set
     from calibration.threshold import choose_threshold, parse_target
 
     fused, energy = score_components(model, dev)
     attack = dev.is_attack.astype(bool)
-    best = min(ALPHA_GRID, key=lambda a: equal_error_rate(scored_set(fused + a * energy, attack, dev.pai)).eer)
+    clean = {a: equal_error_rate(scored_set(fused + a * energy, attack, dev.pai)).eer for a in ALPHA_GRID}
+    noisy = perturbed if perturbed is not None else perturbed_copy(dev)
+    p_fused, p_energy = score_components(model, noisy)
+    p_attack = noisy.is_attack.astype(bool)
+
+    def robustness(a: float) -> tuple[float, float]:
+        data = scored_set(p_fused + a * p_energy, p_attack, noisy.pai)
+        return equal_error_rate(data).eer, -area_under_curve(data)
+
+    lowest = min(clean.values())
+    near = [a for a in ALPHA_GRID if clean[a] <= lowest + ALPHA_TIE_EER]
+    best = min(near, key=robustness)
     model.set_alpha(best)
     scores = fused + best * energy
     choice = choose_threshold(scores, attack, parse_target(target), dev.pai)
     report = pad_report(scores, attack, choice.threshold, dev.pai).to_json()
+    report["alpha_rule"] = {"dev_eer": {str(a): clean[a] for a in ALPHA_GRID},
+                            "perturbed_dev": {str(a): dict(zip(("eer", "neg_auc"), robustness(a))) for a in ALPHA_GRID}}
     return best, float(choice.threshold), report
+
+
+def refuse_calibrating_on_training_rows(spec: str) -> None:
+    """A ``folder:`` dataset without a split column is one split: its dev split would be its training rows."""
+    from edge.capture.folder import read_labels
+    from edge.errors import DatasetError
+    from train.datasets.registry import parse_dataset_spec
+
+    for part in spec.split("+"):
+        parsed = parse_dataset_spec(part)
+        if parsed.kind == "folder" and parsed.root.is_dir() and not any(r.split for r in read_labels(parsed.root)):
+            raise DatasetError(f"'{parsed.text}' has no split column, so its dev split would be its training rows "
+                               f"and the threshold would be calibrated on them; add a split column "
+                               f"(train/dev/test) to labels.csv or pass --dev-dataset")
 
 
 def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None = None,
@@ -170,8 +222,11 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
     preprocess = PreprocessConfig(size_px=model_config.input_size_px)
     out = Path(job.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    train_spec = job.dataset + (f"#{job.protocol}" if job.protocol and "#" not in job.dataset else "")
+    train_spec = "+".join(part + (f"#{job.protocol}" if job.protocol and "#" not in part else "")
+                          for part in job.dataset.split("+"))
     dev_spec = job.dev_dataset or train_spec
+    if job.dev_dataset is None:
+        refuse_calibrating_on_training_rows(train_spec)
     train_set = prepare_samples(train_spec, "train", preprocess, job.detector, job.model_dir, job.cache_dir,
                                 (lambda i, n: on_frame("train", i, n)) if on_frame else None)
     dev_set = prepare_samples(dev_spec, "dev", preprocess, job.detector, job.model_dir, job.cache_dir,

@@ -23,6 +23,8 @@ from edge.frames import FrameMeta, Intrinsics, RGBDFrame, SceneTruth
 
 LABELS_FILE = "labels.csv"
 COLUMNS = ("color", "depth", "label", "pai", "subject")
+SPLIT_COLUMN = "split"  # optional: train, dev or test per row (subject-disjoint splits are the writer's job)
+SPLIT_VALUES = ("train", "dev", "test")
 LABELS = ("live", "spoof", "none")
 INTRINSICS_FILE = "intrinsics.json"  # optional: the colour camera's intrinsics, librealsense field names
 
@@ -35,6 +37,7 @@ class LabelRow:
     label: str
     pai: str
     subject: str
+    split: str = ""  # "" when the file has no split column
 
 
 def read_labels(folder: Path) -> list[LabelRow]:
@@ -64,8 +67,12 @@ def read_labels(folder: Path) -> list[LabelRow]:
             for column in ("color", "depth"):
                 if not (rec[column] or "").strip():
                     raise DatasetError(f"'{csv_path}' row {number}, column {column}: empty path")
+            split = (rec.get(SPLIT_COLUMN) or "").strip()
+            if SPLIT_COLUMN in (reader.fieldnames or []) and split not in SPLIT_VALUES:
+                raise DatasetError(f"'{csv_path}' row {number}, column split: '{split}' is not one of "
+                                   f"{', '.join(SPLIT_VALUES)}")
             rows.append(LabelRow(number, folder / rec["color"].strip(), folder / rec["depth"].strip(), label, pai,
-                                 (rec["subject"] or "").strip()))
+                                 (rec["subject"] or "").strip(), split))
     if not rows:
         raise DatasetError(f"'{csv_path}' has a header but no rows; add samples or pick another folder")
     return rows

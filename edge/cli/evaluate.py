@@ -53,6 +53,9 @@ def evaluate_command(
         table.add_row(label, f"{r[key]:.2%}" if key != "auc" else f"{r[key]:.4f}")
     table.add_row("threshold", f"{r['threshold']:.4f}")
     table.add_row("live / attack faces", f"{r['n_live']} / {r['n_spoof']}")
+    for name, nr in result.to_json()["non_response"].items():
+        if nr["no_face"]:
+            table.add_row(f"no face found: {name}", f"{nr['no_face']} ({nr['rate']:.1%})")
     Console().print(table)
     if json_out is not None:
         json_out.write_text(json.dumps(result.to_json(), indent=2, sort_keys=True))

@@ -1,7 +1,9 @@
 """``folder:PATH``: a labels.csv folder dataset (DESIGN §8) as training/evaluation samples.
 
-The folder has no splits of its own: the whole folder is the requested split. Rows labelled
-``none`` (no face in view) are skipped: they carry no liveness label.
+With a ``split`` column (train, dev or test per row) a split is its rows; without one the whole
+folder is whatever split is asked for, so training refuses to calibrate its threshold on the same
+folder (``train.run``: that would be calibrating on the training rows). Rows labelled ``none`` (no
+face in view) are skipped: they carry no liveness label.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ class FolderDataset:
     def __init__(self, root: Path, split: str) -> None:
         self.root = Path(root)
         self.split = split
-        self.rows = [r for r in read_labels(self.root) if r.label != "none"]
+        rows = [r for r in read_labels(self.root) if r.label != "none"]
+        self.has_splits = any(r.split for r in rows)
+        if self.has_splits:
+            rows = [r for r in rows if r.split == split]
+            if not rows:
+                raise DatasetError(f"'{self.root / LABELS_FILE}' has no live or spoof rows with split={split}")
+        self.rows = rows
         if not self.rows:
             raise DatasetError(f"'{self.root / LABELS_FILE}' has no live or spoof rows; nothing to train or "
                                f"evaluate on")
@@ -30,7 +38,7 @@ class FolderDataset:
         return len(self.rows)
 
     def describe(self) -> str:
-        return f"folder path={self.root} rows={len(self.rows)}"
+        return f"folder path={self.root} split={self.split if self.has_splits else '(whole folder)'} rows={len(self.rows)}"
 
     def __iter__(self) -> Iterator[RawSample]:
         csv_path = self.root / LABELS_FILE

@@ -1,0 +1,30 @@
+"""Faces not found are reported per class beside the error rates (ISO/IEC 30107-3 non-response)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from train.evaluate import non_response
+from train.sampleset import SampleSet, concatenate
+
+
+def _set(pai: list[str], missed: dict[str, int]) -> SampleSet:
+    n = len(pai)
+    arr = np.array(pai)
+    return SampleSet(np.zeros((n, 3, 4, 4), np.uint8), np.zeros((n, 1, 4, 4), np.uint16), (arr != "").astype(np.int8),
+                     arr, np.array(["s"] * n), np.array([""] * n), {"missed_by_pai": missed})
+
+
+def test_per_species_counts_and_rates():
+    nr = non_response(_set(["", "", "", "print", "print", "mask"], {"replay": 2, "print": 1}))
+    assert nr["replay"] == {"no_face": 2, "scored": 0, "rate": 1.0}, "a species the detector never finds still shows"
+    assert nr["print"]["no_face"] == 1 and nr["print"]["scored"] == 2 and abs(nr["print"]["rate"] - 1 / 3) < 1e-9
+    assert nr["live"] == {"no_face": 0, "scored": 3, "rate": 0.0}
+    assert nr["attack (all species)"]["no_face"] == 3 and nr["attack (all species)"]["scored"] == 3
+
+
+def test_joined_sets_add_up_their_parts():
+    joined = concatenate([_set(["", "cutout"], {"live": 1}), _set(["", "cutout"], {"cutout": 2})], "a+b")
+    nr = non_response(joined)
+    assert nr["live"]["no_face"] == 1 and nr["live"]["scored"] == 2
+    assert nr["cutout"]["no_face"] == 2 and nr["cutout"]["scored"] == 2

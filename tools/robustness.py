@@ -1,0 +1,112 @@
+"""Camera-variation table: a model's errors at its stored threshold on perturbed copies of a test split.
+
+The copies are made from the preprocessed crops (the runtime's own preprocessing, cached by
+``edgefas eval``), each perturbation with a fixed seed, so two models see the same faces:
+
+- ``colour``: white balance +-15 % per channel, gain 0.7-1.4, gamma 0.85-1.2 per face;
+- ``blur``: Gaussian, sigma 1.5 px of the 128 px crop;
+- ``depth``: noise sigma 4 mm on every valid depth pixel, and blob holes over ~10 % of the crop;
+- ``combined``: all three, then JPEG quality 70.
+
+These are fixed settings, not the training augmentation's random ranges (``train.augment``), so
+the table is not the training distribution measured on itself.
+
+    python tools/robustness.py --model engines/models/edge-synthetic.onnx --dataset synthetic:1200 \\
+        --cache-dir out/cache --model-dir ../shared/data/models --json out/robust.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from calibration.metrics import area_under_curve, pad_report, scored_set  # noqa: E402
+from edge.face.preprocess import PreprocessConfig  # noqa: E402
+from engines.runner import open_runner  # noqa: E402
+from train.evaluate import score_samples  # noqa: E402
+from train.sampleset import DEPTH_SCALE, SampleSet, prepare_samples  # noqa: E402
+
+KINDS = ("clean", "colour", "blur", "depth", "combined")
+
+
+def _colour(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    wb = 1.0 + rng.uniform(-0.15, 0.15, 3).astype(np.float32)
+    return np.clip(img * wb * rng.uniform(0.7, 1.4), 0, 1) ** rng.uniform(0.85, 1.2)
+
+
+def _depth(dep: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    valid = dep > 0
+    noisy = dep + rng.standard_normal(dep.shape).astype(np.float32) * (4.0 / 200.0)  # 4 mm in a +-100 mm window
+    s = dep.shape[0]
+    holes = cv2.resize(rng.random((s // 10, s // 10), dtype=np.float32), (s, s)) < 0.10
+    return np.where(valid & ~holes, np.clip(noisy, 1e-4, 1.0), 0.0).astype(np.float32)
+
+
+def perturb(samples: SampleSet, kind: str, seed: int = 7) -> SampleSet:
+    if kind == "clean":
+        return samples
+    rng = np.random.default_rng([seed, KINDS.index(kind)])
+    rgb, depth = samples.arrays(slice(0, len(samples)))
+    for i in range(len(samples)):
+        img = rgb[i].transpose(1, 2, 0)
+        if kind in ("colour", "combined"):
+            img = _colour(img, rng)
+        if kind in ("blur", "combined"):
+            img = cv2.GaussianBlur(img, (0, 0), 1.5)
+        if kind == "combined":
+            ok, buf = cv2.imencode(".jpg", np.rint(img * 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 70])
+            img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float32) / 255.0
+        rgb[i] = img.transpose(2, 0, 1)
+        if kind in ("depth", "combined"):
+            depth[i, 0] = _depth(depth[i, 0], rng)
+    return SampleSet(np.rint(np.clip(rgb, 0, 1) * 255).astype(np.uint8), np.rint(depth * DEPTH_SCALE).astype(np.uint16),
+                     samples.is_attack, samples.pai, samples.subject, samples.gate, samples.provenance)
+
+
+def table(model: Path, dataset: str, split: str, cache_dir: Path, model_dir: Path | None) -> dict[str, dict]:
+    runner = open_runner(model)
+    try:
+        config = PreprocessConfig.from_metadata(runner.contract)
+        samples = prepare_samples(dataset, split, config, "yunet", model_dir, cache_dir)
+        out = {}
+        for kind in KINDS:
+            copy = perturb(samples, kind)
+            scores, _ = score_samples(runner, copy)
+            attack = copy.is_attack.astype(bool)
+            report = pad_report(scores, attack, float(runner.threshold), copy.pai).to_json()
+            report["auc_attack_high"] = area_under_curve(scored_set(scores, attack, copy.pai))
+            out[kind] = report
+        return out
+    finally:
+        runner.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--dataset", default="synthetic:1200")
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--cache-dir", type=Path, default=Path("out/cache"))
+    ap.add_argument("--model-dir", type=Path, default=Path("../shared/data/models"))
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    result = table(args.model, args.dataset, args.split, args.cache_dir, args.model_dir)
+    print(f"{args.model.name} on {args.dataset} {args.split}, stored threshold")
+    print("| copy | ACER | APCER (worst) | BPCER | AUC |")
+    print("|---|---|---|---|---|")
+    for kind, r in result.items():
+        print(f"| {kind} | {r['acer']:.2%} | {r['apcer_max']:.2%} | {r['bpcer']:.2%} | {r['auc_attack_high']:.3f} |")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Camera realism for training: what another camera, another room and another distance do to a face crop.
+
+Applied to preprocessed crops (both worlds, both streams), in training only, so the model cannot
+lean on one renderer's exact colours, sharpness or depth noise. Each sample draws its own
+settings. The ranges, and where each comes from:
+
+- white balance: per-channel gains 0.85-1.15 (auto white balance of webcams and the D435's RGB
+  sensor under tungsten vs daylight leaves ~10 % channel error; the renderer draws 0.9-1.1);
+- exposure: gain 0.6-1.6 and gamma 0.8-1.25 (auto exposure on a back-lit face is off by about
+  one stop either way);
+- sensor noise: Gaussian, sigma 0-0.03 of full scale times sqrt(signal) (shot noise; the D435 RGB
+  at indoor light measures ~1-2 %);
+- blur: Gaussian sigma 0-1.5 px of the 128 px crop (focus and motion at 30 fps);
+- JPEG: quality 40-95 (streams and recordings are often compressed; the independent checks use
+  compressed photos);
+- face size and distance: the crop is zoomed 0.9-1.1 and shifted by up to 4 px (detector jitter
+  across cameras), the same for colour and depth, depth with nearest-neighbour;
+- depth noise growing with z^2: the D400 white paper's RMS error z^2 * subpixel / (f * baseline)
+  is 1 mm at 0.5 m and 4 mm at 1 m; a distance 0.3-1.2 m is drawn and sigma follows it, times
+  0.5-2 for other units and settings (in crop units: the window is +-100 mm, so 1 mm = 1/200);
+- depth holes: smooth blobs covering 0-12 % of the crop, more where the colour is dark (hair,
+  dark clothes: the projector's pattern returns nothing), and a band along the left edge of the
+  face (the stereo occlusion shadow, 0-6 px) on some samples.
+
+``perturb_arrays`` with a fixed seed is also the perturbed dev set that the score's alpha is
+chosen on (``train.run.calibrate_score``).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+DEPTH_WINDOW_MM = 200.0  # the crop's depth window is +-100 mm (edge.face.depth_norm)
+SUBPIXEL, BASELINE_M, FOCAL_PX = 0.08, 0.050, 390.0  # D435 at 640x480 (edge.capture.synthetic.sensor)
+
+
+def _blobs(rng: np.random.Generator, size: int, scale_px: float) -> np.ndarray:
+    n = max(2, int(size / scale_px))
+    return cv2.resize(rng.random((n, n), dtype=np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def perturb_sample(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator, strength: float = 1.0,
+                   landmarks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """One crop: ``rgb`` [3,S,S] and ``depth`` [1,S,S] float32 in [0, 1] (0 depth = no data).
+
+    ``landmarks`` [5,2] in crop coordinates [0, 1] are moved with the crop's zoom and shift.
+    """
+    s = rgb.shape[-1]
+    img = rgb.transpose(1, 2, 0).copy()
+    dep = depth[0].copy()
+    # face size and position: one affine warp for both streams
+    zoom = 1.0 + strength * rng.uniform(-0.1, 0.1)
+    shift = strength * rng.uniform(-4, 4, 2)
+    m = cv2.getRotationMatrix2D((s / 2, s / 2), 0.0, zoom)
+    m[:, 2] += shift
+    img = cv2.warpAffine(img, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    dep = cv2.warpAffine(dep, m, (s, s), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    moved = None
+    if landmarks is not None:
+        px = np.asarray(landmarks, np.float64) * s
+        moved = ((px @ m[:, :2].T + m[:, 2]) / s).astype(np.float32)
+    # colour: white balance, exposure, gamma
+    wb = 1.0 + strength * rng.uniform(-0.15, 0.15, 3).astype(np.float32)
+    gain = float(np.exp(strength * rng.uniform(np.log(0.6), np.log(1.6))))
+    gamma = float(np.exp(strength * rng.uniform(np.log(0.8), np.log(1.25))))
+    img = np.clip(img * wb[None, None, :] * gain, 0, 1) ** gamma
+    if rng.random() < 0.5 * strength:
+        sigma = strength * rng.uniform(0.0, 1.5)
+        if sigma > 0.2:
+            img = cv2.GaussianBlur(img, (0, 0), sigma)
+    noise = strength * rng.uniform(0.0, 0.03)
+    img = img + noise * rng.standard_normal(img.shape).astype(np.float32) * np.sqrt(np.clip(img, 0.02, 1))
+    img = np.clip(img, 0, 1)
+    if rng.random() < 0.4 * strength:
+        quality = int(rng.uniform(40, 95))
+        ok, buf = cv2.imencode(".jpg", np.rint(img * 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if ok:
+            img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float32) / 255.0
+    # depth: noise growing with z^2, holes in blobs, on dark colour, and the occlusion band
+    valid = dep > 0
+    z = rng.uniform(0.3, 1.2)
+    sigma_mm = z * z * SUBPIXEL / (FOCAL_PX * BASELINE_M) * 1000.0 * rng.uniform(0.5, 2.0) * strength
+    dep = np.where(valid, dep + rng.standard_normal(dep.shape).astype(np.float32) * sigma_mm / DEPTH_WINDOW_MM, 0)
+    holes = _blobs(rng, s, 10.0) < strength * rng.uniform(0.0, 0.12)
+    dark = img.mean(axis=2) < 0.12
+    holes |= dark & (_blobs(rng, s, 4.0) < strength * rng.uniform(0.0, 0.8))
+    if rng.random() < 0.3 * strength:
+        band = int(rng.integers(1, 7))
+        cols = np.argmax(valid, axis=1)  # first valid column per row: the left silhouette
+        for row in np.flatnonzero(valid.any(axis=1)):
+            holes[row, cols[row]:cols[row] + band] = True
+    dep = np.where(holes, 0.0, np.clip(dep, 1e-4, 1.0) * valid)
+    return img.transpose(2, 0, 1).astype(np.float32), dep[None].astype(np.float32), moved
+
+
+def perturb_arrays(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator, strength: float = 1.0,
+                   probability: float = 1.0, landmarks: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A batch [N,3,S,S] / [N,1,S,S] (and landmarks [N,5,2]): each sample perturbed with ``probability``."""
+    out_rgb, out_depth = rgb.copy(), depth.copy()
+    out_lm = None if landmarks is None else landmarks.copy()
+    for i in range(rgb.shape[0]):
+        if rng.random() < probability:
+            out_rgb[i], out_depth[i], moved = perturb_sample(rgb[i], depth[i], rng, strength,
+                                                             None if landmarks is None else landmarks[i])
+            if moved is not None:
+                out_lm[i] = moved
+    return out_rgb, out_depth, out_lm
+
+
+# Mirroring a face swaps its sides: right eye <-> left eye, mouth right <-> mouth left.
+MIRROR_ORDER = (1, 0, 2, 4, 3)
+
+
+def mirror_landmarks(landmarks: np.ndarray) -> np.ndarray:
+    """[..., 5, 2] crop-coordinate landmarks of the horizontally mirrored crops."""
+    out = landmarks[..., MIRROR_ORDER, :].copy()
+    out[..., 0] = 1.0 - out[..., 0]
+    return out
