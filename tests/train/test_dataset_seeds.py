@@ -120,3 +120,17 @@ def test_synth_command_refuses_a_colliding_seed_in_one_line(tmp_path, monkeypatc
     message = str(result.exception)
     assert "\n" not in message and "--seed" in message and "train/dev/test" in message
     assert list(tmp_path.iterdir()) == [], "nothing is written for a refused seed"
+
+
+def test_mixed_videos_never_draw_a_split_clip_seed():
+    from edge.capture.synthetic.world import RESERVED_CLIP_SEEDS, SyntheticWorld, outside_split_seeds
+    from train.datasets.photo import SPLIT_SEED_BASE as PHOTO_BASE
+    from train.datasets.synthetic import SPLIT_SEED_BASE
+
+    for base in list(SPLIT_SEED_BASE.values()) + list(PHOTO_BASE.values()):
+        assert base in RESERVED_CLIP_SEEDS and base + 9_999_999 in RESERVED_CLIP_SEEDS
+    assert outside_split_seeds(10_000_000) not in RESERVED_CLIP_SEEDS
+    assert outside_split_seeds(5) == 5 and outside_split_seeds(2**31 - 2) == 2**31 - 2
+    world = SyntheticWorld("mixed", seed=1)
+    seeds = {world.clip_for(k * 45).rng_seed for k in range(200)}
+    assert not any(s in RESERVED_CLIP_SEEDS for s in seeds) and len(seeds) > 150

@@ -20,7 +20,7 @@ from edge.capture.photo.scene import PHOTO_ATTACKS, PHOTO_SCENARIOS, PhotoClip
 from edge.capture.source import ClosesOnExit, SourceOptions
 from edge.capture.synthetic.raycast import project
 from edge.capture.synthetic.rig import SensorRig
-from edge.capture.synthetic.world import MIXED_SEGMENT_FRAMES, SyntheticWorld
+from edge.capture.synthetic.world import MIXED_SEGMENT_FRAMES, SyntheticWorld, outside_split_seeds
 from edge.errors import SourceError
 from edge.frames import FaceTruth, FrameMeta, RGBDFrame, SceneTruth
 
@@ -76,7 +76,7 @@ class PhotoWorld(SyntheticWorld):
             segment = index // MIXED_SEGMENT_FRAMES
             rng = np.random.default_rng([self.seed, segment, 7])
             scenario = MIXED_CHOICES[int(rng.integers(len(MIXED_CHOICES)))]
-            key, clip_seed = segment, int(rng.integers(0, 2**31 - 1))
+            key, clip_seed = segment, outside_split_seeds(int(rng.integers(0, 2**31 - 1)))
         else:
             scenario, key, clip_seed = self.scenario, 0, self.seed
         if self._clip is None or self._clip[0] != key:

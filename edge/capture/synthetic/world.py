@@ -26,6 +26,16 @@ BYSTANDER_SLOTS_M = ((-0.40, 0.00, 1.10), (0.40, -0.02, 1.10), (-0.28, -0.22, 1.
                      (0.28, -0.24, 1.25), (-0.44, 0.20, 1.40), (0.46, 0.20, 1.45))
 
 
+# Clip seeds the training datasets keep for their splits: the procedural world's train/dev/test
+# (train/datasets/synthetic.py, 10/20/30 million) and the photo world's (40/50/60 million).
+RESERVED_CLIP_SEEDS = range(10_000_000, 70_000_000)
+
+
+def outside_split_seeds(seed: int) -> int:
+    """A random scene of a `mixed` video never reuses a clip of the training splits (a subject seen there)."""
+    return seed + len(RESERVED_CLIP_SEEDS) if seed in RESERVED_CLIP_SEEDS else seed
+
+
 @dataclass(frozen=True)
 class SyntheticViews:
     """One instant seen by both cameras of the rig."""
@@ -63,7 +73,7 @@ class SyntheticWorld:
             segment = index // MIXED_SEGMENT_FRAMES
             rng = np.random.default_rng([self.seed, segment, 7])
             scenario = MIXED_CHOICES[int(rng.integers(len(MIXED_CHOICES)))]
-            key, clip_seed = segment, int(rng.integers(0, 2**31 - 1))
+            key, clip_seed = segment, outside_split_seeds(int(rng.integers(0, 2**31 - 1)))
         else:
             scenario, key, clip_seed = self.scenario, 0, self.seed
         if self._clip is None or self._clip[0] != key:
