@@ -12,7 +12,6 @@ the face), a flexible silicone mask, a mannequin head, and a bent print is part 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import cv2
@@ -23,7 +22,7 @@ from edge.capture.synthetic.raycast import (
     MATERIAL_CLOTH, MATERIAL_MASK, MATERIAL_PAPER, MATERIAL_SCREEN, MATERIAL_SKIN, Surface,
 )
 from edge.capture.synthetic.scene import _room as room
-from edge.capture.synthetic.scene import halftone, rotation
+from edge.capture.synthetic.scene import halftone, head_pose, rotation
 
 PHOTO_ATTACKS = ("print", "replay", "mask", "cutout", "glasses", "wrapped", "silicone", "mannequin")
 PHOTO_SCENARIOS = ("live",) + PHOTO_ATTACKS + ("empty", "mixed")
@@ -132,12 +131,7 @@ class PhotoClip:
         return clip
 
     def pose(self, t_s: float) -> tuple[np.ndarray, np.ndarray]:
-        m = self.motion
-        ang = [m[i] * math.sin(2 * math.pi * m[3 + i] * t_s + m[6 + i]) for i in range(3)]
-        sway = [m[12 + i] * math.sin(2 * math.pi * m[3 + i] * 0.7 * t_s + m[9 + i]) for i in range(3)]
-        center = np.array([self.offset_xy[0] + sway[0], self.offset_xy[1] + sway[1], self.distance_m + sway[2]],
-                          np.float32)
-        return center, rotation(ang[0], ang[1], ang[2])
+        return head_pose(self.motion, self.offset_xy, self.distance_m, t_s)
 
     def _place_person(self, surface: Surface, card: PersonCard, eyes_at: np.ndarray, rot: np.ndarray) -> None:
         """Put a card so that its eye midpoint (card-local, at the card plane) is at ``eyes_at``."""

@@ -9,7 +9,6 @@ library; the ``photo:SCENARIO`` source shows the **test** split, people no bundl
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +16,10 @@ import numpy as np
 from edge.capture.photo.library import PhotoLibrary, open_library
 from edge.capture.photo.lift import PersonCard, card_for
 from edge.capture.photo.scene import PHOTO_ATTACKS, PHOTO_SCENARIOS, PhotoClip
-from edge.capture.source import ClosesOnExit, SourceOptions
+from edge.capture.source import SourceOptions
 from edge.capture.synthetic.raycast import project
 from edge.capture.synthetic.rig import SensorRig
-from edge.capture.synthetic.world import MIXED_SEGMENT_FRAMES, SyntheticWorld, outside_split_seeds
+from edge.capture.synthetic.world import SyntheticSource, SyntheticWorld
 from edge.errors import SourceError
 from edge.frames import FaceTruth, FrameMeta, RGBDFrame, SceneTruth
 
@@ -51,6 +50,8 @@ def cached_card(photo: str, root: str) -> PersonCard:
 class PhotoWorld(SyntheticWorld):
     """Renders frames of one photo-world scenario with the people of one split."""
 
+    mixed_choices = MIXED_CHOICES
+
     def __init__(self, scenario: str, seed: int = 0, rig: SensorRig | None = None, fps: int = 30,
                  distance_m: float | None = None, split: str = SOURCE_SPLIT,
                  library: PhotoLibrary | None = None) -> None:
@@ -70,19 +71,6 @@ class PhotoWorld(SyntheticWorld):
 
     def card(self, index: int) -> PersonCard:
         return cached_card(str(self.pool[index].path), str(self.library.root))
-
-    def clip_for(self, index: int) -> PhotoClip:
-        if self.scenario == "mixed":
-            segment = index // MIXED_SEGMENT_FRAMES
-            rng = np.random.default_rng([self.seed, segment, 7])
-            scenario = MIXED_CHOICES[int(rng.integers(len(MIXED_CHOICES)))]
-            key, clip_seed = segment, outside_split_seeds(int(rng.integers(0, 2**31 - 1)))
-        else:
-            scenario, key, clip_seed = self.scenario, 0, self.seed
-        if self._clip is None or self._clip[0] != key:
-            self._clip = (key, self.make_clip(scenario, clip_seed))
-            self._static.clear()
-        return self._clip[1]
 
     def make_clip(self, scenario: str, clip_seed: int) -> PhotoClip:
         """Who is in the scene: a wearer (the live person, or the attacker) and, for an attack, a victim
@@ -118,10 +106,8 @@ class PhotoWorld(SyntheticWorld):
         return SceneTruth("spoof" if pai else "live", pai, clip.subject, clip.scenario, (face,), face_mask)
 
 
-class PhotoSource(ClosesOnExit):
+class PhotoSource(SyntheticSource):
     """``photo:SCENARIO`` as a :class:`FrameSource` (software: production mode refuses it)."""
-
-    software = True
 
     def __init__(self, scenario: str, options: SourceOptions) -> None:
         self.spec = f"photo:{scenario}"
@@ -130,18 +116,7 @@ class PhotoSource(ClosesOnExit):
         self._closed = False
 
     def describe(self) -> str:
-        c = self.world.rig.color
-        return (f"scenario={self.world.scenario} seed={self.world.seed} split={self.world.split} "
-                f"people={len({p.identity for p in self.world.pool})} {c.width}x{c.height}@{self.world.fps}")
-
-    def __iter__(self) -> Iterator[RGBDFrame]:
-        index = 0
-        while not self._closed and (self.options.max_frames is None or index < self.options.max_frames):
-            yield self.world.frame(index)
-            index += 1
-
-    def close(self) -> None:
-        self._closed = True
+        return f"{super().describe()} split={self.world.split} people={len({p.identity for p in self.world.pool})}"
 
 
 def open_photo(argument: str, options: SourceOptions) -> PhotoSource:

@@ -127,6 +127,17 @@ def halftone(img: np.ndarray, pitch_px: float, rng: np.random.Generator) -> np.n
     return img * (1.0 - 0.18 * ink) + 0.05 * (1 - ink) * (1 - img)
 
 
+def head_pose(motion: np.ndarray, offset_xy: tuple[float, float], distance_m: float,
+              t_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and rotation of a head that turns and sways: ``motion`` holds yaw/pitch/roll amplitudes,
+    their frequencies (Hz), six phases and three sway amplitudes (m), as :meth:`Clip.create` draws them."""
+    m = motion
+    ang = [m[i] * math.sin(2 * math.pi * m[3 + i] * t_s + m[6 + i]) for i in range(3)]
+    sway = [m[12 + i] * math.sin(2 * math.pi * m[3 + i] * 0.7 * t_s + m[9 + i]) for i in range(3)]
+    center = np.array([offset_xy[0] + sway[0], offset_xy[1] + sway[1], distance_m + sway[2]], np.float32)
+    return center, rotation(ang[0], ang[1], ang[2])
+
+
 @dataclass
 class Clip:
     """All random choices of one scene; :meth:`surfaces` places them at time ``t_s``."""
@@ -192,12 +203,7 @@ class Clip:
 
     def pose(self, t_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Head centre (colour frame, metres) and rotation at time ``t_s``."""
-        m = self.motion
-        ang = [m[i] * math.sin(2 * math.pi * m[3 + i] * t_s + m[6 + i]) for i in range(3)]
-        sway = [m[12 + i] * math.sin(2 * math.pi * m[3 + i] * 0.7 * t_s + m[9 + i]) for i in range(3)]
-        center = np.array([self.offset_xy[0] + sway[0], self.offset_xy[1] + sway[1],
-                           self.distance_m + sway[2]], np.float32)
-        return center, rotation(ang[0], ang[1], ang[2])
+        return head_pose(self.motion, self.offset_xy, self.distance_m, t_s)
 
     def surfaces(self, t_s: float) -> list[Surface]:
         """Everything in view at ``t_s``: the moving surfaces, then the static room."""

@@ -68,18 +68,24 @@ class SyntheticWorld:
         # same in every clip; with extra_faces=0 nothing here touches a random generator.
         self.bystanders = [Head.create(np.random.default_rng([self.seed, 404, k])) for k in range(extra_faces)]
 
+    mixed_choices = MIXED_CHOICES  # what a scene of the `mixed` scenario can be
+
     def clip_for(self, index: int) -> Clip:
+        """The clip frame ``index`` belongs to (a new random scene every segment of ``mixed``)."""
         if self.scenario == "mixed":
             segment = index // MIXED_SEGMENT_FRAMES
             rng = np.random.default_rng([self.seed, segment, 7])
-            scenario = MIXED_CHOICES[int(rng.integers(len(MIXED_CHOICES)))]
+            scenario = self.mixed_choices[int(rng.integers(len(self.mixed_choices)))]
             key, clip_seed = segment, outside_split_seeds(int(rng.integers(0, 2**31 - 1)))
         else:
             scenario, key, clip_seed = self.scenario, 0, self.seed
         if self._clip is None or self._clip[0] != key:
-            self._clip = (key, Clip.create(scenario, clip_seed, self.distance_m))
+            self._clip = (key, self.make_clip(scenario, clip_seed))
             self._static.clear()
         return self._clip[1]
+
+    def make_clip(self, scenario: str, clip_seed: int) -> Clip:
+        return Clip.create(scenario, clip_seed, self.distance_m)
 
     def _view(self, clip: Clip, moving: list[Surface], camera: str) -> tuple[Hits, Shaded]:
         """Cast and shade one camera's view: the static part comes from the per-clip cache."""
