@@ -77,11 +77,13 @@ def main() -> None:
     dev = prepare_samples(args.dev, "dev", config, "yunet", args.model_dir, args.cache_dir)
     test = prepare_samples(args.test, "test", config, "yunet", args.model_dir, args.cache_dir)
 
-    # calibration set: the first dev faces, live and attack alike (what the camera will show)
-    rgb, depth = dev.arrays(slice(0, CALIB_COUNT))
-    items = (CalibItem(rgb[i], depth[i], bool(dev.is_attack[i]), str(dev.pai[i])) for i in range(len(rgb)))
+    # calibration set: dev faces spread evenly over the whole dev split (both worlds when it joins
+    # two), live and attack alike (what the camera will show)
+    pick = np.unique(np.linspace(0, len(dev) - 1, min(CALIB_COUNT, len(dev))).astype(int))
+    rgb, depth = dev.arrays(pick)
+    items = (CalibItem(rgb[i], depth[i], bool(dev.is_attack[k]), str(dev.pai[k])) for i, k in enumerate(pick))
     calib = build_calibration_set(items, len(rgb), f"{args.dev} dev", runner.contract,
-                                  note="first dev faces of the synthetic world, YuNet crops")
+                                  note="dev faces spread over the dev split, YuNet crops")
     calib_path = args.out.parent.parent / "out" / "calib-dev.npz"
     calib_path.parent.mkdir(parents=True, exist_ok=True)
     save_calibration_set(calib, calib_path)
@@ -102,7 +104,16 @@ def main() -> None:
     agreement = float(np.mean((s32 >= threshold) == (s8 >= threshold)))
     report = pad_report(s32, test.is_attack.astype(bool), threshold, test.pai).to_json()
     report8 = pad_report(s8, test.is_attack.astype(bool), threshold, test.pai).to_json()
-    checks = {"parity_max_abs_score_onnx_vs_torch_200": parity,
+    per_world = {}
+    if "+" in args.test:  # a joined test split: each world's own numbers too (subjects carry the kind)
+        for part in args.test.split("+"):
+            kind = part.partition(":")[0]
+            mine = np.char.startswith(test.subject.astype(str), f"{kind}/")
+            per_world[part] = {"fp32": pad_report(s32[mine], test.is_attack[mine].astype(bool), threshold,
+                                                  test.pai[mine]).to_json(),
+                               "int8": pad_report(s8[mine], test.is_attack[mine].astype(bool), threshold,
+                                                  test.pai[mine]).to_json()}
+    checks = {"parity_max_abs_score_onnx_vs_torch_200": parity, "per_world": per_world,
               "int8_fp32_decision_agreement": agreement, "int8_max_abs_score_diff": float(np.max(np.abs(s8 - s32))),
               "test_faces": len(test), "threshold": threshold, "grandtest_fp32": report, "grandtest_int8": report8,
               "calibration_set": str(calib_path), "checkpoint": str(checkpoint)}
@@ -110,6 +121,9 @@ def main() -> None:
     print(json.dumps({k: v for k, v in checks.items() if not isinstance(v, dict)}, indent=2))
     print(f"fp32 grand test: ACER {report['acer']:.2%} (APCER worst {report['apcer_max']:.2%}, "
           f"BPCER {report['bpcer']:.2%}), EER {report['eer']:.2%}; INT8 ACER {report8['acer']:.2%}")
+    for part, r in per_world.items():
+        print(f"  {part}: fp32 ACER {r['fp32']['acer']:.2%} (APCER worst {r['fp32']['apcer_max']:.2%}, "
+              f"BPCER {r['fp32']['bpcer']:.2%}), INT8 ACER {r['int8']['acer']:.2%}")
 
 
 if __name__ == "__main__":

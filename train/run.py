@@ -130,10 +130,15 @@ def score_components(model, samples: SampleSet, batch_size: int = 64) -> tuple[n
         model.set_alpha(0.0)
         for start in range(0, len(samples), batch_size):
             rgb, depth = samples.arrays(slice(start, start + batch_size))
-            base = model(torch.from_numpy(rgb), torch.from_numpy(depth)).score.numpy()
-            model.set_alpha(1.0)
-            full = model(torch.from_numpy(rgb), torch.from_numpy(depth)).score.numpy()
-            model.set_alpha(0.0)
+            out = model(torch.from_numpy(rgb), torch.from_numpy(depth))
+            base = out.score.numpy()
+            traces = (getattr(out, "trace_rgb", None), getattr(out, "trace_depth", None))
+            if all(t is not None for t in traces):  # the network's outputs hold both terms: one pass
+                full = base + sum(t.abs().mean(dim=(1, 2, 3)) for t in traces).numpy()
+            else:  # a model that only gives its score: the energy is the score's change at alpha 1
+                model.set_alpha(1.0)
+                full = model(torch.from_numpy(rgb), torch.from_numpy(depth)).score.numpy()
+                model.set_alpha(0.0)
             fused.append(base)
             energy.append(full - base)
     model.set_alpha(alpha)
