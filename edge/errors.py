@@ -8,6 +8,7 @@ non-zero. Programmer mistakes (a tensor of the wrong shape passed by our own cod
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from types import ModuleType
 
 
@@ -37,10 +38,30 @@ class ConfigError(EdgefasError):
     """A configuration file or option is invalid."""
 
 
+class ChoiceError(ConfigError):
+    """An option that takes one of a fixed set of values got another; the message names the option
+    and lists the valid values (see :func:`check_choice`)."""
+
+
+class ProductionError(ConfigError):
+    """Production mode refuses a source or a camera (a recording, a rendered stream, a software
+    device, a USB 2 link, old firmware). Not a :class:`SourceError`: reconnecting cannot change the
+    answer, so a watchdog passes it on instead of retrying, and the service stops with this line."""
+
+
 class MissingExtraError(EdgefasError):
     """An optional dependency is not installed; the message names the extra that provides it."""
 
     exit_code = 2
+
+
+def check_choice(value: str, choices: Iterable[str], option: str) -> str:
+    """``value`` if it is one of ``choices``; else a one-line :class:`ChoiceError` naming ``option``
+    (as the user wrote it: ``--detector``, ``[kiosk] depth_filters``) and every valid value."""
+    valid = tuple(choices)
+    if value not in valid:
+        raise ChoiceError(f"{option} must be one of {', '.join(valid)}, got '{value}'")
+    return value
 
 
 def import_optional(module: str, extra: str, purpose: str) -> ModuleType:

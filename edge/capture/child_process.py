@@ -11,8 +11,9 @@ another core in parallel with detection and inference.
 Flow control: the parent grants the child ``prefetch`` frames of credit and returns one credit per
 frame it takes, so at most ``prefetch`` frames are in flight (a recording played non-real-time
 loses nothing; a live camera's own queue drops as it would in-process). Errors in the child (a
-missing file, production mode refusing a recording, a stalled camera) arrive as the same
-one-line :class:`~edge.errors.SourceError` an in-process source raises; a child that dies is a
+missing file, production mode refusing a camera, a stalled camera) arrive as the same one-line
+:mod:`edge.errors` class an in-process source raises, so a :class:`~edge.errors.SourceError` is
+retried by the watchdog and a :class:`~edge.errors.ProductionError` is not; a child that dies is a
 ``SourceError`` too, so the watchdog reconnects it like an unplugged camera.
 """
 
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+import edge.errors
 from edge.capture.source import ClosesOnExit, SourceOptions
 from edge.errors import EdgefasError, SourceError
 from edge.frames import RGBDFrame
@@ -41,12 +43,23 @@ STOP_TIMEOUT_S = 5.0
 @dataclass(frozen=True)
 class _Ready:
     describe: str
-    software: bool
 
 
 @dataclass(frozen=True)
 class _Failed:
     message: str
+    error: str = "SourceError"  # the class name in edge.errors, so the parent raises the same kind
+
+    @classmethod
+    def of(cls, err: EdgefasError) -> _Failed:
+        return cls(str(err), type(err).__name__)
+
+    def exception(self) -> EdgefasError:
+        """The child's error as the parent raises it; a class outside edge.errors becomes a SourceError."""
+        kind = getattr(edge.errors, self.error, None)
+        if not (isinstance(kind, type) and issubclass(kind, EdgefasError)):
+            kind = SourceError
+        return kind(self.message)
 
 
 _END = "end"
@@ -61,10 +74,10 @@ def _child_main(conn: Connection, spec: str, options: SourceOptions, filters: st
     try:
         source = open_with_filters(spec, options, filters)
     except EdgefasError as err:
-        conn.send(_Failed(str(err)))
+        conn.send(_Failed.of(err))
         return
     try:
-        conn.send(_Ready(source.describe(), bool(source.software)))
+        conn.send(_Ready(source.describe()))
         credit = 0
         for frame in source:
             while credit == 0 or conn.poll():  # wait for credit; notice a stop between frames
@@ -76,7 +89,7 @@ def _child_main(conn: Connection, spec: str, options: SourceOptions, filters: st
             credit -= 1
         conn.send(_END)
     except EdgefasError as err:
-        conn.send(_Failed(str(err)))
+        conn.send(_Failed.of(err))
     except (BrokenPipeError, EOFError, KeyboardInterrupt):  # the parent went away or was interrupted
         pass
     finally:
@@ -111,11 +124,11 @@ class ChildProcessSource(ClosesOnExit):
         ready = self._receive(READY_TIMEOUT_S, "opening")
         if isinstance(ready, _Failed):
             self.close()
-            raise SourceError(ready.message)
+            raise ready.exception()
         if not isinstance(ready, _Ready):
             self.close()
             raise SourceError(f"{spec}: the capture process answered {type(ready).__name__} instead of ready")
-        self._describe, self.software = ready.describe, ready.software
+        self._describe = ready.describe
         log.info("capture process pid=%s reads %s", self._process.pid, ready.describe)
 
     def describe(self) -> str:
@@ -143,7 +156,7 @@ class ChildProcessSource(ClosesOnExit):
                 self._grant()
                 yield item
             elif isinstance(item, _Failed):
-                raise SourceError(item.message)
+                raise item.exception()
             else:
                 return  # _END: the source is exhausted
 

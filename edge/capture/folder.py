@@ -112,8 +112,6 @@ def _intrinsics(folder: Path, width: int, height: int) -> Intrinsics:
 class FolderSource(ClosesOnExit):
     """Frames from a folder dataset in row order; each frame carries its row's label as truth."""
 
-    software = True
-
     def __init__(self, folder: Path, options: SourceOptions) -> None:
         self.folder = Path(folder)
         self.spec = f"folder:{folder}"

@@ -42,14 +42,12 @@ def check_recording_path(path: Path) -> Path:
 
 
 class BagSource(ClosesOnExit):
-    """A recording as a :class:`~edge.capture.source.FrameSource` (``software`` is True).
+    """A recording as a :class:`~edge.capture.source.FrameSource` (a software kind: production mode refuses it).
 
     ``stream_info`` is read from the file at open time, so a file without a depth or colour
     stream, or one librealsense cannot parse, fails in the constructor with a one-line
     :class:`SourceError` naming the file.
     """
-
-    software = True
 
     def __init__(self, path: Path, options: SourceOptions, filters: DepthFilterConfig | None = None) -> None:
         self.path = check_recording_path(Path(path))
@@ -152,8 +150,7 @@ def open_with_filters(spec: str, options: SourceOptions, filters: str | None = N
 
 
 def open_bag(argument: str, options: SourceOptions) -> BagSource:
-    """Opener registered in ``SOURCE_KINDS`` for ``bag:PATH`` (depth chain: ``options.depth_filters``);
-    production mode refuses recordings (DESIGN §7: an injected stream looks exactly like a recording)."""
-    if options.production:
-        raise SourceError(f"production mode refuses recordings (bag:{argument}); use a live camera: realsense[:SERIAL]")
+    """Opener registered in ``SOURCE_KINDS`` for ``bag:PATH`` (depth chain: ``options.depth_filters``).
+    Production mode never gets here: ``bag`` is not a physical kind, so
+    :func:`edge.capture.source.check_source` refuses it before any opener runs (DESIGN §7)."""
     return BagSource(Path(argument).expanduser(), options)

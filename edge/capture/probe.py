@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from edge.capture.rs_pipeline import StreamInfo
-from edge.capture.source import SourceOptions, open_source
+from edge.capture.source import SourceOptions, is_physical, open_source
 from edge.frames import Intrinsics, RGBDFrame
 
 
@@ -30,7 +30,7 @@ class DescribesStreams(Protocol):
 class ProbeReport:
     spec: str
     description: str
-    software: bool
+    software: bool  # not a physical camera kind (edge.capture.source.is_physical): production mode refuses it
     frames_requested: int
     frames_read: int
     color_size: tuple[int, int] | None  # (width, height) of delivered colour; aligned depth matches it
@@ -96,7 +96,7 @@ def probe_source(spec: str, frames: int = 30, options: SourceOptions | None = No
     interval = float(np.median(np.diff(times))) if len(times) > 1 else float("nan")
     first = read[0] if read else None
     return ProbeReport(
-        spec=spec, description=description, software=bool(source.software), frames_requested=frames,
+        spec=spec, description=description, software=not is_physical(spec), frames_requested=frames,
         frames_read=len(read),
         color_size=(first.color_bgr.shape[1], first.color_bgr.shape[0]) if first else None,
         color_intrinsics=first.intrinsics if first else None,

@@ -5,7 +5,9 @@ auto-exposure on (optionally metered on the face), depth filtered in the recomme
 aligned to colour by :mod:`edge.capture.rs_pipeline`. Everything a reviewer needs to trust a
 capture (serial, firmware, USB link, depth scale, intrinsics, extrinsics) is read from the device
 and logged at start. A USB 2 link or an old firmware is a loud warning, and an error in production
-mode, because both silently lower depth quality (USB 2 cannot carry 848x480 depth with colour at 30 fps).
+mode (``SourceOptions.production``), because both silently lower depth quality (USB 2 cannot carry
+848x480 depth with colour at 30 fps). Production mode also refuses a device that reports no hardware
+connection: a software device behind a ``realsense`` spec is an injection path, not a camera.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from edge.capture.rs_pipeline import (
     read_stream_info,
 )
 from edge.capture.source import ClosesOnExit, SourceOptions
-from edge.errors import ConfigError, SourceError, import_optional
+from edge.errors import ConfigError, ProductionError, SourceError, import_optional
 from edge.frames import RGBDFrame
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,6 @@ class RealSenseSettings:
     """Deployment settings of a live camera (beyond :class:`SourceOptions`)."""
 
     filters: DepthFilterConfig = DepthFilterConfig()
-    production: bool = False  # USB 2 or old firmware become errors (also set by SourceOptions.production)
     min_firmware: str = ""  # "" = the version librealsense itself recommends for the device
     emitter: bool = True  # the IR projector adds texture: depth on plain skin and walls needs it
 
@@ -110,10 +111,27 @@ def link_problems(device: DeviceInfo, min_firmware: str) -> list[str]:
     return problems
 
 
-def list_devices(rs: ModuleType | None = None) -> tuple[DeviceInfo, ...]:
-    """Connected cameras (empty when none)."""
+def check_device(device: DeviceInfo, min_firmware: str, production: bool) -> tuple[str, ...]:
+    """The camera's deployment problems (:func:`link_problems`), logged at WARNING; in production
+    mode each is a :class:`ProductionError` instead, and so is a device without a hardware link."""
+    problems = link_problems(device, min_firmware)
+    if production and not device.hardware_link:
+        raise ProductionError(f"production mode refuses device {device.serial or '?'} ({device.name or 'unnamed'}): "
+                              "it reports no USB or other hardware connection, so it is a software or virtual "
+                              "device whose frames cannot be told from an injection attack; connect a RealSense "
+                              "camera")
+    if problems and production:
+        raise ProductionError("production mode refuses this camera: " + "; ".join(problems))
+    for problem in problems:
+        log.warning("%s", problem)
+    return tuple(problems)
+
+
+def list_devices(rs: ModuleType | None = None, context: Any = None) -> tuple[DeviceInfo, ...]:
+    """Connected cameras of ``context`` (a new ``rs.context()`` when None); empty when none."""
     rs = rs or import_optional("pyrealsense2", "realsense", "listing RealSense cameras")
-    return tuple(read_device_info(rs, device) for device in rs.context().query_devices())
+    context = context if context is not None else rs.context()
+    return tuple(read_device_info(rs, device) for device in context.query_devices())
 
 
 def select_device(rs: ModuleType, serial: str) -> DeviceInfo:
@@ -138,14 +156,12 @@ def choose_device(devices: tuple[DeviceInfo, ...], serial: str) -> DeviceInfo:
 
 
 class RealSenseSource(ClosesOnExit):
-    """A live camera as a :class:`~edge.capture.source.FrameSource` (``software`` is False).
+    """A live camera as a :class:`~edge.capture.source.FrameSource` (a physical kind: judged in wall time).
 
     A frame wait longer than ``timeout_s``, or the camera being unplugged (seen through the
     context's device-change callback), raises :class:`SourceError` from the iterator; wrap the
     source in :class:`edge.capture.watchdog.Watchdog` to reconnect instead of ending.
     """
-
-    software = False
 
     def __init__(self, serial: str, options: SourceOptions, settings: RealSenseSettings | None = None) -> None:
         self.rs = rs = import_optional("pyrealsense2", "realsense", "the RealSense camera source")
@@ -154,14 +170,10 @@ class RealSenseSource(ClosesOnExit):
         self.timeout_s = check_timeout(options.timeout_s)
         check_camera_mode(options.width, options.height, options.fps)
         self.context = rs.context()
-        device = choose_device(tuple(read_device_info(rs, d) for d in self.context.query_devices()), serial)
+        device = choose_device(list_devices(rs, self.context), serial)
         self.serial = device.serial
         self.spec = f"realsense:{self.serial}"
-        problems = link_problems(device, self.settings.min_firmware)
-        if problems and (self.settings.production or options.production):
-            raise SourceError("; ".join(problems) + " (production mode refuses this camera)")
-        for problem in problems:
-            log.warning("%s", problem)
+        problems = check_device(device, self.settings.min_firmware, options.production)
         self.camera = camera_profile(device.name, options.width, options.height, options.fps)
         self._removed = threading.Event()
         self.pipeline = rs.pipeline(self.context)

@@ -78,12 +78,10 @@ FILTER_CHAINS: dict[str, DepthFilterConfig] = {"default": DepthFilterConfig(),
 
 
 def filter_chain(name: str, option: str = "depth filters") -> DepthFilterConfig:
-    """The chain called ``name``; an unknown name is a ConfigError naming ``option`` and the choices."""
-    from edge.errors import ConfigError
+    """The chain called ``name``; an unknown name is a ChoiceError (a ConfigError) naming ``option`` and the choices."""
+    from edge.errors import check_choice
 
-    if name not in FILTER_CHAINS:
-        raise ConfigError(f"{option} must be one of {', '.join(FILTER_CHAINS)}, got '{name}'")
-    return FILTER_CHAINS[name]
+    return FILTER_CHAINS[check_choice(name, FILTER_CHAINS, option)]
 
 
 @dataclass(frozen=True)
@@ -93,13 +91,22 @@ class DeviceInfo:
     name: str
     serial: str
     firmware: str
-    usb_type: str  # "3.2", "2.1", ... ; "" where the device does not report it (recordings)
+    usb_type: str  # "3.2", "2.1", ... ; "" where the device does not report it (recordings, software devices)
     product_line: str = ""
     recommended_firmware: str = ""
+    # librealsense's camera_info.connection_type: "USB", "GMSL" (D457 over MIPI), "DDS" (Ethernet);
+    # "" where the device does not report it (recordings, software devices, librealsense < 2.54)
+    connection_type: str = ""
 
     @property
     def usb2(self) -> bool:
         return self.usb_type.startswith("2")
+
+    @property
+    def hardware_link(self) -> bool:
+        """The device reports a hardware connection. Every D4xx camera reports its USB type (or, on
+        GMSL/Ethernet models, its connection type); a software device or a recording reports neither."""
+        return bool(self.usb_type or self.connection_type)
 
 
 @dataclass(frozen=True)
@@ -135,9 +142,11 @@ def read_device_info(rs: ModuleType, device: Any) -> DeviceInfo:
         return str(device.get_info(key)) if device.supports(key) else ""
 
     ci = rs.camera_info
+    connection = getattr(ci, "connection_type", None)  # added in librealsense 2.54
     return DeviceInfo(name=info(ci.name), serial=info(ci.serial_number), firmware=info(ci.firmware_version),
                       usb_type=info(ci.usb_type_descriptor), product_line=info(ci.product_line),
-                      recommended_firmware=info(ci.recommended_firmware_version))
+                      recommended_firmware=info(ci.recommended_firmware_version),
+                      connection_type=info(connection) if connection is not None else "")
 
 
 def to_intrinsics(rs_intrinsics: Any) -> Intrinsics:

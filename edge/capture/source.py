@@ -1,8 +1,15 @@
 """The ``FrameSource`` interface and the one table that maps spec strings to implementations.
 
-A source is named by a spec string with an explicit prefix (``synthetic:live``, ``bag:PATH``,
-``folder:PATH``, ``realsense`` or ``realsense:SERIAL``). The same table renders ``--help`` text and
-the error for an unknown prefix, so the two never disagree.
+A source is named by a spec string with an explicit prefix (``synthetic:live``, ``photo:live``,
+``bag:PATH``, ``folder:PATH``, ``realsense`` or ``realsense:SERIAL``). The same table renders
+``--help`` text and the error for an unknown prefix, so the two never disagree.
+
+The table is also the one answer to "is this a physical camera?" (:attr:`SourceKind.physical`,
+:func:`is_physical`): production mode refuses every other kind (DESIGN §7: an injected stream looks
+exactly like a recording), and the live path judges a software source in its own stream time.
+Production mode travels in :attr:`SourceOptions.production` and is checked in one place,
+:func:`check_source`, which every open goes through; a camera then checks its own device (USB link,
+firmware, a software device behind a camera spec) in :mod:`edge.capture.realsense`.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from edge.errors import ConfigError, SourceError
+from edge.errors import ConfigError, ProductionError, SourceError
 from edge.frames import RGBDFrame
 
 log = logging.getLogger(__name__)
@@ -23,13 +30,12 @@ log = logging.getLogger(__name__)
 class FrameSource(Protocol):
     """Yields aligned RGB-D frames until exhausted (a recording's end) or closed.
 
-    ``describe()`` is the one line logged at start (what was resolved from the spec).
-    ``software`` is True for sources that do not come from a physical camera: production mode
-    refuses them, because an injected stream looks exactly like a recording.
+    ``describe()`` is the one line logged at start (what was resolved from the spec). ``spec``
+    names the source in the table's form; whether it is a physical camera is the spec's kind's
+    answer (:func:`is_physical`), never a flag of its own.
     """
 
     spec: str
-    software: bool
 
     def __iter__(self) -> Iterator[RGBDFrame]: ...
 
@@ -62,7 +68,9 @@ class SourceOptions:
     fps: int = 30
     timeout_s: float = 2.0  # longest wait for one frame before the source reports a stall
     loop: bool = False  # restart a finite source (recording, folder) at its end
-    production: bool = False  # deployment checks are errors, not warnings (USB 2 link, old camera firmware)
+    # refuse every source kind that is not a physical camera (check_source), and a camera whose device
+    # is not fit for a door (edge.capture.realsense: software device, USB 2 link, old firmware)
+    production: bool = False
     # librealsense sources (realsense, bag): a chain of edge.capture.rs_pipeline.FILTER_CHAINS
     depth_filters: str = "default"
 
@@ -75,11 +83,14 @@ class SourceKind:
     opener: str  # "module:function" taking (argument, SourceOptions) -> FrameSource
     needs_argument: bool
     depth_filters: bool = False  # its depth passes librealsense's filters (SourceOptions.depth_filters applies)
+    # frames come from a camera in front of a person, so the stream's clock is the wall clock; every
+    # other kind is software (rendered, recorded, read from files): production mode refuses it
+    physical: bool = False
 
 
 SOURCE_KINDS: tuple[SourceKind, ...] = (
     SourceKind("realsense", "realsense[:SERIAL]", "a live Intel RealSense D4xx camera (first found, or by serial)",
-               "edge.capture.realsense:open_realsense", False, depth_filters=True),
+               "edge.capture.realsense:open_realsense", False, depth_filters=True, physical=True),
     SourceKind("bag", "bag:PATH", "a RealSense recording (.bag ROS1 or .db3 ROS2), played non-real-time",
                "edge.capture.playback:open_bag", True, depth_filters=True),
     SourceKind("folder", "folder:PATH", "a folder with labels.csv and color/depth image pairs (DESIGN §8)",
@@ -116,10 +127,20 @@ def parse_spec(spec: str) -> tuple[SourceKind, str]:
     raise SourceError(f"unknown source spec '{spec}'; use one of: {valid_forms()}")
 
 
+def is_physical(spec: str) -> bool:
+    """True only for a spec of a physical camera kind; a spec that does not parse counts as software
+    (fail closed: production mode refuses it, and it is judged in stream time)."""
+    try:
+        return parse_spec(spec)[0].physical
+    except SourceError:
+        return False
+
+
 def check_source(spec: str, options: SourceOptions) -> tuple[SourceKind, str]:
-    """What :func:`open_source` checks before opening anything: the spec's form, and a depth filter
-    chain that exists and applies to that kind of source. Callers that open later (a watchdog, a
-    child process) call it first, so a user's mistake is one error at start, not a reconnect loop."""
+    """What :func:`open_source` checks before opening anything: the spec's form, a depth filter
+    chain that exists and applies to that kind of source, and, in production mode, a physical kind.
+    Callers that open later (a watchdog, a child process) call it first, so a user's mistake is one
+    error at start, not a reconnect loop."""
     from edge.capture.rs_pipeline import filter_chain
 
     kind, argument = parse_spec(spec)
@@ -128,6 +149,11 @@ def check_source(spec: str, options: SourceOptions) -> tuple[SourceKind, str]:
         raise ConfigError(f"depth filters '{options.depth_filters}' apply to RealSense cameras and recordings "
                           f"(realsense, bag:PATH), not to '{spec}', whose depth skips librealsense's filters; "
                           f"use default")
+    if options.production and not kind.physical:
+        raise ProductionError(f"production mode refuses the source '{spec}': a recorded, rendered or software "
+                              "stream cannot be told from an injection attack; use a live camera "
+                              "(realsense or realsense:SERIAL), or turn production mode off for testing "
+                              "([kiosk] production = false)")
     return kind, argument
 
 

@@ -7,6 +7,10 @@ downstream code reads, closes the source, waits with exponential backoff, and op
 ``reset_after`` consecutive failures it asks the source for a hardware reset, if it has one (a
 RealSense that stops streaming often recovers only after a USB power-cycle). While the state is
 not ``ok`` no frame is delivered, so nothing downstream can decide on a stale or missing frame.
+
+Only a :class:`SourceError` is a fault. Any other :class:`~edge.errors.EdgefasError` from opening or
+reading (production mode refusing a camera, an unsupported camera mode, a missing extra) cannot be
+fixed by reconnecting, so it passes through and ends the iteration with that error.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
-from edge.capture.source import ClosesOnExit, FrameSource, SourceOptions, open_source, parse_spec
+from edge.capture.source import ClosesOnExit, FrameSource, SourceOptions, open_source
 from edge.errors import SourceError
 from edge.frames import RGBDFrame
 
@@ -79,7 +83,8 @@ class ResettableSource(FrameSource, Protocol):
 
 
 class Watchdog(ClosesOnExit):
-    """A :class:`FrameSource` that reopens ``opener()``'s source on failure and never raises a fault.
+    """A :class:`FrameSource` that reopens ``opener()``'s source on failure and never raises a fault
+    (a :class:`SourceError`); other errors pass through (see the module docstring).
 
     Iteration ends only when :meth:`close` is called or the wrapped source is exhausted (the end of
     a recording). ``health`` may be read from any thread; ``on_change`` is called on the iterating
@@ -89,7 +94,6 @@ class Watchdog(ClosesOnExit):
     def __init__(self, opener: Callable[[], FrameSource], spec: str, config: WatchdogConfig | None = None,
                  on_change: Callable[[HealthReport], None] | None = None) -> None:
         self.opener, self.spec, self.config, self.on_change = opener, spec, config or WatchdogConfig(), on_change
-        self.software = _software_by_spec(spec)  # replaced by the opened source's own answer
         self._source: FrameSource | None = None
         self._closed = threading.Event()
         self._lock = threading.Lock()
@@ -151,7 +155,6 @@ class Watchdog(ClosesOnExit):
                     except SourceError as exc:
                         self._fail(exc)
                         continue
-                    self.software = self._source.software
                     opened += 1
                     if opened > 1:
                         self._update(reconnects=self.health.reconnects + 1)
@@ -176,15 +179,6 @@ class Watchdog(ClosesOnExit):
     def close(self) -> None:
         """Stop retrying and end iteration (safe from another thread: it interrupts a backoff wait)."""
         self._closed.set()
-
-
-def _software_by_spec(spec: str) -> bool:
-    """Before the first open: only a ``realsense`` spec is a physical camera; anything else, or a
-    spec that does not parse, counts as software (production mode refuses it: fail closed)."""
-    try:
-        return parse_spec(spec)[0].prefix != "realsense"
-    except SourceError:
-        return True
 
 
 def watch_source(spec: str, options: SourceOptions | None = None, config: WatchdogConfig | None = None,

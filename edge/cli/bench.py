@@ -13,7 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from edge.capture.source import sources_help
-from edge.errors import ConfigError
+from edge.errors import check_choice
+from edge.face.finder import check_detector, detectors_help
 
 MODE_CHOICES = ("all", "sequential", "overlapped", "process")
 
@@ -37,7 +38,7 @@ def bench(
                                "(skipped with the reason when torch is not installed)."),
     torch_checkpoint: Path = typer.Option(None, "--torch-checkpoint", help="Weights for the eager row (default: a "
                                           "fresh initialisation of the model's preset)."),
-    detector: str = typer.Option("auto", "--detector", help="Face detector: auto, yunet, haar."),
+    detector: str = typer.Option("auto", "--detector", help=detectors_help()),
     model_dir: Path = typer.Option(None, "--model-dir", help="Folder with the YuNet model."),
     seed: int = typer.Option(8, "--seed", help="Seed of a synthetic scene (8: the first 6 s of 'mixed' all show a "
                              "face: live, print, cutout, print)."),
@@ -67,8 +68,8 @@ def bench(
     from edge.capture.rs_pipeline import filter_chain
 
     filter_chain(filters, "--filters")
-    if mode not in MODE_CHOICES:
-        raise ConfigError(f"--mode must be one of {', '.join(MODE_CHOICES)}, got '{mode}'")
+    check_choice(mode, MODE_CHOICES, "--mode")
+    check_detector(detector)
     options = BenchOptions(
         spec=camera, models=tuple(model or ()), frames=frames, warmup=warmup,
         modes=MODES if mode == "all" else (mode,), threads=threads, eager=eager, torch_checkpoint=torch_checkpoint,

@@ -11,6 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from edge.capture.source import sources_help
+from edge.errors import check_choice
+from edge.face.finder import check_detector, detectors_help
 
 calibrate_app = typer.Typer(help="Calibration: INT8 calibration sets and models, decision thresholds.",
                             no_args_is_help=True)
@@ -29,13 +31,14 @@ def collect(
     count: int = typer.Option(..., "--count", min=1, help="Faces to keep (frames without a usable face are skipped)."),
     out: Path = typer.Option(..., "--out", help="Calibration set file to write (.npz)."),
     model: Path | None = typer.Option(None, "--model", help="ONNX model whose preprocessing contract to follow."),
-    detector: str = typer.Option("auto", "--detector", help="Face detector: auto, yunet or haar."),
+    detector: str = typer.Option("auto", "--detector", help=detectors_help()),
     seed: int = typer.Option(0, "--seed", help="Seed of synthetic sources."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
 ) -> None:
     """Collect preprocessed faces from a camera, recording or dataset into an INT8 calibration set."""
     from calibration.face_stream import collect_calibration_set
 
+    check_detector(detector)
     with _progress("collecting") as bar:
         task = bar.add_task("collect", total=count)
         calib = collect_calibration_set(source, count, out, model, detector, seed,
@@ -64,8 +67,10 @@ def int8(
 ) -> None:
     """Quantise to INT8 (Q/DQ) and accept it only past the accuracy gate."""
     from engines.accuracy_gate import GateTolerance
-    from engines.quantize import quantize_and_gate
+    from engines.quantize import CALIBRATION_METHODS, INT8_TARGETS, quantize_and_gate
 
+    check_choice(method, CALIBRATION_METHODS, "--method")
+    check_choice(build, INT8_TARGETS, "--build")
     tolerance = GateTolerance(max_abs, median_abs, min_agreement)
     with _progress("calibrating") as bar:
         task = bar.add_task("int8", total=None)
@@ -88,7 +93,7 @@ def threshold(
     out: Path | None = typer.Option(None, "--out", help="Write the model with its threshold here (default: in place)."),
     det_plot: Path | None = typer.Option(None, "--det-plot", help="Also write a DET plot (PNG/PDF/SVG)."),
     max_frames: int | None = typer.Option(None, "--max-frames", help="Read at most this many frames."),
-    detector: str = typer.Option("auto", "--detector", help="Face detector: auto, yunet or haar."),
+    detector: str = typer.Option("auto", "--detector", help=detectors_help()),
     seed: int = typer.Option(0, "--seed", help="Seed of synthetic sources."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
 ) -> None:
@@ -97,6 +102,7 @@ def threshold(
     from calibration.threshold import parse_target
 
     parse_target(target)  # a bad target fails before any frame is read
+    check_detector(detector)
     with _progress("scoring") as bar:
         task = bar.add_task("score", total=max_frames)
         result = calibrate_threshold(model, dataset, target, out, det_plot, detector, seed, max_frames,

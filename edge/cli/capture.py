@@ -83,7 +83,7 @@ def record(
 ) -> None:
     """Record raw depth and color from a live camera (replay later with bag:FILE through any filter chain)."""
     kind, serial = parse_spec(camera)
-    if kind.prefix != "realsense":
+    if not kind.physical:
         raise ConfigError(f"record needs a live camera (realsense[:SERIAL]), got '{camera}'")
     from edge.capture.recorder import record_camera
 

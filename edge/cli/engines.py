@@ -20,8 +20,10 @@ def export(
     json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
 ) -> None:
     """Export a checkpoint to ONNX (opset 17) with its preprocessing contract, checked against PyTorch."""
-    from engines.export import export_onnx
+    from edge.errors import check_choice
+    from engines.export import VARIANTS, export_onnx
 
+    check_choice(variant, VARIANTS, "--variant")
     result = export_onnx(model, out, variant)
     if json_out:
         typer.echo(json.dumps(result.to_json(), indent=2))
@@ -42,7 +44,9 @@ def build_engine(
     json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
 ) -> None:
     """Build a TensorRT engine for this machine's GPU, with a manifest that pins GPU and TensorRT version."""
+    from edge.errors import check_choice
     from engines.tensorrt_build import (
+        PRECISIONS,
         BuildRequest,
         build_engine as build,
         check_int8_inputs,
@@ -52,6 +56,7 @@ def build_engine(
         uses_explicit_int8,
     )
 
+    check_choice(precision, PRECISIONS, "--precision")
     if dry_run:
         request = BuildRequest(onnx, precision, out, calib, workspace_mib, max_batch)
         metadata = read_model_metadata(onnx)

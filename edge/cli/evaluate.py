@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from edge.capture.source import sources_help
+from edge.face.finder import check_detector, detectors_help
 
 
 def _model_or_default(model: Path | None, variant: str = "score") -> Path:
@@ -28,14 +29,17 @@ def evaluate_command(
     json_out: Path = typer.Option(None, "--json", help="Write the metrics as JSON to this file."),
     plot: Path = typer.Option(None, "--plot", help="Write a DET curve (PNG) to this file."),
     threshold: float = typer.Option(None, "--threshold", help="Decide at this threshold instead of the model's own."),
-    detector: str = typer.Option("auto", "--detector", help="Face detector for full frames: auto, yunet or haar."),
+    detector: str = typer.Option("auto", "--detector", help=detectors_help() + " Used on full frames."),
     model_dir: Path = typer.Option(None, "--model-dir", help="Where the YuNet model is (see `edgefas models`)."),
     cache_dir: Path = typer.Option(Path(".cache/edgefas"), "--cache-dir", help="Cache of preprocessed samples."),
 ) -> None:
     """Score a labelled dataset and report ISO/IEC 30107-3 metrics (APCER per species, BPCER, ACER, EER, AUC)."""
     from calibration.threshold import write_det_plot
+    from train.datasets.registry import check_split
     from train.evaluate import evaluate
 
+    check_split(split, "--split")
+    check_detector(detector)
     stderr = Console(stderr=True)
     with Progress(TextColumn("preprocess"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=stderr,
                   disable=not stderr.is_terminal) as bar:
@@ -70,12 +74,13 @@ def explain_command(
     out: Path = typer.Option(Path("explain"), "--out", help="Folder for the PNG pictures."),
     frames: int = typer.Option(4, "--frames", min=1, help="How many frames of the input to explain."),
     seed: int = typer.Option(0, "--seed", help="Seed of a synthetic input."),
-    detector: str = typer.Option("auto", "--detector", help="Face detector: auto, yunet or haar."),
+    detector: str = typer.Option("auto", "--detector", help=detectors_help()),
     model_dir: Path = typer.Option(None, "--model-dir", help="Where the YuNet model is."),
 ) -> None:
     """Write pictures of the RGB and depth spoof traces and the fused spoof map for faces of an input."""
     from train.explain import explain_source
 
+    check_detector(detector)
     count = 0
     for item in explain_source(_model_or_default(model, "full"), source, out, frames, seed, detector, model_dir):
         count += 1

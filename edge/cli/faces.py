@@ -10,9 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edge.face.finder import check_detector, detectors_help
+
 stdout = Console()
 
-DETECTOR_HELP = "Face detector: auto (YuNet when its model is installed, else Haar), yunet or haar."
 MODEL_DIR_HELP = "Folder holding the YuNet model (default: $EDGEFAS_MODEL_DIR, ~/.local/share/edgefas/models, " \
                  "/usr/local/share/edgefas/models, /usr/share/edgefas/models)."
 
@@ -28,18 +29,17 @@ def _face_json(face) -> dict:
 
 def faces(
     paths: list[Path] = typer.Argument(..., help="Image files (PNG, JPEG, ...)."),
-    detector: str = typer.Option("auto", "--detector", help=DETECTOR_HELP),
+    detector: str = typer.Option("auto", "--detector", help=detectors_help()),
     json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
     crops: Path | None = typer.Option(None, "--crops", help="Write the colour crops a model would see (PNG) here."),
     model_dir: Path | None = typer.Option(None, "--model-dir", help=MODEL_DIR_HELP),
 ) -> None:
     """Show the faces found in image files: box, 5 landmarks, score and detector."""
-    from edge.face.finder import DETECTOR_NAMES, open_face_finder
+    from edge.face.finder import open_face_finder
     from edge.face.image_files import find_faces_in_images
     from edge.face.preprocess import PreprocessConfig
 
-    if detector not in DETECTOR_NAMES:
-        raise typer.BadParameter(f"use one of {', '.join(DETECTOR_NAMES)}", param_hint="--detector")
+    check_detector(detector)
     config = PreprocessConfig()
     finder = open_face_finder(detector, model_dir=model_dir, detect_width_px=config.detect_width_px)
     results = find_faces_in_images(paths, finder, config, crops)

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from edge.capture.source import sources_help
 from edge.errors import ConfigError
+from edge.face.finder import check_detector, detectors_help
 
 
 def live(
@@ -23,7 +24,7 @@ def live(
     frames: int = typer.Option(None, "--frames", min=1, help="Stop after this many frames (default: until the source ends)."),
     record: Path = typer.Option(None, "--record", help="Also append every frame's decision as JSON lines to this file."),
     seed: int = typer.Option(0, "--seed", help="Seed of a synthetic source."),
-    detector: str = typer.Option("auto", "--detector", help="Face detector: auto (YuNet if installed), yunet, haar."),
+    detector: str = typer.Option("auto", "--detector", help=detectors_help()),
     model_dir: Path = typer.Option(None, "--model-dir", help="Folder with the YuNet model (see `edgefas models`)."),
     threads: int = typer.Option(None, "--threads", min=1, help="Inference threads (default: the runner's choice)."),
     pace: bool = typer.Option(False, "--pace", help="Play software sources at camera speed (30 fps)."),
@@ -42,6 +43,7 @@ def live(
 
     if model is not None and engine is not None:
         raise ConfigError("give either --model or --engine, not both")
+    check_detector(detector)
     filter_chain(depth_filters, "--depth-filters")
     opts = LiveOptions(spec=camera, model=engine or model, expect_sha256=expect_sha256, frames=frames, seed=seed,
                        detector=detector, model_dir=model_dir, threads=threads, pace=pace,

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from edge.errors import ConfigError
+from edge.errors import check_choice
 
 FORMATS = ("folder", "bag")
 
@@ -27,8 +27,11 @@ def synth(
                                 "independent samples."),
 ) -> None:
     """Render the synthetic RGB-D world: a labelled folder dataset, or a RealSense recording of one scenario."""
-    if fmt not in FORMATS:
-        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
+    from edge.capture.synthetic.scene import SCENARIOS
+
+    check_choice(fmt, FORMATS, "--format")
+    if fmt == "bag" or stream:
+        check_choice(scenario, SCENARIOS, "--scenario")
     stderr = Console(stderr=True)
     if fmt == "bag":
         from edge.capture.software_device import record_synthetic

@@ -8,6 +8,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from edge.errors import check_choice
+from edge.face.finder import check_detector, detectors_help
+
 
 def train(
     preset: str = typer.Option("edge", "--preset", help="Model preset: edge (128 px, real time on a Jetson), edge-wide (128 px, wider, for INT8 on CPU) or paper (256 px)."),
@@ -22,7 +25,7 @@ def train(
     rgb_only: bool = typer.Option(False, "--rgb-only", help="Ablation: train without the depth stream."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
     dev_dataset: str = typer.Option(None, "--dev-dataset", help="Dev data for calibration (default: DATASET's dev split)."),
-    detector: str = typer.Option("auto", "--detector", help="Face detector for full frames: auto, yunet or haar."),
+    detector: str = typer.Option("auto", "--detector", help=detectors_help() + " Used on full frames."),
     model_dir: Path = typer.Option(None, "--model-dir", help="Where the YuNet model file is (see `edgefas models`)."),
     cache_dir: Path = typer.Option(Path(".cache/edgefas"), "--cache-dir", help="Cache of preprocessed samples."),
     threads: int = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice)."),
@@ -32,8 +35,11 @@ def train(
     Data-parallel on several GPUs or nodes: start it with torchrun, e.g.
     `torchrun --nproc-per-node 4 -m edge.cli.app train ...` (gloo on CPU, NCCL on GPUs).
     """
+    from train.model.presets import PRESETS  # the train package imports torch
     from train.run import TrainJob, run_training
 
+    check_choice(preset, PRESETS, "--preset")
+    check_detector(detector)
     job = TrainJob(preset=preset, dataset=dataset, dev_dataset=dev_dataset, out_dir=out, steps=steps, batch_size=batch,
                    seed=seed, learning_rate=lr, modalities=("rgb",) if rgb_only else ("rgb", "depth"),
                    resume=resume, cache_dir=cache_dir, detector=detector, model_dir=model_dir, threads=threads)

@@ -1,8 +1,12 @@
 """``edgefas kiosk``: the live pipeline as a door service (actuator, signed-decision API, audit log).
 
 Start-up order is chosen so that nothing can open before every check passed: the configuration
-(production refuses software sources, requires a pinned model hash), then the model file's hash,
-then the audit log and actuator (locked), then the camera, then decisions.
+(production requires a pinned model hash), then the source spec (production mode, on by default,
+refuses every kind that is not a physical camera: ``edge.capture.source.check_source``), then the
+model file's hash, then the audit log and actuator (locked), then the camera (production refuses a
+software device, a USB 2 link or old firmware: ``edge.capture.realsense``), then decisions. A
+refusal at the camera arrives from the session as a :class:`~edge.errors.ProductionError`: the
+service audits it, locks the door and re-raises, so the process exits non-zero with that line.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import numpy as np
 
 from edge.errors import ConfigError
 from edge.kiosk.config import KioskConfig, load_kiosk_config
-from edge.kiosk.service import DecisionContext, PipelineHealth, build_kiosk_service, check_production_source
+from edge.kiosk.service import DecisionContext, PipelineHealth, build_kiosk_service
 from edge.live.pipeline import FrameResult
 from edge.policy import Decision
 
@@ -46,15 +50,13 @@ def run_kiosk(config: KioskConfig | Path | str, frames: int | None = None, seed:
 
     cfg = config if isinstance(config, KioskConfig) else load_kiosk_config(config)
     k = cfg.kiosk
-    if k.production:
-        check_production_source(k.source)
-        if not k.model_sha256:
-            raise ConfigError(f"{cfg.path.name}: [kiosk] model_sha256 is required in production: pin the model with "
-                              f"`sha256sum {k.model}`")
+    if k.production and not k.model_sha256:
+        raise ConfigError(f"{cfg.path.name}: [kiosk] model_sha256 is required in production: pin the model with "
+                          f"`sha256sum {k.model}`")
     options = LiveOptions(spec=k.source, model=k.model, expect_sha256=k.model_sha256, frames=frames, seed=seed,
                           policy=cfg.policy, detector=detector, model_dir=model_dir,
-                          capture_process=k.capture_process, depth_filters=k.depth_filters)
-    session = LiveSession(options)  # checks the model's hash before anything opens
+                          capture_process=k.capture_process, depth_filters=k.depth_filters, production=k.production)
+    session = LiveSession(options)  # checks the source spec, then the model's hash, before anything opens
     grants = 0
 
     def health() -> PipelineHealth:
@@ -65,7 +67,6 @@ def run_kiosk(config: KioskConfig | Path | str, frames: int | None = None, seed:
     try:
         service = build_kiosk_service(cfg, health)
         with service:
-            service.admit_source(session.source)
 
             def decisions() -> Iterator[tuple[Decision, DecisionContext]]:
                 nonlocal grants

@@ -10,8 +10,9 @@ iterable, so the service is tested with plain lists. Rules kept here:
   nothing opens without its audit row; an audit failure stops the service (systemd restarts it);
 - the API hands out the newest decision only while it is fresh (``decision_max_age_ms``), else a
   signed "unknown"; when the pipeline ends or fails, the door is locked and the API says "unknown";
-- production mode refuses recordings, rendered and software sources: an injected stream looks
-  exactly like a recording (DESIGN §7).
+- the service never sees a source: production mode (refusing recordings, rendered and software
+  sources and unfit cameras, DESIGN §7) is enforced where sources are opened, through
+  ``SourceOptions.production`` (see :mod:`edge.kiosk.runtime`).
 
 One KioskService per DecisionPolicy: attempt ids are unique only within one policy.
 """
@@ -27,8 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.capture.source import FrameSource, parse_spec
-from edge.errors import ConfigError, EdgefasError
+from edge.errors import EdgefasError
 from edge.kiosk.actuators.actuator import Actuator, ActuatorError, open_actuator
 from edge.kiosk.api import HealthReport, KioskApi
 from edge.kiosk.audit import AuditLog
@@ -38,7 +38,6 @@ from edge.policy import Decision
 
 log = logging.getLogger(__name__)
 
-SOFTWARE_PREFIXES = ("synthetic", "photo", "bag", "folder")  # edge.capture.source kinds that are not a live camera
 GRANTED_MEMORY = 4096  # attempt ids remembered as granted; far more than attempts per lockout window
 JPEG_QUALITY = 90  # OpenCV IMWRITE_JPEG_QUALITY; a face crop stays recognisable for review
 
@@ -62,23 +61,12 @@ class PipelineHealth:
     policy: str
 
 
-def check_production_source(spec: str, source: FrameSource | None = None) -> None:
-    """Refuse playback, rendered and software sources in production mode, by spec and by the source's flag."""
-    kind, _ = parse_spec(spec)
-    if kind.prefix in SOFTWARE_PREFIXES or (source is not None and source.software):
-        raise ConfigError(f"production mode refuses the source '{spec}': a recorded, rendered or software "
-                          "stream cannot be told from an injection attack; use a live camera "
-                          "(realsense or realsense:SERIAL) or set [kiosk] production = false for testing")
-
-
 class KioskService:
     """Owns the actuator, the audit log and the API for its lifetime (use as a context manager)."""
 
     def __init__(self, config: KioskConfig, *, actuator: Actuator, audit: AuditLog,
                  health: Callable[[], PipelineHealth], mono_clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time) -> None:
-        if config.kiosk.production:
-            check_production_source(config.kiosk.source)
         self.config = config
         self.actuator = actuator
         self.audit = audit
@@ -134,11 +122,6 @@ class KioskService:
             self.audit.record_event("actuator", "close", "failed", str(exc))
         self.audit.record_event("service", "stop", "ok", self._stopped_reason or "stopped")
         self.audit.close()
-
-    def admit_source(self, source: FrameSource) -> None:
-        """Called by the pipeline once its source is open: production refuses ``software`` sources."""
-        if self.config.kiosk.production:
-            check_production_source(source.spec, source)
 
     # -- the decision stream -----------------------------------------------------------------------
 
@@ -254,8 +237,6 @@ class KioskService:
 
 def build_kiosk_service(config: KioskConfig, health: Callable[[], PipelineHealth]) -> KioskService:
     """Open the configured audit log and actuator and wire them into a service (not started yet)."""
-    if config.kiosk.production:
-        check_production_source(config.kiosk.source)  # before anything is opened
     audit = AuditLog(config.audit.path, store_face_images=config.audit.store_face_images,
                      retention_days=config.audit.retention_days)
     try:

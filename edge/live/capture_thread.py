@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge.capture.source import FrameSource
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Captured:
-    """A frame and the monotonic time (ms) at which the capture thread received it."""
+    """A frame and the time (ms, by the thread's ``arrival_ms`` clock) at which the capture thread received it."""
 
     frame: RGBDFrame
     arrived_ms: float
@@ -31,19 +32,24 @@ class Captured:
 class CaptureThread:
     """Iterates ``source`` on a daemon thread; :meth:`get` returns the newest frames in order.
 
-    ``ended`` is set when the source is exhausted (end of a recording) or failed; ``error`` then
-    holds the failure's message. Thread-safe: one producer (the thread), one consumer.
+    ``ended`` is set when the source is exhausted (end of a recording) or failed; ``failure`` then
+    holds the :class:`EdgefasError` and ``error`` its message. ``arrival_ms`` stamps each frame
+    (default: monotonic milliseconds; the live session passes its policy clock's ``now_ms``).
+    Thread-safe: one producer (the thread), one consumer.
     """
 
-    def __init__(self, source: FrameSource, queue_size: int = 2, pace_fps: float | None = None) -> None:
+    def __init__(self, source: FrameSource, queue_size: int = 2, pace_fps: float | None = None,
+                 arrival_ms: Callable[[], float] | None = None) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
         self.source = source
         self.pace_fps = pace_fps  # software sources can be paced to camera speed; None = as fast as they come
+        self._arrival_ms = arrival_ms or (lambda: time.monotonic() * 1000.0)
         self._queue: deque[Captured] = deque(maxlen=queue_size)
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self.ended = threading.Event()
+        self.failure: EdgefasError | None = None
         self.error: str | None = None
         self.dropped = 0
         self.captured = 0
@@ -65,7 +71,7 @@ class CaptureThread:
                     delay = next_due - time.monotonic()
                     if delay > 0 and self._stop.wait(delay):
                         break
-                item = Captured(frame, time.monotonic() * 1000.0)
+                item = Captured(frame, self._arrival_ms())
                 with self._cond:
                     if len(self._queue) == self._queue.maxlen:
                         self.dropped += 1
@@ -73,7 +79,7 @@ class CaptureThread:
                     self.captured += 1
                     self._cond.notify()
         except EdgefasError as exc:
-            self.error = str(exc)
+            self.failure, self.error = exc, str(exc)
             log.warning("capture ended: %s", exc)
         finally:
             self.ended.set()
@@ -102,4 +108,5 @@ class CaptureThread:
         close = getattr(self.source, "close", None)
         if close is not None:
             close()
-        self._thread.join(timeout=5.0)
+        if self._thread.ident is not None:  # a session closed before it was iterated never started it
+            self._thread.join(timeout=5.0)

@@ -4,6 +4,11 @@ The model's preprocessing contract and threshold are read from the runner (the a
 from a config file. Every failure on the way — a runner exception, a NaN score, a camera stall —
 becomes a policy observation with a fault, so the decision is "unknown" with its reason and the
 door stays shut (DESIGN §7, fail closed).
+
+Two kinds of time: ``FrameResult.stage_ms`` is always wall time (where this machine spent it, for
+benchmarks and logs); the latency and frame age the policy judges are measured on the pipeline's
+:class:`~edge.live.clock.PolicyClock`, so a software source is judged in its stream's time and a
+camera in wall time (:mod:`edge.live.clock`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from edge.face.finder import FaceFinder, primary_face
 from edge.face.preprocess import PreprocessConfig, crop_and_normalise
 from edge.face.tracker import FaceTracker
 from edge.frames import RGBDFrame
+from edge.live.clock import PolicyClock, WallClock
 from edge.policy import Decision, DecisionPolicy, Observation, PolicyConfig
 from edge.samples import FaceBox, FaceSample
 
@@ -59,11 +65,16 @@ class FrameResult:
 
 
 class LivePipeline:
-    """Turns frames into decisions. Not thread-safe: the live loop owns it."""
+    """Turns frames into decisions. Not thread-safe: the live loop owns it.
+
+    ``clock`` measures the latency the policy judges (default: wall time, as for a camera; the
+    live session passes :func:`edge.live.clock.clock_for` the source's spec).
+    """
 
     def __init__(self, runner, finder: FaceFinder, policy_config: PolicyConfig | None = None,
-                 preprocess: PreprocessConfig | None = None) -> None:
+                 preprocess: PreprocessConfig | None = None, clock: PolicyClock | None = None) -> None:
         self.runner = runner
+        self.clock = clock or WallClock()
         self.finder = finder
         self.preprocess = preprocess or PreprocessConfig.from_metadata(runner.contract)
         if self.preprocess.size_px != runner.input_size:
@@ -80,9 +91,16 @@ class LivePipeline:
         self.policy = DecisionPolicy(policy_config or PolicyConfig(), self.threshold)
 
     def process(self, frame: RGBDFrame, t_ms: float, capture_ms: float = 0.0,
-                frame_age_ms: float = 0.0) -> FrameResult:
-        """Decide on ``frame`` at policy time ``t_ms``; ``capture_ms`` is the time spent waiting for it."""
-        stage = {"capture": capture_ms}
+                frame_age_ms: float = 0.0, wait_ms: float | None = None) -> FrameResult:
+        """Decide on ``frame`` at policy time ``t_ms``.
+
+        ``capture_ms`` (the time spent waiting for the frame) and ``frame_age_ms`` (its age when taken
+        from the queue) are in the pipeline clock's time; the time to score it is measured on that
+        clock too, and all three make the latency and age the policy judges. ``wait_ms`` is the same
+        wait in wall time, reported as ``stage_ms["capture"]`` (default: ``capture_ms``).
+        """
+        stage = {"capture": capture_ms if wait_ms is None else wait_ms}
+        clock_started = self.clock.now_ms()
         started = time.perf_counter()
         boxes = self.tracker.update(self.finder.detect(frame.color_bgr))
         face = primary_face(boxes, frame.color_bgr.shape)
@@ -103,8 +121,9 @@ class LivePipeline:
                 log.error("%s", fault)
             stage["infer"] = (time.perf_counter() - t2) * 1000.0
         t3 = time.perf_counter()
-        latency = capture_ms + (t3 - started) * 1000.0
-        obs = Observation(t_ms=t_ms, frame_age_ms=frame_age_ms + (t3 - started) * 1000.0,
+        scoring_ms = self.clock.now_ms() - clock_started  # 0 in stream time: scoring takes none of the stream's
+        latency = capture_ms + scoring_ms
+        obs = Observation(t_ms=t_ms, frame_age_ms=frame_age_ms + scoring_ms,
                           track_id=None if face is None else face.track_id, score=score,
                           gate=None if sample is None else sample.gate, latency_ms=latency, fault=fault)
         decision = self.policy.update(obs)

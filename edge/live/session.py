@@ -1,9 +1,15 @@
 """A live session: open the source under a watchdog, capture on a thread, decide on every frame.
 
-The policy clock: a live camera is judged in wall-clock time; a software source (synthetic world,
-recording, folder) is judged in the stream's own time, so a replayed scene gets the same
-decisions however fast this machine renders it — which is what makes the end-to-end tests and
+The policy clock (:mod:`edge.live.clock`): a live camera is judged in wall-clock time; a software
+source (synthetic or photo world, recording, folder) is judged in the stream's own time, in which
+neither waiting for the renderer nor scoring takes any time, so a replayed scene gets the same
+decisions however fast or loaded this machine is — which is what makes the end-to-end tests and
 the benchmark repeatable.
+
+Production mode (``LiveOptions.production``, set by the kiosk) travels in
+:class:`~edge.capture.source.SourceOptions` to every source: the spec is checked before the model
+loads, and a camera refuses an unfit device when it opens. A refusal, or any other error that is
+not a camera fault (:class:`~edge.errors.SourceError`), ends the iteration by raising it.
 """
 
 from __future__ import annotations
@@ -14,11 +20,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.capture.source import FrameSource, SourceOptions, check_source, open_source
+from edge.capture.source import FrameSource, SourceOptions, check_source, is_physical, open_source
 from edge.capture.watchdog import Watchdog, WatchdogConfig, watch_source
-from edge.errors import ModelError
+from edge.errors import ModelError, SourceError
 from edge.face.preprocess import PreprocessConfig
 from edge.live.capture_thread import CaptureThread
+from edge.live.clock import PolicyClock, clock_for
 from edge.live.pipeline import FrameResult, LivePipeline
 from edge.policy import PolicyConfig
 
@@ -47,6 +54,7 @@ class LiveOptions:
     loop: bool = False  # restart a finite source (recording, folder) at its end: soak tests
     capture_process: bool = False  # read, filter and align in a child process (edge.capture.child_process)
     depth_filters: str = "default"  # librealsense depth chain (SourceOptions.depth_filters)
+    production: bool = False  # refuse software sources and unfit cameras (SourceOptions.production; the kiosk sets it)
 
 
 def file_sha256(path: Path) -> str:
@@ -76,22 +84,26 @@ def resolve_model(options: LiveOptions) -> tuple[Path, str]:
 class LiveSession:
     """Owns source, capture thread, runner and pipeline; iterate it for :class:`FrameResult`s."""
 
-    def __init__(self, options: LiveOptions, source: FrameSource | None = None) -> None:
-        """``source`` replaces the one named by ``options.spec`` (fault-injection tests, benchmarks)."""
+    def __init__(self, options: LiveOptions, source: FrameSource | None = None,
+                 clock: PolicyClock | None = None) -> None:
+        """``source`` replaces the one named by ``options.spec`` (fault-injection tests, benchmarks);
+        ``clock`` replaces the clock rule (:func:`edge.live.clock.clock_for` the source's spec)."""
         from edge.face.finder import open_face_finder
         from engines.runner import open_runner
 
         self.options = options
+        src_options = SourceOptions(seed=options.seed, width=options.width, height=options.height, fps=options.fps,
+                                    timeout_s=options.stall_timeout_s, loop=options.loop,
+                                    depth_filters=options.depth_filters, production=options.production)
+        spec = options.spec if source is None else source.spec
+        if source is None or options.production:  # a given source gets no exemption from production mode
+            check_source(spec, src_options)  # a user's mistake fails here, before the model loads or a watchdog loops
+        self.clock = clock or clock_for(spec)
         self.model_path, self.model_sha256 = resolve_model(options)
         self.runner = open_runner(self.model_path, backend=options.backend, threads=options.threads)
         preprocess = PreprocessConfig.from_metadata(self.runner.contract)
         finder = open_face_finder(options.detector, options.model_dir, preprocess.detect_width_px)
-        self.pipeline = LivePipeline(self.runner, finder, options.policy, preprocess)
-        src_options = SourceOptions(seed=options.seed, width=options.width, height=options.height, fps=options.fps,
-                                    timeout_s=options.stall_timeout_s, loop=options.loop,
-                                    depth_filters=options.depth_filters)
-        if source is None:
-            check_source(options.spec, src_options)  # a user's mistake fails here, not in the watchdog's loop
+        self.pipeline = LivePipeline(self.runner, finder, options.policy, preprocess, self.clock)
         if source is not None:
             self.source = source
         elif options.capture_process:
@@ -105,9 +117,10 @@ class LiveSession:
             self.source = watch_source(options.spec, src_options, WatchdogConfig())
         else:
             self.source = open_source(options.spec, src_options)
-        self.software = bool(getattr(self.source, "software", True))
+        log.info("policy clock=%s for %s", self.clock.name, spec)
         self.capture = CaptureThread(self.source, options.queue_size,
-                                     pace_fps=options.fps if (options.pace and self.software) else None)
+                                     pace_fps=options.fps if (options.pace and not is_physical(spec)) else None,
+                                     arrival_ms=self.clock.now_ms)
         self.decisions = 0
         self.last_frame = None  # the newest frame decided on, for a preview window
 
@@ -120,34 +133,29 @@ class LiveSession:
         return health.state.value if health is not None else ("ended" if self.capture.ended.is_set() else "ok")
 
     def __iter__(self) -> Iterator[FrameResult]:
-        opts = self.options
+        opts, clock = self.options, self.clock
         self.capture.start()
-        last_t = 0.0
         while opts.frames is None or self.decisions < opts.frames:
-            waited = time.perf_counter()
+            waited, waited_wall = clock.now_ms(), time.perf_counter()
             item = self.capture.get(opts.stall_timeout_s)
-            capture_ms = (time.perf_counter() - waited) * 1000.0
-            now_mono = time.monotonic() * 1000.0
+            capture_ms = clock.now_ms() - waited  # stream time stands still while waiting for a renderer
+            wait_ms = (time.perf_counter() - waited_wall) * 1000.0  # reported in stage_ms, never judged
             if item is None:
                 if self.capture.finished:
-                    if self.capture.error:  # the source failed for good: say so once, fail closed
-                        yield self.pipeline.fault(last_t + 1.0, f"camera fault: {self.capture.error}")
+                    failure = self.capture.failure
+                    if failure is not None and not isinstance(failure, SourceError):
+                        raise failure  # a refusal or a configuration problem: reconnecting cannot fix it
+                    if failure is not None:  # the source failed for good: say so once, fail closed
+                        yield self.pipeline.fault(clock.stall_time(1.0), f"camera fault: {failure}")
                         self.decisions += 1
                     return
                 reason = self.capture.error or f"camera stalled: no frame for {opts.stall_timeout_s:g} s"
-                last_t = last_t + opts.stall_timeout_s * 1000.0 if self.software else now_mono
-                yield self.pipeline.fault(last_t, reason)
+                yield self.pipeline.fault(clock.stall_time(opts.stall_timeout_s * 1000.0), reason)
                 self.decisions += 1
                 continue
-            if self.software:
-                t_ms = max(item.frame.t_ms, last_t + 1e-3)
-                age = 0.0  # stream time: a software frame is as fresh as its timestamp says
-            else:
-                t_ms = now_mono
-                age = now_mono - item.arrived_ms
-            last_t = t_ms
+            t_ms, age = clock.frame_time(item.frame.t_ms, item.arrived_ms)
             self.last_frame = item.frame
-            result = self.pipeline.process(item.frame, t_ms, capture_ms, age)
+            result = self.pipeline.process(item.frame, t_ms, capture_ms, age, wait_ms)
             self.decisions += 1
             yield result
 

@@ -109,10 +109,11 @@ def parse_dataset_spec(spec: str) -> DatasetSpec:
     return DatasetSpec(kind=kind.prefix, argument=path_text, selector=selector, text=text)
 
 
-def check_split(split: str) -> str:
-    """Validate a split name passed by code (a programmer mistake if wrong)."""
+def check_split(split: str, option: str = "split") -> str:
+    """A split name, often a user's (``edgefas eval --split``): anything but train, dev or test is a
+    one-line DatasetError naming ``option`` and the valid splits."""
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        raise DatasetError(f"{option} must be one of {', '.join(SPLITS)}, got '{split}'")
     return split
 
 

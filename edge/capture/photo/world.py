@@ -107,7 +107,7 @@ class PhotoWorld(SyntheticWorld):
 
 
 class PhotoSource(SyntheticSource):
-    """``photo:SCENARIO`` as a :class:`FrameSource` (software: production mode refuses it)."""
+    """``photo:SCENARIO`` as a :class:`FrameSource` (a software kind: production mode refuses it)."""
 
     def __init__(self, scenario: str, options: SourceOptions) -> None:
         self.spec = f"photo:{scenario}"

@@ -183,9 +183,7 @@ def _face_outline(shape: headmod.HeadShape, with_relief: bool = False) -> np.nda
 
 
 class SyntheticSource(ClosesOnExit):
-    """``synthetic:SCENARIO`` as a :class:`FrameSource` (software: production mode refuses it)."""
-
-    software = True
+    """``synthetic:SCENARIO`` as a :class:`FrameSource` (a software kind: production mode refuses it)."""
 
     def __init__(self, scenario: str, options: SourceOptions) -> None:
         self.spec = f"synthetic:{scenario}"

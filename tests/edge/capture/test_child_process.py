@@ -22,7 +22,6 @@ D435_BAG = DATA / "realsense" / "single_depth_color_640x480.bag"
 def test_child_delivers_exactly_the_in_process_frames_in_order():
     options = SourceOptions(max_frames=3, seed=2)
     with ChildProcessSource("synthetic:live", options) as source:
-        assert source.software  # production mode reads this flag: a rendered scene stays refused
         child = list(source)
     here = list(open_source("synthetic:live", options))
     assert [f.frame_number for f in child] == [0, 1, 2]
@@ -37,6 +36,18 @@ def test_an_error_in_the_child_is_the_same_one_line_source_error(tmp_path):
     with pytest.raises(SourceError) as err:
         ChildProcessSource(f"bag:{missing}")
     assert str(err.value) == f"recording {missing} does not exist; give the path of a .bag or .db3 file"
+
+
+def test_a_refusal_in_the_child_keeps_its_class(tmp_path, monkeypatch):
+    """A ProductionError raised in the child is a ProductionError in the parent, never a SourceError
+    (which a watchdog would retry forever)."""
+    from edge.capture.child_process import _Failed
+    from edge.errors import ChoiceError, ProductionError
+
+    refusal = _Failed.of(ProductionError("production mode refuses device 0 (x): no hardware connection"))
+    assert type(refusal.exception()) is ProductionError and str(refusal.exception()).startswith("production")
+    assert type(_Failed.of(ChoiceError("--x must be one of a, got 'b'")).exception()) is ChoiceError
+    assert type(_Failed("gone", "NotAnEdgefasError").exception()) is SourceError
 
 
 def test_a_child_that_dies_mid_stream_is_a_source_error_not_a_hang():

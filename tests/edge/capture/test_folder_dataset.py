@@ -130,5 +130,6 @@ def test_stream_of_an_unknown_scenario_is_one_line_and_leaves_nothing(tmp_path):
                                       "--scenario", "selfie"])
     # in process the error reaches the console script's boundary (edge.cli.app.main) as an EdgefasError
     assert isinstance(result.exception, EdgefasError)
-    assert str(result.exception).startswith("unknown synthetic scenario 'selfie'; use one of: live")
+    assert str(result.exception).startswith("--scenario must be one of live, print")
+    assert "got 'selfie'" in str(result.exception)
     assert list(tmp_path.iterdir()) == []

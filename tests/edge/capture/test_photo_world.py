@@ -122,4 +122,6 @@ def test_photo_source_spec_opens_and_streams(library, monkeypatch):
     with open_source("photo:live", SourceOptions(max_frames=2)) as source:
         frames = list(source)
     assert len(frames) == 2 and frames[0].source_id == "photo:live" and frames[0].truth.label == "live"
-    assert source.software, "production mode must refuse a rendered source"
+    from edge.capture.source import is_physical
+
+    assert not is_physical(source.spec), "production mode must refuse a rendered source"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.capture.source import SourceOptions, open_source
+from edge.capture.source import SourceOptions, is_physical, open_source
 from edge.errors import SourceError
 
 rs = pytest.importorskip("pyrealsense2", reason="pyrealsense2 is not installed (extra 'realsense')")
@@ -50,7 +50,7 @@ def test_real_d435_recording_plays_aligned_with_recorded_calibration(d435_bag: P
     assert info.depth_to_color is not None
     # The D435 colour module sits ~15 mm along x from the depth origin (datasheet); the file says 14.3 mm.
     assert 0.010 < info.depth_to_color.translation_m[0] < 0.020
-    assert source.software  # a recording is never a live camera
+    assert not is_physical(source.spec)  # a recording is never a live camera
 
 
 def test_real_recording_delivers_its_pair_on_every_open(d435_bag: Path) -> None:
@@ -183,9 +183,12 @@ def test_max_frames_and_loop(tmp_path: Path) -> None:
 
 
 def test_production_mode_refuses_recordings(tmp_path: Path) -> None:
+    from edge.errors import ProductionError
+
     path = tmp_path / "any.db3"
     path.write_bytes(b"")
-    with pytest.raises(SourceError, match="production mode refuses"):
+    # a ProductionError, not a SourceError: a watchdog must not retry it
+    with pytest.raises(ProductionError, match="production mode refuses the source 'bag:"):
         open_source(f"bag:{path}", SourceOptions(production=True))
 
 

@@ -22,7 +22,7 @@ from edge.capture.realsense import (
 )
 from edge.capture.recorder import check_output_path, recording_suffix
 from edge.capture.rs_pipeline import DepthFilterConfig, DeviceInfo, FramesetMatcher
-from edge.capture.source import SourceOptions, open_source
+from edge.capture.source import SourceOptions, is_physical, open_source
 from edge.errors import ConfigError, SourceError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -122,7 +122,7 @@ def test_live_camera_delivers_aligned_frames() -> None:
         source.close()
     assert len(frames) == 10
     assert all(f.depth_raw.shape == f.color_bgr.shape[:2] for f in frames)
-    assert not source.software
+    assert is_physical(source.spec)
 
 
 def test_pyrealsense2_is_imported_only_inside_edge_capture() -> None:

@@ -25,8 +25,6 @@ def _frame(number: int) -> RGBDFrame:
 class ScriptedSource:
     """Each opening plays one script entry: frame numbers, then "timeout" (raises) or the end."""
 
-    software = False
-
     def __init__(self, script: list[int | str], log: list[tuple[str, object]]) -> None:
         self.spec, self.script, self.log, self.closed = "fake", script, log, False
 
@@ -124,10 +122,26 @@ def test_watchdog_is_a_frame_source() -> None:
     assert isinstance(dog, FrameSource)
 
 
-def test_software_flag_before_the_first_open_fails_closed() -> None:
-    assert Watchdog(lambda: ScriptedSource([], []), "realsense:123", FAST).software is False
-    assert Watchdog(lambda: ScriptedSource([], []), "bag:x.db3", FAST).software is True
-    assert Watchdog(lambda: ScriptedSource([], []), "not a spec", FAST).software is True
+def test_only_a_camera_spec_is_physical_and_a_bad_spec_fails_closed() -> None:
+    from edge.capture.source import SOURCE_KINDS, is_physical
+
+    assert [k.prefix for k in SOURCE_KINDS if k.physical] == ["realsense"]
+    assert is_physical("realsense") and is_physical("realsense:123")
+    for spec in ("bag:x.db3", "folder:/data", "synthetic:live", "photo:live", "not a spec", ""):
+        assert not is_physical(spec), spec
+
+
+def test_a_refusal_is_not_a_fault_it_passes_through() -> None:
+    from edge.errors import ProductionError
+
+    def refuse() -> FrameSource:
+        raise ProductionError("production mode refuses this camera")
+
+    changes: list[HealthReport] = []
+    dog = Watchdog(refuse, "realsense", FAST, on_change=changes.append)
+    with pytest.raises(ProductionError):
+        list(dog)
+    assert changes == []  # no degraded/fault loop: reconnecting cannot change the answer
 
 
 def test_wraps_a_real_source_through_its_spec() -> None:
@@ -138,5 +152,5 @@ def test_wraps_a_real_source_through_its_spec() -> None:
     changes: list[HealthReport] = []
     dog = watch_source("synthetic:live", SourceOptions(max_frames=3), FAST, on_change=changes.append)
     frames = list(dog)
-    assert len(frames) == 3 and dog.software
+    assert len(frames) == 3
     assert [c.state for c in changes] == [Health.OK] and dog.health.frames == 3

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from face_fixtures import FACES, MODELS, require_dir
 
-from edge.errors import ModelError
+from edge.errors import ChoiceError, ModelError
 from edge.face import FaceFinder, box_iou, open_face_finder
 from edge.face.model_store import KNOWN_YUNET, find_yunet, identify_model, installed_models
 from edge.face.yunet import YuNetFinder
@@ -94,7 +94,7 @@ def test_yunet_by_name_without_its_file_says_where_it_looked_and_where_to_get_it
         open_face_finder("yunet", model_dir=tmp_path)
     message = str(err.value)
     assert str(tmp_path) in message and "opencv_zoo" in message and "\n" not in message
-    with pytest.raises(ValueError, match="detector name must be one of"):
+    with pytest.raises(ChoiceError, match="--detector must be one of auto, yunet, haar, got 'mtcnn'"):
         open_face_finder("mtcnn")
 
 

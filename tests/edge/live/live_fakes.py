@@ -1,4 +1,5 @@
-"""Test doubles for the live path: sources that stall or fail, and a runner with a scripted score.
+"""Test doubles for the live path: sources that stall, fail or are slow, a clock for a slow machine,
+and a runner with a scripted score.
 
 The runner double implements the real ``Runner`` protocol so the pipeline's fail-closed logic can
 be driven to every branch (exceptions, NaN) without a model; end-to-end tests use real models.
@@ -7,6 +8,7 @@ be driven to every branch (exceptions, NaN) without a model; end-to-end tests us
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +42,8 @@ class ScriptedRunner:
 
 
 class FiniteSource:
-    """Yields the given frames as fast as asked, then ends."""
+    """Yields the given frames as fast as asked, then ends (a software spec: judged in stream time)."""
 
-    software = True
     spec = "test:finite"
 
     def __init__(self, frames) -> None:
@@ -61,7 +62,6 @@ class FiniteSource:
 class StallingSource:
     """Yields ``before`` frames, blocks until released, then yields the rest."""
 
-    software = True
     spec = "test:stall"
 
     def __init__(self, frames, before: int) -> None:
@@ -86,3 +86,28 @@ class FailingSource(FiniteSource):
     def __iter__(self):
         yield from self.frames
         raise SourceError("camera disconnected (USB reset)")
+
+
+class SlowSource(FiniteSource):
+    """Takes ``delay_s`` of wall time per frame, like a renderer on a loaded machine (or a slow camera)."""
+
+    def __init__(self, frames, delay_s: float, spec: str = "test:slow") -> None:
+        super().__init__(frames)
+        self.delay_s, self.spec = delay_s, spec
+
+    def __iter__(self):
+        for frame in self.frames:
+            time.sleep(self.delay_s)
+            yield frame
+
+
+class SteppingClock:
+    """A wall clock (``time.monotonic`` stand-in, seconds) that moves ``step_s`` at every reading:
+    a machine too slow for any budget, without depending on how fast this one is."""
+
+    def __init__(self, step_s: float) -> None:
+        self.step_s, self.now_s = step_s, 1000.0
+
+    def __call__(self) -> float:
+        self.now_s += self.step_s
+        return self.now_s

@@ -12,10 +12,11 @@ from edge.capture.synthetic import SyntheticWorld
 from edge.errors import ModelError
 from edge.face.finder import open_face_finder
 from edge.live.capture_thread import CaptureThread
+from edge.live.clock import StreamClock, WallClock, clock_for
 from edge.live.pipeline import LivePipeline
 from edge.live.session import LiveOptions, resolve_model
 from edge.policy import PolicyConfig
-from live_fakes import FailingSource, FiniteSource, ScriptedRunner, StallingSource
+from live_fakes import FailingSource, FiniteSource, ScriptedRunner, StallingSource, SteppingClock
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +62,14 @@ def run(pipeline, frames):
     return [pipeline.process(f, f.t_ms) for f in frames]
 
 
+def stream_pipeline(runner, finder, policy=None):
+    """The rendered frames here are judged in their stream time, so no test depends on machine speed."""
+    return LivePipeline(runner, finder, policy, clock=StreamClock())
+
+
 def test_low_scores_grant_only_after_k_frames(live_frames, finder):
     policy = PolicyConfig(k=5, n=6)
-    pipeline = LivePipeline(ScriptedRunner([0.1] * 20), finder, policy)
+    pipeline = stream_pipeline(ScriptedRunner([0.1] * 20), finder, policy)
     results = run(pipeline, live_frames[:8])
     states = [r.decision.state for r in results]
     assert states[:4] == ["unknown"] * 4 and "live" in states[4:]
@@ -71,7 +77,7 @@ def test_low_scores_grant_only_after_k_frames(live_frames, finder):
 
 
 def test_high_scores_never_grant(live_frames, finder):
-    pipeline = LivePipeline(ScriptedRunner([0.9] * 20), finder, PolicyConfig(k=5, n=6))
+    pipeline = stream_pipeline(ScriptedRunner([0.9] * 20), finder, PolicyConfig(k=5, n=6))
     states = {r.decision.state for r in run(pipeline, live_frames)}
     assert "live" not in states and "spoof" in states
 
@@ -79,7 +85,7 @@ def test_high_scores_never_grant(live_frames, finder):
 @pytest.mark.parametrize("bad", [RuntimeError("CUDA error: out of memory"), float("nan")])
 def test_runner_error_or_nan_is_unknown_and_resets_evidence(live_frames, finder, bad):
     scores = [0.1] * 4 + [bad] + [0.1] * 10
-    pipeline = LivePipeline(ScriptedRunner(scores), finder, PolicyConfig(k=5, n=6))
+    pipeline = stream_pipeline(ScriptedRunner(scores), finder, PolicyConfig(k=5, n=6))
     results = run(pipeline, live_frames[:10])
     assert results[4].decision.state == "unknown" and results[4].decision.code in ("fault", "bad_score")
     # the four good frames before the fault must not count: no grant until five new ones
@@ -87,10 +93,33 @@ def test_runner_error_or_nan_is_unknown_and_resets_evidence(live_frames, finder,
 
 
 def test_fault_between_frames_is_unknown(live_frames, finder):
-    pipeline = LivePipeline(ScriptedRunner([0.1] * 20), finder, PolicyConfig(k=5, n=6))
+    pipeline = stream_pipeline(ScriptedRunner([0.1] * 20), finder, PolicyConfig(k=5, n=6))
     run(pipeline, live_frames[:4])
     result = pipeline.fault(live_frames[4].t_ms, "camera stalled: no frame for 2 s")
     assert result.decision.state == "unknown" and "stalled" in result.decision.reason
+
+
+def test_the_clock_rule_camera_in_wall_time_software_in_stream_time():
+    assert isinstance(clock_for("realsense"), WallClock) and isinstance(clock_for("realsense:123"), WallClock)
+    for spec in ("synthetic:live", "photo:live", "bag:x.db3", "folder:/data", "test:finite"):
+        assert isinstance(clock_for(spec), StreamClock), spec
+    stream = StreamClock()
+    assert stream.frame_time(100.0, arrived_ms=5e6) == (100.0, 0.0)  # age is zero: as fresh as its timestamp
+    assert stream.frame_time(90.0, arrived_ms=0.0)[0] > 100.0  # never backwards
+    assert stream.stall_time(2000.0) > 2100.0 and stream.now_ms() == stream.now_ms()
+
+
+def test_a_slow_machine_fails_a_camera_closed_but_not_a_software_source(live_frames, finder):
+    """The same frames and scores: on a clock that moves 300 ms at every reading (slower than the
+    250 ms budget), a camera's frames are over latency; in stream time they are scored and granted."""
+    policy = PolicyConfig(k=5, n=6)
+    camera = LivePipeline(ScriptedRunner([0.1] * 20), finder, policy, clock=WallClock(SteppingClock(0.3)))
+    assert {r.decision.code for r in run(camera, live_frames[:8])} == {"over_latency"}
+    software = stream_pipeline(ScriptedRunner([0.1] * 20), finder, policy)
+    results = run(software, live_frames[:8])
+    assert all(r.score is not None for r in results)  # every frame was actually scored
+    assert not {r.decision.code for r in results} & {"over_latency", "stale_frame", "fault"}
+    assert any(r.decision.live for r in results)
 
 
 def test_model_without_threshold_refuses_to_start(finder):
