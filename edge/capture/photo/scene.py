@@ -5,9 +5,9 @@ the light and the sensor are shared), but every face in it is a real person's: t
 a :class:`~edge.capture.photo.lift.PersonCard`, and every attack shows a real photo of a person of
 the same split. So a live face and a print differ by the medium, never by who drew the face.
 
-Species: the four the product knew (print, replay, rigid mask, cut-out) and five after WMCA
-(George et al., IEEE TIFS 2019): paper glasses (a partial attack), a wrapped print (curved round
-the face), a flexible silicone mask, a mannequin head, and a bent print is part of ``print``.
+Species: the four the product knew (print, flat or bent; replay; rigid mask; cut-out) and four
+after WMCA (George et al., IEEE TIFS 2019): paper glasses (a partial attack), a wrapped print
+(curved round the face), a flexible silicone mask and a mannequin head.
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ class PhotoClip:
     medium_offset: np.ndarray = field(default_factory=lambda: np.zeros(3, np.float32))
     rigid: bool = True  # the medium moves with the head (worn) rather than with the hand
     shown: ShownFace | None = None  # the face the detector should find
+    _wearer: Surface | None = field(default=None, repr=False)
 
     @staticmethod
     def create(scenario: str, seed: int, wearer: PersonCard | None, victim: PersonCard | None, subject: str,
@@ -164,11 +165,12 @@ class PhotoClip:
         return out
 
     def _wearer_surface(self) -> Surface:
-        if not hasattr(self, "_wearer_cache"):
+        """The wearer's (or attacker's) surface, made once per clip."""
+        if self._wearer is None:
             primary = self.scenario in ("mask", "silicone", "mannequin", "cutout", "glasses")
-            self._wearer_cache = _wearer_for(self) if self.scenario == "mannequin" else \
+            self._wearer = _wearer_for(self) if self.scenario == "mannequin" else \
                 person_surface(self.wearer, "wearer", primary=primary)
-        return self._wearer_cache
+        return self._wearer
 
     def shown_face_camera(self, t_s: float) -> tuple[np.ndarray, np.ndarray] | None:
         """Outline and landmarks of the presented face in camera coordinates at ``t_s`` (after placing)."""
