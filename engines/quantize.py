@@ -111,13 +111,15 @@ def quantize_options(target: str) -> dict[str, object]:
 
 def quantize_int8(onnx_path: str | Path, calib_path: str | Path, out_path: str | Path, method: str = "minmax",
                   limit: int | None = None, progress: Callable[[int], None] | None = None,
-                  target: str = "tensorrt") -> QuantizeResult:
+                  target: str = "tensorrt", fp32_scopes: tuple[str, ...] = ()) -> QuantizeResult:
     """Write a Q/DQ INT8 copy of an fp32 ONNX model; its metadata is copied with precision ``int8``.
 
     The set must have been made under the model's preprocessing contract (else ModelError naming
     the differing keys). ``limit`` caps the samples used (None = all). ``target`` picks the flavour:
     ``tensorrt`` (symmetric, also runs on ORT CPU but slower than fp32) or ``cpu`` (for ONNX Runtime
-    on CPU only; TensorRT refuses its zero points).
+    on CPU only; TensorRT refuses its zero points). Nodes whose names start with one of
+    ``fp32_scopes`` (e.g. ``/model/decoder_rgb``) stay in fp32: a part of the graph whose 8-bit
+    error moves scores too far (the trace decoders, when the score weighs the traces).
     """
     if method not in CALIBRATION_METHODS:
         raise ConfigError(f"unknown calibration method '{method}'; use one of: {', '.join(CALIBRATION_METHODS)}")
@@ -139,8 +141,10 @@ def quantize_int8(onnx_path: str | Path, calib_path: str | Path, out_path: str |
         # Shape inference + graph fusion before quantisation: Q/DQ pairs then land on fused Conv+BN
         # nodes instead of the unfused ones (ONNX Runtime docs, "Pre-processing").
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
+        excluded = [n.name for n in load_onnx(prepared).graph.node
+                    if fp32_scopes and n.name.startswith(tuple(fp32_scopes))]
         quantize_static(
-            str(prepared), str(out), calibration_reader(calib, limit, progress),
+            str(prepared), str(out), calibration_reader(calib, limit, progress), nodes_to_exclude=excluded,
             calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                               "percentile": CalibrationMethod.Percentile}[method],
             **options,
@@ -157,7 +161,8 @@ def quantize_int8(onnx_path: str | Path, calib_path: str | Path, out_path: str |
 
 def quantize_and_gate(onnx_path: str | Path, calib_path: str | Path, out_path: str | Path, method: str = "minmax",
                       tolerance=None, threshold: float | None = None, limit: int | None = None,
-                      progress: Callable[[int], None] | None = None, target: str = "tensorrt"):
+                      progress: Callable[[int], None] | None = None, target: str = "tensorrt",
+                      fp32_scopes: tuple[str, ...] = ()):
     """Quantise, then run the accuracy gate on the calibration set; the INT8 file is kept only if accepted.
 
     Returns ``(QuantizeResult, GateResult)``; the gate's JSON is written beside ``out_path``
@@ -170,7 +175,7 @@ def quantize_and_gate(onnx_path: str | Path, calib_path: str | Path, out_path: s
     out = Path(out_path)
     staging = out.with_name(f".{out.name}.staging.onnx")
     try:
-        result = quantize_int8(onnx_path, calib_path, staging, method, limit, progress, target)
+        result = quantize_int8(onnx_path, calib_path, staging, method, limit, progress, target, fp32_scopes)
         calib = load_calibration_set(calib_path)
         reference, candidate = open_runner(onnx_path), open_runner(staging)
         try:
