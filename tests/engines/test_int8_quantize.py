@@ -156,3 +156,23 @@ def test_bench_tool_measures_both_flavours(tmp_path, tiny_score_onnx, capsys):
     assert all(value > 0 for value in report["speedup"].values())
     assert {row["samples"] for row in report["agreement"].values()} == {32}
     assert all(0.0 <= row["agreement"] <= 1.0 for row in report["agreement"].values())
+
+
+def test_named_scopes_stay_fp32(tmp_path, tiny_score_onnx, int8_model):
+    """``fp32_scopes``: every node under a named scope keeps fp32 inputs, the rest is still quantised."""
+    from engines.quantize import quantize_int8
+
+    convs = [n.name for n in onnx.load(str(tiny_score_onnx)).graph.node if n.op_type == "Conv"]
+    assert len(convs) >= 2
+    kept = convs[0]
+    result = quantize_int8(tiny_score_onnx, calib_file(tmp_path / "calib.npz"), tmp_path / "part.int8.onnx",
+                           fp32_scopes=(kept,))
+    graph = onnx.load(str(result.onnx_path)).graph
+    producers = {o: n for n in graph.node for o in n.output}
+    node = next(n for n in graph.node if n.name.startswith(kept) and n.op_type == "Conv")
+    weight = producers.get(node.input[1])
+    assert weight is None or weight.op_type != "DequantizeLinear", "the excluded conv keeps fp32 weights"
+    others = [n for n in graph.node if n.op_type == "Conv" and not n.name.startswith(kept)]
+    assert all(producers.get(n.input[1]) is not None and producers[n.input[1]].op_type == "DequantizeLinear"
+               for n in others), "every other conv is still quantised"
+    assert 0 < result.qdq_nodes < int8_model.qdq_nodes, "fewer Q/DQ nodes, but the rest still quantised"
