@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.face.preprocess import PreprocessConfig
-from train.sampleset import SampleSet, prepare_samples
+from train.sampleset import DEPTH_SCALE, SampleSet, prepare_samples
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,6 @@ def score_components(model, samples: SampleSet, batch_size: int = 64) -> tuple[n
 def perturbed_copy(samples: SampleSet, seed: int = 424242) -> SampleSet:
     """The same faces through :mod:`train.augment`'s camera realism at a fixed seed (every sample)."""
     from train.augment import perturb_arrays
-    from train.sampleset import DEPTH_SCALE
 
     rgb, depth = samples.arrays(slice(0, len(samples)))
     rgb, depth, landmarks = perturb_arrays(rgb, depth, np.random.default_rng(seed), landmarks=samples.landmarks)
@@ -174,19 +173,19 @@ def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | N
     p_fused, p_energy = score_components(model, noisy)
     p_attack = noisy.is_attack.astype(bool)
 
-    def robustness(a: float) -> tuple[float, float]:
+    robust = {}  # alpha -> (EER, -AUC) on the perturbed copy
+    for a in ALPHA_GRID:
         data = scored_set(p_fused + a * p_energy, p_attack, noisy.pai)
-        return equal_error_rate(data).eer, -area_under_curve(data)
-
+        robust[a] = (equal_error_rate(data).eer, -area_under_curve(data))
     lowest = min(clean.values())
     near = [a for a in ALPHA_GRID if clean[a] <= lowest + ALPHA_TIE_EER]
-    best = min(near, key=robustness)
+    best = min(near, key=robust.__getitem__)
     model.set_alpha(best)
     scores = fused + best * energy
     choice = choose_threshold(scores, attack, parse_target(target), dev.pai)
     report = pad_report(scores, attack, choice.threshold, dev.pai).to_json()
     report["alpha_rule"] = {"dev_eer": {str(a): clean[a] for a in ALPHA_GRID},
-                            "perturbed_dev": {str(a): dict(zip(("eer", "neg_auc"), robustness(a))) for a in ALPHA_GRID}}
+                            "perturbed_dev": {str(a): dict(zip(("eer", "neg_auc"), robust[a])) for a in ALPHA_GRID}}
     return best, float(choice.threshold), report
 
 
