@@ -37,6 +37,7 @@ EYE_RIGHT = (33, 133)
 EYE_LEFT = (263, 362)
 NOSE_TIP = 1
 MOUTH_RIGHT, MOUTH_LEFT = 61, 291
+CHIN = 152  # the mesh's lowest point of the chin: the neck starts below it
 # The mesh's face oval (its silhouette ring), used for the face outline in the scene truth.
 FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
              148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
@@ -181,9 +182,13 @@ def lift_photo(image: np.ndarray, landmarks_px: np.ndarray, person_prob: np.ndar
     albedo = albedo.astype(np.float32) / 255.0
     prob = cv2.resize(person_prob[y0:y1, x0:x1], (gw, gh), interpolation=cv2.INTER_LINEAR)
     domain = (prob > 0.5).astype(np.float32)
+    def texel_of(points_cam: np.ndarray) -> np.ndarray:
+        """Photo-camera points (N x 3) -> texel coordinates of the card (N x 2)."""
+        uv = points_cam[:, :2] / points_cam[:, 2:3] * f + np.array([w / 2, h / 2], np.float32)
+        return (uv - np.array([x0, y0], np.float32)) * scale
+
     # the mesh in texel coordinates, its depth relative to the mesh origin's depth (the card plane)
-    proj = cam[:, :2] / cam[:, 2:3] * f + np.array([w / 2, h / 2], np.float32)
-    tex = (proj - np.array([x0, y0], np.float32)) * scale
+    tex = texel_of(cam)
     z_mesh = _rasterise(tex, cam[:, 2] - t[2], mesh.triangles, (gh, gw))
     area = np.isfinite(z_mesh)
     # outside the mesh: continue its border depth (inpaint) and curve away with the distance from it
@@ -198,7 +203,7 @@ def lift_photo(image: np.ndarray, landmarks_px: np.ndarray, person_prob: np.ndar
     z_out = z_out + np.minimum(d_m * d_m / (2 * HEAD_RADIUS_M), 0.08)
     height = np.where(area, z_mesh, z_out).astype(np.float32)
     # neck and shoulders: below the chin, behind the face on a torso's curve
-    chin_v = float((cam[152, 1] / cam[152, 2] * f + h / 2 - y0) * scale)
+    chin_v = float(tex[CHIN, 1])
     nose_z = float(z_mesh[area].min())
     yy, xx = np.mgrid[0:gh, 0:gw].astype(np.float32)
     cx = float((eye[0] - x0) * scale)
@@ -216,8 +221,7 @@ def lift_photo(image: np.ndarray, landmarks_px: np.ndarray, person_prob: np.ndar
 
     def to_local(idx_or_pts) -> np.ndarray:
         p = cam[idx_or_pts]
-        uv = p[:, :2] / p[:, 2:3] * f + np.array([w / 2, h / 2], np.float32)
-        tx = (uv - np.array([x0, y0], np.float32)) * scale
+        tx = texel_of(p)
         return np.stack([(tx[:, 0] + 0.5) / TEXELS_PER_M - half_w, (tx[:, 1] + 0.5) / TEXELS_PER_M - half_h,
                          p[:, 2] - t[2]], axis=1).astype(np.float32)
 
