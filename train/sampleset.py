@@ -224,6 +224,17 @@ def prepare_samples(spec: str, split: str, config: PreprocessConfig, detector: s
     kind = spec.partition(":")[0]
     if kind in RENDERED_PROTOCOLS and "#" in spec:
         base_spec, _, protocol = spec.partition("#")  # every protocol of a rendered world shares its grand test's frames
+    if protocol:  # checked before anything is rendered or read: a mistyped protocol costs nothing
+        import importlib
+
+        module = importlib.import_module(RENDERED_PROTOCOLS[kind])
+        if protocol.startswith("LOO_") and protocol[4:] not in module.WORLD_ATTACKS:
+            # a species this world does not have: nothing to leave out of train/dev, nothing to test
+            if split == "test":
+                raise DatasetError(f"{spec}: '{protocol[4:]}' is not an attack of the {kind} world "
+                                   f"({', '.join(module.WORLD_ATTACKS)})")
+            protocol = "grandtest"
+        protocol = module.check_protocol(protocol)
     path = cache_path(cache_dir, base_spec, split, config, finder.name)
     if path.is_file():
         samples = load_sample_set(path)
@@ -238,16 +249,6 @@ def prepare_samples(spec: str, split: str, config: PreprocessConfig, detector: s
         log.info("samples=%s split=%s frames=%d faces=%d missed live=%d spoof=%d cached at %s", base_spec, split,
                  stats.frames, stats.faces, stats.missed_live, stats.missed_spoof, path)
     if protocol:
-        import importlib
-
-        module = importlib.import_module(RENDERED_PROTOCOLS[kind])
-        if protocol.startswith("LOO_") and protocol[4:] not in module.WORLD_ATTACKS:
-            # a species this world does not have: nothing to leave out of train/dev, nothing to test
-            if split == "test":
-                raise DatasetError(f"{spec}: '{protocol[4:]}' is not an attack of the {kind} world "
-                                   f"({', '.join(module.WORLD_ATTACKS)})")
-            protocol = "grandtest"
-        protocol = module.check_protocol(protocol)
         keep = np.array([module.protocol_keeps(protocol, split, str(p)) for p in samples.pai], bool)
         samples = samples.subset(keep)
     if samples.is_attack.min() == samples.is_attack.max():
