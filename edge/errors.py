@@ -22,6 +22,13 @@ class SourceError(EdgefasError):
     """A frame source could not be opened or read (camera, recording, folder, spec string)."""
 
 
+class SourceUnavailableError(EdgefasError):
+    """A source never delivered: it could not be opened in the first attempts (no camera, a missing or
+    unreadable recording, an unknown scenario). Not a :class:`SourceError`: nothing was lost, so there
+    is nothing to reconnect to; the command stops with this line instead of reporting faults forever.
+    A source that opened once and then fails is a fault, and the watchdog reconnects."""
+
+
 class DatasetError(EdgefasError):
     """A dataset on disk does not have the expected layout or content."""
 

@@ -10,7 +10,10 @@ not ``ok`` no frame is delivered, so nothing downstream can decide on a stale or
 
 Only a :class:`SourceError` is a fault. Any other :class:`~edge.errors.EdgefasError` from opening or
 reading (production mode refusing a camera, an unsupported camera mode, a missing extra) cannot be
-fixed by reconnecting, so it passes through and ends the iteration with that error.
+fixed by reconnecting, so it passes through and ends the iteration with that error. A source that
+never opened in its first ``first_open_attempts`` tries (no camera at all, a missing recording) is
+not a fault either: nothing was lost, so :class:`~edge.errors.SourceUnavailableError` ends the
+command with one line instead of a fault report every few seconds.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
 from edge.capture.source import ClosesOnExit, FrameSource, SourceOptions, open_source
-from edge.errors import SourceError
+from edge.errors import SourceError, SourceUnavailableError
 from edge.frames import RGBDFrame
 
 log = logging.getLogger(__name__)
@@ -45,11 +48,16 @@ class WatchdogConfig:
     reset_after: int = 3  # consecutive failures before a hardware reset (then again every N)
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
+    # opening attempts before a source that never opened is given up on (SourceUnavailableError);
+    # 0 = retry for ever. A source that opened once is always reconnected, however long it takes.
+    first_open_attempts: int = 0
 
     def __post_init__(self) -> None:
         for name in ("fault_after", "reset_after"):
             if getattr(self, name) < 1:
                 raise ValueError(f"WatchdogConfig.{name} must be at least 1, got {getattr(self, name)}")
+        if self.first_open_attempts < 0:
+            raise ValueError(f"WatchdogConfig.first_open_attempts must be >= 0, got {self.first_open_attempts}")
         if not 0 < self.backoff_initial_s <= self.backoff_max_s:
             raise ValueError("WatchdogConfig needs 0 < backoff_initial_s <= backoff_max_s, got "
                              f"{self.backoff_initial_s} and {self.backoff_max_s}")
@@ -153,6 +161,11 @@ class Watchdog(ClosesOnExit):
                     try:
                         self._source = self.opener()
                     except SourceError as exc:
+                        failures = self.health.consecutive_failures + 1
+                        if not opened and failures == self.config.first_open_attempts:
+                            raise SourceUnavailableError(f"source '{self.spec}' could not be opened "
+                                                         f"({failures} attempt{'s' if failures > 1 else ''}): "
+                                                         f"{exc}") from None
                         self._fail(exc)
                         continue
                     opened += 1

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from edge.capture.source import FrameSource, SourceOptions, check_source, is_physical, open_source
 from edge.capture.watchdog import Watchdog, WatchdogConfig, watch_source
+from edge.digest import file_sha256
 from edge.errors import ModelError, SourceError
 from edge.face.preprocess import PreprocessConfig
 from edge.live.capture_thread import CaptureThread
@@ -30,6 +31,12 @@ from edge.live.pipeline import FrameResult, LivePipeline
 from edge.policy import PolicyConfig
 
 log = logging.getLogger(__name__)
+
+
+# tries to open a source before the session gives up with one line (no camera, a missing recording,
+# a bad scenario): 3 tries span ~1.5 s of backoff, enough for a camera still enumerating after a replug
+# (librealsense's hardware_reset docs: 2-5 s is the worst case, and systemd restarts the kiosk anyway)
+OPEN_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -55,16 +62,6 @@ class LiveOptions:
     capture_process: bool = False  # read, filter and align in a child process (edge.capture.child_process)
     depth_filters: str = "default"  # librealsense depth chain (SourceOptions.depth_filters)
     production: bool = False  # refuse software sources and unfit cameras (SourceOptions.production; the kiosk sets it)
-
-
-def file_sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def resolve_model(options: LiveOptions) -> tuple[Path, str]:
@@ -104,6 +101,7 @@ class LiveSession:
         preprocess = PreprocessConfig.from_metadata(self.runner.contract)
         finder = open_face_finder(options.detector, options.model_dir, preprocess.detect_width_px)
         self.pipeline = LivePipeline(self.runner, finder, options.policy, preprocess, self.clock)
+        patience = WatchdogConfig(first_open_attempts=OPEN_ATTEMPTS)
         if source is not None:
             self.source = source
         elif options.capture_process:
@@ -112,9 +110,9 @@ class LiveSession:
             def opener() -> FrameSource:
                 return ChildProcessSource(options.spec, src_options, prefetch=options.queue_size)
 
-            self.source = Watchdog(opener, options.spec, WatchdogConfig()) if options.watchdog else opener()
+            self.source = Watchdog(opener, options.spec, patience) if options.watchdog else opener()
         elif options.watchdog:
-            self.source = watch_source(options.spec, src_options, WatchdogConfig())
+            self.source = watch_source(options.spec, src_options, patience)
         else:
             self.source = open_source(options.spec, src_options)
         log.info("policy clock=%s for %s", self.clock.name, spec)

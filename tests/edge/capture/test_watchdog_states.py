@@ -154,3 +154,33 @@ def test_wraps_a_real_source_through_its_spec() -> None:
     frames = list(dog)
     assert len(frames) == 3
     assert [c.state for c in changes] == [Health.OK] and dog.health.frames == 3
+
+
+def test_a_source_that_never_opens_ends_after_its_first_attempts_one_that_opened_is_reconnected() -> None:
+    """Never opened = nothing to reconnect to (no camera, a bad spec): SourceUnavailableError after
+    ``first_open_attempts``. Opened once and then lost = a fault: the watchdog keeps reconnecting past
+    that count."""
+    from edge.errors import SourceUnavailableError
+
+    patient = WatchdogConfig(fault_after=2, reset_after=3, backoff_initial_s=0.001, backoff_max_s=0.004,
+                             first_open_attempts=3)
+    attempts: list[float] = []
+
+    def unplugged() -> FrameSource:
+        attempts.append(time.monotonic())
+        raise SourceError("no RealSense camera found")
+
+    with pytest.raises(SourceUnavailableError, match=r"source 'realsense' could not be opened \(3 attempts\): no "):
+        list(Watchdog(unplugged, "realsense", patient))
+    assert len(attempts) == 3
+
+    log: list[tuple[str, object]] = []
+    dog = Watchdog(_opener([[1, "timeout"], "unplugged", "unplugged", "unplugged", "unplugged", [2, 3]], log, []),
+                   "fake", patient)
+    assert [f.frame_number for f in dog] == [1, 2, 3]  # four failed reopenings after the loss, then back
+    assert dog.health.reconnects == 1
+
+
+def test_first_open_attempts_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="first_open_attempts"):
+        WatchdogConfig(first_open_attempts=-1)

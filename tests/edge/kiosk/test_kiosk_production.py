@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from edge.capture.rs_pipeline import DeviceInfo
 from edge.errors import EdgefasError, ProductionError
-from edge.live.session import file_sha256
+from edge.digest import file_sha256
 from engines.bundled import default_model_path
 
 MODEL = default_model_path()

@@ -19,7 +19,8 @@ import pytest
 from edge.capture.synthetic import SyntheticWorld
 from edge.errors import ConfigError, ModelError
 from edge.live.clock import WallClock
-from edge.live.session import LiveOptions, LiveSession, file_sha256
+from edge.digest import file_sha256
+from edge.live.session import LiveOptions, LiveSession
 from edge.policy import PolicyConfig
 from engines.bundled import default_model_path
 from live_fakes import FiniteSource, SlowSource, StallingSource, SteppingClock
