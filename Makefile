@@ -26,7 +26,7 @@ demo: setup
 	$(BIN)/edgefas live --camera synthetic:mixed --seed 8 --headless --frames 225
 
 test: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -19,6 +19,7 @@ import numpy as np
 
 from edge.capture.source import ClosesOnExit, SourceOptions
 from edge.errors import DatasetError, SourceError
+from edge.face.image_files import read_color_image
 from edge.frames import FrameMeta, Intrinsics, RGBDFrame, SceneTruth
 
 LABELS_FILE = "labels.csv"
@@ -80,9 +81,10 @@ def read_labels(folder: Path) -> list[LabelRow]:
 
 def read_pair(row: LabelRow, csv_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Load one row's colour (BGR uint8) and depth (uint16 mm, or uint8 normalised) images."""
-    color = cv2.imread(str(row.color_path), cv2.IMREAD_COLOR)
-    if color is None:
-        raise DatasetError(f"'{csv_path}' row {row.row}, column color: cannot read image '{row.color_path}'")
+    try:
+        color = read_color_image(row.color_path)
+    except SourceError as exc:
+        raise DatasetError(f"'{csv_path}' row {row.row}, column color: {exc}") from None
     depth = cv2.imread(str(row.depth_path), cv2.IMREAD_ANYDEPTH)
     if depth is None:
         raise DatasetError(f"'{csv_path}' row {row.row}, column depth: cannot read image '{row.depth_path}'")

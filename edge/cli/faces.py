@@ -76,15 +76,20 @@ def models(
         typer.echo(json.dumps({
             "searched": searched,
             "models": [{"path": str(m.path), "size_bytes": m.size_bytes, "sha256": m.sha256, "release": m.release,
-                        "used": i == 0} for i, m in enumerate(found)],
+                        "loads": m.problem is None, "problem": m.problem, "used": i == 0} for i, m in enumerate(found)],
             "haar_fallback": "built into opencv-python 4.x",
         }, indent=2))
         return
-    table = Table("path", "sha256", "release", "used")
+    table = Table("path", "sha256", "release", "loads", "used")
     for index, model in enumerate(found):
-        table.add_row(str(model.path), model.sha256, model.release, "yes" if index == 0 else "")
+        table.add_row(str(model.path), model.sha256, model.release, "yes" if model.problem is None else "NO",
+                      "yes" if index == 0 else "")
     stdout.print(table if found else "no YuNet model installed: `--detector auto` uses the Haar cascade")
     stdout.print("searched: " + ", ".join(searched), soft_wrap=True)
+    for model in found:
+        if model.problem is not None:
+            stdout.print(f"{model.path}: {model.problem}; replace it with a release from {YUNET_SOURCE}",
+                         soft_wrap=True)
     if not found:
         stdout.print(f"get YuNet from {YUNET_SOURCE}", soft_wrap=True)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from edge.errors import SourceError
 from edge.face.crop import crop_color, crop_window
@@ -32,12 +33,22 @@ class ImageFaces:
 
 
 def read_color_image(path: Path):
-    """An 8-bit BGR image; a file OpenCV cannot decode is a :class:`SourceError` naming it."""
+    """An 8-bit BGR image; a file OpenCV cannot decode, or one that is not 8 bits per channel, is a
+    :class:`SourceError` naming it. A 16-bit picture is refused rather than scaled down: in a colour
+    column it is most often a depth map put in the wrong place, and a door must not judge that."""
+    path = Path(path)
     if not path.is_file():
         raise SourceError(f"no image file at '{path}'; check the path")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise SourceError(f"cannot read '{path}' as an image; pass a PNG or JPEG file")
+    if image.dtype != np.uint8:
+        raise SourceError(f"'{path}' has {image.dtype} pixels; colour images must be 8 bits per channel "
+                          f"(a 16-bit file here is usually a depth map in the wrong place)")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     return image
 
 

@@ -2,15 +2,18 @@
 
 YuNet is not shipped in any pip wheel (its home is opencv/opencv_zoo, ``models/face_detection_yunet/``,
 MIT), so the product looks for it in a short, fixed list of directories. A file whose sha256 is not
-in :data:`KNOWN_YUNET` is still usable, but is reported as ``unknown`` everywhere it is shown.
+in :data:`KNOWN_YUNET` is still used if OpenCV can load it, but is reported as ``unknown`` everywhere
+it is shown; one OpenCV cannot load (a truncated download, a different file under the name) is
+reported as unusable.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from edge.digest import file_sha256
 
 MODEL_DIR_ENV = "EDGEFAS_MODEL_DIR"
 
@@ -42,12 +45,14 @@ YUNET_FILE_NAMES: tuple[str, ...] = ("face_detection_yunet.onnx",) + tuple(m.fil
 
 @dataclass(frozen=True)
 class InstalledModel:
-    """One model file found on disk; ``release`` is ``"unknown"`` when its sha256 matches none we know."""
+    """One model file found on disk; ``release`` is ``"unknown"`` when its sha256 matches none we know,
+    ``problem`` says why OpenCV cannot load it (None when it loads or is a known release)."""
 
     path: Path
     size_bytes: int
     sha256: str
     release: str
+    problem: str | None = None
 
     @property
     def known(self) -> bool:
@@ -75,19 +80,23 @@ def model_dirs(model_dir: str | os.PathLike[str] | None = None) -> tuple[Path, .
     return tuple(dirs)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def load_problem(path: Path) -> str | None:
+    """Why OpenCV's YuNet cannot load ``path``, or None when it can."""
+    import cv2
+
+    try:
+        cv2.FaceDetectorYN.create(str(path), "", (320, 320))
+    except cv2.error as exc:
+        return f"OpenCV cannot load it ({str(exc).strip().splitlines()[-1]})"
+    return None
 
 
 def identify_model(path: Path) -> InstalledModel:
-    """Hash ``path`` and name its release from :data:`KNOWN_YUNET` (or ``unknown``)."""
-    digest = sha256_of(path)
+    """Hash ``path`` and name its release from :data:`KNOWN_YUNET` (or ``unknown``, then try to load it)."""
+    digest = file_sha256(path)
     release = next((m.release for m in KNOWN_YUNET if m.sha256 == digest), "unknown")
-    return InstalledModel(path=path, size_bytes=path.stat().st_size, sha256=digest, release=release)
+    problem = load_problem(path) if release == "unknown" else None
+    return InstalledModel(path=path, size_bytes=path.stat().st_size, sha256=digest, release=release, problem=problem)
 
 
 def installed_models(model_dir: str | os.PathLike[str] | None = None) -> list[InstalledModel]:

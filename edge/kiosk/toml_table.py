@@ -76,9 +76,6 @@ class TomlTable:
     def fail(self, key: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.where(key)} {problem}")
 
-    def has(self, key: str) -> bool:
-        return key in self.data
-
     def _get(self, key: str, default: Any, required: bool) -> Any:
         self._read.add(key)
         if key not in self.data:

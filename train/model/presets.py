@@ -47,11 +47,6 @@ class ModelConfig:
         if self.convs_per_stage < 0 or self.discriminator_scales < 1 or self.fusion_reduction < 1:
             raise ValueError("ModelConfig.convs_per_stage >= 0, discriminator_scales >= 1, fusion_reduction >= 1")
 
-    @property
-    def map_size_px(self) -> int:
-        """Side of the spoof map: the encoder's deepest resolution, 1/8 of the input."""
-        return self.input_size_px // 8
-
     def to_dict(self) -> dict[str, Any]:
         """Plain types only, so a checkpoint loads with ``torch.load(weights_only=True)``."""
         data = asdict(self)

@@ -8,6 +8,7 @@ PNG encoding is deterministic, so two runs with the same seed write byte-identic
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import shutil
 from collections.abc import Callable
@@ -19,6 +20,8 @@ import cv2
 from edge.capture.folder import COLUMNS, LABELS_FILE
 from edge.capture.synthetic.world import SyntheticWorld
 from edge.errors import DatasetError
+
+log = logging.getLogger(__name__)
 
 # live is listed four times: as many live samples as attacks, plus a few frames with no face
 DATASET_CYCLE = ("live", "print", "live", "replay", "live", "mask", "live", "cutout", "empty")
@@ -69,6 +72,27 @@ def check_seed(seed: int, count: int, scene: str | None = None) -> None:
                        f"{SPLIT_SEEDS.stop - 1}); choose a --seed {advice}")
 
 
+def _remove_stale_partials(parent: Path, name: str) -> None:
+    """Remove ``.NAME.partial-PID`` folders whose writer is gone: a run killed with SIGKILL (or a power
+    cut) cannot clean up after itself, so the next run for the same folder does."""
+    for partial in parent.glob(f".{name}.partial-*"):
+        pid = partial.name.rpartition("-")[2]
+        if not pid.isdigit() or _process_alive(int(pid)):
+            continue
+        log.warning("removing '%s', left by an interrupted run (process %s is gone)", partial, pid)
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
 def write_synthetic_dataset(out_dir: Path, count: int, seed: int, scenarios: tuple[str, ...] = DATASET_CYCLE,
                             on_sample: Callable[[int], None] | None = None,
                             stream: str | None = None) -> DatasetSummary:
@@ -91,6 +115,7 @@ def write_synthetic_dataset(out_dir: Path, count: int, seed: int, scenarios: tup
     parent = out_dir.parent if str(out_dir.parent) else Path(".")
     if not parent.is_dir():
         raise DatasetError(f"cannot write '{out_dir}': its parent folder '{parent}' does not exist")
+    _remove_stale_partials(parent, out_dir.name)
     tmp = parent / f".{out_dir.name}.partial-{os.getpid()}"
     per: dict[str, int] = {}
     try:

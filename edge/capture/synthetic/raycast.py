@@ -17,7 +17,7 @@ import numpy as np
 
 from edge.frames import Intrinsics
 
-MATERIAL_BACKGROUND, MATERIAL_SKIN, MATERIAL_HAIR, MATERIAL_PAPER = 0, 1, 2, 3
+MATERIAL_BACKGROUND, MATERIAL_SKIN, MATERIAL_PAPER = 0, 1, 3  # 2 was hair, now part of the skin surfaces
 MATERIAL_SCREEN, MATERIAL_MASK, MATERIAL_CLOTH, MATERIAL_CLUTTER = 4, 5, 6, 7
 
 

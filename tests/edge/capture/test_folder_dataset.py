@@ -133,3 +133,39 @@ def test_stream_of_an_unknown_scenario_is_one_line_and_leaves_nothing(tmp_path):
     assert str(result.exception).startswith("--scenario must be one of live, print")
     assert "got 'selfie'" in str(result.exception)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_16_bit_colour_image_is_refused_in_one_line(dataset, tmp_path):
+    """It used to be scaled down to 8 bits without a word; in a colour column it is usually a depth map."""
+    import shutil
+
+    import cv2
+
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy)
+    rows = list(csv.DictReader((copy / "labels.csv").open()))
+    colour = copy / rows[0]["color"]
+    cv2.imwrite(str(colour), cv2.imread(str(colour)).astype(np.uint16) * 257)
+    with pytest.raises(DatasetError, match=r"row 1, column color: .*uint16 pixels; colour images must be 8 bits") as err:
+        with open_source(f"folder:{copy}", SourceOptions()) as source:
+            list(source)
+    assert "\n" not in str(err.value)
+    result = CliRunner().invoke(app, ["faces", str(colour)])
+    assert result.exit_code != 0 and isinstance(result.exception, EdgefasError) and "8 bits" in str(result.exception)
+
+
+def test_a_partial_folder_left_by_a_killed_synth_is_removed_by_the_next_run(tmp_path):
+    """SIGKILL gives no chance to clean up; the next run for the same --out removes what a dead process
+    left, and leaves a live writer's folder alone."""
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    stale = tmp_path / f".ds.partial-{dead_pid}"
+    (stale / "color").mkdir(parents=True)
+    alive = tmp_path / f".ds.partial-{__import__('os').getppid()}"  # a process that is still running
+    alive.mkdir()
+    write_synthetic_dataset(tmp_path / "ds", 1, seed=0)
+    assert not stale.exists() and alive.exists()
+    assert (tmp_path / "ds" / "labels.csv").is_file()

@@ -116,8 +116,25 @@ def test_shared_yunet_copy_is_a_known_release_and_junk_is_unknown(tmp_path):
     junk = tmp_path / "face_detection_yunet.onnx"
     junk.write_bytes(b"not an onnx file")
     assert identify_model(junk).release == "unknown"
+    assert model.problem is None and "cannot load" in identify_model(junk).problem
     with pytest.raises(ModelError, match="cannot load the YuNet model"):
         YuNetFinder(junk)
+
+
+def test_models_command_says_a_corrupt_yunet_does_not_load(tmp_path):
+    """A truncated YuNet download used to be listed like a usable model."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from edge.cli.app import app
+
+    require_dir(MODELS)
+    (tmp_path / "face_detection_yunet.onnx").write_bytes((MODELS / "face_detection_yunet.onnx").read_bytes()[:5000])
+    result = CliRunner().invoke(app, ["models", "--model-dir", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    (listed,) = json.loads(result.stdout)["models"]
+    assert listed["release"] == "unknown" and listed["loads"] is False and "cannot load" in listed["problem"]
 
 
 @pytest.mark.parametrize("size, seen", [
