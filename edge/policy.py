@@ -59,6 +59,17 @@ class PolicyConfig:
             raise ValueError(f"PolicyConfig.spoof_frames_to_reject ({self.spoof_frames_to_reject}) "
                              f"must not exceed PolicyConfig.n ({self.n})")
 
+    @property
+    def owner_wait_bound_s(self) -> float:
+        """The longest an attacker's attempts keep a live owner out once the attacker has gone.
+
+        Both counters that refuse a face are windows that end with the attacker's own actions: a
+        lockout ends ``lockout_s`` after the spoof decision that set it, and the rate limit counts
+        attempts *started* (refused faces are not counted) in the last minute. So an owner who
+        arrives after the attacker's last presentation is scored again at most this long after it,
+        however many attacks came before (docs/decision-policy.md, "Whose attempts count")."""
+        return max(self.lockout_s, RATE_WINDOW_MS / 1000.0)
+
 
 @dataclass(frozen=True)
 class Observation:
