@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
-from edge.errors import EdgefasError
+from edge.errors import EdgefasError, MissingExtraError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "edge.cli.faces",
@@ -40,6 +40,12 @@ app = typer.Typer(
 )
 
 stderr = Console(stderr=True)
+
+# top-level modules of the optional extras in pyproject.toml: a command that imports one that is
+# missing ends with the extra to install, not a traceback
+OPTIONAL_MODULES = {"torch": "train", "onnx": "train", "tensorboard": "train", "h5py": "train",
+                    "matplotlib": "train", "pyrealsense2": "realsense", "paho": "kiosk", "cryptography": "kiosk",
+                    "tensorrt": "tensorrt", "pycuda": "tensorrt", "Jetson": "jetson"}
 
 
 @app.callback()
@@ -67,6 +73,13 @@ def main() -> None:
     except EdgefasError as err:
         stderr.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         sys.exit(err.exit_code)
+    except ModuleNotFoundError as err:  # an optional extra a command needs is not installed
+        extra = OPTIONAL_MODULES.get((err.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        line = f"this command needs the Python module '{err.name}'; install it with: pip install 'edgefas[{extra}]'"
+        stderr.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        sys.exit(MissingExtraError.exit_code)
     except KeyboardInterrupt:
         stderr.print("interrupted")
         sys.exit(130)

@@ -102,3 +102,18 @@ def test_synth_bag_writes_a_recording_that_plays_back(tmp_path):
 def test_synth_rejects_an_unknown_format(tmp_path):
     out = run_cli("synth", "--format", "mp4", "--out", str(tmp_path / "x"))
     assert out.returncode == 1 and "--format must be one of folder, bag" in out.stderr
+
+
+def test_a_command_whose_extra_is_missing_names_the_extra_and_exits_2():
+    """`train` without torch used to end in a ModuleNotFoundError traceback."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from edge.cli.app import main\n"
+            "sys.argv = ['edgefas', 'train', '--steps', '1', '--dataset', 'synthetic:10']\n"
+            "main()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "needs the Python module 'torch'" in done.stderr and "pip install 'edgefas[train]'" in done.stderr
