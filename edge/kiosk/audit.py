@@ -9,13 +9,22 @@ WAL mode (https://www.sqlite.org/wal.html) lets an operator read the log while t
 it, and ``synchronous=NORMAL`` is durable across application crashes in WAL mode (same page).
 One connection shared by the service thread and the API threads, serialised by a lock.
 Retention: rows older than ``retention_days`` are deleted at start and then hourly.
+
+The file is created with mode 0600 before SQLite opens it (it holds decisions and maybe face crops);
+SQLite gives its ``-wal`` and ``-shm`` files the database file's permissions
+(https://www.sqlite.org/tempfiles.html, unixOpen's findCreateFileMode), so they are 0600 too. An
+existing file readable by others is logged at WARNING, not changed: the operator may have meant it.
+An event row has a ``count``: API refusals are aggregated (:mod:`edge.kiosk.refusals`), one row
+standing for many.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +37,9 @@ from edge.policy import Decision
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 3600.0  # retention is in days; checking hourly keeps the log within an hour of it
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: events.count (aggregated refusals)
+FILE_MODE = 0o600  # owner only: decisions, caller addresses and (opt-in) face images are personal data
+OUTCOMES = ("ok", "refused", "failed", "unknown")  # unknown: sent, but whether it was carried out is not known
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS attempts (
@@ -54,7 +65,8 @@ CREATE TABLE IF NOT EXISTS events (
     outcome TEXT NOT NULL,
     detail TEXT NOT NULL,
     attempt_id INTEGER,
-    peer TEXT
+    peer TEXT,
+    count INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS events_time ON events (t_unix_s);
 """
@@ -84,10 +96,11 @@ class EventRow:
     t_unix_s: float
     source: str  # "api", "actuator" or "service"
     action: str  # e.g. "POST /v1/decision", "unlock", "start"
-    outcome: str  # "ok", "refused" or "failed"
+    outcome: str  # "ok", "refused", "failed" or "unknown" (a command sent but not confirmed)
     detail: str
     attempt_id: int | None
-    peer: str | None  # the API caller's address
+    peer: str | None  # the API caller's address (None for an aggregate of several callers)
+    count: int = 1  # how many occurrences this row stands for (aggregated refusals)
 
 
 class AuditLog:
@@ -100,13 +113,18 @@ class AuditLog:
         self.retention_days = retention_days
         self._clock = clock
         self._lock = threading.Lock()
+        self.failure: str | None = None  # the last write error, for /healthz; None while writes succeed
+        if self.path.is_dir():
+            raise AuditError(f"the audit log {self.path} is a folder; set [audit] path to a file in it, "
+                             f"e.g. {self.path / 'audit.sqlite'}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._create_private()
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise AuditError(f"cannot open the audit log {self.path} ({exc}); check [audit] path and that the "
                              "service user may write its folder") from None
@@ -115,6 +133,24 @@ class AuditLog:
                              "file system")
         self._last_prune = -math.inf
         self.prune()
+
+    def _create_private(self) -> None:
+        """Create the file owner-only before SQLite would create it with the umask's default (0644)."""
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        except FileExistsError:
+            mode = stat.S_IMODE(self.path.stat().st_mode)
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                log.warning("the audit log %s is readable by group or others (mode %04o); it holds decisions "
+                            "and maybe face images: chmod 600 %s", self.path, mode, self.path)
+            return
+        os.close(fd)
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if 0 < version < 2:  # a version-1 file: events had no count column
+            self._db.execute("ALTER TABLE events ADD COLUMN count INTEGER NOT NULL DEFAULT 1")
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @property
     def journal_mode(self) -> str:
@@ -126,7 +162,9 @@ class AuditLog:
             with self._lock:
                 self._db.execute(sql, values)
         except sqlite3.Error as exc:
+            self.failure = f"writing failed ({exc})"
             raise AuditError(f"writing the audit log {self.path} failed ({exc}); check free disk space") from None
+        self.failure = None
         if self._clock() - self._last_prune >= PRUNE_EVERY_S:
             self.prune()
 
@@ -143,11 +181,14 @@ class AuditLog:
                      sqlite3.Binary(image) if image is not None else None))
 
     def record_event(self, source: str, action: str, outcome: str, detail: str, *,
-                     attempt_id: int | None = None, peer: str | None = None) -> None:
-        if outcome not in ("ok", "refused", "failed"):
-            raise ValueError(f"outcome must be ok, refused or failed, got {outcome!r}")
-        self._write("INSERT INTO events (t_unix_s, source, action, outcome, detail, attempt_id, peer) "
-                    "VALUES (?,?,?,?,?,?,?)", (self._clock(), source, action, outcome, detail, attempt_id, peer))
+                     attempt_id: int | None = None, peer: str | None = None, count: int = 1) -> None:
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"count must be a positive integer, got {count!r}")
+        self._write("INSERT INTO events (t_unix_s, source, action, outcome, detail, attempt_id, peer, count) "
+                    "VALUES (?,?,?,?,?,?,?,?)",
+                    (self._clock(), source, action, outcome, detail, attempt_id, peer, count))
 
     def prune(self) -> int:
         """Delete rows older than the retention period; returns how many were deleted."""
@@ -177,7 +218,7 @@ class AuditLog:
     def events(self, limit: int = 100) -> list[EventRow]:
         """Most recent first."""
         with self._lock:
-            rows = self._db.execute("SELECT t_unix_s, source, action, outcome, detail, attempt_id, peer "
+            rows = self._db.execute("SELECT t_unix_s, source, action, outcome, detail, attempt_id, peer, count "
                                     "FROM events ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [EventRow(*row) for row in rows]
 

@@ -6,25 +6,43 @@ typo cannot silently fall back to a default. Secrets come from a file (mode 600)
 variable and are held in :class:`~edge.kiosk.toml_table.Secret`, which never prints its value.
 The decision threshold is deliberately absent: it comes from the model artifact (DESIGN §2).
 See deploy/kiosk.example.toml for every key with its meaning.
+
+Values are range-checked where a value out of range would make the door open when it should not, or
+never open for its owner (each bound says where it comes from, at its constant). What is legal but
+risky (an API open to every address, a weak token secret outside production) is logged at WARNING
+and kept in :attr:`KioskConfig.warnings`, which the service writes into its start audit row.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import logging
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge.errors import ConfigError
 from edge.kiosk.actuators.actuator import ActuatorSettings, read_actuator_settings
-from edge.kiosk.tokens import Ed25519Key, HmacKey, TokenKey
+from edge.kiosk.actuators.gpio_relay import MAX_PULSE_S
+from edge.kiosk.rate_limit import DEFAULT_BURST, DEFAULT_RATE_PER_S
+from edge.kiosk.tokens import MIN_SECRET_ENTROPY_BITS, Ed25519Key, HmacKey, TokenKey, estimated_entropy_bits
 from edge.kiosk.toml_table import Secret, TomlTable
 from edge.policy import PolicyConfig
+
+log = logging.getLogger(__name__)
 
 TABLES = ("kiosk", "policy", "api", "token", "audit", "actuator")
 DEFAULT_API_PORT = 8765  # any free local port works; the API listens on loopback only by default
 TOKEN_ALGORITHMS = {"hmac-sha256": "HS256", "ed25519": "EdDSA"}
+# A token proves liveness *now* to an application on the same device, which asks and acts at once.
+# Lower bound: below a second a token can expire between the answer and the verification on a busy
+# board. Upper bound: 300 s, the freshness window that MIT Kerberos (default clockskew) and Stripe's
+# webhook signatures (default tolerance) allow; a longer-lived token is a replayable door key.
+TOKEN_TTL_RANGE_S = (1.0, 300.0)
+MAX_UNLOCK_S = MAX_PULSE_S  # the GPIO relay refuses longer pulses; one bound for every actuator
+MAX_RATE_BURST = 10_000  # a burst beyond this is no limit at all
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,8 @@ class ApiConfig:
     host: str = "127.0.0.1"
     port: int = DEFAULT_API_PORT
     allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")  # caller addresses or networks admitted
+    rate_per_s: float = DEFAULT_RATE_PER_S  # sustained requests a second per caller (edge/kiosk/rate_limit.py)
+    burst: int = DEFAULT_BURST  # requests a caller may make at once before the rate applies
 
     def admits(self, address: str) -> bool:
         try:
@@ -94,6 +114,7 @@ class KioskConfig:
     token: TokenConfig
     audit: AuditConfig
     actuator: ActuatorSettings
+    warnings: tuple[str, ...] = ()  # legal but risky settings, logged at WARNING and audited at start
 
 
 def _read_kiosk(t: TomlTable) -> ServiceSettings:
@@ -102,7 +123,11 @@ def _read_kiosk(t: TomlTable) -> ServiceSettings:
     digest = t.string("model_sha256", None)
     if digest is not None and (len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower())):
         raise t.fail("model_sha256", f"must be 64 hexadecimal digits (sha256sum of the model), got {digest!r}")
-    return ServiceSettings(source=source, model=model, production=production, unlock_s=t.number("unlock_s", 3.0),
+    unlock_s = t.number("unlock_s", 3.0)
+    if unlock_s > MAX_UNLOCK_S:
+        raise t.fail("unlock_s", f"must be at most {MAX_UNLOCK_S:g} s (a longer opening is a misconfiguration, "
+                                 f"and the GPIO relay refuses it at the first grant), got {unlock_s:g}")
+    return ServiceSettings(source=source, model=model, production=production, unlock_s=unlock_s,
                            decision_max_age_ms=t.number("decision_max_age_ms", 1000.0),
                            model_sha256=None if digest is None else digest.lower(),
                            capture_process=t.boolean("capture_process", False),
@@ -110,11 +135,11 @@ def _read_kiosk(t: TomlTable) -> ServiceSettings:
 
 
 def _depth_filters(t: TomlTable) -> str:
-    from edge.capture.rs_pipeline import filter_chain
+    from edge.capture.rs_pipeline import depth_chain
 
-    name = t.string("depth_filters", "default")
-    filter_chain(name, t.where("depth_filters"))  # an unknown chain names the key and the choices
-    return name
+    # the kiosk's one check of the chain: an unknown name names the key and the choices; the checked
+    # DepthChain passes through the session and the source unchecked
+    return depth_chain(t.string("depth_filters", "default"), t.where("depth_filters"))
 
 
 def _read_policy(t: TomlTable) -> PolicyConfig:
@@ -124,37 +149,79 @@ def _read_policy(t: TomlTable) -> PolicyConfig:
             values[f.name] = t.integer(f.name, f.default, minimum=1)
         else:
             values[f.name] = t.number(f.name, f.default)
-    if values["k"] > values["n"]:
-        raise t.fail("k", f"({values['k']}) must not exceed n ({values['n']})")
-    if values["spoof_frames_to_reject"] > values["n"]:
-        raise t.fail("spoof_frames_to_reject", f"({values['spoof_frames_to_reject']}) must not exceed n "
-                                               f"({values['n']})")
+    k, n, window_s = values["k"], values["n"], values["window_s"]
+    if k > n:
+        raise t.fail("k", f"({k}) must not exceed n ({n})")
+    if values["spoof_frames_to_reject"] > n:
+        raise t.fail("spoof_frames_to_reject", f"({values['spoof_frames_to_reject']}) must not exceed n ({n})")
+    if 2 * k <= n:
+        # with k <= n/2 a face whose frames look live less often than not can open the door
+        # (docs/decision-policy.md: at k = 8 of 10, a 50 %-live attack passes 9 % of attempts)
+        raise t.fail("k", f"({k}) must be more than half of n ({n}): fewer live frames than attack frames "
+                          "must never open the door")
+    from edge.capture.realsense import CAMERA_FPS
+
+    fps = max(CAMERA_FPS)  # the fastest the camera delivers (D4xx datasheet): more frames cannot exist
+    frames_in_window = math.floor(window_s * fps + 1e-9) + 1  # frames at most window_s apart (policy _trim)
+    for key in ("k", "spoof_frames_to_reject"):
+        if values[key] > frames_in_window:
+            raise t.fail(key, f"({values[key]}) can never be met: window_s = {window_s:g} s holds at most "
+                              f"{frames_in_window} frames at {fps} fps; raise window_s or lower {key}")
+    period_ms = 1000.0 / fps
+    for key in ("max_latency_ms", "max_frame_age_ms"):
+        if values[key] < period_ms:
+            raise t.fail(key, f"({values[key]:g}) is shorter than one frame period at {fps} fps "
+                              f"({period_ms:.1f} ms): every frame would be over budget and the door would never open")
+        if values[key] > window_s * 1000.0:
+            raise t.fail(key, f"({values[key]:g}) exceeds window_s ({window_s * 1000.0:g} ms): a frame that old "
+                              "cannot be part of the K-of-N window; the score would describe the past")
     return PolicyConfig(**values)
 
 
-def _read_api(t: TomlTable) -> ApiConfig:
+def _read_api(t: TomlTable, warnings: list[str]) -> ApiConfig:
     host = t.string("host", "127.0.0.1")
     try:
-        ipaddress.ip_address(host)
+        bind = ipaddress.ip_address(host)
     except ValueError:
         raise t.fail("host", f"must be an IP address to bind (127.0.0.1 keeps the API local), got \"{host}\"") from None
     allow = t.strings("allow", ("127.0.0.1", "::1"), non_empty=True)
+    networks = []
     for entry in allow:
         try:
-            ipaddress.ip_network(entry, strict=False)
+            networks.append(ipaddress.ip_network(entry, strict=False))
         except ValueError:
             raise t.fail("allow", f"entry \"{entry}\" is not an IP address or network") from None
-    return ApiConfig(enabled=t.boolean("enabled", True), host=host,
-                     port=t.integer("port", DEFAULT_API_PORT, minimum=0, maximum=65535), allow=allow)
+    enabled = t.boolean("enabled", True)
+    anyone = [str(net) for net in networks if net.prefixlen == 0]
+    if enabled and not bind.is_loopback and anyone:
+        warnings.append(f"{t.where('allow')} admits every address ({', '.join(anyone)}) on {host}: anyone who can "
+                        "reach this port may ask for decisions; list the kiosk application's address instead")
+    burst = t.integer("burst", DEFAULT_BURST, minimum=1, maximum=MAX_RATE_BURST)
+    return ApiConfig(enabled=enabled, host=host, port=t.integer("port", DEFAULT_API_PORT, minimum=0, maximum=65535),
+                     allow=allow, rate_per_s=t.number("rate_per_s", DEFAULT_RATE_PER_S), burst=burst)
 
 
-def _read_token(t: TomlTable) -> TokenConfig:
+def _read_token(t: TomlTable, production: bool, warnings: list[str]) -> TokenConfig:
+    low, high = TOKEN_TTL_RANGE_S
+    ttl_s = t.number("ttl_s", 10.0)
+    if not low <= ttl_s <= high:
+        raise t.fail("ttl_s", f"must be between {low:g} and {high:g} s (a token proves liveness now; see "
+                              f"docs/kiosk-integration.md), got {ttl_s:g}")
     config = TokenConfig(algorithm=t.string("algorithm", "hmac-sha256", choices=tuple(TOKEN_ALGORITHMS)),
-                         secret=t.secret("secret"), ttl_s=t.number("ttl_s", 10.0))
+                         secret=t.secret("secret"), ttl_s=ttl_s)
     try:
         config.key()  # a short HMAC secret or a non-Ed25519 PEM is refused now, not at the first request
     except ConfigError as exc:
         raise ConfigError(f"{t.where('secret')}: {exc}") from None
+    if config.algorithm == "hmac-sha256":
+        bits = estimated_entropy_bits(config.secret.reveal())
+        if bits < MIN_SECRET_ENTROPY_BITS:
+            problem = (f"{t.where('secret')}: the token secret ({config.secret.origin}) looks far from random "
+                       f"(about {bits:.0f} bits of entropy, want at least {MIN_SECRET_ENTROPY_BITS}); make one with: "
+                       "head -c 32 /dev/urandom | base64")
+            if production:
+                raise ConfigError(problem)
+            warnings.append(problem + " (accepted because production = false)")
     return config
 
 
@@ -162,7 +229,10 @@ def _read_audit(t: TomlTable) -> AuditConfig:
     retention = t.number("retention_days", 90.0, positive=False)
     if retention < 0:
         raise t.fail("retention_days", f"must be 0 (keep everything) or more, got {retention:g}")
-    return AuditConfig(path=t.path("path", required=True), store_face_images=t.boolean("store_face_images", False),
+    path = t.path("path", required=True)
+    if path.is_dir():
+        raise t.fail("path", f"{path} is a folder; name the database file, e.g. {path / 'audit.sqlite'}")
+    return AuditConfig(path=path, store_face_images=t.boolean("store_face_images", False),
                        retention_days=retention or None)
 
 
@@ -180,15 +250,19 @@ def parse_kiosk_config(text: str, path: Path) -> KioskConfig:
     for required in ("kiosk", "token", "audit"):
         if required not in document:
             raise ConfigError(f"{name}: missing table [{required}]; see deploy/kiosk.example.toml")
+    warnings: list[str] = []
     kiosk = _read_kiosk(tables["kiosk"])
     policy = _read_policy(tables["policy"])
-    api = _read_api(tables["api"])
-    token = _read_token(tables["token"])
+    api = _read_api(tables["api"], warnings)
+    token = _read_token(tables["token"], kiosk.production, warnings)
     audit = _read_audit(tables["audit"])
     actuator = read_actuator_settings(tables["actuator"])
     for table in tables.values():
         table.finish()
-    return KioskConfig(path=path, kiosk=kiosk, policy=policy, api=api, token=token, audit=audit, actuator=actuator)
+    for warning in warnings:
+        log.warning("%s", warning)
+    return KioskConfig(path=path, kiosk=kiosk, policy=policy, api=api, token=token, audit=audit, actuator=actuator,
+                       warnings=tuple(warnings))
 
 
 def load_kiosk_config(path: Path | str) -> KioskConfig:

@@ -4,10 +4,12 @@ from edge.kiosk.actuators.actuator import (
     ACTUATOR_KINDS,
     Actuator,
     ActuatorError,
+    ActuatorHealth,
     ActuatorSettings,
+    OutcomeUnknownError,
     open_actuator,
     read_actuator_settings,
 )
 
-__all__ = ["ACTUATOR_KINDS", "Actuator", "ActuatorError", "ActuatorSettings", "open_actuator",
-           "read_actuator_settings"]
+__all__ = ["ACTUATOR_KINDS", "Actuator", "ActuatorError", "ActuatorHealth", "ActuatorSettings",
+           "OutcomeUnknownError", "open_actuator", "read_actuator_settings"]

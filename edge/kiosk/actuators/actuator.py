@@ -2,8 +2,14 @@
 
 An actuator turns a granted decision into a physical or remote "open" (GPIO relay, HTTP webhook,
 MQTT message, local command). Its contract is fail-secure: ``unlock`` either succeeds or raises
-:class:`ActuatorError`, and any failure leaves the door locked; the service logs and audits it and
-never retries the same attempt. Implementations are picked from :data:`ACTUATOR_KINDS` by the
+:class:`ActuatorError`, and the service logs and audits it and never retries the same attempt. Two
+kinds of failure are told apart, because the audit must not claim what nobody knows: a plain
+:class:`ActuatorError` means the command was not carried out (nothing was sent, the controller said
+no); :class:`OutcomeUnknownError` means it was sent and no answer came in time (a webhook receiver
+that answers after the timeout, a broker that did not acknowledge, a program killed mid-way), so the
+door may have opened. ``health()`` says whether the actuator could drive the door right now.
+
+Implementations are picked from :data:`ACTUATOR_KINDS` by the
 ``[actuator] type`` key, never from flags; each kind's module holds its config dataclass with a
 ``from_table(TomlTable)`` parser, so the table is the only place that lists them.
 """
@@ -26,15 +32,34 @@ class ActuatorError(EdgefasError):
     """An actuator could not carry out a command. The door stays locked."""
 
 
+class OutcomeUnknownError(ActuatorError):
+    """A command was sent but whether it was carried out cannot be known (no answer within the timeout).
+
+    A subclass of :class:`ActuatorError` so that every caller still treats it as "not confirmed"; the
+    service audits it as ``unknown`` rather than ``failed``: the door may have opened.
+    """
+
+
+@dataclass(frozen=True)
+class ActuatorHealth:
+    """What ``/healthz`` shows for the actuator. ``ready`` is False when a grant could not open the door
+    now (broker disconnected, last command to the controller failed, relay released for good)."""
+
+    ready: bool
+    line: str  # one line for an operator: what is driven and its last known state
+
+
 @runtime_checkable
 class Actuator(Protocol):
     """Opens the door for a granted decision.
 
     ``unlock`` returns once the command was delivered (relay energised, webhook answered 2xx,
-    MQTT publish acknowledged, command exited 0) and raises :class:`ActuatorError` otherwise.
-    Re-locking after ``duration_s`` is the actuator's (or the receiving controller's) job; ``lock``
-    forces it early. ``health`` is one line for ``/healthz``. ``close`` releases the hardware or
-    connection and leaves the door locked. Called from one thread at a time (the service's).
+    MQTT publish acknowledged, command exited 0) and raises :class:`ActuatorError` otherwise
+    (:class:`OutcomeUnknownError` when it was sent but not confirmed). Re-locking after ``duration_s``
+    is the actuator's (or the receiving controller's) job; ``lock`` forces it early. ``health`` is
+    cheap and never raises (``/healthz`` calls it from API threads; it reads state, it sends nothing).
+    ``close`` releases the hardware or connection and leaves the door locked. ``unlock``, ``lock`` and
+    ``close`` are called from one thread at a time (the service's).
     """
 
     kind: str
@@ -43,7 +68,7 @@ class Actuator(Protocol):
 
     def lock(self) -> None: ...
 
-    def health(self) -> str: ...
+    def health(self) -> ActuatorHealth: ...
 
     def close(self) -> None: ...
 
@@ -72,8 +97,8 @@ class NoActuator:
     def lock(self) -> None:
         pass
 
-    def health(self) -> str:
-        return f"no actuator ({self._grants} grants)"
+    def health(self) -> ActuatorHealth:
+        return ActuatorHealth(True, f"no actuator ({self._grants} grants)")
 
     def close(self) -> None:
         pass
@@ -143,5 +168,5 @@ def read_actuator_settings(table: TomlTable) -> ActuatorSettings:
 def open_actuator(settings: ActuatorSettings) -> Actuator:
     """Build the actuator named by ``settings.type`` and log what was built."""
     actuator = _resolve(actuator_kind(settings.type).opener)(settings.config)
-    log.info("actuator=%s %s", settings.type, actuator.health())
+    log.info("actuator=%s %s", settings.type, actuator.health().line)
     return actuator

@@ -3,17 +3,20 @@
 The decision reaches the program through environment variables (``EDGEFAS_ACTION``,
 ``EDGEFAS_DURATION_S``, ``EDGEFAS_ATTEMPT_ID``, ``EDGEFAS_SCORE``) rather than by formatting its
 arguments, so nothing the pipeline produces can change what is executed. Exit status 0 within the
-timeout is success; anything else (non-zero, killed on timeout, program missing) keeps the door locked.
+timeout is success; a non-zero status or a missing program is a failure (the door stays locked). A
+program killed on the timeout, or killed by a signal, may have switched the door before it died: that
+outcome is unknown (:class:`OutcomeUnknownError`), and the audit says so.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 
-from edge.kiosk.actuators.actuator import ActuatorError
+from edge.kiosk.actuators.actuator import ActuatorError, ActuatorHealth, OutcomeUnknownError
 from edge.kiosk.toml_table import TomlTable
 from edge.policy import Decision
 
@@ -26,7 +29,7 @@ STDERR_TAIL_CHARS = 200  # enough of the program's stderr to say why it failed i
 class CommandConfig:
     unlock: tuple[str, ...]  # argv run on a grant
     lock: tuple[str, ...] = ()  # argv run to lock early; empty = nothing to run
-    timeout_s: float = 5.0  # the program is killed after this long and the grant counts as failed
+    timeout_s: float = 5.0  # the program is killed after this long; its outcome is then unknown
 
     @classmethod
     def from_table(cls, table: TomlTable) -> CommandConfig:
@@ -40,6 +43,7 @@ class Command:
     def __init__(self, config: CommandConfig) -> None:
         self.config = config
         self._last = "not run yet"
+        self._failed = False
 
     def _run(self, argv: tuple[str, ...], env_extra: dict[str, str]) -> None:
         env = dict(os.environ, **env_extra)
@@ -48,19 +52,26 @@ class Command:
             done = subprocess.run(list(argv), env=env, stdin=subprocess.DEVNULL, capture_output=True,
                                   timeout=self.config.timeout_s, check=False, shell=False)
         except subprocess.TimeoutExpired:
-            self._last = f"{name} timed out"
-            raise ActuatorError(f"actuator command {name} did not finish within {self.config.timeout_s:g} s; "
-                                "the door stays locked") from None
+            self._record(f"{name} timed out", failed=True)
+            raise OutcomeUnknownError(f"actuator command {name} did not finish within {self.config.timeout_s:g} s "
+                                      "and was killed; it may have switched the door (outcome unknown)") from None
         except OSError as exc:
-            self._last = f"{name} could not start"
+            self._record(f"{name} could not start", failed=True)
             raise ActuatorError(f"actuator command {name} could not start ({exc.strerror}); "
                                 "check [actuator] unlock in the config") from None
+        if done.returncode < 0:
+            self._record(f"{name} killed by signal {-done.returncode}", failed=True)
+            raise OutcomeUnknownError(f"actuator command {name} was killed by signal {-done.returncode}; it may "
+                                      "have switched the door (outcome unknown)")
         if done.returncode != 0:
             tail = done.stderr.decode("utf-8", "replace").strip()[-STDERR_TAIL_CHARS:]
-            self._last = f"{name} exited {done.returncode}"
+            self._record(f"{name} exited {done.returncode}", failed=True)
             raise ActuatorError(f"actuator command {name} exited with status {done.returncode}"
                                 + (f" ({tail})" if tail else "") + "; the door stays locked")
-        self._last = f"{name} ok"
+        self._record(f"{name} ok", failed=False)
+
+    def _record(self, last: str, *, failed: bool) -> None:
+        self._last, self._failed = last, failed
 
     def unlock(self, duration_s: float, decision: Decision) -> None:
         self._run(self.config.unlock, {
@@ -72,8 +83,14 @@ class Command:
         if self.config.lock:
             self._run(self.config.lock, {"EDGEFAS_ACTION": "lock"})
 
-    def health(self) -> str:
-        return f"command {self.config.unlock[0]}: {self._last}"
+    def health(self) -> ActuatorHealth:
+        """Not ready when the unlock program cannot be found, or the last command did not succeed (a
+        program that failed once is likely to fail the next grant too; an operator should look)."""
+        program = self.config.unlock[0]
+        line = f"command {program}: {self._last}"
+        if shutil.which(program) is None:
+            return ActuatorHealth(False, f"command {program}: not found or not executable")
+        return ActuatorHealth(not self._failed, line)
 
     def close(self) -> None:
         pass

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from edge.errors import MissingExtraError, import_optional
-from edge.kiosk.actuators.actuator import ActuatorError
+from edge.kiosk.actuators.actuator import ActuatorError, ActuatorHealth
 from edge.kiosk.toml_table import TomlTable
 from edge.policy import Decision
 
@@ -60,6 +60,7 @@ class GpioRelay:
         self._timer: threading.Timer | None = None
         self._energised = False
         self._closed = False
+        self._write_error: str | None = None
         gpio.setmode(gpio.BOARD)
         try:
             gpio.setup(config.pin, gpio.OUT, initial=self._off)
@@ -91,7 +92,9 @@ class GpioRelay:
         try:
             self._gpio.output(self.config.pin, level)
         except (RuntimeError, ValueError, OSError) as exc:
+            self._write_error = str(exc)
             raise ActuatorError(f"writing header pin {self.config.pin} failed ({exc})") from None
+        self._write_error = None
         self._energised = level == self._on
 
     def lock(self) -> None:
@@ -102,9 +105,13 @@ class GpioRelay:
             if not self._closed:
                 self._write(self._off)
 
-    def health(self) -> str:
+    def health(self) -> ActuatorHealth:
+        if self._closed:
+            return ActuatorHealth(False, f"gpio BOARD pin {self.config.pin} released (closed)")
+        if self._write_error is not None:
+            return ActuatorHealth(False, f"gpio BOARD pin {self.config.pin} write failed ({self._write_error})")
         state = "energised (unlocked)" if self._energised else "de-energised (locked)"
-        return f"gpio BOARD pin {self.config.pin} {state}"
+        return ActuatorHealth(True, f"gpio BOARD pin {self.config.pin} {state}")
 
     def close(self) -> None:
         self.lock()

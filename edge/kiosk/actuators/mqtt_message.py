@@ -9,6 +9,9 @@ Why each setting (MQTT Version 5.0, OASIS Standard, 2019):
 - QoS 1 and waiting for the PUBACK: ``unlock`` returns only once the broker has the message.
 - No publishing while disconnected: paho would queue the message and send it whenever the
   connection comes back, which is exactly the late unlock expiry is meant to prevent.
+- A publish sent but not acknowledged within ``publish_timeout_s`` has an unknown outcome
+  (:class:`OutcomeUnknownError`): the broker may have it and deliver it. ``health()`` is ready only
+  while connected: a disconnected broker cannot open the door, and ``/healthz`` answers 503.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import import_optional
-from edge.kiosk.actuators.actuator import ActuatorError
+from edge.kiosk.actuators.actuator import ActuatorError, ActuatorHealth, OutcomeUnknownError
 from edge.kiosk.toml_table import Secret, TomlTable
 from edge.policy import Decision
 
@@ -126,8 +129,9 @@ class MqttPublisher:
             raise ActuatorError(f"mqtt publish to {cfg.topic} failed ({exc}); the door stays locked") from None
         if not published:
             self._last = f"{body['action']} not acknowledged"
-            raise ActuatorError(f"mqtt broker did not acknowledge {cfg.topic} within {cfg.publish_timeout_s:g} s; "
-                                f"the message expires after {cfg.message_expiry_s} s")
+            raise OutcomeUnknownError(f"mqtt broker did not acknowledge {cfg.topic} within "
+                                      f"{cfg.publish_timeout_s:g} s; it may still deliver it (outcome unknown; "
+                                      f"the message expires after {cfg.message_expiry_s} s)")
         self._last = f"{body['action']} acknowledged"
 
     def unlock(self, duration_s: float, decision: Decision) -> None:
@@ -141,8 +145,9 @@ class MqttPublisher:
         self._publish({"action": "lock", "event_id": uuid.uuid4().hex, "sent_at_s": now,
                        "expires_at_s": now + self.config.message_expiry_s})
 
-    def health(self) -> str:
-        return f"mqtt {self.config.host}:{self.config.port} {self.config.topic}: {self._last}"
+    def health(self) -> ActuatorHealth:
+        return ActuatorHealth(self._connected.is_set(),
+                              f"mqtt {self.config.host}:{self.config.port} {self.config.topic}: {self._last}")
 
     def close(self) -> None:
         self._client.disconnect()

@@ -18,13 +18,17 @@ from edge.kiosk.actuators.actuator import (
     ACTUATOR_KINDS,
     Actuator,
     ActuatorError,
+    ActuatorHealth,
     ActuatorSettings,
     NoActuatorConfig,
+    OutcomeUnknownError,
     open_actuator,
 )
 from edge.kiosk.actuators.command import Command, CommandConfig
 from edge.kiosk.actuators.gpio_relay import GpioRelay, GpioRelayConfig, open_gpio_relay
 from edge.kiosk.actuators.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, Webhook, WebhookConfig
+from edge.kiosk.audit import AuditLog
+from edge.kiosk.service import DecisionContext, KioskService, PipelineHealth
 from edge.kiosk.toml_table import Secret
 from edge.policy import Decision
 
@@ -35,10 +39,17 @@ GRANT = Decision(state="live", code="live", reason="8 of the last 10 frames look
 # -- webhook ----------------------------------------------------------------------------------------
 
 class DoorController:
-    """A real HTTP server standing in for a door controller; verifies signatures like a receiver would."""
+    """A real HTTP server standing in for a door controller; verifies signatures like a receiver would.
 
-    def __init__(self, secret: bytes, status: int = 200) -> None:
+    With ``hold`` set it is a slow receiver: it takes the request, then answers only once the test
+    releases it (``release()``), i.e. after the sender's timeout, whatever the machine's speed."""
+
+    def __init__(self, secret: bytes, status: int = 200, hold: bool = False) -> None:
         self.secret, self.status, self.requests = secret, status, []
+        self.received = threading.Event()
+        self.released = threading.Event()
+        if not hold:
+            self.released.set()
         controller = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,6 +60,8 @@ class DoorController:
                                                 hashlib.sha256).hexdigest()
                 valid = hmac.compare_digest(expected, self.headers[SIGNATURE_HEADER])
                 controller.requests.append((json.loads(body), valid, int(timestamp)))
+                controller.received.set()
+                controller.released.wait(60)  # a slow receiver: it acts, but answers late
                 self.send_response(controller.status if valid else 401)
                 if controller.status in (301, 302, 307):
                     self.send_header("Location", "http://127.0.0.1:9/elsewhere")
@@ -64,6 +77,7 @@ class DoorController:
         self.thread.start()
 
     def close(self) -> None:
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -72,8 +86,8 @@ class DoorController:
 def door():
     controllers = []
 
-    def make(secret: bytes, status: int = 200) -> DoorController:
-        controllers.append(DoorController(secret, status))
+    def make(secret: bytes, status: int = 200, hold: bool = False) -> DoorController:
+        controllers.append(DoorController(secret, status, hold))
         return controllers[-1]
 
     yield make
@@ -90,7 +104,7 @@ def test_webhook_posts_a_signed_body_the_receiver_verifies(door):
     assert valid and body["action"] == "unlock" and body["attempt_id"] == 4 and body["duration_s"] == 3.0
     assert abs(timestamp - time.time()) < 5 and len(body["event_id"]) == 32
     hook.lock()
-    assert controller.requests[-1][0]["action"] == "lock" and "ok" in hook.health()
+    assert controller.requests[-1][0]["action"] == "lock" and "ok" in hook.health().line and hook.health().ready
 
 
 def test_webhook_with_the_wrong_secret_fails_closed(door):
@@ -108,7 +122,7 @@ def test_webhook_non_2xx_and_redirects_fail(door, status):
     hook = Webhook(WebhookConfig(url=controller.url, secret=Secret(secret, "test")))
     with pytest.raises(ActuatorError, match=f"HTTP {status}"):
         hook.unlock(3.0, GRANT)
-    assert "failed" in hook.health()
+    assert "failed" in hook.health().line and not hook.health().ready
 
 
 def test_webhook_closed_port_fails_closed():
@@ -116,8 +130,45 @@ def test_webhook_closed_port_fails_closed():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     hook = Webhook(WebhookConfig(url=f"http://127.0.0.1:{port}/x", secret=Secret(b"k" * 32, "test"), timeout_s=1.0))
-    with pytest.raises(ActuatorError, match="unreachable"):
+    with pytest.raises(ActuatorError, match="unreachable") as info:
         hook.unlock(3.0, GRANT)
+    assert not isinstance(info.value, OutcomeUnknownError)  # nothing was delivered: the door stays locked
+    assert not hook.health().ready
+
+
+def test_webhook_answer_after_the_timeout_is_an_unknown_outcome(door):
+    """The receiver had the signed unlock and may have acted on it: "failed" would be a false record."""
+    secret = secrets.token_bytes(32)
+    controller = door(secret, hold=True)
+    hook = Webhook(WebhookConfig(url=controller.url, secret=Secret(secret, "test"), timeout_s=0.3))
+    try:
+        with pytest.raises(OutcomeUnknownError, match="outcome unknown"):
+            hook.unlock(3.0, GRANT)
+    finally:
+        controller.released.set()  # it answers 200 now: too late for the sender
+    assert controller.received.wait(30)
+    body, valid, _ = controller.requests[-1]
+    assert valid and body["action"] == "unlock"  # the command did arrive
+    assert not hook.health().ready and "outcome unknown" in hook.health().line
+
+
+def test_a_slow_receiver_is_audited_unknown_by_the_service(door, make_config):
+    secret = secrets.token_bytes(32)
+    controller = door(secret, hold=True)
+    hook = Webhook(WebhookConfig(url=controller.url, secret=Secret(secret, "test"), timeout_s=0.3))
+    config = make_config(kiosk='source = "realsense"\nmodel = "m.onnx"', api="enabled = false")
+    pipeline = PipelineHealth(ok=True, camera="realsense 0001", runner="onnxruntime cpu", policy="idle")
+    service = KioskService(config, actuator=hook, audit=AuditLog(config.audit.path), health=lambda: pipeline)
+    try:
+        with service:
+            service.run([(GRANT, DecisionContext("ab" * 32, "0001"))])
+    finally:
+        controller.released.set()
+    log = AuditLog(config.audit.path)
+    unlocks = [e for e in log.events(20) if e.action == "unlock"]
+    assert [(e.outcome, e.attempt_id) for e in unlocks] == [("unknown", GRANT.attempt_id)]
+    assert "may have carried it out" in unlocks[0].detail
+    log.close()
 
 
 # -- command ----------------------------------------------------------------------------------------
@@ -129,13 +180,15 @@ def test_command_true_succeeds_and_false_fails():
 
 
 def test_command_timeout_and_missing_program():
-    slow = Command(CommandConfig(unlock=("sleep", "5"), timeout_s=0.3))
-    started = time.monotonic()
-    with pytest.raises(ActuatorError, match="did not finish within 0.3 s"):
-        slow.unlock(1.0, GRANT)
-    assert time.monotonic() - started < 3
-    with pytest.raises(ActuatorError, match="could not start"):
-        Command(CommandConfig(unlock=("/nonexistent/door-opener",))).unlock(1.0, GRANT)
+    slow = Command(CommandConfig(unlock=("sleep", "30"), timeout_s=0.3))
+    with pytest.raises(OutcomeUnknownError, match="did not finish within 0.3 s"):
+        slow.unlock(1.0, GRANT)  # killed mid-way: it may have switched the door
+    assert not slow.health().ready
+    missing = Command(CommandConfig(unlock=("/nonexistent/door-opener",)))
+    with pytest.raises(ActuatorError, match="could not start") as info:
+        missing.unlock(1.0, GRANT)
+    assert not isinstance(info.value, OutcomeUnknownError)
+    assert not missing.health().ready and "not found" in missing.health().line
 
 
 def test_command_gets_the_decision_in_its_environment_not_its_arguments(tmp_path):
@@ -181,15 +234,16 @@ def test_gpio_pulse_energises_then_releases(active_high):
     relay = GpioRelay(GpioRelayConfig(pin=7, active_high=active_high), gpio)
     assert gpio.calls[:2] == [("setmode", "BOARD"), ("setup", 7, "OUT", off)]  # locked from the start
     relay.unlock(0.15, GRANT)
-    assert gpio.level == on and "energised (unlocked)" in relay.health()
+    assert gpio.level == on and "energised (unlocked)" in relay.health().line
     deadline = time.monotonic() + 3
     while gpio.level != off and time.monotonic() < deadline:
         time.sleep(0.01)
     writes = [c for c in gpio.calls if c[0] == "output"]
     assert [w[2] for w in writes] == [on, off]
     assert writes[1][3] - writes[0][3] >= 0.14  # the pulse lasted the configured time
-    assert "de-energised (locked)" in relay.health()
+    assert "de-energised (locked)" in relay.health().line and relay.health().ready
     relay.close()
+    assert not relay.health().ready  # released for good: a grant could not switch it
     assert gpio.calls[-1] == ("cleanup", 7) and gpio.level == off
 
 
@@ -239,4 +293,5 @@ def test_open_actuator_builds_from_settings_and_satisfies_the_protocol():
              open_actuator(ActuatorSettings("none", NoActuatorConfig()))]
     for actuator in built:
         assert isinstance(actuator, Actuator) and actuator.kind in {k.type for k in ACTUATOR_KINDS}
-        assert isinstance(actuator.health(), str)
+        health = actuator.health()
+        assert isinstance(health, ActuatorHealth) and isinstance(health.ready, bool) and health.line

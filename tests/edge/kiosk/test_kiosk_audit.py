@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import stat
 
 import cv2
 import numpy as np
@@ -90,4 +91,51 @@ def test_outcome_is_checked(tmp_path):
     log = AuditLog(tmp_path / "audit.sqlite")
     with pytest.raises(ValueError, match="outcome"):
         log.record_event("api", "x", "maybe", "")
+    log.close()
+
+
+def test_the_database_and_its_wal_files_are_created_owner_only(tmp_path):
+    """It holds decisions and maybe face crops: 0600 whatever the umask (SQLite would use 0644)."""
+    path = tmp_path / "audit.sqlite"
+    log = AuditLog(path)
+    log.record_event("service", "start", "ok", "")
+    for created in (path, tmp_path / "audit.sqlite-wal", tmp_path / "audit.sqlite-shm"):
+        assert stat.S_IMODE(created.stat().st_mode) == 0o600, created
+    log.close()
+
+
+def test_an_existing_file_readable_by_others_is_a_warning(tmp_path, caplog):
+    path = tmp_path / "audit.sqlite"
+    AuditLog(path).close()
+    path.chmod(0o644)
+    with caplog.at_level("WARNING", logger="edge.kiosk.audit"):
+        AuditLog(path).close()
+    assert any("chmod 600" in r.getMessage() for r in caplog.records)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # the operator's choice is reported, not changed
+
+
+def test_a_folder_as_the_path_is_a_one_line_error(tmp_path):
+    with pytest.raises(AuditError, match=r"is a folder; set \[audit\] path to a file") as info:
+        AuditLog(tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_a_version_1_log_gains_the_count_column(tmp_path):
+    path = tmp_path / "audit.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript("CREATE TABLE events (id INTEGER PRIMARY KEY, t_unix_s REAL NOT NULL, source TEXT NOT NULL, "
+                      "action TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL, attempt_id INTEGER, "
+                      "peer TEXT); INSERT INTO events VALUES (1, 1.0, 'service', 'start', 'ok', 'v1', NULL, NULL); "
+                      "PRAGMA user_version=1;")
+    old.close()
+    log = AuditLog(path)
+    log.record_event("api", "GET /x", "refused", "404 unknown path", count=7)
+    assert [(e.detail, e.count) for e in log.events(10)] == [("404 unknown path", 7), ("v1", 1)]
+    log.close()
+
+
+def test_unknown_is_an_outcome(tmp_path):
+    log = AuditLog(tmp_path / "audit.sqlite")
+    log.record_event("actuator", "unlock", "unknown", "webhook gave no answer within 2 s")
+    assert log.events(1)[0].outcome == "unknown"
     log.close()

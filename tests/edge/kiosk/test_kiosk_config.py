@@ -142,3 +142,68 @@ def test_model_hash_must_be_a_sha256(make_config):
     assert make_config().kiosk.model_sha256 == "ab" * 32
     with pytest.raises(ConfigError, match="model_sha256 must be 64 hexadecimal"):
         make_config(kiosk='source = "realsense"\nmodel = "m.onnx"\nmodel_sha256 = "xyz"')
+
+
+POLICY = "k = 3\nn = 4\n"  # the base config's K of N
+
+
+@pytest.mark.parametrize(("table", "body", "message"), [
+    ("token", 'secret_file = "token.key"\nttl_s = 3600', "kiosk.toml: [token] ttl_s must be between 1 and 300 s"),
+    ("token", 'secret_file = "token.key"\nttl_s = 0.2', "kiosk.toml: [token] ttl_s must be between 1 and 300 s"),
+    ("policy", "k = 2\nn = 4", "kiosk.toml: [policy] k (2) must be more than half of n (4)"),
+    ("policy", "k = 8\nn = 10\nwindow_s = 0.1",
+     "kiosk.toml: [policy] k (8) can never be met: window_s = 0.1 s holds at most 4 frames at 30 fps"),
+    ("policy", "k = 8\nn = 10\nspoof_frames_to_reject = 9\nwindow_s = 0.25",
+     "kiosk.toml: [policy] spoof_frames_to_reject (9) can never be met"),
+    ("policy", POLICY + "max_latency_ms = 10",
+     "kiosk.toml: [policy] max_latency_ms (10) is shorter than one frame period at 30 fps (33.3 ms)"),
+    ("policy", POLICY + "max_frame_age_ms = 5000", "kiosk.toml: [policy] max_frame_age_ms (5000) exceeds window_s"),
+    ("kiosk", 'source = "realsense"\nmodel = "m.onnx"\nunlock_s = 60',
+     "kiosk.toml: [kiosk] unlock_s must be at most 30 s"),
+    ("audit", 'path = "."', "kiosk.toml: [audit] path "),
+    ("api", "burst = 0", "kiosk.toml: [api] burst must be at least 1"),
+    ("api", "rate_per_s = 0", "kiosk.toml: [api] rate_per_s must be greater than 0"),
+])
+def test_out_of_range_values_are_one_line_errors_naming_the_key(make_config, table, body, message):
+    with pytest.raises(ConfigError) as info:
+        make_config(**{table: body})
+    text = str(info.value)
+    assert text.startswith(message), text
+    assert "\n" not in text
+
+
+def test_audit_path_that_is_a_folder_says_what_to_write(make_config, config_dir):
+    (config_dir / "logs").mkdir()
+    with pytest.raises(ConfigError, match=r"\[audit\] path .*logs is a folder; name the database file, e.g. "):
+        make_config(audit='path = "logs"')
+
+
+def test_a_low_entropy_token_secret_is_refused_in_production(make_config, config_dir):
+    (config_dir / "token.key").write_bytes(b"a" * 32)  # long enough for RFC 2104, nothing like random
+    with pytest.raises(ConfigError, match=r"\[token\] secret: the token secret .* looks far from random"):
+        make_config()
+
+
+def test_a_low_entropy_token_secret_is_a_recorded_warning_off_production(make_config, config_dir, caplog):
+    (config_dir / "token.key").write_bytes(b"password" * 4)
+    with caplog.at_level("WARNING", logger="edge.kiosk.config"):
+        config = make_config(kiosk='source = "synthetic:live"\nmodel = "m.onnx"\nproduction = false')
+    assert len(config.warnings) == 1 and "looks far from random" in config.warnings[0]
+    assert any("looks far from random" in r.getMessage() for r in caplog.records)
+
+
+def test_an_open_bind_is_a_warning_in_the_log_and_in_the_start_audit_row(make_config, caplog):
+    from edge.kiosk.audit import AuditLog
+    from edge.kiosk.service import PipelineHealth, build_kiosk_service
+
+    with caplog.at_level("WARNING", logger="edge.kiosk.config"):
+        config = make_config(api='host = "0.0.0.0"\nport = 0\nallow = ["0.0.0.0/0"]')
+    assert len(config.warnings) == 1 and "admits every address (0.0.0.0/0) on 0.0.0.0" in config.warnings[0]
+    assert [r.levelname for r in caplog.records if "admits every address" in r.getMessage()] == ["WARNING"]
+    assert make_config().warnings == ()  # the default, loopback only, is quiet
+    with build_kiosk_service(config, lambda: PipelineHealth(True, "camera", "runner", "idle")):
+        pass
+    log = AuditLog(config.audit.path)
+    start = [e for e in log.events(10) if e.action == "start"][0]
+    assert "warnings: " in start.detail and "admits every address" in start.detail
+    log.close()

@@ -1,7 +1,10 @@
-"""The MQTT actuator against a real mosquitto broker on a free loopback port."""
+"""The MQTT actuator against a real mosquitto broker on a free loopback port (stopped and restarted
+on the same port to see ``/healthz`` follow the connection)."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import shutil
 import socket
 import subprocess
@@ -13,6 +16,8 @@ import pytest
 
 from edge.kiosk.actuators.actuator import ActuatorError
 from edge.kiosk.actuators.mqtt_message import MqttConfig, MqttPublisher
+from edge.kiosk.audit import AuditLog
+from edge.kiosk.service import KioskService, PipelineHealth
 from edge.policy import Decision
 
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
@@ -30,24 +35,46 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+class Broker:
+    """A mosquitto process on a fixed free port that can be stopped and started again."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.conf = folder / "mosquitto.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Broker:
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    pytest.fail(f"mosquitto exited: {self.proc.stderr.read().decode()[-300:]}")
+                if time.monotonic() > deadline:
+                    pytest.fail("mosquitto did not listen within 30 s")
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # never leave a broker behind, whatever the test did
+                proc.kill()
+                proc.wait(timeout=10)
+
+
 @pytest.fixture
 def broker(tmp_path):
-    port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"mosquitto exited: {proc.stderr.read().decode()[-300:]}")
-            time.sleep(0.05)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=5)
+    running = Broker(tmp_path).start()
+    yield running.port
+    running.stop()
 
 
 def subscriber(port: int, received: list, subscribed: threading.Event):
@@ -69,7 +96,7 @@ def subscriber(port: int, received: list, subscribed: threading.Event):
 def wait_for(condition, timeout_s=5.0):
     deadline = time.monotonic() + timeout_s
     while not condition() and time.monotonic() < deadline:
-        time.sleep(0.02)
+        time.sleep(0.05)
     return condition()
 
 
@@ -84,12 +111,11 @@ def test_unlock_arrives_not_retained_with_message_expiry(broker):
         message = received[0]
         assert message.retain is False and message.qos == 1
         assert 0 < message.properties.MessageExpiryInterval <= 7
-        import json
 
         body = json.loads(message.payload)
         assert body["action"] == "unlock" and body["attempt_id"] == 9
         assert body["expires_at_s"] - body["sent_at_s"] == pytest.approx(7)
-        assert "acknowledged" in publisher.health()
+        assert "acknowledged" in publisher.health().line and publisher.health().ready
 
         late, late_subscribed = [], threading.Event()  # a controller subscribing later must get nothing
         latecomer = subscriber(broker, late, late_subscribed)
@@ -110,3 +136,37 @@ def test_no_broker_means_no_unlock():
             publisher.unlock(3.0, GRANT)
     finally:
         publisher.close()
+
+
+def healthz(service) -> tuple[int, dict]:
+    host, port = service.api.address
+    connection = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        connection.request("GET", "/healthz")
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_healthz_is_503_while_the_broker_is_down(tmp_path, make_config):
+    """A door whose broker is gone cannot open: /healthz must say so, and recover with the broker."""
+    broker = Broker(tmp_path).start()
+    publisher = MqttPublisher(MqttConfig(host="127.0.0.1", port=broker.port, topic=TOPIC, client_id="edgefas-health"))
+    config = make_config(kiosk='source = "realsense"\nmodel = "m.onnx"',
+                         api='port = 0\nallow = ["127.0.0.1"]\nrate_per_s = 1000.0\nburst = 1000')
+    pipeline = PipelineHealth(ok=True, camera="realsense 0001 streaming", runner="onnxruntime cpu", policy="idle")
+    service = KioskService(config, actuator=publisher, audit=AuditLog(config.audit.path), health=lambda: pipeline)
+    try:
+        with service:
+            service.begin()  # the pipeline runs: only the actuator can be down
+            assert wait_for(lambda: healthz(service)[0] == 200, 60), healthz(service)
+            broker.stop()
+            assert wait_for(lambda: healthz(service)[0] == 503, 60), healthz(service)
+            status, body = healthz(service)
+            assert body["ok"] is False and body["down"] == ["actuator"] and "disconnected" in body["actuator"]
+            broker.start()  # paho's network thread reconnects by itself (1 s, then backing off to 30 s)
+            assert wait_for(lambda: healthz(service)[0] == 200, 90), healthz(service)
+            assert healthz(service)[1]["down"] == []
+    finally:
+        broker.stop()

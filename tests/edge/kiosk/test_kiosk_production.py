@@ -11,6 +11,7 @@ pyrealsense2 but no camera.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import sys
 from pathlib import Path
@@ -36,7 +37,7 @@ GOOD = DeviceInfo("Intel RealSense D435", SERIAL, FIRMWARE, "3.2", "D400", FIRMW
 def write_kiosk_toml(folder: Path, source: str, production: bool = True) -> Path:
     """A complete kiosk.toml around the bundled model (pinned), no API, no door."""
     key = folder / "token.key"
-    key.write_text("k" * 40)
+    key.write_text(secrets.token_urlsafe(32))  # random: production refuses a low-entropy secret
     key.chmod(0o600)
     path = folder / "kiosk.toml"
     path.write_text(f"""

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from edge.errors import SourceError
-from edge.kiosk.actuators.actuator import ActuatorError
-from edge.kiosk.audit import AuditLog
+from edge.kiosk.actuators.actuator import ActuatorError, ActuatorHealth, OutcomeUnknownError
+from edge.kiosk.audit import AuditError, AuditLog
 from edge.kiosk.service import DecisionContext, KioskService, PipelineHealth, build_kiosk_service
+from edge.kiosk.shutdown import StopRequest
 from edge.kiosk.tokens import TokenVerifier
 from edge.policy import Decision, DecisionPolicy, Observation
 
@@ -38,7 +39,7 @@ class RecordingActuator:
         self.locks += 1
 
     def health(self):
-        return f"recording ({len(self.unlocks)} unlocks)"
+        return ActuatorHealth(not self.fail, f"recording ({len(self.unlocks)} unlocks)")
 
     def close(self):
         self.closed = True
@@ -61,7 +62,7 @@ def decision(state, attempt, code=None, t_ms=0.0):
                     reason=f"{state} test", t_ms=t_ms, score=0.2, threshold=0.5, attempt_id=attempt)
 
 
-def make_service(make_config, actuator=None, api=False, mono=None, **kiosk):
+def make_service(make_config, actuator=None, api=False, mono=None, stop=None, **kiosk):
     body = "\n".join([f'source = "{kiosk.pop("source", "realsense")}"', 'model = "m.onnx"',
                       f'production = {str(kiosk.pop("production", True)).lower()}', "unlock_s = 0.5",
                       "decision_max_age_ms = 500"])
@@ -70,7 +71,7 @@ def make_service(make_config, actuator=None, api=False, mono=None, **kiosk):
                          audit=audit_body)
     audit = AuditLog(config.audit.path, store_face_images=config.audit.store_face_images)
     service = KioskService(config, actuator=actuator or RecordingActuator(), audit=audit, health=healthy,
-                           mono_clock=mono or time.monotonic)
+                           mono_clock=mono or time.monotonic, stop=stop)
     return service, config
 
 
@@ -199,3 +200,79 @@ def test_build_kiosk_service_opens_the_configured_parts(make_config):
     with service:
         assert service.actuator.kind == "none" and service.health().ok is False  # pipeline not started yet
     # production mode is not the service's to check (it never sees a source): test_kiosk_production.py
+
+
+def test_run_stops_before_the_next_decision_and_audits_the_reason(make_config):
+    stop = StopRequest()
+    actuator = RecordingActuator()
+    service, config = make_service(make_config, actuator, stop=stop)
+
+    def stream():
+        yield decision("live", 1), CONTEXT
+        stop.request("SIGTERM received")
+        yield decision("live", 2), CONTEXT  # arrives after the signal: never handled
+
+    with service:
+        assert service.run(stream()) == 1
+        assert service.claims_for("n" * 20).reason == "stopped: SIGTERM received"
+    assert actuator.unlocks == [(0.5, 1)] and actuator.locks >= 2  # locked after the stop and at close
+    log = AuditLog(config.audit.path)
+    assert log.events(1)[0].detail == "stopped: SIGTERM received; door locked"
+    assert [a.attempt_id for a in log.attempts(10)] == [1]
+    log.close()
+
+
+def test_the_sink_path_grants_nothing_once_stopping(make_config):
+    """The live loop drives begin/handle/finish (edge.kiosk.sink); a decision it hands over after the
+    signal is audited but opens nothing, and finish() names the signal."""
+    stop = StopRequest()
+    actuator = RecordingActuator()
+    service, config = make_service(make_config, actuator, stop=stop)
+    with service:
+        service.begin()
+        stop.request("SIGINT received")
+        service.handle(decision("live", 7), CONTEXT)
+        service.finish()
+    assert actuator.unlocks == []
+    log = AuditLog(config.audit.path)
+    assert [(a.attempt_id, a.state) for a in log.attempts(10)] == [(7, "live")]
+    assert log.events(1)[0].detail == "stopped: SIGINT received; door locked"
+    log.close()
+
+
+def test_health_names_every_part_that_is_down(make_config):
+    """/healthz is 503 when anything the door depends on is down, not only the camera."""
+    actuator = RecordingActuator(fail=True)  # its health() says not ready
+    service, _ = make_service(make_config, actuator)
+    service.start()
+    assert service.health().down == ("pipeline", "actuator")  # the pipeline has not started yet
+    service.begin()
+    report = service.health()
+    assert report.ok is False and report.down == ("actuator",) and report.audit.startswith("ok")
+    service.audit.close()  # the audit log fails from now on
+    with pytest.raises(AuditError):
+        service.handle(decision("unknown", 1), CONTEXT)
+    report = service.health()
+    assert report.down == ("actuator", "audit") and "writing failed" in report.audit
+
+
+class UnknownOutcomeActuator(RecordingActuator):
+    """A door controller that got the command but never confirmed it (webhook timeout, no PUBACK)."""
+
+    def unlock(self, duration_s, decision):
+        raise OutcomeUnknownError("webhook door:80 got the unlock request but gave no answer within 2 s")
+
+    def lock(self):
+        raise OutcomeUnknownError("webhook door:80 got the lock request but gave no answer within 2 s")
+
+
+def test_an_unconfirmed_command_is_audited_unknown_not_failed(make_config):
+    service, config = make_service(make_config, UnknownOutcomeActuator())
+    with service:
+        service.run([(decision("live", 1), CONTEXT)])
+    log = AuditLog(config.audit.path)
+    rows = [(e.action, e.outcome) for e in reversed(log.events(20)) if e.source == "actuator"]
+    assert ("unlock", "unknown") in rows and ("lock", "unknown") in rows
+    assert not any(outcome == "failed" for _, outcome in rows)
+    assert log.events(1)[0].detail.endswith("door lock unknown")  # the stop row does not claim "locked"
+    log.close()
