@@ -23,7 +23,7 @@ segmenter: $(BIN)/edgefas
 setup: $(BIN)/edgefas segmenter
 
 demo: setup
-	$(BIN)/edgefas live --camera synthetic:mixed --seed 8 --headless --frames 225
+	$(BIN)/edgefas live --source synthetic:mixed --seed 8 --headless --frames 225
 
 test: setup
 	$(BIN)/python -m pytest -q -rs -p no:cacheprovider

@@ -76,6 +76,15 @@ class CalibrationSet:
     def input_size(self) -> int:
         return int(self.rgb.shape[-1])
 
+    @property
+    def sha256(self) -> str:
+        """The arrays' content hash (``provenance.sha256``), which an INT8 model records."""
+        return self.provenance.sha256
+
+    def check_contract(self, model_contract: Mapping[str, str], input_size: int, model_name: str) -> None:
+        """:func:`check_contract` on this set: what ``engines.quantize`` asks of its calibration data."""
+        check_contract(self, model_contract, input_size, model_name)
+
     def batches(self, batch_size: int, limit: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Consecutive float32 batches (the last may be short), at most ``limit`` samples in all."""
         if batch_size < 1:

@@ -1,9 +1,12 @@
-"""Preprocessed, labelled faces from any frame source: the input of calibration and threshold selection.
+"""Preprocessed faces from any frame source (a camera, a recording, a folder, a rendered scenario): the
+input of INT8 calibration sets (``edgefas calibrate collect``).
 
 The crops go through the one preprocessing module (``edge.face.preprocess``) with the contract the
 model carries, so calibration sees exactly what the live path will feed the model (DESIGN §2).
 Frames without a face, and faces refused by a quality gate, are skipped and counted: a gated frame
-is never "live" at run time, so it has no place in a threshold's statistics either.
+is never given to the model at run time, so its activations have no place in the INT8 ranges.
+Threshold selection reads labelled *datasets* instead (train/dev/test splits, every kind):
+:mod:`calibration.operating_point`.
 """
 
 from __future__ import annotations
@@ -11,10 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
-import numpy as np
-
 from calibration.calibset import CalibItem
-from edge.errors import DatasetError
 
 
 @dataclass
@@ -67,43 +67,6 @@ def labelled_faces(source_spec: str, contract: Mapping[str, str] | None = None, 
             yield CalibItem(sample.rgb, sample.depth, is_attack, "" if truth is None else truth.pai)
     finally:
         source.close()
-
-
-@dataclass(frozen=True)
-class ScoredFaces:
-    scores: np.ndarray  # float32 [N]
-    is_attack: np.ndarray  # bool [N]
-    species: tuple[str, ...]
-
-
-def score_faces(runner, items: Iterator[CalibItem], batch_size: int = 16,
-                progress: Callable[[int], None] | None = None) -> ScoredFaces:
-    """Score labelled faces with a runner; an unlabelled face is a DatasetError (thresholds need truth)."""
-    scores, labels, species, rgb, depth = [], [], [], [], []
-
-    def flush() -> None:
-        if rgb:
-            scores.append(runner.run(np.stack(rgb), np.stack(depth)).score)
-            rgb.clear()
-            depth.clear()
-            if progress is not None:
-                progress(sum(s.size for s in scores))
-
-    for item in items:
-        if item.is_attack is None:
-            raise DatasetError("the dataset has frames without a live/spoof label; threshold selection needs a "
-                               "labelled dev set (folder:PATH with labels.csv, or synthetic:mixed)")
-        rgb.append(item.rgb)
-        depth.append(item.depth)
-        labels.append(item.is_attack)
-        species.append(item.pai or ("attack" if item.is_attack else ""))
-        if len(rgb) == batch_size:
-            flush()
-    flush()
-    if not scores:
-        raise DatasetError("the dataset gave no usable faces (none found, or all gated); check the source "
-                           "with: edgefas faces / edgefas live --preview")
-    return ScoredFaces(np.concatenate(scores).astype(np.float32), np.asarray(labels, dtype=bool), tuple(species))
 
 
 def collect_calibration_set(source_spec: str, count: int, out_path, model_path=None, detector: str = "auto",

@@ -14,10 +14,10 @@ Vocabulary (ISO/IEC 30107-3:2017, clause 3 and 13):
 - *EER*: the rate where pooled APCER equals BPCER; *AUC*: the probability that a random attack
   scores above a random bona fide sample (ties count one half).
 
-Decision convention, the only place it is stated: **higher score = more likely an attack, and a
-sample whose score is >= the threshold is classified as an attack** (:func:`classify_attack`).
-Everything else in edgefas (threshold selection, accuracy gate, live decisions) calls that function
-or states that it follows it.
+Decision convention: **higher score = more likely an attack, and a sample whose score is >= the
+threshold is classified as an attack** (:func:`classify_attack`). It is the model's output contract,
+stated once in :mod:`engines.outputs`; this module uses it from there and re-exports it for callers
+of the metrics.
 
 Candidate thresholds are the observed scores (plus +inf, "accept everything"): between two
 observed scores every decision is the same, so no other value changes a metric.
@@ -33,14 +33,9 @@ from types import MappingProxyType
 import numpy as np
 
 from edge.errors import DatasetError
+from engines.outputs import SCORE_POLARITY, classify_attack  # the model's output contract, re-exported
 
-SCORE_POLARITY = "higher_is_attack"
 DEFAULT_SPECIES = "attack"  # species name used when the caller gives none
-
-
-def classify_attack(scores: np.ndarray, threshold: float) -> np.ndarray:
-    """True where a sample is classified as an attack: ``score >= threshold``."""
-    return np.asarray(scores) >= threshold
 
 
 @dataclass(frozen=True)

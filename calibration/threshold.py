@@ -9,7 +9,7 @@ same words:
 - ``bpcer=0.01`` — the lowest worst-case APCER while BPCER stays at or below 1 % (a convenience-first
   deployment: at most one live user in a hundred is refused).
 
-Decisions follow :func:`calibration.metrics.classify_attack` (score >= threshold => attack).
+Decisions follow :func:`engines.outputs.classify_attack` (score >= threshold => attack).
 """
 
 from __future__ import annotations

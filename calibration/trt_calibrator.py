@@ -5,6 +5,8 @@ but JetPack 6's TensorRT 10 still runs it, and some layer mixes quantise better 
 TensorRT subclass is created lazily (tensorrt and pycuda are imported only when it is built); the
 batching and the cache are plain Python in :class:`CalibrationFeed` and :class:`CalibrationCache`,
 so they are tested without a GPU by handing them fake ``allocate``/``copy_to_device`` functions.
+:func:`entropy_calibration` is what ``engines.tensorrt_build.build_engine`` is handed to calibrate
+with (engines never imports this package; the command line joins the two).
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.calibset import CalibrationSet
+from calibration.calibset import CalibrationSet, check_contract, load_calibration_set
 from edge.errors import import_optional
+from engines.metadata import ModelMetadata
+from engines.tensorrt_build import BuildRequest, Int8Calibration
+from engines.tensorrt_runner import require_tensorrt
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +90,6 @@ class CalibrationCache:
 
 def make_entropy_calibrator(calib: CalibrationSet, cache_path: str | Path, batch_size: int = 1):
     """A ``tensorrt.IInt8EntropyCalibrator2`` feeding ``calib`` through pycuda device buffers."""
-    from engines.tensorrt_build import require_tensorrt
-
     trt = require_tensorrt("INT8 calibration")
     cuda = import_optional("pycuda.driver", "tensorrt", "INT8 calibration")
     buffers = []
@@ -118,3 +121,18 @@ def make_entropy_calibrator(calib: CalibrationSet, cache_path: str | Path, batch
             self.cache.write(cache)
 
     return EntropyCalibrator()
+
+
+def entropy_calibration(request: BuildRequest, metadata: ModelMetadata) -> Int8Calibration:
+    """The INT8 calibration of one engine build (``engines.tensorrt_build.MakeInt8Calibration``).
+
+    Loads the set at ``request.calib_path``, refuses it when it was made under another preprocessing
+    contract than the model's (a ModelError naming the differences), and feeds it through
+    :func:`make_entropy_calibrator` with the request's calibration cache and optimisation batch.
+    """
+    if request.calib_path is None:
+        raise ValueError("entropy_calibration needs a request with calib_path (the calibration set)")
+    calib = load_calibration_set(request.calib_path)
+    check_contract(calib, metadata.preprocess, metadata.input_size, str(request.onnx_path))
+    calibrator = make_entropy_calibrator(calib, request.calibration_cache_path, batch_size=request.opt_batch)
+    return Int8Calibration(calibrator, calib.provenance.sha256)

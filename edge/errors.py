@@ -33,6 +33,14 @@ class DatasetError(EdgefasError):
     """A dataset on disk does not have the expected layout or content."""
 
 
+class DatasetSpecError(DatasetError):
+    """A dataset spec or split as written cannot be right (unknown kind, a frame source spec, a missing
+    part, a split that does not exist); the message lists the valid forms. Exit code 2, as for any other
+    malformed command line (click's usage errors), because nothing was read yet."""
+
+    exit_code = 2
+
+
 class ModelError(EdgefasError):
     """A model file, checkpoint or artifact is missing, corrupt or incompatible."""
 

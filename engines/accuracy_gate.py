@@ -1,7 +1,7 @@
 """The accuracy gate: a reduced-precision model is accepted only if it agrees with fp32 (DESIGN §5).
 
 Both runners score the same samples; the gate measures the score differences and how many accept /
-refuse decisions (score >= threshold => attack, :func:`calibration.metrics.classify_attack`) flip.
+refuse decisions (score >= threshold => attack, :func:`engines.outputs.classify_attack`) flip.
 The result is recorded beside the artifact and in the TensorRT manifest, so an engine in the field
 can always show the evidence it was shipped on.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.metrics import classify_attack
 from edge.errors import ConfigError
+from engines.outputs import classify_attack
 from engines.runner import Runner
 
 

@@ -1,4 +1,7 @@
-"""PyTorch checkpoint -> ONNX, with the preprocessing contract inside and a parity check against PyTorch.
+"""PyTorch module -> ONNX, with the preprocessing contract inside and a parity check against PyTorch.
+
+The module comes from the caller: ``train.checkpoint.export_checkpoint`` rebuilds it from a training
+checkpoint (the checkpoint format is the ``train`` package's, which sits above this one).
 
 Exporter choice (see docs/onnx-export.md): the TorchScript-based ("legacy") exporter at opset 17.
 torch 2.13's default dynamo exporter needs onnxscript and emits opset 18 even when asked for 17, and
@@ -10,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import math
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -126,30 +128,3 @@ def parity_max_abs_score(onnx_path: Path, rgb: np.ndarray, depth: np.ndarray, re
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     score = session.run(["score"], {"rgb": rgb.astype(np.float32), "depth": depth.astype(np.float32)})[0]
     return float(np.max(np.abs(score.reshape(-1) - reference.reshape(-1))))
-
-
-def export_onnx(checkpoint_path: str | Path, out_path: str | Path, variant: str = "score") -> ExportResult:
-    """Export a training checkpoint with its preprocessing contract, alpha, threshold and preset."""
-    path = Path(checkpoint_path)
-    if not path.is_file():
-        raise ModelError(f"checkpoint '{path}' does not exist; train one with: edgefas train")
-    import_optional("torch", "train", "exporting a model to ONNX")
-    from train import checkpoint
-
-    model, info = checkpoint.load_checkpoint(path)
-    return export_module(model, out_path, checkpoint_metadata(info, sha256_file(path)), variant)
-
-
-def checkpoint_metadata(info, checkpoint_sha256: str) -> ModelMetadata:
-    """The ONNX metadata of a ``train.checkpoint.CheckpointInfo`` (threshold NaN = not chosen yet)."""
-    threshold = float(info.threshold)
-    chosen = math.isfinite(threshold)
-    return ModelMetadata(
-        preprocess={str(k): str(v) for k, v in dict(info.preprocess).items()},
-        input_size=int(info.model_config.input_size_px),
-        preset=str(info.preset),
-        threshold=threshold if chosen else None,
-        threshold_target="checkpoint" if chosen else "",
-        alpha=float(info.alpha),
-        model_sha256=checkpoint_sha256,
-    )

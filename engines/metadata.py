@@ -27,8 +27,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
-from calibration.metrics import SCORE_POLARITY
 from edge.errors import ModelError, import_optional
+from engines.ort_session import CPU, load_session
+from engines.outputs import SCORE_POLARITY
 
 PREFIX = "edgefas."
 CONTRACT_PREFIX = "preprocess."  # keys of PreprocessConfig.to_metadata() (edge/face/preprocess.py)
@@ -131,8 +132,6 @@ def load_onnx(path: Path):  # -> onnx.ModelProto
 
 def read_metadata(path: str | Path) -> ModelMetadata:
     """Read through ONNX Runtime (a base dependency), so a Jetson without the onnx package can too."""
-    from engines.ort_runner import CPU, load_session
-
     if not Path(path).is_file():
         raise ModelError(f"ONNX file '{path}' does not exist; export one with: edgefas export")
     props = load_session(Path(path), [CPU]).get_modelmeta().custom_metadata_map

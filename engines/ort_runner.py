@@ -18,13 +18,13 @@ import numpy as np
 
 from edge.errors import EngineError, ModelError
 from engines.metadata import ModelMetadata, metadata_from_props
+from engines.ort_session import CPU, load_session
 from engines.outputs import Outputs
 from engines.runner import INPUT_NAMES, ContractFromMetadata, RunnerOptions, check_inputs
 
 log = logging.getLogger(__name__)
 
 BACKEND = "onnxruntime"
-CPU = "CPUExecutionProvider"
 PROVIDER_ALIASES = {"cpu": CPU, "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 
 # Intra-op threads when the caller names none. ONNX Runtime's own default (0) takes every physical
@@ -51,26 +51,6 @@ def default_threads(cores_usable: int | None = None) -> int:
     if cores_usable is None:
         cores_usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(DEFAULT_THREADS_MAX, cores_usable - 1))
-
-
-def load_session(path: Path, providers: Sequence[str], options=None):
-    """An ``onnxruntime.InferenceSession``; a corrupt or foreign file is a one-line ModelError naming it."""
-    import onnxruntime as ort
-    from onnxruntime.capi.onnxruntime_pybind11_state import (
-        Fail,
-        InvalidArgument,
-        InvalidGraph,
-        InvalidProtobuf,
-        NoSuchFile,
-    )
-    from onnxruntime.capi.onnxruntime_pybind11_state import NotImplemented as OrtNotImplemented
-
-    try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=list(providers))
-    except (Fail, InvalidArgument, InvalidGraph, InvalidProtobuf, NoSuchFile, OrtNotImplemented) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelError(f"ONNX Runtime cannot load '{path}' ({first}); the file is corrupt or not "
-                         f"an edgefas model: re-export it with: edgefas export") from None
 
 
 class OrtRunner(ContractFromMetadata):

@@ -1,4 +1,11 @@
-"""What every runner returns, whatever its backend (DESIGN §5)."""
+"""What every runner returns, whatever its backend, and how its score reads (DESIGN §5).
+
+Decision convention, the only place it is stated: **higher score = more likely an attack, and a
+sample whose score is >= the threshold is classified as an attack** (:func:`classify_attack`).
+It is part of the model's output contract, so it lives here with :class:`Outputs`; everything
+else in edgefas (PAD metrics and threshold selection in ``calibration``, the accuracy gate, live
+decisions) calls that function or states that it follows it.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +13,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+SCORE_POLARITY = "higher_is_attack"  # written into every model's metadata; a model saying otherwise is refused
+
+
+def classify_attack(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """True where a sample is classified as an attack: ``score >= threshold``."""
+    return np.asarray(scores) >= threshold
+
 
 @dataclass(frozen=True)
 class Outputs:
     """One batch of model outputs.
 
     ``score`` float32 [N], higher = more likely an attack (decisions: score >= threshold => attack,
-    see :mod:`calibration.metrics`). ``spoof_map`` float32 [N, 1, h, w] (h, w a fraction of the input
+    :func:`classify_attack`). ``spoof_map`` float32 [N, 1, h, w] (h, w a fraction of the input
     side). ``trace_rgb`` [N, 3, S, S] and ``trace_depth`` [N, 1, S, S] exist only for the ``full``
     export variant. ``backend`` names the runner ("onnxruntime", "tensorrt") and ``provider`` what
     actually executed ("CPUExecutionProvider", "CUDAExecutionProvider", "tensorrt-fp16", ...), so a

@@ -18,17 +18,23 @@ Two Q/DQ flavours of the same calibration (``target``), because the back ends wa
 Weights are quantised per output channel in both flavours, which TensorRT supports for
 convolution weights and which keeps small-magnitude channels from being flattened to zero by one
 large channel.
+
+The calibration data comes in as a :class:`CalibrationData` (edgefas's is
+``calibration.calibset.CalibrationSet``, which the caller loads): making and storing calibration
+sets is the ``calibration`` package's work, and it sits above this one.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
-from calibration.calibset import CalibrationSet, check_contract, load_calibration_set
+import numpy as np
+
 from edge.errors import ConfigError, ModelError, import_optional
 from engines.metadata import load_onnx, metadata_from_props, set_metadata
 
@@ -37,6 +43,27 @@ log = logging.getLogger(__name__)
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 CALIBRATION_BATCH = 8  # samples per calibration step: bounds the memory of the augmented graph
 INT8_TARGETS = ("tensorrt", "cpu")  # which back end the Q/DQ flavour is for (module docstring)
+
+
+class CalibrationData(Protocol):
+    """Preprocessed faces to measure INT8 ranges on.
+
+    ``batches`` yields float32 ``(rgb [n,3,S,S], depth [n,1,S,S])`` in [0, 1], at most ``limit``
+    samples in all; ``check_contract`` raises ModelError when the faces were made under another
+    preprocessing contract or input side than the model named ``model_name`` expects (the classic
+    INT8 failure: ranges measured on inputs the model never sees); ``sha256`` is the data's content
+    hash, recorded in the INT8 model.
+    """
+
+    @property
+    def count(self) -> int: ...
+
+    @property
+    def sha256(self) -> str: ...
+
+    def batches(self, batch_size: int, limit: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
+
+    def check_contract(self, model_contract: Mapping[str, str], input_size: int, model_name: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -54,7 +81,7 @@ class QuantizeResult:
                 "target": self.target}
 
 
-def calibration_reader(calib: CalibrationSet, limit: int | None, progress: Callable[[int], None] | None = None):
+def calibration_reader(calib: CalibrationData, limit: int | None, progress: Callable[[int], None] | None = None):
     """An ``onnxruntime.quantization.CalibrationDataReader`` feeding float32 batches of the set."""
     from onnxruntime.quantization import CalibrationDataReader
 
@@ -109,12 +136,12 @@ def quantize_options(target: str) -> dict[str, object]:
             "extra_options": {"ActivationSymmetric": False, "WeightSymmetric": True}}
 
 
-def quantize_int8(onnx_path: str | Path, calib_path: str | Path, out_path: str | Path, method: str = "minmax",
+def quantize_int8(onnx_path: str | Path, calib: CalibrationData, out_path: str | Path, method: str = "minmax",
                   limit: int | None = None, progress: Callable[[int], None] | None = None,
                   target: str = "tensorrt", fp32_scopes: tuple[str, ...] = ()) -> QuantizeResult:
     """Write a Q/DQ INT8 copy of an fp32 ONNX model; its metadata is copied with precision ``int8``.
 
-    The set must have been made under the model's preprocessing contract (else ModelError naming
+    ``calib`` must have been made under the model's preprocessing contract (else ModelError naming
     the differing keys). ``limit`` caps the samples used (None = all). ``target`` picks the flavour:
     ``tensorrt`` (symmetric, also runs on ORT CPU but slower than fp32) or ``cpu`` (for ONNX Runtime
     on CPU only; TensorRT refuses its zero points). Nodes whose names start with one of
@@ -132,8 +159,7 @@ def quantize_int8(onnx_path: str | Path, calib_path: str | Path, out_path: str |
     metadata = metadata_from_props({p.key: p.value for p in model.metadata_props}, f"'{src}'")
     if metadata.precision != "fp32":
         raise ModelError(f"'{src}' is already {metadata.precision}; quantise the fp32 export instead")
-    calib = load_calibration_set(calib_path)
-    check_contract(calib, metadata.preprocess, metadata.input_size, str(src))
+    calib.check_contract(metadata.preprocess, metadata.input_size, str(src))
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="edgefas-int8-") as work:
@@ -150,16 +176,16 @@ def quantize_int8(onnx_path: str | Path, calib_path: str | Path, out_path: str |
             **options,
         )
     quantized = load_onnx(out)
-    set_metadata(quantized, replace(metadata, precision="int8", calibration_sha256=calib.provenance.sha256))
+    set_metadata(quantized, replace(metadata, precision="int8", calibration_sha256=calib.sha256))
     onnx = import_optional("onnx", "train", "quantising a model to INT8")
     onnx.save(quantized, str(out))
     used = calib.count if limit is None else min(limit, calib.count)
-    result = QuantizeResult(out, used, method, count_qdq_nodes(quantized), calib.provenance.sha256, target)
+    result = QuantizeResult(out, used, method, count_qdq_nodes(quantized), calib.sha256, target)
     log.info("int8 %s (%s): %d Q/DQ nodes from %d samples (%s)", out.name, target, result.qdq_nodes, used, method)
     return result
 
 
-def quantize_and_gate(onnx_path: str | Path, calib_path: str | Path, out_path: str | Path, method: str = "minmax",
+def quantize_and_gate(onnx_path: str | Path, calib: CalibrationData, out_path: str | Path, method: str = "minmax",
                       tolerance=None, threshold: float | None = None, limit: int | None = None,
                       progress: Callable[[int], None] | None = None, target: str = "tensorrt",
                       fp32_scopes: tuple[str, ...] = ()):
@@ -175,8 +201,7 @@ def quantize_and_gate(onnx_path: str | Path, calib_path: str | Path, out_path: s
     out = Path(out_path)
     staging = out.with_name(f".{out.name}.staging.onnx")
     try:
-        result = quantize_int8(onnx_path, calib_path, staging, method, limit, progress, target, fp32_scopes)
-        calib = load_calibration_set(calib_path)
+        result = quantize_int8(onnx_path, calib, staging, method, limit, progress, target, fp32_scopes)
         reference, candidate = open_runner(onnx_path), open_runner(staging)
         try:
             gate = run_accuracy_gate(reference, candidate, calib.batches(CALIBRATION_BATCH, limit), threshold,

@@ -14,15 +14,16 @@ from __future__ import annotations
 import logging
 import shlex
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.errors import ConfigError, EngineError, MissingExtraError, ModelError
+from edge.errors import ConfigError, EngineError, ModelError
 from engines.export import sha256_file
 from engines.manifest import EngineManifest, write_manifest
 from engines.metadata import ModelMetadata
 from engines.runner import INPUT_NAMES
+from engines.tensorrt_runner import current_gpu, require_tensorrt
 
 log = logging.getLogger(__name__)
 
@@ -33,18 +34,6 @@ DEFAULT_MAX_BATCH = 8  # one kiosk sees one face at a time; 8 leaves room for ba
 # Instructions" throughput table); fast FP16 with 5.3 (Jetson TX1) and 6.0.
 MIN_INT8_CAPABILITY = (6, 1)
 MIN_FP16_CAPABILITY = (5, 3)
-JETPACK_HINT = ("on a Jetson, TensorRT comes with JetPack: make the venv with "
-                "'python3 -m venv --system-site-packages' so it sees the system tensorrt")
-
-
-def require_tensorrt(purpose: str):
-    """Import tensorrt or raise MissingExtraError (exit code 2) naming the extra and the JetPack route."""
-    try:
-        import tensorrt
-    except ImportError:
-        raise MissingExtraError(f"{purpose} needs TensorRT, which is not installed here; install it with "
-                                f"pip install 'edgefas[tensorrt]' on an x86 CUDA machine, or {JETPACK_HINT}") from None
-    return tensorrt
 
 
 @dataclass(frozen=True)
@@ -143,6 +132,25 @@ def format_command(cmd: list[str] | tuple[str, ...]) -> str:
 
 
 @dataclass(frozen=True)
+class Int8Calibration:
+    """TensorRT's implicit INT8 calibrator for one build, and the content hash of the data it reads.
+
+    ``calibrator`` is a ``tensorrt.IInt8Calibrator``; it must stay alive until the build ends, which
+    :func:`build_engine` ensures by holding this object. ``set_sha256`` goes into the manifest.
+    """
+
+    calibrator: object
+    set_sha256: str
+
+
+# Makes the calibrator of one build from its request (``calib_path``, ``calibration_cache_path``,
+# ``opt_batch``) and the model's metadata (its preprocessing contract). Calibration data is the
+# ``calibration`` package's business, above this one: edgefas's maker is
+# ``calibration.trt_calibrator.entropy_calibration``, handed in by the command line.
+MakeInt8Calibration = Callable[[BuildRequest, ModelMetadata], Int8Calibration]
+
+
+@dataclass(frozen=True)
 class BuildResult:
     engine_path: Path
     manifest_path: Path
@@ -160,15 +168,22 @@ def read_model_metadata(onnx_path: Path) -> ModelMetadata:
 
 def build_engine(onnx_path: str | Path, precision: str, out_dir: str | Path, calib: str | Path | None = None,
                  workspace_mib: int = DEFAULT_WORKSPACE_MIB, max_batch: int = DEFAULT_MAX_BATCH,
-                 accuracy_gate: Mapping[str, object] | None = None) -> BuildResult:
-    """Build and serialise an engine for this machine's GPU, write its manifest, persist the timing cache."""
+                 accuracy_gate: Mapping[str, object] | None = None,
+                 int8_calibration: MakeInt8Calibration | None = None) -> BuildResult:
+    """Build and serialise an engine for this machine's GPU, write its manifest, persist the timing cache.
+
+    An INT8 build of an fp32 ONNX calibrates with the set ``calib`` through ``int8_calibration``
+    (see :data:`MakeInt8Calibration`); a Q/DQ INT8 model and fp32/fp16 builds need neither.
+    """
     request = BuildRequest(Path(onnx_path), precision, Path(out_dir), Path(calib) if calib else None,
                            workspace_mib, max_batch)
     metadata = read_model_metadata(request.onnx_path)
     check_int8_inputs(request, metadata)
+    implicit_int8 = precision == "int8" and not uses_explicit_int8(metadata)
+    if implicit_int8 and int8_calibration is None:
+        raise ValueError("build_engine: an INT8 build of an fp32 ONNX needs int8_calibration, the maker of "
+                         "TensorRT's calibrator (edgefas's: entropy_calibration in calibration/trt_calibrator.py)")
     trt = require_tensorrt("building a TensorRT engine")
-    from engines.tensorrt_runner import current_gpu
-
     gpu = current_gpu()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -194,17 +209,12 @@ def build_engine(onnx_path: str | Path, precision: str, out_dir: str | Path, cal
         profile.set_shape(name, s["min"], s["opt"], s["max"])
     config.add_optimization_profile(profile)
     calibration_sha = metadata.calibration_sha256
-    calibrator = None
-    if precision == "int8" and not uses_explicit_int8(metadata):
-        from calibration.calibset import check_contract, load_calibration_set
-        from calibration.trt_calibrator import make_entropy_calibrator
-
-        calib_set = load_calibration_set(request.calib_path)
-        check_contract(calib_set, metadata.preprocess, metadata.input_size, str(request.onnx_path))
-        calibrator = make_entropy_calibrator(calib_set, request.calibration_cache_path, batch_size=request.opt_batch)
-        config.int8_calibrator = calibrator
+    calibration = None
+    if implicit_int8:
+        calibration = int8_calibration(request, metadata)
+        config.int8_calibrator = calibration.calibrator
         config.set_calibration_profile(profile)
-        calibration_sha = calib_set.provenance.sha256
+        calibration_sha = calibration.set_sha256
         flags.append("IMPLICIT_INT8_CALIBRATOR")
     request.out_dir.mkdir(parents=True, exist_ok=True)
     cache_bytes = request.timing_cache_path.read_bytes() if request.timing_cache_path.is_file() else b""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.errors import EngineError, ModelError, import_optional
+from edge.errors import EngineError, MissingExtraError, ModelError, import_optional
 from engines.export import sha256_file
 from engines.manifest import check_manifest, read_manifest
 from engines.metadata import metadata_from_props
@@ -25,6 +25,22 @@ from engines.runner import INPUT_NAMES, ContractFromMetadata, RunnerOptions, che
 log = logging.getLogger(__name__)
 
 BACKEND = "tensorrt"
+JETPACK_HINT = ("on a Jetson, TensorRT comes with JetPack: make the venv with "
+                "'python3 -m venv --system-site-packages' so it sees the system tensorrt")
+
+
+def require_tensorrt(purpose: str):
+    """Import tensorrt or raise MissingExtraError (exit code 2) naming the extra and the JetPack route.
+
+    Here, with the runner, because everything that touches TensorRT (the runner, the engine builder,
+    the INT8 calibrator in ``calibration``) needs it and the runner is the lowest of them.
+    """
+    try:
+        import tensorrt
+    except ImportError:
+        raise MissingExtraError(f"{purpose} needs TensorRT, which is not installed here; install it with "
+                                f"pip install 'edgefas[tensorrt]' on an x86 CUDA machine, or {JETPACK_HINT}") from None
+    return tensorrt
 
 
 @dataclass(frozen=True)
@@ -107,8 +123,6 @@ class TensorRTRunner(ContractFromMetadata):
     backend = BACKEND
 
     def __init__(self, path: Path, options: RunnerOptions = RunnerOptions()) -> None:
-        from engines.tensorrt_build import require_tensorrt
-
         self.path = Path(path)
         trt = require_tensorrt("running a TensorRT engine")
         cuda = import_optional("pycuda.driver", "tensorrt", "running a TensorRT engine")

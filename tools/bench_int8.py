@@ -30,9 +30,11 @@ import numpy as np
 
 
 def quantised_flavours(fp32: str, calib: str, work: Path, limit: int | None) -> dict[str, str]:
+    from calibration.calibset import load_calibration_set
     from engines.quantize import INT8_TARGETS, quantize_int8
 
-    return {f"int8-{target}": str(quantize_int8(fp32, calib, work / f"{target}.onnx", limit=limit,
+    calib_set = load_calibration_set(calib)
+    return {f"int8-{target}": str(quantize_int8(fp32, calib_set, work / f"{target}.onnx", limit=limit,
                                                 target=target).onnx_path)
             for target in INT8_TARGETS}
 

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> list[dict]:
         feed = FeedOptions(seed=args.seed, width=cond.width, height=cond.height, frames=args.record_frames,
                            extra_faces=cond.extra_faces, distance_m=cond.distance_m)
         report = run_bench(BenchOptions(spec=cond.spec, models=models, frames=args.frames, warmup=args.warmup,
-                                        threads=args.threads, eager=False, detector=args.detector,
+                                        threads=args.threads, detector=args.detector,
                                         model_dir=args.model_dir, feed=feed, cache_dir=args.cache_dir,
                                         ceiling_runs=5, modes=("sequential", "overlapped")))
         data = report.to_json()
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detector", default="auto")
     parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="recordings cache (default: ~/.cache/edgefas/bench)")
+                        help="recordings cache (default: bench under $EDGEFAS_CACHE or ~/.cache/edgefas)")
     parser.add_argument("--png", type=Path, default=Path("docs/img/bench-stages.png"))
     parser.add_argument("--json", type=Path, default=None, help="also write the raw results here")
     parser.add_argument("--from-json", type=Path, default=None, help="plot and tabulate earlier results, run nothing")

@@ -18,16 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.calibset import CalibItem, build_calibration_set, save_calibration_set
+from calibration.calibset import CalibItem, build_calibration_set, load_calibration_set, save_calibration_set
 from calibration.metrics import pad_report
+from calibration.scoring import score_samples
+from edge.datasets.sampleset import prepare_samples
 from edge.face.preprocess import PreprocessConfig
 from engines.accuracy_gate import GateTolerance
 from engines.bundled import VARIANTS
-from engines.export import export_onnx
 from engines.quantize import quantize_and_gate
 from engines.runner import open_runner
-from train.evaluate import score_samples
-from train.sampleset import prepare_samples
+from train.checkpoint import export_checkpoint
 
 CALIB_COUNT = 256  # ORT's static quantisation needs a few hundred representative inputs
 # Percentile calibration: min/max ranges let a few outlier activations stretch the 8-bit steps
@@ -77,9 +77,9 @@ def main() -> None:
     stem = names["score"].removesuffix(".onnx")
     checkpoint = args.run / "model.pt"
     fp32 = args.out / names["score"]
-    export_onnx(checkpoint, fp32, "score")
+    export_checkpoint(checkpoint, fp32, "score")
     if not args.no_full:
-        export_onnx(checkpoint, args.out / names["full"], "full")
+        export_checkpoint(checkpoint, args.out / names["full"], "full")
     runner = open_runner(fp32)
     config = PreprocessConfig.from_metadata(runner.contract)
     dev = prepare_samples(args.dev, "dev", config, "yunet", args.model_dir, args.cache_dir)
@@ -97,7 +97,8 @@ def main() -> None:
         calib_path.parent.mkdir(parents=True, exist_ok=True)
         save_calibration_set(calib, calib_path)
     int8 = args.out / names["int8"]
-    quantize_and_gate(fp32, calib_path, int8, method=INT8_METHOD, tolerance=INT8_TOLERANCE, target=args.int8_target)
+    quantize_and_gate(fp32, load_calibration_set(calib_path), int8, method=INT8_METHOD, tolerance=INT8_TOLERANCE,
+                      target=args.int8_target)
 
     # parity on 200 held-out samples
     rgb_t, depth_t = test.arrays(slice(0, 200))
@@ -107,9 +108,9 @@ def main() -> None:
 
     # INT8 vs fp32 decisions on the whole held-out split
     threshold = float(runner.threshold)
-    s32, _ = score_samples(runner, test)
+    s32 = score_samples(runner, test).scores
     int8_runner = open_runner(int8)
-    s8, _ = score_samples(int8_runner, test)
+    s8 = score_samples(int8_runner, test).scores
     agreement = float(np.mean((s32 >= threshold) == (s8 >= threshold)))
     report = pad_report(s32, test.is_attack.astype(bool), threshold, test.pai).to_json()
     report8 = pad_report(s8, test.is_attack.astype(bool), threshold, test.pai).to_json()

@@ -49,7 +49,7 @@ def spread_untrained(model, seed: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", required=True, help="sample-set cache (.npz, train.sampleset format)")
+    parser.add_argument("--samples", required=True, help="sample-set cache (.npz, edge.datasets.sampleset format)")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--preset", default="edge")
     parser.add_argument("--override", default="{}", help="JSON of ModelConfig fields to replace")
@@ -62,12 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from calibration.calibset import CalibItem, build_calibration_set, save_calibration_set
-    from engines.export import export_onnx
-    from train.checkpoint import CheckpointExtra, save_checkpoint
+    from train.checkpoint import CheckpointExtra, export_checkpoint, save_checkpoint
     from train.model.complexity import count_macs
     from train.model.network import build_model
     from train.model.objective import TrainConfig
-    from train.sampleset import load_sample_set
+    from edge.datasets.sampleset import load_sample_set
 
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -86,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     checkpoint = save_checkpoint(args.out / f"{config.name}.pt", model, config, TrainConfig(), step=0,
                                  extra=CheckpointExtra(preprocess=contract, threshold=0.5))
-    export = export_onnx(checkpoint, args.out / f"{config.name}.onnx", variant="score")
+    export = export_checkpoint(checkpoint, args.out / f"{config.name}.onnx", variant="score")
     source = f"{Path(args.samples).name}"
     for name, start, count in (("calib", 0, args.calib), ("holdout", args.calib, args.holdout)):
         rgb, depth = samples.arrays(slice(start, start + count))

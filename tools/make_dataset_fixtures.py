@@ -1,7 +1,7 @@
 """Write tiny fixtures in the published layouts of CASIA-SURF, CeFA, WMCA and HQ-WMCA.
 
 The real sets cannot be redistributed (each needs a signed licence agreement), so the readers in
-``train/datasets/`` are tested on a handful of small images and HDF5 files laid out exactly as
+``edge/datasets/`` are tested on a handful of small images and HDF5 files laid out exactly as
 docs/datasets.md describes each release. Every writer returns a manifest: what each frame *is*
 (label, species, original code, subject, split), declared here by hand, so a test compares a
 reader's output against the truth the fixture was built from rather than against a past run.

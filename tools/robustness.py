@@ -28,10 +28,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from calibration.metrics import area_under_curve, pad_report, scored_set  # noqa: E402
+from calibration.scoring import score_samples  # noqa: E402
+from edge.datasets.sampleset import DEPTH_SCALE, SampleSet, prepare_samples  # noqa: E402
 from edge.face.preprocess import PreprocessConfig  # noqa: E402
 from engines.runner import open_runner  # noqa: E402
-from train.evaluate import score_samples  # noqa: E402
-from train.sampleset import DEPTH_SCALE, SampleSet, prepare_samples  # noqa: E402
 
 KINDS = ("clean", "colour", "blur", "depth", "combined")
 
@@ -78,7 +78,7 @@ def table(model: Path, dataset: str, split: str, cache_dir: Path, model_dir: Pat
         out = {}
         for kind in KINDS:
             copy = perturb(samples, kind)
-            scores, _ = score_samples(runner, copy)
+            scores = score_samples(runner, copy).scores
             attack = copy.is_attack.astype(bool)
             report = pad_report(scores, attack, float(runner.threshold), copy.pai).to_json()
             report["auc_attack_high"] = area_under_curve(scored_set(scores, attack, copy.pai))

@@ -7,7 +7,8 @@ step, the preprocessing contract (``PreprocessConfig.to_metadata()``, DESIGN §2
 carries its preprocessing), the score's ``alpha`` (a model buffer) and the decision threshold, and
 optionally the trainer's optimiser and RNG state for resuming. Writes are atomic (temporary file,
 then rename), so a crash or a diverged step never leaves a half-written or poisoned "last good"
-checkpoint behind.
+checkpoint behind. :func:`export_checkpoint` ships one: the ONNX file through
+:func:`engines.export.export_module`, with the metadata of :func:`checkpoint_metadata`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 import torch
 
 from edge.errors import ModelError
+from engines.export import ExportResult, export_module, sha256_file
+from engines.metadata import ModelMetadata
 from train.model.network import SpoofTraceNet, build_model
 from train.model.objective import TrainConfig
 from train.model.presets import ModelConfig, get_preset
@@ -144,3 +147,27 @@ def load_checkpoint(path: str | Path, expect: str | ModelConfig | None = None) -
 def load_trainer_state(path: str | Path) -> Mapping[str, Any] | None:
     """The optimiser/RNG state saved for resuming, or None for an export-only checkpoint."""
     return _read(Path(path)).get("trainer_state")
+
+
+def checkpoint_metadata(info: CheckpointInfo, checkpoint_sha256: str) -> ModelMetadata:
+    """The ONNX metadata of a checkpoint (threshold NaN = not chosen yet)."""
+    threshold = float(info.threshold)
+    chosen = math.isfinite(threshold)
+    return ModelMetadata(
+        preprocess={str(k): str(v) for k, v in dict(info.preprocess).items()},
+        input_size=int(info.model_config.input_size_px),
+        preset=str(info.preset),
+        threshold=threshold if chosen else None,
+        threshold_target="checkpoint" if chosen else "",
+        alpha=float(info.alpha),
+        model_sha256=checkpoint_sha256,
+    )
+
+
+def export_checkpoint(checkpoint_path: str | Path, out_path: str | Path, variant: str = "score") -> ExportResult:
+    """Export a training checkpoint to ONNX with its preprocessing contract, alpha, threshold and preset."""
+    path = Path(checkpoint_path)
+    if not path.is_file():
+        raise ModelError(f"checkpoint '{path}' does not exist; train one with: edgefas train")
+    model, info = load_checkpoint(path)
+    return export_module(model, out_path, checkpoint_metadata(info, sha256_file(path)), variant)

@@ -1,8 +1,9 @@
 """PyTorch eager inference of the model an ONNX file was exported from, for the "ORT vs eager" ratio.
 
-It lives under ``train/`` because the runtime (``edge/``) never imports torch: ``edgefas bench``
-imports this module only when the eager row is asked for, and torch itself is imported inside
-:func:`open_eager_runner` (without torch the bench skips the row and says why). The network is rebuilt from the preset named in the ONNX metadata;
+It lives under ``train/`` because the runtime (``edge/``) never imports torch or ``train``: the
+``edgefas bench`` command imports this module only when the eager row is asked for and hands
+:func:`open_eager_runner` to ``edge.bench``; torch itself is imported inside that function (without
+torch the bench skips the row and says why). The network is rebuilt from the preset named in the ONNX metadata;
 without a checkpoint its weights are a fresh initialisation, which costs the same time (dense fp32
 kernels do not look at values), and the report says which weights were used.
 """

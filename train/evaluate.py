@@ -2,7 +2,10 @@
 
 The model runs through the same runner the device uses (ONNX Runtime or TensorRT), fed by the
 same preprocessing, with the preprocessing contract read from the artifact: an evaluation measures
-exactly what would be deployed. No torch is needed.
+exactly what would be deployed. The faces come from :func:`edge.datasets.sampleset.prepare_samples`
+and the scores from :func:`calibration.scoring.score_samples`, the path ``edgefas calibrate
+threshold`` takes too, so a threshold chosen there is reported here on the same numbers. No torch
+is needed.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.datasets.registry import with_protocol
+from edge.datasets.sampleset import SampleSet, prepare_samples
 from edge.errors import ModelError
 from edge.face.preprocess import PreprocessConfig
-from train.sampleset import SampleSet, prepare_samples
 
 log = logging.getLogger(__name__)
 
@@ -67,34 +71,26 @@ def non_response(samples: SampleSet) -> dict[str, dict[str, float]]:
     return out
 
 
-def score_samples(runner, samples: SampleSet, batch_size: int = 32) -> tuple[np.ndarray, str]:
-    scores = []
-    provider = ""
-    for start in range(0, len(samples), batch_size):
-        rgb, depth = samples.arrays(slice(start, start + batch_size))
-        out = runner.run(rgb, depth)
-        scores.append(out.score)
-        provider = out.provider
-    return np.concatenate(scores), provider
-
-
 def evaluate(model: Path, dataset: str, split: str = "test", protocol: str = "", threshold: float | None = None,
-             detector: str = "auto", model_dir: Path | None = None, cache_dir: Path = Path(".cache/edgefas"),
+             detector: str = "auto", model_dir: Path | None = None, cache_dir: Path | None = None,
              threads: int | None = None, on_frame: Callable[[int, int], None] | None = None) -> Evaluation:
-    """Score every face of (dataset, split) and report the PAD metrics at the artifact's threshold."""
-    from calibration.metrics import pad_report
+    """Score every face of (dataset, split) and report the PAD metrics at the artifact's threshold.
+
+    ``cache_dir`` None: the samples cache under the one cache root (:mod:`edge.cache`).
+    """
+    from calibration.scoring import score_samples
     from engines.runner import open_runner
 
     runner = open_runner(model, threads=threads)
     try:
         config = PreprocessConfig.from_metadata(runner.contract)
-        spec = dataset + (f"#{protocol}" if protocol and "#" not in dataset else "")
+        spec = with_protocol(dataset, protocol)
         samples = prepare_samples(spec, split, config, detector, model_dir, cache_dir, on_frame)
-        scores, provider = score_samples(runner, samples)
+        scored = score_samples(runner, samples)
         chosen = runner.threshold if threshold is None else threshold
         if chosen is None or not math.isfinite(chosen):
             raise ModelError(f"'{model}' carries no threshold; pass --threshold or run edgefas calibrate threshold")
-        report = pad_report(scores, samples.is_attack.astype(bool), float(chosen), samples.pai).to_json()
+        report = scored.report_at(float(chosen)).to_json()
     finally:
         runner.close()
-    return Evaluation(Path(model), spec, split, scores, samples, report, provider)
+    return Evaluation(Path(model), spec, split, scored.scores, samples, report, scored.provider)

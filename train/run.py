@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.datasets.sampleset import DEPTH_SCALE, SampleSet, prepare_samples
 from edge.face.preprocess import PreprocessConfig
-from train.sampleset import DEPTH_SCALE, SampleSet, prepare_samples
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class TrainJob:
     modalities: tuple[str, ...] = ("rgb", "depth")
     protocol: str = ""  # applied to synthetic sets: grandtest or LOO_<species>
     resume: bool = False
-    cache_dir: Path = Path(".cache/edgefas")
+    cache_dir: Path | None = None  # None: the samples cache under the one cache root (edge.cache)
     detector: str = "auto"
     model_dir: Path | None = None
     threads: int | None = None
@@ -120,29 +120,36 @@ def recalibrate_batchnorm(model, samples: SampleSet, batches: int = 40, batch_si
 
 
 def score_components(model, samples: SampleSet, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Per sample: the fused spoof-map mean and the trace energy, the two terms of the score."""
+    """Per sample: the fused spoof-map mean and the trace energy, the two terms of the score.
+
+    The loop over the samples is :func:`calibration.scoring.score_in_batches`, the one eval and
+    ``calibrate threshold`` use through a runner; only the batch is scored by the torch model here.
+    """
     import torch
+
+    from calibration.scoring import score_in_batches
+
+    def components(rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:  # [B, 2]: fused mean, trace energy
+        out = model(torch.from_numpy(rgb), torch.from_numpy(depth))
+        base = out.score.numpy()
+        traces = (getattr(out, "trace_rgb", None), getattr(out, "trace_depth", None))
+        if all(t is not None for t in traces):  # the network's outputs hold both terms: one pass
+            full = base + sum(t.abs().mean(dim=(1, 2, 3)) for t in traces).numpy()
+        else:  # a model that only gives its score: the energy is the score's change at alpha 1
+            model.set_alpha(1.0)
+            full = model(torch.from_numpy(rgb), torch.from_numpy(depth)).score.numpy()
+            model.set_alpha(0.0)
+        return np.stack([base, full - base], axis=1)
 
     model.eval()
     alpha = float(model.alpha)
-    fused, energy = [], []
-    with torch.no_grad():
-        model.set_alpha(0.0)
-        for start in range(0, len(samples), batch_size):
-            rgb, depth = samples.arrays(slice(start, start + batch_size))
-            out = model(torch.from_numpy(rgb), torch.from_numpy(depth))
-            base = out.score.numpy()
-            traces = (getattr(out, "trace_rgb", None), getattr(out, "trace_depth", None))
-            if all(t is not None for t in traces):  # the network's outputs hold both terms: one pass
-                full = base + sum(t.abs().mean(dim=(1, 2, 3)) for t in traces).numpy()
-            else:  # a model that only gives its score: the energy is the score's change at alpha 1
-                model.set_alpha(1.0)
-                full = model(torch.from_numpy(rgb), torch.from_numpy(depth)).score.numpy()
-                model.set_alpha(0.0)
-            fused.append(base)
-            energy.append(full - base)
-    model.set_alpha(alpha)
-    return np.concatenate(fused), np.concatenate(energy)
+    try:
+        with torch.no_grad():
+            model.set_alpha(0.0)
+            both = score_in_batches(components, samples, batch_size)
+    finally:
+        model.set_alpha(alpha)
+    return both[:, 0], both[:, 1]
 
 
 def perturbed_copy(samples: SampleSet, seed: int = 424242) -> SampleSet:
@@ -163,8 +170,8 @@ def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | N
     then the highest AUC there. On a dev split every alpha separates perfectly (a tie), and taking
     the first of the tie (alpha 0) ignored the trace energy that holds up under camera changes.
     """
-    from calibration.metrics import area_under_curve, equal_error_rate, pad_report, scored_set
-    from calibration.threshold import choose_threshold, parse_target
+    from calibration.metrics import area_under_curve, equal_error_rate, scored_set
+    from calibration.scoring import scored
 
     fused, energy = score_components(model, dev)
     attack = dev.is_attack.astype(bool)
@@ -181,9 +188,8 @@ def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | N
     near = [a for a in ALPHA_GRID if clean[a] <= lowest + ALPHA_TIE_EER]
     best = min(near, key=robust.__getitem__)
     model.set_alpha(best)
-    scores = fused + best * energy
-    choice = choose_threshold(scores, attack, parse_target(target), dev.pai)
-    report = pad_report(scores, attack, choice.threshold, dev.pai).to_json()
+    choice = scored(dev, fused + best * energy).choose_threshold(target)  # the path calibrate threshold takes
+    report = choice.report.to_json()
     report["alpha_rule"] = {"dev_eer": {str(a): clean[a] for a in ALPHA_GRID},
                             "perturbed_dev": {str(a): dict(zip(("eer", "neg_auc"), robust[a])) for a in ALPHA_GRID}}
     return best, float(choice.threshold), report
@@ -192,11 +198,10 @@ def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | N
 def refuse_calibrating_on_training_rows(spec: str) -> None:
     """A ``folder:`` dataset without a split column is one split: its dev split would be its training rows."""
     from edge.capture.folder import read_labels
+    from edge.datasets.registry import parse_dataset_specs
     from edge.errors import DatasetError
-    from train.datasets.registry import parse_dataset_spec
 
-    for part in spec.split("+"):
-        parsed = parse_dataset_spec(part)
+    for parsed in parse_dataset_specs(spec):
         if parsed.kind == "folder" and parsed.root.is_dir() and not any(r.split for r in read_labels(parsed.root)):
             raise DatasetError(f"'{parsed.text}' has no split column, so its dev split would be its training rows "
                                f"and the threshold would be calibrated on them; add a split column "

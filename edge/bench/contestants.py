@@ -4,18 +4,26 @@ A contestant is a label and a :class:`engines.runner.Runner`. ONNX Runtime rows 
 files; the PyTorch eager row runs the module behind the first fp32 file and is skipped, with the
 reason recorded, where torch is not installed. Every runner gets the same intra-op thread count, so
 a ratio between rows compares implementations, not thread budgets.
+
+The eager row is opened by a function the caller hands in (:data:`EagerOpener`): torch and the
+network live in ``train``, which the runtime never imports; the command line passes
+``train.eager.open_eager_runner``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge.errors import EdgefasError, MissingExtraError, ModelError
 
 log = logging.getLogger(__name__)
+
+# Opens the PyTorch eager row: (fp32 ONNX file, intra-op threads, checkpoint or None) -> an open
+# engines.runner.Runner whose ``weights`` says which weights it runs; MissingExtraError without torch.
+EagerOpener = Callable[[Path, int, "Path | None"], object]
 
 
 @dataclass(frozen=True)
@@ -61,11 +69,12 @@ def _unique(label: str, taken: set[str]) -> str:
     return candidate
 
 
-def open_contestants(models: Sequence[Path], threads: int, eager: bool = True,
+def open_contestants(models: Sequence[Path], threads: int, open_eager: EagerOpener | None = None,
                      torch_checkpoint: Path | None = None) -> tuple[list[Contestant], list[Skipped]]:
     """Open an ONNX Runtime runner per model file, plus the eager row for the first fp32 file.
 
-    On an error every runner opened so far is closed before it propagates.
+    ``open_eager`` None: no eager row. On an error every runner opened so far is closed before it
+    propagates.
     """
     from engines.metadata import read_metadata
     from engines.runner import open_runner
@@ -80,15 +89,13 @@ def open_contestants(models: Sequence[Path], threads: int, eager: bool = True,
             precision = read_metadata(path).precision
             contestants.append(Contestant(_unique(f"onnxruntime/{precision}", taken), "onnxruntime", precision,
                                           path, runner))
-        if eager:
+        if open_eager is not None:
             fp32 = next((c for c in contestants if c.precision == "fp32"), None)
             if fp32 is None:
                 skipped.append(Skipped("torch-eager/fp32", "no fp32 ONNX model was given to rebuild in PyTorch"))
             else:
-                from train.eager import open_eager_runner  # torch lives under train/, never edge/
-
                 try:
-                    runner = open_eager_runner(fp32.model_path, threads, torch_checkpoint)
+                    runner = open_eager(fp32.model_path, threads, torch_checkpoint)
                 except MissingExtraError as err:
                     skipped.append(Skipped("torch-eager/fp32", str(err)))
                 else:

@@ -11,11 +11,11 @@ Other specs (``bag:``, ``realsense``, ``folder:``) are played as given.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.cache import cache_dir as cache_folder
 from edge.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,8 @@ class FeedOptions:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "edgefas" / "bench"
+    """``bench`` under the one cache root (:func:`edge.cache.cache_root`)."""
+    return cache_folder("bench")
 
 
 def recording_name(scenario: str, options: FeedOptions) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 
 from edge.bench.ceiling import DEFAULT_SIDE, MatmulCeiling, measure_matmul_ceiling
-from edge.bench.contestants import Skipped, close_contestants, default_models, open_contestants
+from edge.bench.contestants import EagerOpener, Skipped, close_contestants, default_models, open_contestants
 from edge.bench.feed import FeedOptions, prepare_feed
 from edge.bench.machine import MachineFacts, load_average, read_machine_facts
 from edge.bench.model_cost import ModelCost, count_onnx_cost
@@ -46,7 +46,7 @@ class BenchOptions:
     warmup: int = 30
     modes: tuple[str, ...] = MODES
     threads: int | None = None  # None: engines.ort_runner.default_threads(usable cores)
-    eager: bool = True
+    open_eager: EagerOpener | None = None  # opens the PyTorch eager row (train.eager.open_eager_runner); None: no row
     torch_checkpoint: Path | None = None
     detector: str = "auto"
     model_dir: Path | None = None
@@ -239,7 +239,7 @@ def run_bench(options: BenchOptions, progress: Callable[[str, int, int], None] |
 
     played = prepare_feed(options.spec, options.feed, options.cache_dir, step("record"))
     models = list(options.models) or default_models()
-    contestants, skipped = open_contestants(models, threads, options.eager, options.torch_checkpoint)
+    contestants, skipped = open_contestants(models, threads, options.open_eager, options.torch_checkpoint)
     previous_cv_threads = cv2.getNumThreads()
     if options.cv_threads is not None:
         cv2.setNumThreads(options.cv_threads)

@@ -68,8 +68,8 @@ class DepthFilterConfig:
 
 RAW = DepthFilterConfig(decimation=1, spatial=False, temporal=False, hole_filling=False)
 
-# The named chains a user can pick (`edgefas live --depth-filters`, kiosk `depth_filters`, `edgefas bench
-# --filters`): the product default (spatial + temporal in disparity space), the same after 2x decimation
+# The named chains a user can pick (`--depth-filters` of `edgefas live` and `edgefas bench`, kiosk.toml
+# `depth_filters`): the product default (spatial + temporal in disparity space), the same after 2x decimation
 # (Intel's white paper recommends decimating first when CPU is short: every later filter then sees a
 # quarter of the pixels; measured 18.6 -> 8.1 ms per 640x480 frame, docs/benchmarks.md), and none.
 # Only `default` has been the chain of every decision so far; the others are not validated on real faces.
@@ -77,11 +77,46 @@ FILTER_CHAINS: dict[str, DepthFilterConfig] = {"default": DepthFilterConfig(),
                                                "decimate2": DepthFilterConfig(decimation=2), "raw": RAW}
 
 
-def filter_chain(name: str, option: str = "depth filters") -> DepthFilterConfig:
-    """The chain called ``name``; an unknown name is a ChoiceError (a ConfigError) naming ``option`` and the choices."""
+class DepthChain(str):
+    """A name of :data:`FILTER_CHAINS` already checked where the user wrote it.
+
+    A chain can be named on the command line (``--depth-filters``), in kiosk.toml (``depth_filters``)
+    or by library code, and travels through ``LiveOptions``, ``SourceOptions`` and the bench's options
+    to the source that applies it. It is checked once per start, by :func:`depth_chain`, at the place
+    it was written, so the message names that place; everything below takes a ``DepthChain`` as
+    checked. A plain ``str`` (library code, tests) is checked by
+    :func:`edge.capture.source.check_source` before anything opens. A ``str`` subclass, so the name
+    still compares, prints, logs and pickles (to a capture child process) as the plain name.
+    """
+
+    __slots__ = ()
+
+    @property
+    def config(self) -> DepthFilterConfig:
+        return FILTER_CHAINS[self]
+
+
+def depth_chain(name: str, option: str = "depth filters") -> DepthChain:
+    """``name`` as a checked :class:`DepthChain`; an unknown name is a ChoiceError (a ConfigError)
+    naming ``option`` (as the user wrote it: ``--depth-filters``, ``[kiosk] depth_filters``) and the
+    choices. A ``DepthChain`` passes through unchecked: it was checked where it was written."""
+    if isinstance(name, DepthChain):
+        return name
     from edge.errors import check_choice
 
-    return FILTER_CHAINS[check_choice(name, FILTER_CHAINS, option)]
+    return DepthChain(check_choice(name, FILTER_CHAINS, option))
+
+
+def filter_chain(name: str, option: str = "depth filters") -> DepthFilterConfig:
+    """The chain called ``name`` (checked by :func:`depth_chain` unless it is a :class:`DepthChain`)."""
+    return depth_chain(name, option).config
+
+
+def depth_filters_help() -> str:
+    """Help text for a ``--depth-filters`` option, rendered from :data:`FILTER_CHAINS`."""
+    chains = "; ".join(f"{name} = {config.describe()}" for name, config in FILTER_CHAINS.items())
+    return (f"librealsense depth filter chain of a camera or recording (align always runs): {chains}. "
+            f"Only {next(iter(FILTER_CHAINS))} is validated on real faces (docs/benchmarks.md).")
 
 
 @dataclass(frozen=True)

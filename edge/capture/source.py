@@ -71,7 +71,8 @@ class SourceOptions:
     # refuse every source kind that is not a physical camera (check_source), and a camera whose device
     # is not fit for a door (edge.capture.realsense: software device, USB 2 link, old firmware)
     production: bool = False
-    # librealsense sources (realsense, bag): a chain of edge.capture.rs_pipeline.FILTER_CHAINS
+    # librealsense sources (realsense, bag): a chain of edge.capture.rs_pipeline.FILTER_CHAINS, by name
+    # (a DepthChain when a front end already checked it)
     depth_filters: str = "default"
 
 
@@ -141,10 +142,12 @@ def check_source(spec: str, options: SourceOptions) -> tuple[SourceKind, str]:
     chain that exists and applies to that kind of source, and, in production mode, a physical kind.
     Callers that open later (a watchdog, a child process) call it first, so a user's mistake is one
     error at start, not a reconnect loop."""
-    from edge.capture.rs_pipeline import filter_chain
+    from edge.capture.rs_pipeline import depth_chain
 
     kind, argument = parse_spec(spec)
-    filter_chain(options.depth_filters)  # an unknown name fails here, whatever the source
+    # a plain name (library code) fails here if unknown, whatever the source; a DepthChain was checked
+    # where the user wrote it (--depth-filters, kiosk.toml) and is not checked again
+    depth_chain(options.depth_filters)
     if options.depth_filters != "default" and not kind.depth_filters:
         raise ConfigError(f"depth filters '{options.depth_filters}' apply to RealSense cameras and recordings "
                           f"(realsense, bag:PATH), not to '{spec}', whose depth skips librealsense's filters; "

@@ -12,49 +12,57 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from edge.capture.source import sources_help
+from edge.cli.options import (
+    cache_dir_option,
+    depth_filters_option,
+    detector_option,
+    frames_option,
+    model_dir_option,
+    model_option,
+    seed_option,
+    source_option,
+    threads_option,
+)
 from edge.errors import check_choice
-from edge.face.finder import check_detector, detectors_help
+from edge.face.finder import check_detector
 
 MODE_CHOICES = ("all", "sequential", "overlapped", "process")
 
 
 def bench(
-    camera: str = typer.Option("synthetic:mixed", "--camera", help=sources_help() + " A synthetic scenario is "
-                               "recorded once (cached) and played back through pyrealsense2, filters and align."),
-    model: list[Path] = typer.Option(None, "--model", help="ONNX model; repeat to compare several (default: the "
-                                     "bundled edge model, fp32 and INT8)."),
-    frames: int = typer.Option(300, "--frames", min=1, help="Timed frames per model and mode."),
+    source: str = source_option("synthetic:mixed", "--camera", note="A synthetic scenario is recorded once "
+                                "(cached) and played back through pyrealsense2, filters and align."),
+    model: list[Path] = model_option(help="ONNX model; repeat to compare several (default: the bundled edge "
+                                     "model, fp32 and INT8)."),
+    frames: int = frames_option(300, help="Timed frames per model and mode."),
     warmup: int = typer.Option(30, "--warmup", min=0, help="Untimed frames per model before timing."),
     json_out: Path = typer.Option(None, "--json", help="Write the full report as JSON to this file ('-' = stdout)."),
     mode: str = typer.Option("all", "--mode", help="sequential (per-stage breakdown), overlapped (capture on its "
                              "own thread: real throughput), process (capture, filters and align in a child "
                              "process: `live --capture-process`) or all three."),
-    threads: int = typer.Option(None, "--threads", min=1, help="Intra-op threads of every runner (default: usable "
-                                "cores - 1, so capture keeps a core)."),
+    threads: int = threads_option("Intra-op threads of every runner (default: usable cores - 1, so capture keeps "
+                                  "a core)."),
     cv_threads: int = typer.Option(None, "--cv-threads", min=1, help="OpenCV threads (detection, resizing) during "
                                    "the run (default: OpenCV's own choice)."),
     eager: bool = typer.Option(True, "--eager/--no-eager", help="Add a PyTorch eager row for the first fp32 model "
                                "(skipped with the reason when torch is not installed)."),
     torch_checkpoint: Path = typer.Option(None, "--torch-checkpoint", help="Weights for the eager row (default: a "
                                           "fresh initialisation of the model's preset)."),
-    detector: str = typer.Option("auto", "--detector", help=detectors_help()),
-    model_dir: Path = typer.Option(None, "--model-dir", help="Folder with the YuNet model."),
-    seed: int = typer.Option(8, "--seed", help="Seed of a synthetic scene (8: the first 6 s of 'mixed' all show a "
-                             "face: live, print, cutout, print)."),
+    detector: str = detector_option(),
+    model_dir: Path = model_dir_option(),
+    seed: int = seed_option(8, help="Seed of a synthetic scene (8: the first 6 s of 'mixed' all show a face: live, "
+                            "print, cutout, print)."),
     width: int = typer.Option(640, "--width", min=64, help="Colour width of a synthetic recording."),
     height: int = typer.Option(480, "--height", min=48, help="Colour height of a synthetic recording."),
     record_frames: int = typer.Option(90, "--record-frames", min=1, help="Frames recorded from a synthetic scene "
                                       "(played in a loop)."),
     extra_faces: int = typer.Option(0, "--extra-faces", min=0, max=6,
                                     help="Bystander faces added to a synthetic scene."),
-    cache_dir: Path = typer.Option(None, "--cache-dir", help="Where synthetic recordings are cached "
-                                   "(default ~/.cache/edgefas/bench)."),
+    cache_dir: Path = cache_dir_option("bench"),
     target_fps: float = typer.Option(30.0, "--target-fps", min=1.0, help="Frame-rate budget."),
     max_host_share: float = typer.Option(0.40, "--max-host-share", min=0.0, max=1.0,
                                          help="Budget for the share of a frame spent outside the model."),
-    filters: str = typer.Option("default", "--filters", help="Depth filters of a recording: default (spatial + "
-                                "temporal), decimate2 (2x decimation first) or raw (none); align always runs."),
+    depth_filters: str = depth_filters_option("--filters"),
     block: int = typer.Option(None, "--block", min=4, help="Consecutive frames one model gets before the next "
                               "takes over (default: one loop of a synthetic recording, so every model sees the same "
                               "frames; 32 for other sources). The first 3 frames of a block are not timed in the "
@@ -65,16 +73,20 @@ def bench(
     from edge.bench.feed import FeedOptions
     from edge.bench.report import BenchOptions, run_bench
     from edge.bench.stream import MODES
-    from edge.capture.rs_pipeline import filter_chain
 
-    filter_chain(filters, "--filters")
     check_choice(mode, MODE_CHOICES, "--mode")
     check_detector(detector)
+    open_eager = None
+    if eager:
+        from train.eager import open_eager_runner  # torch itself is imported only when the row opens
+
+        open_eager = open_eager_runner
     options = BenchOptions(
-        spec=camera, models=tuple(model or ()), frames=frames, warmup=warmup,
-        modes=MODES if mode == "all" else (mode,), threads=threads, eager=eager, torch_checkpoint=torch_checkpoint,
+        spec=source, models=tuple(model or ()), frames=frames, warmup=warmup,
+        modes=MODES if mode == "all" else (mode,), threads=threads, open_eager=open_eager,
+        torch_checkpoint=torch_checkpoint,
         detector=detector, model_dir=model_dir, cache_dir=cache_dir, target_fps=target_fps,
-        max_host_share=max_host_share, filters=filters, cv_threads=cv_threads, block=block,
+        max_host_share=max_host_share, filters=depth_filters, cv_threads=cv_threads, block=block,
         feed=FeedOptions(seed=seed, width=width, height=height, frames=record_frames, extra_faces=extra_faces),
     )
     stderr = Console(stderr=True)

@@ -10,9 +10,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from edge.capture.source import sources_help
+from calibration.operating_point import DEFAULT_SPLIT
+from edge.cli.options import (
+    cache_dir_option,
+    dataset_spec_option,
+    detector_option,
+    model_dir_option,
+    model_option,
+    seed_option,
+    source_option,
+    split_option,
+)
 from edge.errors import check_choice
-from edge.face.finder import check_detector, detectors_help
+from edge.face.finder import check_detector
 
 calibrate_app = typer.Typer(help="Calibration: INT8 calibration sets and models, decision thresholds.",
                             no_args_is_help=True)
@@ -27,12 +37,12 @@ def _progress(label: str) -> Progress:
 
 @calibrate_app.command("collect")
 def collect(
-    source: str = typer.Option(..., "--source", help=sources_help()),
+    source: str = source_option(...),
     count: int = typer.Option(..., "--count", min=1, help="Faces to keep (frames without a usable face are skipped)."),
     out: Path = typer.Option(..., "--out", help="Calibration set file to write (.npz)."),
-    model: Path | None = typer.Option(None, "--model", help="ONNX model whose preprocessing contract to follow."),
-    detector: str = typer.Option("auto", "--detector", help=detectors_help()),
-    seed: int = typer.Option(0, "--seed", help="Seed of synthetic sources."),
+    model: Path | None = model_option(help="ONNX model whose preprocessing contract to follow."),
+    detector: str = detector_option(),
+    seed: int = seed_option(),
     json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
 ) -> None:
     """Collect preprocessed faces from a camera, recording or dataset into an INT8 calibration set."""
@@ -66,15 +76,17 @@ def int8(
                               "compiles; cpu: uint8 activations, fastest on ONNX Runtime CPU (docs/int8.md)."),
 ) -> None:
     """Quantise to INT8 (Q/DQ) and accept it only past the accuracy gate."""
+    from calibration.calibset import load_calibration_set
     from engines.accuracy_gate import GateTolerance
     from engines.quantize import CALIBRATION_METHODS, INT8_TARGETS, quantize_and_gate
 
     check_choice(method, CALIBRATION_METHODS, "--method")
     check_choice(build, INT8_TARGETS, "--build")
     tolerance = GateTolerance(max_abs, median_abs, min_agreement)
+    calib_set = load_calibration_set(calib)
     with _progress("calibrating") as bar:
         task = bar.add_task("int8", total=None)
-        result, gate = quantize_and_gate(onnx, calib, out, method, tolerance, threshold,
+        result, gate = quantize_and_gate(onnx, calib_set, out, method, tolerance, threshold,
                                          progress=lambda n: bar.update(task, completed=n), target=build)
     if json_out:
         typer.echo(json.dumps({"quantize": result.to_json(), "gate": gate.to_json()}, indent=2))
@@ -87,26 +99,29 @@ def int8(
 
 @calibrate_app.command("threshold")
 def threshold(
-    model: Path = typer.Option(..., "--model", help="ONNX model to set the threshold of."),
-    dataset: str = typer.Option(..., "--dataset", help="Labelled dev data: folder:PATH or synthetic:SCENARIO."),
+    model: Path = model_option(..., help="ONNX model to set the threshold of."),
+    dataset: str = dataset_spec_option(..., note="Labelled data to choose the threshold on, read at --split."),
+    split: str = split_option(DEFAULT_SPLIT, note="The threshold is chosen on dev by default: never on the "
+                              "split a model is trained or tested on."),
     target: str = typer.Option("bpcer@apcer=0.01", "--target", help="bpcer@apcer=RATE, eer or bpcer=RATE."),
     out: Path | None = typer.Option(None, "--out", help="Write the model with its threshold here (default: in place)."),
     det_plot: Path | None = typer.Option(None, "--det-plot", help="Also write a DET plot (PNG/PDF/SVG)."),
-    max_frames: int | None = typer.Option(None, "--max-frames", help="Read at most this many frames."),
-    detector: str = typer.Option("auto", "--detector", help=detectors_help()),
-    seed: int = typer.Option(0, "--seed", help="Seed of synthetic sources."),
+    detector: str = detector_option(note="Used on full frames."),
+    model_dir: Path | None = model_dir_option(),
+    cache_dir: Path | None = cache_dir_option("samples"),
     json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
 ) -> None:
-    """Choose the decision threshold on labelled dev data at a named operating point and store it in the model."""
+    """Choose the decision threshold on a labelled dataset's dev split at a named operating point and store it
+    in the model (the faces and scores of `edgefas eval` on the same split)."""
     from calibration.operating_point import calibrate_threshold
     from calibration.threshold import parse_target
 
     parse_target(target)  # a bad target fails before any frame is read
     check_detector(detector)
-    with _progress("scoring") as bar:
-        task = bar.add_task("score", total=max_frames)
-        result = calibrate_threshold(model, dataset, target, out, det_plot, detector, seed, max_frames,
-                                     progress=lambda n: bar.update(task, completed=n))
+    with _progress("preprocess") as bar:
+        task = bar.add_task("samples", total=None)
+        result = calibrate_threshold(model, dataset, target, out, det_plot, detector, split, model_dir, cache_dir,
+                                     on_frame=lambda i, n: bar.update(task, completed=i, total=n))
     if json_out:
         typer.echo(json.dumps(result.to_json(), indent=2))
         return
@@ -116,7 +131,8 @@ def threshold(
                   f"{rep.apcer_pooled:.4f}", f"{rep.bpcer:.4f}", f"{rep.eer:.4f}", f"{rep.auc:.4f}",
                   f"{rep.n_live}/{rep.n_spoof}")
     stdout.print(table)
-    stdout.print(f"threshold written to {result.model_path}; report {result.report_path}", soft_wrap=True)
+    stdout.print(f"{result.dataset} [{result.split}]: threshold written to {result.model_path}; "
+                 f"report {result.report_path}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

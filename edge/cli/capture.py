@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from edge.capture.source import SourceOptions, parse_spec, sources_help
+from edge.cli.options import frames_option, source_option
 from edge.errors import ConfigError
 
 stdout = Console()
@@ -19,7 +20,7 @@ stderr = Console(stderr=True)
 
 def probe(
     spec: str = typer.Argument(..., help=sources_help()),
-    frames: int = typer.Option(30, "--frames", "-n", min=1, help="Frames to read."),
+    frames: int = frames_option(30, "-n", help="Frames to read."),
     timeout_s: float = typer.Option(2.0, "--timeout", help="Longest wait for one frame, seconds."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -76,15 +77,15 @@ def devices(as_json: bool = typer.Option(False, "--json", help="Print the list a
 
 
 def record(
-    camera: str = typer.Option("realsense", "--camera", help="realsense or realsense:SERIAL."),
+    source: str = source_option("realsense", "--camera", cameras_only=True),
     out: Path = typer.Option(..., "--out", help="Recording to write (.db3 with pyrealsense2 2.58+)."),
     seconds: float = typer.Option(10.0, "--seconds", help="How long to record."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Record raw depth and color from a live camera (replay later with bag:FILE through any filter chain)."""
-    kind, serial = parse_spec(camera)
+    kind, serial = parse_spec(source)
     if not kind.physical:
-        raise ConfigError(f"record needs a live camera (realsense[:SERIAL]), got '{camera}'")
+        raise ConfigError(f"record needs a live camera (--source realsense[:SERIAL]), got '{source}'")
     from edge.capture.recorder import record_camera
 
     with Progress(TextColumn("recording"), BarColumn(), TimeRemainingColumn(), console=stderr,

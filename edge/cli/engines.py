@@ -9,11 +9,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edge.cli.options import model_option
+
 stdout = Console()
 
 
 def export(
-    model: Path = typer.Option(..., "--model", help="Training checkpoint (.pt) written by edgefas train."),
+    model: Path = model_option(..., help="Training checkpoint (.pt) written by edgefas train."),
     out: Path = typer.Option(..., "--out", help="ONNX file to write (one file, weights inside)."),
     variant: str = typer.Option("score", "--variant",
                                 help="score: outputs score + spoof_map; full: also trace_rgb + trace_depth."),
@@ -21,10 +23,12 @@ def export(
 ) -> None:
     """Export a checkpoint to ONNX (opset 17) with its preprocessing contract, checked against PyTorch."""
     from edge.errors import check_choice
-    from engines.export import VARIANTS, export_onnx
+    from engines.export import VARIANTS
 
     check_choice(variant, VARIANTS, "--variant")
-    result = export_onnx(model, out, variant)
+    from train.checkpoint import export_checkpoint  # the checkpoint format is train's (torch: edgefas[train])
+
+    result = export_checkpoint(model, out, variant)
     if json_out:
         typer.echo(json.dumps(result.to_json(), indent=2))
         return
@@ -67,7 +71,9 @@ def build_engine(
         else:
             typer.echo(format_command(cmd))
         return
-    result = build(onnx, precision, out, calib, workspace_mib, max_batch)
+    from calibration.trt_calibrator import entropy_calibration  # tensorrt and pycuda load only if it runs
+
+    result = build(onnx, precision, out, calib, workspace_mib, max_batch, int8_calibration=entropy_calibration)
     if json_out:
         typer.echo(json.dumps({"engine": str(result.engine_path), "manifest": str(result.manifest_path),
                                "build_s": result.build_s, **result.manifest.to_json()}, indent=2))

@@ -10,8 +10,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from edge.capture.source import sources_help
-from edge.face.finder import check_detector, detectors_help
+from edge.cli.options import (
+    cache_dir_option,
+    dataset_spec_option,
+    detector_option,
+    frames_option,
+    model_dir_option,
+    model_option,
+    seed_option,
+    source_option,
+    split_option,
+)
+from edge.face.finder import check_detector
 
 
 def _model_or_default(model: Path | None, variant: str = "score") -> Path:
@@ -21,24 +31,24 @@ def _model_or_default(model: Path | None, variant: str = "score") -> Path:
 
 
 def evaluate_command(
-    model: Path = typer.Option(None, "--model", help="ONNX model or TensorRT engine (default: the bundled model)."),
-    dataset: str = typer.Option("synthetic:800", "--dataset", help="Labelled data: synthetic:COUNT, folder:PATH, "
-                                "casia-surf:PATH, cefa:PATH#PROTOCOL, wmca:PATH#PROTOCOL."),
-    split: str = typer.Option("test", "--split", help="Which split to score: train, dev or test."),
+    model: Path = model_option(help="ONNX model or TensorRT engine (default: the bundled model)."),
+    dataset: str = dataset_spec_option("synthetic:800", note="Labelled data to score, read at --split.",
+                                       check=False),  # checked below, with --protocol
+    split: str = split_option("test"),
     protocol: str = typer.Option("", "--protocol", help="Protocol for sets that have them (grandtest, LOO_mask, ...)."),
     json_out: Path = typer.Option(None, "--json", help="Write the metrics as JSON to this file."),
     plot: Path = typer.Option(None, "--plot", help="Write a DET curve (PNG) to this file."),
     threshold: float = typer.Option(None, "--threshold", help="Decide at this threshold instead of the model's own."),
-    detector: str = typer.Option("auto", "--detector", help=detectors_help() + " Used on full frames."),
-    model_dir: Path = typer.Option(None, "--model-dir", help="Where the YuNet model is (see `edgefas models`)."),
-    cache_dir: Path = typer.Option(Path(".cache/edgefas"), "--cache-dir", help="Cache of preprocessed samples."),
+    detector: str = detector_option(note="Used on full frames."),
+    model_dir: Path = model_dir_option(),
+    cache_dir: Path = cache_dir_option("samples"),
 ) -> None:
     """Score a labelled dataset and report ISO/IEC 30107-3 metrics (APCER per species, BPCER, ACER, EER, AUC)."""
     from calibration.threshold import write_det_plot
-    from train.datasets.registry import check_split
+    from edge.datasets.registry import check_dataset_spec, with_protocol
     from train.evaluate import evaluate
 
-    check_split(split, "--split")
+    check_dataset_spec(with_protocol(dataset, protocol), "--dataset")
     check_detector(detector)
     stderr = Console(stderr=True)
     with Progress(TextColumn("preprocess"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=stderr,
@@ -69,13 +79,13 @@ def evaluate_command(
 
 
 def explain_command(
-    model: Path = typer.Option(None, "--model", help="A full-variant ONNX model (default: the bundled one)."),
-    source: str = typer.Option("synthetic:print", "--input", help=sources_help()),
+    model: Path = model_option(help="A full-variant ONNX model (default: the bundled one)."),
+    source: str = source_option("synthetic:print", "--input"),
     out: Path = typer.Option(Path("explain"), "--out", help="Folder for the PNG pictures."),
-    frames: int = typer.Option(4, "--frames", min=1, help="How many frames of the input to explain."),
-    seed: int = typer.Option(0, "--seed", help="Seed of a synthetic input."),
-    detector: str = typer.Option("auto", "--detector", help=detectors_help()),
-    model_dir: Path = typer.Option(None, "--model-dir", help="Where the YuNet model is."),
+    frames: int = frames_option(4, help="How many frames of the source to explain."),
+    seed: int = seed_option(),
+    detector: str = detector_option(),
+    model_dir: Path = model_dir_option(),
 ) -> None:
     """Write pictures of the RGB and depth spoof traces and the fused spoof map for faces of an input."""
     from train.explain import explain_source

@@ -10,12 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edge.face.finder import check_detector, detectors_help
+from edge.cli.options import detector_option, model_dir_option
+from edge.face.finder import check_detector
 
 stdout = Console()
-
-MODEL_DIR_HELP = "Folder holding the YuNet model (default: $EDGEFAS_MODEL_DIR, ~/.local/share/edgefas/models, " \
-                 "/usr/local/share/edgefas/models, /usr/share/edgefas/models)."
 
 
 def _face_json(face) -> dict:
@@ -29,10 +27,10 @@ def _face_json(face) -> dict:
 
 def faces(
     paths: list[Path] = typer.Argument(..., help="Image files (PNG, JPEG, ...)."),
-    detector: str = typer.Option("auto", "--detector", help=detectors_help()),
+    detector: str = detector_option(),
     json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
     crops: Path | None = typer.Option(None, "--crops", help="Write the colour crops a model would see (PNG) here."),
-    model_dir: Path | None = typer.Option(None, "--model-dir", help=MODEL_DIR_HELP),
+    model_dir: Path | None = model_dir_option(),
 ) -> None:
     """Show the faces found in image files: box, 5 landmarks, score and detector."""
     from edge.face.finder import open_face_finder
@@ -64,7 +62,7 @@ def faces(
 
 
 def models(
-    model_dir: Path | None = typer.Option(None, "--model-dir", help=MODEL_DIR_HELP),
+    model_dir: Path | None = model_dir_option(),
     json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
 ) -> None:
     """Show which face-detector models are installed, their sha256 and whether it is a known release."""

@@ -7,21 +7,27 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from edge.face.finder import check_detector, detectors_help
+from edge.cli.options import detector_option, frames_option, model_dir_option, seed_option
+from edge.face.finder import check_detector
 
 
 def kiosk(
     config: Path = typer.Option(..., "--config", help="kiosk.toml (see deploy/kiosk.example.toml); validated at start."),
-    frames: int = typer.Option(None, "--frames", min=1, help="Stop after this many frames (testing)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of a synthetic source (testing, production = false)."),
-    detector: str = typer.Option("auto", "--detector", help=detectors_help()),
-    model_dir: Path = typer.Option(None, "--model-dir", help="Where the YuNet model is (see `edgefas models`)."),
+    frames: int = frames_option(help="Stop after this many frames (testing)."),
+    seed: int = seed_option(help="Seed of a synthetic source (testing, production = false)."),
+    detector: str = detector_option(),
+    model_dir: Path = model_dir_option(),
 ) -> None:
-    """Live pipeline + actuator + local signed-decision API + audit log, as a service."""
+    """Live pipeline + actuator + local signed-decision API + audit log, as a service.
+
+    SIGTERM (systemctl stop) or SIGINT locks the door, audits the stop and exits 0.
+    """
     from edge.kiosk.runtime import run_kiosk
+    from edge.kiosk.shutdown import stop_on_signals
 
     check_detector(detector)
-    run = run_kiosk(config, frames=frames, seed=seed, detector=detector, model_dir=model_dir)
+    with stop_on_signals() as stop:
+        run = run_kiosk(config, frames=frames, seed=seed, stop=stop, detector=detector, model_dir=model_dir)
     Console(stderr=True).print(f"kiosk stopped after {run.decisions} decisions, {run.grants} grants, "
                                f"{run.drops} frames dropped")
 

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from edge.cli.options import seed_option
 from edge.errors import check_choice
 
 FORMATS = ("folder", "bag")
@@ -17,7 +18,7 @@ def synth(
     out: Path = typer.Option(..., "--out", help="folder: a new folder (labels.csv, color/, depth/); "
                              "bag: a RealSense recording file (.db3 with pyrealsense2 2.58+)."),
     count: int = typer.Option(200, "--count", min=1, help="folder: number of samples; bag: number of frames."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed (0 or more): the same seed writes byte-identical files."),
+    seed: int = seed_option(0, min=0, help="Seed (0 or more): the same seed writes byte-identical files."),
     fmt: str = typer.Option("folder", "--format", help="folder (labelled dataset of every scenario) or bag "
                             "(a recording of one scenario through a software RealSense device)."),
     scenario: str = typer.Option("mixed", "--scenario", help="bag, or folder with --stream: live, print, replay, "

@@ -8,27 +8,35 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from edge.cli.options import (
+    cache_dir_option,
+    dataset_spec_option,
+    detector_option,
+    model_dir_option,
+    seed_option,
+    threads_option,
+)
 from edge.errors import check_choice
-from edge.face.finder import check_detector, detectors_help
+from edge.face.finder import check_detector
 
 
 def train(
     preset: str = typer.Option("edge", "--preset", help="Model preset: edge (128 px, real time on a Jetson), edge-wide (128 px, wider, for INT8 on CPU) or paper (256 px)."),
-    dataset: str = typer.Option("synthetic:4000", "--dataset",
-                                help="Training data: synthetic:COUNT[#PROTOCOL], folder:PATH, casia-surf:PATH, "
-                                     "cefa:PATH#PROTOCOL, wmca:PATH#PROTOCOL. The dev split calibrates the score."),
+    dataset: str = dataset_spec_option("synthetic:4000", note="Training data: its train split trains the model, "
+                                       "its dev split calibrates the score."),
     out: Path = typer.Option(Path("runs/edge"), "--out", help="Run folder: checkpoints, metrics.csv, TensorBoard logs, model.pt."),
     steps: int = typer.Option(2000, "--steps", min=1, help="Training steps (generator updates)."),
     batch: int = typer.Option(16, "--batch", min=2, help="Batch size, half live and half attacks."),
-    seed: int = typer.Option(0, "--seed", help="Seed for weights, batches and synthesis."),
+    seed: int = seed_option(help="Seed for weights, batches and synthesis."),
     lr: float = typer.Option(None, "--lr", help="Learning rate (default: STDN's 6e-5)."),
     rgb_only: bool = typer.Option(False, "--rgb-only", help="Ablation: train without the depth stream."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
-    dev_dataset: str = typer.Option(None, "--dev-dataset", help="Dev data for calibration (default: DATASET's dev split)."),
-    detector: str = typer.Option("auto", "--detector", help=detectors_help() + " Used on full frames."),
-    model_dir: Path = typer.Option(None, "--model-dir", help="Where the YuNet model file is (see `edgefas models`)."),
-    cache_dir: Path = typer.Option(Path(".cache/edgefas"), "--cache-dir", help="Cache of preprocessed samples."),
-    threads: int = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice)."),
+    dev_dataset: str = dataset_spec_option(None, flag="--dev-dataset", note="Dev data for calibration, read at its "
+                                           "dev split (default: DATASET's dev split)."),
+    detector: str = detector_option(note="Used on full frames."),
+    model_dir: Path = model_dir_option(),
+    cache_dir: Path = cache_dir_option("samples"),
+    threads: int = threads_option("torch CPU threads (default: torch's choice)."),
 ) -> None:
     """Train the two-stream spoof-trace network; the final model.pt carries its preprocessing and threshold.
 

@@ -8,14 +8,14 @@ A finder takes a BGR frame and returns every face in it as a :class:`~edge.sampl
 frame's pixel coordinates with five landmarks (right eye, left eye, nose tip, right mouth corner,
 left mouth corner: the subject's right, which is the image's left). Finders detect on a copy
 downscaled to ``detect_width_px`` and map boxes and landmarks back, because detection cost grows with
-pixel count while a kiosk face is large (DESIGN §3).
+pixel count while a kiosk face is large (DESIGN §3); that shared piece is
+:mod:`edge.face.detection_image`, so the finders never import this module back.
 
 Finders hold an OpenCV model that is not thread-safe: use one finder per thread.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
@@ -23,18 +23,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-import cv2
 import numpy as np
 
 from edge.errors import ModelError, check_choice
-from edge.frames import check_color
+from edge.face.detection_image import DEFAULT_DETECT_WIDTH_PX
 from edge.samples import FaceBox
 
 log = logging.getLogger(__name__)
-
-# YuNet's published input is 320 x 320 (opencv_zoo models/face_detection_yunet README); a kiosk face at
-# 640 x 480 stays >= 40 px wide at half width, well above YuNet's smallest anchor (10 px, stride 8).
-DEFAULT_DETECT_WIDTH_PX = 320
 
 
 @runtime_checkable
@@ -44,46 +39,6 @@ class FaceFinder(Protocol):
     name: str
 
     def detect(self, color_bgr: np.ndarray) -> list[FaceBox]: ...
-
-
-# Bumped when the image a detector sees changes for the same frame and contract (sample caches key on it).
-# 2: frames wider than 4:3 keep the 4:3 detection height (see downscale_for_detection).
-DETECTION_GEOMETRY = 2
-
-
-def downscale_for_detection(color_bgr: np.ndarray, detect_width_px: int) -> tuple[np.ndarray, float]:
-    """Return the image a detector sees and the factor from its pixels back to ``color_bgr`` pixels.
-
-    ``detect_width_px`` is the detector's width for a 4:3 frame (320 x 240 for 640 x 480). A wider
-    frame keeps that height instead of that width: a RealSense's 16:9 modes (848 x 480, 1280 x 720)
-    have the vertical field of view of its 640 x 480 mode, so a face at a given distance then reaches
-    the detector at the same size in every mode (424 x 240, 427 x 240; fixed at 320 px wide, a face
-    in an 848 x 480 frame came out 0.75x as large and a print at ~1 m went unfound). A frame
-    narrower than 4:3 keeps the width rule, so no frame is detected at a coarser scale than before.
-    Never upscales (``detect_width_px <= 0`` or an image already that small is used as is):
-    enlarging invents no detail and costs time. Area interpolation, as for the model crop (DESIGN §3).
-    """
-    check_color(color_bgr, "color_bgr")
-    height, width = color_bgr.shape[:2]
-    if detect_width_px <= 0:
-        return color_bgr, 1.0
-    factor = min(width / detect_width_px, height / (detect_width_px * 0.75))
-    if factor <= 1.0:
-        return color_bgr, 1.0
-    size = (max(1, int(round(width / factor))), max(1, int(round(height / factor))))
-    small = cv2.resize(color_bgr, size, interpolation=cv2.INTER_AREA)
-    return small, width / size[0]
-
-
-def scale_face(face: FaceBox, factor: float) -> FaceBox:
-    """Map a box found on the downscaled image back to the full frame (multiply every coordinate)."""
-    if factor == 1.0:
-        return face
-    return dataclasses.replace(
-        face,
-        x0=face.x0 * factor, y0=face.y0 * factor, x1=face.x1 * factor, y1=face.y1 * factor,
-        landmarks_xy=(face.landmarks_xy * np.float32(factor)).astype(np.float32),
-    )
 
 
 def primary_face(boxes: Sequence[FaceBox], frame_shape: tuple[int, ...]) -> FaceBox | None:

@@ -25,7 +25,8 @@ from edge.face.depth_norm import (
     normalise_passthrough,
     normalise_window,
 )
-from edge.face.finder import DEFAULT_DETECT_WIDTH_PX, FaceFinder, primary_face
+from edge.face.detection_image import DEFAULT_DETECT_WIDTH_PX
+from edge.face.finder import FaceFinder, primary_face
 from edge.face.quality import estimate_pose, gate_reason, measure_relief_mm
 from edge.face.tracker import FaceTracker
 from edge.frames import RGBDFrame

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from edge.errors import ModelError
-from edge.face.finder import DEFAULT_DETECT_WIDTH_PX, downscale_for_detection, scale_face
+from edge.face.detection_image import DEFAULT_DETECT_WIDTH_PX, downscale_for_detection, scale_face
 from edge.samples import FaceBox
 
 log = logging.getLogger(__name__)

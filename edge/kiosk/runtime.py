@@ -13,17 +13,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from edge.errors import ConfigError
 from edge.kiosk.config import KioskConfig, load_kiosk_config
-from edge.kiosk.service import DecisionContext, PipelineHealth, build_kiosk_service
-from edge.live.pipeline import FrameResult
-from edge.policy import Decision
+from edge.kiosk.service import PipelineHealth, build_kiosk_service
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +30,13 @@ class KioskRun:
     drops: int
 
 
-def _crop_bgr(result: FrameResult) -> np.ndarray | None:
-    if result.sample is None:
-        return None
-    rgb = np.clip(result.sample.rgb.transpose(1, 2, 0) * 255.0, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(rgb[:, :, ::-1])
-
-
 def run_kiosk(config: KioskConfig | Path | str, frames: int | None = None, seed: int = 0,
               stop: threading.Event | None = None, detector: str = "auto",
               model_dir: Path | None = None) -> KioskRun:
-    """Run until the source ends, ``frames`` decisions were made, or ``stop`` is set."""
+    """Run until the source ends, ``frames`` decisions were made, or ``stop`` is set: the live loop
+    (:func:`edge.live.loop.run_loop`) with the kiosk's sink (:class:`edge.kiosk.sink.KioskSink`)."""
+    from edge.kiosk.sink import KioskSink
+    from edge.live.loop import run_loop
     from edge.live.session import LiveOptions, LiveSession
 
     cfg = config if isinstance(config, KioskConfig) else load_kiosk_config(config)
@@ -57,7 +48,6 @@ def run_kiosk(config: KioskConfig | Path | str, frames: int | None = None, seed:
                           policy=cfg.policy, detector=detector, model_dir=model_dir,
                           capture_process=k.capture_process, depth_filters=k.depth_filters, production=k.production)
     session = LiveSession(options)  # checks the source spec, then the model's hash, before anything opens
-    grants = 0
 
     def health() -> PipelineHealth:
         camera = session.health_line()
@@ -65,20 +55,9 @@ def run_kiosk(config: KioskConfig | Path | str, frames: int | None = None, seed:
                               policy=f"{session.decisions} decisions")
 
     try:
-        service = build_kiosk_service(cfg, health)
-        with service:
-
-            def decisions() -> Iterator[tuple[Decision, DecisionContext]]:
-                nonlocal grants
-                seen: set[int] = set()
-                for result in session:
-                    d = result.decision
-                    if d.live and d.attempt_id not in seen:
-                        seen.add(d.attempt_id)
-                        grants += 1
-                    yield d, DecisionContext(session.model_sha256, k.source, _crop_bgr(result))
-
-            handled = service.run(decisions(), stop)
+        with build_kiosk_service(cfg, health, stop) as service:  # stop: no grant after it, named in the audit
+            sink = KioskSink(service, session.model_sha256, k.source)
+            run_loop(session, [sink], stop)
     finally:
         session.close()
-    return KioskRun(handled, grants, session.drops)
+    return KioskRun(sink.handled, sink.grants, session.drops)

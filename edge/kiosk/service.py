@@ -1,8 +1,10 @@
 """The kiosk service: decisions in, door commands, audit lines and API answers out (DESIGN §7).
 
-The live pipeline (``edge/live``) owns the camera, the runner and the :class:`~edge.policy.DecisionPolicy`
-and yields ``(Decision, DecisionContext)`` pairs; :meth:`KioskService.run` consumes any such
-iterable, so the service is tested with plain lists. Rules kept here:
+The live pipeline (``edge/live``) owns the camera, the runner and the :class:`~edge.policy.DecisionPolicy`;
+the live loop (:func:`edge.live.loop.run_loop`) hands its decisions to the service through
+:class:`edge.kiosk.sink.KioskSink` (``begin``, ``handle`` per decision, ``finish``), and
+:meth:`KioskService.run` does the same for any iterable of ``(Decision, DecisionContext)`` pairs,
+so the service is tested with plain lists. Rules kept here:
 
 - a grant drives the actuator at most once per attempt, whatever happens (a failed unlock is not
   retried: the person starts a new attempt, which the policy rate-limits);
@@ -10,6 +12,15 @@ iterable, so the service is tested with plain lists. Rules kept here:
   nothing opens without its audit row; an audit failure stops the service (systemd restarts it);
 - the API hands out the newest decision only while it is fresh (``decision_max_age_ms``), else a
   signed "unknown"; when the pipeline ends or fails, the door is locked and the API says "unknown";
+- a stop request (``stop``: SIGTERM/SIGINT through :mod:`edge.kiosk.shutdown`) ends grants at once:
+  a decision handled after it is audited but opens nothing; the door is locked and the stop row
+  names the signal;
+- an actuator command that was sent but not confirmed is audited ``unknown``, never ``failed``
+  (:class:`~edge.kiosk.actuators.actuator.OutcomeUnknownError`): the door may have opened;
+- ``/healthz`` is 503 when any part the door depends on is down: the pipeline, the actuator
+  (its ``health().ready``), the audit log;
+- a start that fails half-way (the API port taken) audits the failure and closes what it opened, so
+  the process exits with one line and nothing left running;
 - the service never sees a source: production mode (refusing recordings, rendered and software
   sources and unfit cameras, DESIGN §7) is enforced where sources are opened, through
   ``SourceOptions.production`` (see :mod:`edge.kiosk.runtime`).
@@ -29,10 +40,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.errors import EdgefasError
-from edge.kiosk.actuators.actuator import Actuator, ActuatorError, open_actuator
+from edge.kiosk.actuators.actuator import Actuator, ActuatorError, OutcomeUnknownError, open_actuator
 from edge.kiosk.api import HealthReport, KioskApi
 from edge.kiosk.audit import AuditLog
 from edge.kiosk.config import KioskConfig
+from edge.kiosk.shutdown import stop_reason
 from edge.kiosk.tokens import TokenClaims
 from edge.policy import Decision
 
@@ -62,12 +74,17 @@ class PipelineHealth:
 
 
 class KioskService:
-    """Owns the actuator, the audit log and the API for its lifetime (use as a context manager)."""
+    """Owns the actuator, the audit log and the API for its lifetime (use as a context manager).
+
+    ``stop``, when set (by a signal handler, another thread), means: grant nothing more, and when the
+    pipeline finishes, say why in the audit. Clocks are inputs (the API's rate limit uses ``mono_clock``).
+    """
 
     def __init__(self, config: KioskConfig, *, actuator: Actuator, audit: AuditLog,
                  health: Callable[[], PipelineHealth], mono_clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+                 wall_clock: Callable[[], float] = time.time, stop: threading.Event | None = None) -> None:
         self.config = config
+        self.stop = stop
         self.actuator = actuator
         self.audit = audit
         self._pipeline_health = health
@@ -81,7 +98,8 @@ class KioskService:
         self._granted_order: deque[int] = deque()
         self.api: KioskApi | None = None
         if config.api.enabled:
-            self.api = KioskApi(config.api, config.token.key(), self.claims_for, self.health, audit)
+            self.api = KioskApi(config.api, config.token.key(), self.claims_for, self.health, audit,
+                                clock=mono_clock)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -93,69 +111,115 @@ class KioskService:
         self.close()
 
     def start(self) -> None:
-        try:
-            self.actuator.lock()
-        except ActuatorError as exc:
-            # An unreachable door controller cannot unlock either: run on (every grant will fail and be
-            # audited), so the door recovers by itself when the controller comes back.
-            log.warning("locking at start failed: %s", exc)
-            self.audit.record_event("actuator", "lock", "failed", str(exc))
+        """Lock, start the API, audit the start (with the config's warnings). If the API cannot start,
+        the failure is audited and everything opened so far is closed before the error goes on."""
+        # An unreachable door controller cannot unlock either: run on (every grant will fail and be
+        # audited), so the door recovers by itself when the controller comes back.
+        self._lock_door("at start")
         if self.api is not None:
-            self.api.start()
-        self.audit.record_event("service", "start", "ok",
-                                f"source={self.config.kiosk.source} production={self.config.kiosk.production} "
-                                f"actuator={self.actuator.kind}")
+            try:
+                self.api.start()
+            except EdgefasError as exc:
+                self.audit.record_event("service", "start", "failed", str(exc))
+                self._release()
+                raise
+        detail = (f"source={self.config.kiosk.source} production={self.config.kiosk.production} "
+                  f"actuator={self.actuator.kind}")
+        if self.config.warnings:
+            detail += "; warnings: " + " | ".join(self.config.warnings)
+        self.audit.record_event("service", "start", "ok", detail)
 
     def close(self) -> None:
         """Stop the API, lock and release the actuator, close the audit log (in that order)."""
         if self.api is not None:
             self.api.stop()
-        try:
-            self.actuator.lock()
-        except ActuatorError as exc:
-            log.warning("locking on shutdown failed: %s", exc)
-            self.audit.record_event("actuator", "lock", "failed", str(exc))
+        locked = self._lock_door("on shutdown")
+        reason = self._stopped_reason or "stopped"
+        self._release(f"{reason}; door {'locked' if locked == 'ok' else 'lock ' + locked}")
+
+    def _release(self, stop_detail: str | None = None) -> None:
         try:
             self.actuator.close()
         except ActuatorError as exc:
             log.warning("releasing the actuator failed: %s", exc)
             self.audit.record_event("actuator", "close", "failed", str(exc))
-        self.audit.record_event("service", "stop", "ok", self._stopped_reason or "stopped")
+        if stop_detail is not None:
+            self.audit.record_event("service", "stop", "ok", stop_detail)
         self.audit.close()
+
+    def _lock_door(self, when: str) -> str:
+        """Lock; a failure is logged and audited, never raised. Returns the outcome (ok/failed/unknown)."""
+        try:
+            self.actuator.lock()
+        except OutcomeUnknownError as exc:
+            log.warning("locking %s: outcome unknown: %s", when, exc)
+            self.audit.record_event("actuator", "lock", "unknown", str(exc))
+            return "unknown"
+        except ActuatorError as exc:
+            log.warning("locking %s failed: %s", when, exc)
+            self.audit.record_event("actuator", "lock", "failed", str(exc))
+            return "failed"
+        return "ok"
 
     # -- the decision stream -----------------------------------------------------------------------
 
     def run(self, decisions: Iterable[tuple[Decision, DecisionContext]],
             stop: threading.Event | None = None) -> int:
-        """Consume decisions until the iterable ends or ``stop`` is set; returns how many were handled.
+        """Consume decisions until the iterable ends or ``stop`` (default: the service's) is set;
+        returns how many were handled. ``stop`` is checked before each decision (none is handled
+        after it) and after it (no wait for the next frame).
 
         A pipeline error (an :class:`EdgefasError` from the iterable) is audited and re-raised after
         the door is locked, so the service exits non-zero and systemd restarts it.
         """
+        stop = stop if stop is not None else self.stop
         handled = 0
-        with self._lock:
-            self._stopped_reason = None
+        self.begin()
         try:
             for decision, context in decisions:
+                if stop is not None and stop.is_set():
+                    break
                 self.handle(decision, context)
                 handled += 1
                 if stop is not None and stop.is_set():
                     break
         except EdgefasError as exc:
-            self._halt(f"pipeline failed: {exc}")
-            self.audit.record_event("service", "pipeline", "failed", str(exc))
+            self.finish(exc)
             raise
-        self._halt("the pipeline ended")
+        if stop is not None and stop.is_set() and stop is not self.stop:
+            self._halt_on_request(stop)
+        else:
+            self.finish()
         return handled
+
+    def begin(self) -> None:
+        """The pipeline starts: from now on the API hands out its fresh decisions."""
+        with self._lock:
+            self._stopped_reason = None
+
+    def finish(self, failure: BaseException | None = None) -> None:
+        """The pipeline ended (``failure`` None) or failed: lock the door and say so on the API. A
+        pipeline error (an :class:`EdgefasError`) is also audited; the caller re-raises it."""
+        if failure is None and self._stopping():
+            self._halt_on_request(self.stop)
+        elif failure is None:
+            self._halt("the pipeline ended")
+        elif isinstance(failure, EdgefasError):
+            self._halt(f"pipeline failed: {failure}")
+            self.audit.record_event("service", "pipeline", "failed", str(failure))
+
+    def _stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+    def _halt_on_request(self, stop: threading.Event) -> None:
+        reason = stop_reason(stop)
+        log.info("%s: locking the door", reason)
+        self._halt(reason)
 
     def _halt(self, reason: str) -> None:
         with self._lock:
             self._stopped_reason = reason
-        try:
-            self.actuator.lock()
-        except ActuatorError as exc:
-            log.warning("locking after the pipeline stopped failed: %s", exc)
-            self.audit.record_event("actuator", "lock", "failed", str(exc))
+        self._lock_door("after the pipeline stopped")
 
     def handle(self, decision: Decision, context: DecisionContext) -> None:
         """Record one decision; drive the actuator on the first live decision of an attempt."""
@@ -171,6 +235,9 @@ class KioskService:
             self.audit.record_attempt(decision, model_sha256=context.model_sha256,
                                       camera_serial=context.camera_serial, face_jpeg=self._face_jpeg(decision, context))
         if decision.live and decision.attempt_id > 0 and decision.attempt_id not in self._granted:
+            if self._stopping():
+                log.info("attempt %d not granted: %s", decision.attempt_id, stop_reason(self.stop))
+                return
             self._remember_grant(decision.attempt_id)
             self._grant(decision)
 
@@ -178,6 +245,10 @@ class KioskService:
         duration_s = self.config.kiosk.unlock_s
         try:
             self.actuator.unlock(duration_s, decision)
+        except OutcomeUnknownError as exc:
+            log.warning("unlock for attempt %d: outcome unknown: %s", decision.attempt_id, exc)
+            self.audit.record_event("actuator", "unlock", "unknown", str(exc), attempt_id=decision.attempt_id)
+            return
         except ActuatorError as exc:
             log.warning("unlock for attempt %d failed: %s", decision.attempt_id, exc)
             self.audit.record_event("actuator", "unlock", "failed", str(exc), attempt_id=decision.attempt_id)
@@ -228,15 +299,24 @@ class KioskService:
                            issued_at_s=now, expires_at_s=now + self.config.token.ttl_s)
 
     def health(self) -> HealthReport:
+        """Every part the door depends on; ``down`` names those that are not ready. Thread-safe."""
         pipeline = self._pipeline_health()
+        actuator = self.actuator.health()
+        audit_failure = self.audit.failure
         with self._lock:
             stopped = self._stopped_reason
-        return HealthReport(ok=pipeline.ok and stopped is None, camera=pipeline.camera, runner=pipeline.runner,
-                            policy=stopped or pipeline.policy, actuator=self.actuator.health())
+        parts = (("pipeline", pipeline.ok and stopped is None), ("actuator", actuator.ready),
+                 ("audit", audit_failure is None))
+        down = tuple(name for name, ready in parts if not ready)
+        return HealthReport(ok=not down, camera=pipeline.camera, runner=pipeline.runner,
+                            policy=stopped or pipeline.policy, actuator=actuator.line,
+                            audit=audit_failure or f"ok ({self.audit.path.name})", down=down)
 
 
-def build_kiosk_service(config: KioskConfig, health: Callable[[], PipelineHealth]) -> KioskService:
-    """Open the configured audit log and actuator and wire them into a service (not started yet)."""
+def build_kiosk_service(config: KioskConfig, health: Callable[[], PipelineHealth],
+                        stop: threading.Event | None = None) -> KioskService:
+    """Open the configured audit log and actuator and wire them into a service (not started yet);
+    ``stop`` is the service's stop request (:class:`~edge.kiosk.shutdown.StopRequest`)."""
     audit = AuditLog(config.audit.path, store_face_images=config.audit.store_face_images,
                      retention_days=config.audit.retention_days)
     try:
@@ -244,4 +324,4 @@ def build_kiosk_service(config: KioskConfig, health: Callable[[], PipelineHealth
     except EdgefasError:
         audit.close()
         raise
-    return KioskService(config, actuator=actuator, audit=audit, health=health)
+    return KioskService(config, actuator=actuator, audit=audit, health=health, stop=stop)

@@ -67,6 +67,22 @@ def test_cache_round_trip(tmp_path):
     assert cache.read() == b"TRT-10-EntropyCalibration2\nrgb: 3c010a14\n"
 
 
+def test_entropy_calibration_refuses_a_set_of_another_contract(tmp_path):
+    """The maker ``build_engine`` is handed checks the set against the model before TensorRT is touched."""
+    from pathlib import Path
+
+    from calibration.calibset import save_calibration_set
+    from calibration.trt_calibrator import entropy_calibration
+    from edge.errors import ModelError
+    from engines.metadata import ModelMetadata
+    from engines.tensorrt_build import BuildRequest
+
+    path = save_calibration_set(calib_set(4), tmp_path / "c.npz")
+    request = BuildRequest(Path("m.onnx"), "int8", tmp_path, calib_path=path)
+    with pytest.raises(ModelError, match="preprocess.size_px: model=16 set=8"):
+        entropy_calibration(request, ModelMetadata(input_size=8, preprocess={"preprocess.size_px": "16"}))
+
+
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None,
                     reason="needs TensorRT and pycuda (an NVIDIA GPU machine)")
 @pytest.mark.hardware

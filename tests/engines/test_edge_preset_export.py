@@ -28,8 +28,7 @@ def structured_batch(n: int, side: int, seed: int) -> tuple[np.ndarray, np.ndarr
 @pytest.fixture(scope="module")
 def edge_export(tmp_path_factory):
     from edge.face.preprocess import PreprocessConfig
-    from engines.export import export_onnx
-    from train.checkpoint import CheckpointExtra, save_checkpoint
+    from train.checkpoint import CheckpointExtra, export_checkpoint, save_checkpoint
     from train.model.network import build_model
     from train.model.objective import TrainConfig
     from train.model.presets import get_preset
@@ -42,7 +41,7 @@ def edge_export(tmp_path_factory):
     contract = PreprocessConfig(size_px=config.input_size_px).to_metadata()
     checkpoint = save_checkpoint(work / "edge.pt", model, config, TrainConfig(), step=0,
                                  extra=CheckpointExtra(preprocess=contract, threshold=0.25))
-    result = export_onnx(checkpoint, work / "edge.onnx", variant="score")
+    result = export_checkpoint(checkpoint, work / "edge.onnx", variant="score")
     return model, config, contract, result
 
 
@@ -63,7 +62,7 @@ def test_export_parity_and_metadata(edge_export):
 
 
 def test_edge_int8_agrees_with_fp32(edge_export, tmp_path):
-    from calibration.calibset import CalibItem, build_calibration_set, save_calibration_set
+    from calibration.calibset import CalibItem, build_calibration_set
     from engines.accuracy_gate import run_accuracy_gate
     from engines.quantize import quantize_int8
     from engines.runner import open_runner
@@ -71,8 +70,7 @@ def test_edge_int8_agrees_with_fp32(edge_export, tmp_path):
     _, config, contract, result = edge_export
     side = config.input_size_px
     rgb, depth = structured_batch(16, side, seed=1)
-    calib = save_calibration_set(build_calibration_set((CalibItem(r, d) for r, d in zip(rgb, depth)), 16,
-                                                       "test:structured", contract), tmp_path / "calib.npz")
+    calib = build_calibration_set((CalibItem(r, d) for r, d in zip(rgb, depth)), 16, "test:structured", contract)
     int8 = quantize_int8(result.onnx_path, calib, tmp_path / "edge.int8.onnx")
     assert int8.qdq_nodes > 50
     fp32_runner, int8_runner = open_runner(result.onnx_path, threads=1), open_runner(int8.onnx_path, threads=1)

@@ -101,7 +101,7 @@ def test_calibrate_int8_refused_by_gate_keeps_no_model(tiny_score_onnx, tmp_path
 
 def test_calibrate_threshold_bad_target_is_one_line(tiny_score_onnx):
     result = runner.invoke(app, ["calibrate", "threshold", "--model", str(tiny_score_onnx),
-                                 "--dataset", "synthetic:mixed", "--target", "apcer=0.5"])
+                                 "--dataset", "synthetic:8", "--target", "apcer=0.5"])
     assert result.exit_code != 0 and "bpcer@apcer=RATE" in str(result.exception)
 
 
@@ -121,13 +121,17 @@ def test_calibrate_threshold_on_folder_dataset(tiny_score_onnx, synthetic_folder
     shutil.copy(tiny_score_onnx, model)
     result = runner.invoke(app, ["calibrate", "threshold", "--model", str(model), "--dataset",
                                  f"folder:{synthetic_folder}", "--target", "eer", "--det-plot",
-                                 str(tmp_path / "det.png"), "--json"])
+                                 str(tmp_path / "det.png"), "--json", "--cache-dir", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     meta = read_metadata(model)
     assert meta.threshold == pytest.approx(payload["threshold"]) and meta.threshold_target == "eer"
     assert json.loads(meta.threshold_metrics)["n_live"] == payload["metrics"]["n_live"] > 0
-    assert payload["metrics"]["n_spoof"] > 0 and payload["frames"] == 12
+    # a folder without a split column is every split, dev included; rows with no face in view are no frames
+    labelled = [r for r in (synthetic_folder / "labels.csv").read_text().splitlines()[1:] if ",none," not in r]
+    assert payload["split"] == "dev" and payload["frames"] == len(labelled) > 0
+    assert payload["metrics"]["n_spoof"] > 0
+    assert payload["metrics"]["n_live"] + payload["metrics"]["n_spoof"] + payload["skipped"] == payload["frames"]
     assert (tmp_path / "m.threshold.json").is_file() and (tmp_path / "det.png").stat().st_size > 1000
 
 

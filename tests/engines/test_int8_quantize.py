@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from calibration.calibset import CalibItem, build_calibration_set, save_calibration_set
+from calibration.calibset import CalibItem, build_calibration_set, load_calibration_set, save_calibration_set
 from edge.errors import ConfigError, ModelError
 from tiny_pad_model import CONTRACT, sample_batch
 
@@ -20,12 +20,17 @@ def calib_file(path, contract=CONTRACT, n=48, seed=1):
     return save_calibration_set(build_calibration_set(items, n, "test:sample_batch", contract), path)
 
 
+def calib_set(path, contract=CONTRACT, n=48, seed=1):
+    """The set as quantisation takes it: loaded (and verified) from the file it was saved to."""
+    return load_calibration_set(calib_file(path, contract, n, seed))
+
+
 @pytest.fixture(scope="module")
 def int8_model(tmp_path_factory, tiny_score_onnx):
     from engines.quantize import quantize_int8
 
     work = tmp_path_factory.mktemp("int8")
-    result = quantize_int8(tiny_score_onnx, calib_file(work / "calib.npz"), work / "tiny.int8.onnx")
+    result = quantize_int8(tiny_score_onnx, calib_set(work / "calib.npz"), work / "tiny.int8.onnx")
     return result
 
 
@@ -70,7 +75,7 @@ def test_contract_mismatch_refused(tmp_path, tiny_score_onnx):
     from edge.face.preprocess import PreprocessConfig
 
     other_contract = PreprocessConfig(size_px=32, depth_window_mm=150.0).to_metadata()
-    other = calib_file(tmp_path / "other.npz", contract=other_contract, n=4)
+    other = calib_set(tmp_path / "other.npz", contract=other_contract, n=4)
     with pytest.raises(ModelError, match="preprocess.depth_window_mm: model=100.0 set=150.0"):
         quantize_int8(tiny_score_onnx, other, tmp_path / "x.onnx")
 
@@ -79,7 +84,7 @@ def test_unknown_method(tmp_path, tiny_score_onnx):
     from engines.quantize import quantize_int8
 
     with pytest.raises(ConfigError, match="minmax"):
-        quantize_int8(tiny_score_onnx, tmp_path / "c.npz", tmp_path / "x.onnx", method="kl")
+        quantize_int8(tiny_score_onnx, calib_set(tmp_path / "c.npz", n=4), tmp_path / "x.onnx", method="kl")
 
 
 def test_gate_arithmetic_refuses_flips():
@@ -111,7 +116,7 @@ def cpu_int8_model(tmp_path_factory, tiny_score_onnx):
     from engines.quantize import quantize_int8
 
     work = tmp_path_factory.mktemp("int8cpu")
-    return quantize_int8(tiny_score_onnx, calib_file(work / "calib.npz"), work / "tiny.cpu.onnx", target="cpu")
+    return quantize_int8(tiny_score_onnx, calib_set(work / "calib.npz"), work / "tiny.cpu.onnx", target="cpu")
 
 
 def test_cpu_flavour_is_asymmetric_and_agrees(cpu_int8_model, int8_model, tiny_score_onnx):
@@ -136,7 +141,7 @@ def test_unknown_target(tmp_path, tiny_score_onnx):
     from engines.quantize import quantize_int8
 
     with pytest.raises(ConfigError, match="tensorrt, cpu"):
-        quantize_int8(tiny_score_onnx, tmp_path / "c.npz", tmp_path / "x.onnx", target="gpu")
+        quantize_int8(tiny_score_onnx, calib_set(tmp_path / "c.npz", n=4), tmp_path / "x.onnx", target="gpu")
 
 
 def test_bench_tool_measures_both_flavours(tmp_path, tiny_score_onnx, capsys):
@@ -165,7 +170,7 @@ def test_named_scopes_stay_fp32(tmp_path, tiny_score_onnx, int8_model):
     convs = [n.name for n in onnx.load(str(tiny_score_onnx)).graph.node if n.op_type == "Conv"]
     assert len(convs) >= 2
     kept = convs[0]
-    result = quantize_int8(tiny_score_onnx, calib_file(tmp_path / "calib.npz"), tmp_path / "part.int8.onnx",
+    result = quantize_int8(tiny_score_onnx, calib_set(tmp_path / "calib.npz"), tmp_path / "part.int8.onnx",
                            fp32_scopes=(kept,))
     graph = onnx.load(str(result.onnx_path)).graph
     producers = {o: n for n in graph.node for o in n.output}

@@ -13,16 +13,22 @@ import numpy as np
 import pytest
 
 from edge.errors import ConfigError, EngineError, MissingExtraError, ModelError
+from engines.metadata import ModelMetadata
 from engines.tensorrt_build import (
     BuildRequest,
     check_int8_inputs,
     check_precision_support,
     profile_shapes,
-    require_tensorrt,
     trtexec_command,
 )
-from engines.metadata import ModelMetadata
-from engines.tensorrt_runner import TensorSpec, binding_plan, buffer_nbytes, check_batch, resolve_shape
+from engines.tensorrt_runner import (
+    TensorSpec,
+    binding_plan,
+    buffer_nbytes,
+    check_batch,
+    require_tensorrt,
+    resolve_shape,
+)
 
 HAS_TRT = importlib.util.find_spec("tensorrt") is not None
 
@@ -96,6 +102,14 @@ def test_int8_needs_calibration_or_qdq():
     check_int8_inputs(BuildRequest(Path("a.onnx"), "int8", Path("o")), ModelMetadata(input_size=128, precision="int8"))
     with pytest.raises(ConfigError, match="--precision int8"):
         check_int8_inputs(BuildRequest(Path("a.onnx"), "fp16", Path("o")), ModelMetadata(input_size=8, precision="int8"))
+
+
+def test_implicit_int8_build_needs_a_calibration_maker(tiny_score_onnx, tmp_path):
+    """An fp32 ONNX built at INT8 calibrates through the maker the caller hands in (engines imports no calibration)."""
+    from engines.tensorrt_build import build_engine
+
+    with pytest.raises(ValueError, match="int8_calibration"):
+        build_engine(tiny_score_onnx, "int8", tmp_path, calib=tmp_path / "calib.npz")
 
 
 @pytest.mark.skipif(HAS_TRT, reason="TensorRT is installed here: the missing-TensorRT message cannot be shown")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from train.sampleset import SampleSet
+from edge.datasets.sampleset import SampleSet
 
 
 class StandInModel(torch.nn.Module):

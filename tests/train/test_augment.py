@@ -67,7 +67,7 @@ def test_mirroring_swaps_sides():
 
 def test_balanced_batches_carry_landmarks_that_follow_flips_and_warps():
     from train.run import balanced_batches
-    from train.sampleset import SampleSet
+    from edge.datasets.sampleset import SampleSet
 
     rng = np.random.default_rng(3)
     n = 8

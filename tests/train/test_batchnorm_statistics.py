@@ -32,7 +32,7 @@ def test_extra_pass_does_not_move_running_statistics():
 
 def test_recalibration_replaces_skewed_statistics():
     from train.run import recalibrate_batchnorm
-    from train.sampleset import SampleSet
+    from edge.datasets.sampleset import SampleSet
 
     torch.manual_seed(0)
     model = build_model(get_preset("edge")).train()

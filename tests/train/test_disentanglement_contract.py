@@ -23,7 +23,7 @@ from test_trainer_loop import small_config, toy_batch  # noqa: E402
 from train.model import TrainConfig  # noqa: E402
 from train.model.network import build_model  # noqa: E402
 from train.model.objective import trace_regularisation  # noqa: E402
-from train.sampleset import SampleSet  # noqa: E402
+from edge.datasets.sampleset import SampleSet  # noqa: E402
 from train.trainer import Trainer, seed_everything  # noqa: E402
 
 GENERATOR_OUTPUTS = ("spoof_map", "esr_rgb", "esr_depth", "trace_rgb", "trace_depth")

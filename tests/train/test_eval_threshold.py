@@ -21,7 +21,7 @@ from edge.cli.app import app
 from edge.errors import ModelError
 from edge.face.preprocess import PreprocessConfig
 from engines.outputs import Outputs
-from train.sampleset import SampleSet
+from edge.datasets.sampleset import SampleSet
 
 SIZE = 8
 STORED = 0.9
@@ -124,3 +124,22 @@ def test_eval_command_reports_the_stored_threshold(stand_ins, tmp_path):
     assert data["split"] == "test" and data["threshold"] == pytest.approx(STORED)
     assert_not_tuned_on_test(data)
     assert f"{STORED:.4f}" in result.output
+
+
+def test_calibrate_threshold_chooses_on_dev_and_eval_reports_what_it_stored(stand_ins, monkeypatch, tmp_path):
+    """calibrate threshold and eval share the faces (prepare_samples) and the scoring (calibration.scoring)."""
+    import edge.datasets.sampleset
+    from calibration.operating_point import calibrate_threshold
+    from engines.metadata import read_metadata
+    from mean_score_model import write_mean_score_model
+    from train.evaluate import evaluate
+
+    asked = []
+    monkeypatch.setattr(edge.datasets.sampleset, "prepare_samples",
+                        lambda spec, split, *a, **kw: asked.append(split) or SPLITS[split])
+    model = write_mean_score_model(tmp_path / "m.onnx", size_px=SIZE)  # carries the metadata; scores: stand-in
+    result = calibrate_threshold(model, "synthetic:20", "eer")
+    assert asked == ["dev"] and result.split == "dev"
+    assert DEV_GAP[0] < result.choice.threshold <= DEV_GAP[1], "chosen on dev, not on test"
+    stored = json.loads(read_metadata(model).threshold_metrics)
+    assert evaluate(model, "synthetic:20", split="dev", threshold=result.choice.threshold).report == stored

@@ -25,7 +25,7 @@ def _folder(root: Path, splits: list[str] | None) -> Path:
 
 
 def test_split_column_selects_rows(tmp_path):
-    from train.datasets.folder import FolderDataset
+    from edge.datasets.folder import FolderDataset
 
     root = _folder(tmp_path / "f", ["train", "train", "dev", "dev", "test", "test"])
     assert len(FolderDataset(root, "train")) == 2 and len(FolderDataset(root, "dev")) == 2
@@ -33,7 +33,7 @@ def test_split_column_selects_rows(tmp_path):
 
 
 def test_without_split_column_the_whole_folder_is_any_split(tmp_path):
-    from train.datasets.folder import FolderDataset
+    from edge.datasets.folder import FolderDataset
 
     root = _folder(tmp_path / "f", None)
     assert len(FolderDataset(root, "dev")) == 6 and not FolderDataset(root, "dev").has_splits

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from train.evaluate import non_response
-from train.sampleset import SampleSet, concatenate
+from edge.datasets.sampleset import SampleSet, concatenate
 
 
 def _set(pai: list[str], missed: dict[str, int]) -> SampleSet:

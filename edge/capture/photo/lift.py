@@ -10,7 +10,8 @@ curving away like a sphere of head radius (hair a little behind the scalp, ears 
 below the chin the neck and shoulders stand behind the face on a torso's curve.
 
 Scale: the mesh is life size (eye centres 6.3 cm apart), so the pose's distance over the assumed
-focal length gives metres per photo pixel. Cards are cached per photo (``~/.cache/edgefas/photo``).
+focal length gives metres per photo pixel. Cards are cached per photo (``photo`` under the cache root,
+:mod:`edge.cache`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.cache import cache_dir as cache_folder
 from edge.errors import SourceError
 
 LIFT_VERSION = 4
@@ -98,9 +100,8 @@ class PersonCard:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("EDGEFAS_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or
-                                                           str(Path.home() / ".cache"), "edgefas")
-    return Path(base) / "photo"
+    """``photo`` under the one cache root (:func:`edge.cache.cache_root`)."""
+    return cache_folder("photo")
 
 
 def _detect(image: np.ndarray, yunet_path: Path) -> np.ndarray:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.capture.synthetic import head as headmod
+import edge.capture.synthetic.head as headmod
 from edge.capture.synthetic.raycast import (
     MATERIAL_BACKGROUND, MATERIAL_CLOTH, MATERIAL_CLUTTER, MATERIAL_MASK, MATERIAL_PAPER, MATERIAL_SCREEN,
     MATERIAL_SKIN, Surface, cast, shade,

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import edge.capture.synthetic.head as headmod
 from edge.capture.source import ClosesOnExit, SourceOptions
-from edge.capture.synthetic import head as headmod
 from edge.capture.synthetic.raycast import Hits, Shaded, Surface, cast, project, shade
 from edge.capture.synthetic.rig import SensorRig
 from edge.capture.synthetic.scene import ATTACKS, SCENARIOS, Clip, Head, rotation

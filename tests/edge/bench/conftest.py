@@ -44,7 +44,7 @@ def edge_fp32(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def edge_int8(edge_fp32, tmp_path_factory) -> Path:
-    from calibration.calibset import CalibItem, build_calibration_set, save_calibration_set
+    from calibration.calibset import CalibItem, build_calibration_set
     from edge.face.preprocess import PreprocessConfig
     from engines.quantize import quantize_int8
 
@@ -52,9 +52,7 @@ def edge_int8(edge_fp32, tmp_path_factory) -> Path:
     rng = np.random.default_rng(0)
     items = (CalibItem(rng.random((3, 128, 128), dtype=np.float32), rng.random((1, 128, 128), dtype=np.float32))
              for _ in range(8))
-    calib = save_calibration_set(build_calibration_set(items, 8, "test:random",
-                                                       PreprocessConfig(size_px=128).to_metadata()),
-                                 work / "calib.npz")
+    calib = build_calibration_set(items, 8, "test:random", PreprocessConfig(size_px=128).to_metadata())
     return quantize_int8(edge_fp32, calib, work / "edge.int8.onnx").onnx_path
 
 

@@ -25,7 +25,7 @@ def played(bench_cache) -> str:
 def contestants(edge_fp32, edge_int8):
     from edge.bench.contestants import close_contestants, open_contestants
 
-    opened, skipped = open_contestants([edge_fp32, edge_int8], threads=1, eager=False)
+    opened, skipped = open_contestants([edge_fp32, edge_int8], threads=1)
     yield opened
     close_contestants(opened)
 
@@ -73,9 +73,10 @@ def test_frames_alternate_between_contestants_and_stages_add_up(played, contesta
 
 def test_report_json_has_the_documented_keys(bench_cache, edge_fp32, edge_int8, yunet_dir):
     from edge.bench.report import BenchOptions, run_bench
+    from train.eager import open_eager_runner
 
     report = run_bench(BenchOptions(spec="synthetic:live", models=(edge_fp32, edge_int8), frames=2, warmup=1,
-                                    modes=("sequential",), threads=1, eager=True, detector="yunet",
+                                    modes=("sequential",), threads=1, open_eager=open_eager_runner, detector="yunet",
                                     model_dir=yunet_dir, feed=BENCH_FEED, cache_dir=bench_cache, ceiling_side=128,
                                     ceiling_runs=2))
     data = json.loads(json.dumps(report.to_json()))  # JSON-serialisable as it stands
@@ -114,7 +115,7 @@ def test_eager_row_is_skipped_with_a_reason_without_torch(monkeypatch, edge_fp32
                                 f"pip install 'edgefas[{extra}]'")
 
     monkeypatch.setattr(eager, "import_optional", missing)
-    opened, skipped = open_contestants([edge_fp32], threads=1, eager=True)
+    opened, skipped = open_contestants([edge_fp32], threads=1, open_eager=eager.open_eager_runner)
     close_contestants(opened)
     assert [c.label for c in opened] == ["onnxruntime/fp32"]
     assert skipped[0].label == "torch-eager/fp32" and "edgefas[train]" in skipped[0].reason

@@ -40,7 +40,7 @@ def test_two_face_photos_are_not_used(library):
 
 
 def test_dataset_subjects_are_identities_of_their_split_only(library):
-    from train.datasets.photo import PhotoDataset
+    from edge.datasets.photo import PhotoDataset
 
     seen = {}
     for split in ("train", "dev", "test"):
@@ -54,7 +54,7 @@ def test_dataset_subjects_are_identities_of_their_split_only(library):
 def test_unknown_scenario_and_protocol_are_one_line_errors(library):
     from edge.capture.photo import PhotoWorld
     from edge.errors import DatasetError
-    from train.datasets.photo import check_protocol
+    from edge.datasets.photo import check_protocol
 
     with pytest.raises(SourceError, match="unknown photo scenario 'bogus'"):
         PhotoWorld("bogus")

@@ -145,7 +145,7 @@ def test_models_command_says_a_corrupt_yunet_does_not_load(tmp_path):
     ((300, 200), (300, 200)),   # already small: never upscaled
 ])
 def test_the_detector_sees_every_mode_at_the_4_3_modes_scale(size, seen):
-    from edge.face.finder import downscale_for_detection
+    from edge.face.detection_image import downscale_for_detection
 
     image, factor = downscale_for_detection(np.zeros((size[1], size[0], 3), np.uint8), 320)
     assert (image.shape[1], image.shape[0]) == seen

@@ -11,6 +11,7 @@ actually scored, so a run in which every frame faulted (over latency, stale) can
 
 from __future__ import annotations
 
+import secrets
 import socket
 import sqlite3
 
@@ -139,7 +140,7 @@ def test_disconnect_fails_closed(model_dir):
 def kiosk_toml(tmp_path, actuator: str, production: bool = False, digest: str | None = None,
                source: str = "synthetic:live") -> str:
     key = tmp_path / "token.key"
-    key.write_text("k" * 40)
+    key.write_text(secrets.token_hex(32))  # production refuses a low-entropy secret
     key.chmod(0o600)
     digest = digest or file_sha256(MODEL)
     return f"""

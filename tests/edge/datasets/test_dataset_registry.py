@@ -9,18 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.errors import DatasetError
-from train.datasets import (
+from dataset_fixture_loader import REPO, load_fixture_writer
+from edge.datasets import (
     DATASET_KINDS,
     RawDataset,
     RawSample,
+    check_dataset_spec,
     datasets_help,
     open_dataset,
     parse_dataset_spec,
+    parse_dataset_specs,
 )
-
-
-from dataset_fixture_loader import REPO, load_fixture_writer
+from edge.errors import DatasetError, DatasetSpecError
 
 fixtures = load_fixture_writer()
 
@@ -47,6 +47,37 @@ def test_spec_without_folder_is_refused():
 def test_spec_parts():
     spec = parse_dataset_spec("cefa:/data/CeFA/phase1#4@1")
     assert (spec.kind, spec.root, spec.selector) == ("cefa", Path("/data/CeFA/phase1"), "4@1")
+
+
+@pytest.mark.parametrize("spec,says", [
+    ("synthetic:live", "write synthetic:COUNT[#PROTOCOL], e.g. synthetic:400"),  # frame-source form of the world
+    ("photo:print", "write photo:COUNT[#PROTOCOL]"),
+    ("synthetic:4k", "COUNT must be a whole number, as in synthetic:400"),
+    ("bag:/data/take.db3", "is a frame source, not a labelled dataset"),
+    ("realsense:123", "is a frame source, not a labelled dataset"),
+])
+def test_frame_source_specs_and_bad_counts_say_what_to_write(spec, says):
+    with pytest.raises(DatasetSpecError) as info:
+        parse_dataset_spec(spec)
+    assert says in str(info.value) and "\n" not in str(info.value)
+
+
+def test_joined_specs_parse_every_part_before_anything_is_read():
+    parts = parse_dataset_specs("synthetic:40 + photo:20#LOO_print+folder:/data/f")
+    assert [(p.kind, p.argument, p.selector) for p in parts] == [
+        ("synthetic", "40", ""), ("photo", "20", "LOO_print"), ("folder", "/data/f", "")]
+    with pytest.raises(DatasetSpecError, match="empty part around '\\+'"):
+        parse_dataset_specs("synthetic:40++photo:20")
+    with pytest.raises(DatasetSpecError, match="unknown dataset kind 'oulu'"):
+        parse_dataset_specs("synthetic:40+oulu:/x")  # the second part fails at once, not after the first is made
+
+
+def test_a_users_spec_error_names_the_option_and_exits_2():
+    assert check_dataset_spec("synthetic:8+photo:4", "--dev-dataset") == "synthetic:8+photo:4"
+    with pytest.raises(DatasetSpecError) as info:
+        check_dataset_spec("synthetic:live", "--dev-dataset")
+    assert str(info.value).startswith("--dev-dataset: 'synthetic:live'") and info.value.exit_code == 2
+    assert isinstance(info.value, DatasetError), "callers that catch DatasetError still do"
 
 
 def test_help_renders_every_kind_from_the_table():
@@ -123,8 +154,8 @@ def test_every_reader_honours_the_raw_dataset_contract(every_reader, index, spli
 
 
 def test_importing_the_readers_does_not_import_torch():
-    code = ("import sys, train.datasets, train.datasets.casia_surf, train.datasets.cefa, train.datasets.wmca; "
-            "print('torch' in sys.modules)")
+    code = ("import sys, edge.datasets, edge.datasets.casia_surf, edge.datasets.cefa, edge.datasets.wmca, "
+            "edge.datasets.sampleset; print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from edge.capture.folder import LABELS_FILE, read_labels, read_pair
+from edge.datasets.records import SPECIES, RawSample
 from edge.errors import DatasetError
-from train.datasets.records import SPECIES, RawSample
 
 
 class FolderDataset:

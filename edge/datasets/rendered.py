@@ -5,7 +5,7 @@ of each clip; the seed ranges of the splits (and of the two worlds) are disjoint
 subject is ever seen in training. Protocols: ``grandtest`` (every attack species in every split)
 and ``LOO_<species>`` (the species is absent from train and dev and is the only attack in test,
 beside live faces). Every protocol renders the same clips, so a cache of the grand test serves
-them all (``train.sampleset``).
+them all (``edge.datasets.sampleset``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from edge.datasets.records import RawSample
 from edge.errors import DatasetError
-from train.datasets.records import RawSample
 
 
 def check_protocol(protocol: str, attacks: tuple[str, ...], world: str) -> str:

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.errors import DatasetError
-from train.datasets.records import SPLITS, RawDataset
+from edge.datasets.records import SPLITS, RawDataset
+from edge.errors import DatasetError, DatasetSpecError
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ class DatasetKind:
     opener: str  # "module:function" taking (DatasetSpec, split: str | None) -> RawDataset
     needs_selector: bool
     folder: bool = True  # the argument is a folder that must exist (False for e.g. a scenario name)
+    count: bool = False  # the argument is a whole number of frames per split (the rendered worlds)
 
 
 @dataclass(frozen=True)
@@ -54,26 +55,30 @@ DATASET_KINDS: tuple[DatasetKind, ...] = (
     DatasetKind("casia-surf", "casia-surf:PATH[#SPLIT]",
                 "CASIA-SURF (CVPR 2019 challenge layout: train_list.txt, val_private_list.txt, "
                 "test_private_list.txt); SPLIT is train, dev or test",
-                "train.datasets.casia_surf:open_casia_surf", False),
+                "edge.datasets.casia_surf:open_casia_surf", False),
     DatasetKind("cefa", "cefa:PATH#PROTOCOL",
                 "CASIA-SURF CeFA (challenge layout: PROTOCOL_train.txt, PROTOCOL_dev_ref.txt, ...; "
                 "PROTOCOL such as 4@1, 4@2, 4@3)",
-                "train.datasets.cefa:open_cefa", True),
+                "edge.datasets.cefa:open_cefa", True),
     DatasetKind("wmca", "wmca:PATH#PROTOCOL",
                 "WMCA or HQ-WMCA face crops in HDF5 with Idiap protocol lists; PROTOCOL is grandtest "
                 "(grand_test) or LOO_<attack>",
-                "train.datasets.wmca:open_wmca", True),
+                "edge.datasets.wmca:open_wmca", True),
     DatasetKind("synthetic", "synthetic:COUNT[#PROTOCOL]",
                 "COUNT frames of the built-in synthetic world per split (subjects disjoint across splits); "
                 "PROTOCOL is grandtest or LOO_<print|replay|mask|cutout>",
-                "train.datasets.synthetic:open_synthetic_dataset", False, folder=False),
+                "edge.datasets.synthetic:open_synthetic_dataset", False, folder=False, count=True),
     DatasetKind("photo", "photo:COUNT[#PROTOCOL]",
                 "COUNT frames of the photo world (real people from photographs) per split; people disjoint across "
                 "splits; PROTOCOL is grandtest or LOO_<print|replay|mask|cutout|glasses|wrapped|silicone|mannequin>",
-                "train.datasets.photo:open_photo_dataset", False, folder=False),
-    DatasetKind("folder", "folder:PATH", "a labels.csv folder dataset (DESIGN §8); the whole folder is the split",
-                "train.datasets.folder:open_folder_dataset", False),
+                "edge.datasets.photo:open_photo_dataset", False, folder=False, count=True),
+    DatasetKind("folder", "folder:PATH", "a labels.csv folder dataset (DESIGN §8); a split column (train, dev, "
+                "test) picks each split's rows, without one the whole folder is every split",
+                "edge.datasets.folder:open_folder_dataset", False),
 )
+
+
+JOIN = "+"  # joins datasets into one: synthetic:4000+photo:3000 (each part prepared and cached on its own)
 
 
 def valid_dataset_forms() -> str:
@@ -81,39 +86,86 @@ def valid_dataset_forms() -> str:
 
 
 def datasets_help() -> str:
-    """Help text for a ``--data`` option, rendered from the table."""
-    return "Dataset: " + "; ".join(f"{k.form} = {k.summary}" for k in DATASET_KINDS) + "."
+    """Help text for a ``--dataset`` option, rendered from the table."""
+    return ("Dataset: " + "; ".join(f"{k.form} = {k.summary}" for k in DATASET_KINDS)
+            + f". Join datasets with '{JOIN}' (synthetic:4000{JOIN}photo:3000).")
 
 
 def find_kind(prefix: str) -> DatasetKind:
     for kind in DATASET_KINDS:
         if kind.prefix == prefix:
             return kind
-    raise DatasetError(f"unknown dataset kind '{prefix}'; use one of: {valid_dataset_forms()}")
+    raise DatasetSpecError(f"unknown dataset kind '{prefix}'; use one of: {valid_dataset_forms()}")
+
+
+def _frame_source_only(prefix: str) -> bool:
+    """Whether ``prefix`` names a frame source (``bag``, ``realsense``) that no dataset kind shares."""
+    from edge.capture.source import SOURCE_KINDS
+
+    return any(k.prefix == prefix for k in SOURCE_KINDS) and all(k.prefix != prefix for k in DATASET_KINDS)
 
 
 def parse_dataset_spec(spec: str) -> DatasetSpec:
-    """Split ``PREFIX:PATH[#SELECTOR]``; unknown prefixes and missing parts list the valid forms."""
+    """Split ``PREFIX:PATH[#SELECTOR]``; unknown prefixes and missing parts list the valid forms.
+
+    A frame source spec (``synthetic:live``, ``bag:x.db3``, ``realsense``) is the grammar of
+    ``--source``; given as a dataset it is an error that says what to write instead, never a guess.
+    """
     if not isinstance(spec, str) or not spec.strip():
-        raise DatasetError(f"empty dataset spec; use one of: {valid_dataset_forms()}")
+        raise DatasetSpecError(f"empty dataset spec; use one of: {valid_dataset_forms()}")
     text = spec.strip()
     prefix, sep, rest = text.partition(":")
+    if _frame_source_only(prefix):
+        raise DatasetSpecError(f"'{text}' is a frame source, not a labelled dataset with splits; record labelled "
+                               f"frames into a folder (labels.csv) and use folder:PATH, or one of: "
+                               f"{valid_dataset_forms()}")
     if not sep:
-        raise DatasetError(f"dataset spec '{text}' has no kind prefix; use one of: {valid_dataset_forms()}")
+        raise DatasetSpecError(f"dataset spec '{text}' has no kind prefix; use one of: {valid_dataset_forms()}")
     kind = find_kind(prefix)
     path_text, _, selector = rest.partition("#")
     if not path_text:
-        raise DatasetError(f"dataset spec '{text}' has nothing after '{prefix}:': {kind.form}")
+        raise DatasetSpecError(f"dataset spec '{text}' has nothing after '{prefix}:': {kind.form}")
+    if kind.count and not path_text.isdigit():
+        if path_text.isalpha():  # a scenario name: the frame source form of the same world
+            raise DatasetSpecError(f"'{text}' is a frame source (one scenario), not a dataset; write {kind.form}, "
+                               f"e.g. {prefix}:400 (every scenario, labelled, with train/dev/test splits)")
+        raise DatasetSpecError(f"dataset spec '{text}': COUNT must be a whole number, as in {prefix}:400 ({kind.form})")
     if kind.needs_selector and not selector:
-        raise DatasetError(f"dataset spec '{text}' needs a protocol after '#': {kind.form}")
+        raise DatasetSpecError(f"dataset spec '{text}' needs a protocol after '#': {kind.form}")
     return DatasetSpec(kind=kind.prefix, argument=path_text, selector=selector, text=text)
+
+
+def parse_dataset_specs(spec: str) -> tuple[DatasetSpec, ...]:
+    """Every part of a spec joined with ``+``; an empty part is an error, like any bad part."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise DatasetSpecError(f"empty dataset spec; use one of: {valid_dataset_forms()}")
+    parts = [p.strip() for p in spec.split(JOIN)]
+    if any(not p for p in parts):
+        raise DatasetSpecError(f"dataset spec '{spec}' has an empty part around '{JOIN}'")
+    return tuple(parse_dataset_spec(p) for p in parts)
+
+
+def check_dataset_spec(spec: str, option: str = "--dataset") -> str:
+    """A user's spec, checked before any model is opened or frame read: a bad part is one line naming
+    ``option``. Returns the spec unchanged."""
+    try:
+        parse_dataset_specs(spec)
+    except DatasetSpecError as err:
+        raise DatasetSpecError(f"{option}: {err}") from None
+    return spec
+
+
+def with_protocol(spec: str, protocol: str) -> str:
+    """``spec`` with ``#protocol`` appended when a protocol is given and the spec names none (``edgefas eval
+    --protocol``); the whole spec, as given, otherwise."""
+    return spec + (f"#{protocol}" if protocol and "#" not in spec else "")
 
 
 def check_split(split: str, option: str = "split") -> str:
     """A split name, often a user's (``edgefas eval --split``): anything but train, dev or test is a
-    one-line DatasetError naming ``option`` and the valid splits."""
+    one-line :class:`DatasetSpecError` naming ``option`` and the valid splits."""
     if split not in SPLITS:
-        raise DatasetError(f"{option} must be one of {', '.join(SPLITS)}, got '{split}'")
+        raise DatasetSpecError(f"{option} must be one of {', '.join(SPLITS)}, got '{split}'")
     return split
 
 

@@ -19,7 +19,7 @@ import edge.capture.synthetic.dataset as synth_dataset
 from edge.capture.synthetic.dataset import SPLIT_SEEDS, check_seed, sample_seed, write_synthetic_dataset
 from edge.cli.app import app
 from edge.errors import DatasetError
-from train.datasets.synthetic import SyntheticDataset
+from edge.datasets.synthetic import SyntheticDataset
 
 MAX_CLIPS = 10**6  # a split of 4 million frames; the test covers every count up to this many clips
 SPLITS = ("train", "dev", "test")
@@ -124,8 +124,8 @@ def test_synth_command_refuses_a_colliding_seed_in_one_line(tmp_path, monkeypatc
 
 def test_mixed_videos_never_draw_a_split_clip_seed():
     from edge.capture.synthetic.world import RESERVED_CLIP_SEEDS, SyntheticWorld, outside_split_seeds
-    from train.datasets.photo import SPLIT_SEED_BASE as PHOTO_BASE
-    from train.datasets.synthetic import SPLIT_SEED_BASE
+    from edge.datasets.photo import SPLIT_SEED_BASE as PHOTO_BASE
+    from edge.datasets.synthetic import SPLIT_SEED_BASE
 
     for base in list(SPLIT_SEED_BASE.values()) + list(PHOTO_BASE.values()):
         assert base in RESERVED_CLIP_SEEDS and base + 9_999_999 in RESERVED_CLIP_SEEDS

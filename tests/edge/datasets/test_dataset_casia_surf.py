@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edge.errors import DatasetError
-from train.datasets import open_dataset
+from edge.datasets import open_dataset
 
 
 from dataset_fixture_loader import load_fixture_writer, truth, expected

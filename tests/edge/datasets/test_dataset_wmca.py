@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("h5py", reason="WMCA files are HDF5: the reader needs h5py (pip install 'edgefas[train]')")
 
 from edge.errors import DatasetError  # noqa: E402
-from train.datasets import open_dataset  # noqa: E402
+from edge.datasets import open_dataset  # noqa: E402
 
 
 from dataset_fixture_loader import load_fixture_writer, truth, expected

@@ -1,4 +1,5 @@
-"""Shared by the dataset-reader tests: the fixture writer in tools/, and record comparison helpers."""
+"""Shared by the dataset tests (readers in tests/edge/datasets, threshold calibration in tests/calibration): the
+fixture writer in tools/, and record comparison helpers. It lies in tests/ so that every test folder can import it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def load_fixture_writer():

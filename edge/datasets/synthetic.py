@@ -1,6 +1,6 @@
 """``synthetic:COUNT[#PROTOCOL]``: the built-in procedural world as a labelled training/evaluation set.
 
-A clip's seed is its subject, so with the disjoint split seed ranges (``train.datasets.rendered``)
+A clip's seed is its subject, so with the disjoint split seed ranges (``edge.datasets.rendered``)
 no test subject is ever seen in training. Each clip gives ``FRAMES_PER_CLIP`` moments a third of a
 second apart: poses and lighting drift within a clip while the costly per-subject textures are
 made once. Protocols: ``grandtest`` or ``LOO_<species>``.
@@ -9,8 +9,8 @@ made once. Protocols: ``grandtest`` or ``LOO_<species>``.
 from __future__ import annotations
 
 from edge.capture.synthetic import ATTACKS, SyntheticWorld
-from train.datasets import rendered
-from train.datasets.rendered import RenderedDataset, World, parse_count, protocol_keeps  # noqa: F401
+from edge.datasets import rendered
+from edge.datasets.rendered import RenderedDataset, World, parse_count, protocol_keeps  # noqa: F401
 
 WORLD_ATTACKS = ATTACKS  # the species this world renders
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from edge.capture.photo import PHOTO_ATTACKS, PhotoWorld
 from edge.capture.photo.library import open_library
-from train.datasets import rendered
-from train.datasets.rendered import RenderedDataset, World, parse_count, protocol_keeps  # noqa: F401
+from edge.datasets import rendered
+from edge.datasets.rendered import RenderedDataset, World, parse_count, protocol_keeps  # noqa: F401
 
 WORLD_ATTACKS = PHOTO_ATTACKS  # the species this world renders
 

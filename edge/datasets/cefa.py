@@ -28,10 +28,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.datasets.listfile import ListLine, path_components, read_color, read_depth8, read_list, resolve
+from edge.datasets.records import RawSample
+from edge.datasets.registry import DatasetSpec, check_split
 from edge.errors import DatasetError
-from train.datasets.listfile import ListLine, path_components, read_color, read_depth8, read_list, resolve
-from train.datasets.records import RawSample
-from train.datasets.registry import DatasetSpec, check_split
 
 PREFIX = "cefa"
 

@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.datasets.listfile import ListLine, path_components, read_list, resolve
+from edge.datasets.records import RawSample
+from edge.datasets.registry import DatasetSpec, check_split
 from edge.errors import DatasetError, import_optional
-from train.datasets.listfile import ListLine, path_components, read_list, resolve
-from train.datasets.records import RawSample
-from train.datasets.registry import DatasetSpec, check_split
 
 log = logging.getLogger(__name__)
 

@@ -21,12 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.cache import cache_dir as cache_folder
+from edge.datasets.records import RawSample
+from edge.datasets.registry import open_dataset, parse_dataset_specs
 from edge.errors import DatasetError
-from edge.face.finder import DETECTION_GEOMETRY, FaceFinder
+from edge.face.detection_image import DETECTION_GEOMETRY
+from edge.face.finder import FaceFinder
 from edge.face.preprocess import PreprocessConfig, crop_and_normalise, preprocess_frame
 from edge.frames import Intrinsics, RGBDFrame
 from edge.samples import FaceBox, FaceSample
-from train.datasets.records import RawSample
 
 DEPTH_SCALE = 65535.0
 SAMPLE_FORMAT = 2  # 2: landmarks stored with the crops (a cache of format 1 lacks them and is rebuilt)
@@ -193,20 +196,23 @@ def concatenate(sets: list[SampleSet], source: str) -> SampleSet:
 
 
 # Rendered worlds whose protocols only drop samples, so every protocol shares the grand test's cache.
-RENDERED_PROTOCOLS = {"synthetic": "train.datasets.synthetic", "photo": "train.datasets.photo"}
+RENDERED_PROTOCOLS = {"synthetic": "edge.datasets.synthetic", "photo": "edge.datasets.photo"}
 
 
 def prepare_samples(spec: str, split: str, config: PreprocessConfig, detector: str, model_dir: Path | None,
-                    cache_dir: Path, on_frame: Callable[[int, int], None] | None = None) -> SampleSet:
+                    cache_dir: Path | None = None, on_frame: Callable[[int, int], None] | None = None) -> SampleSet:
     """Preprocessed samples of (spec, split), from the cache when the same contract made them before.
 
     ``spec`` may join several datasets with ``+`` (``synthetic:4000+photo:4000``): each part is
     prepared and cached on its own and the parts are concatenated, subjects prefixed by their kind.
+    ``cache_dir`` None is the ``samples`` folder under the one cache root (:mod:`edge.cache`).
+    This is the one path from a dataset spec to model inputs: training, evaluation and threshold
+    calibration all take their faces from here.
     """
-    parts = [p.strip() for p in spec.split("+")]
+    if cache_dir is None:
+        cache_dir = cache_folder("samples")
+    parts = [p.text for p in parse_dataset_specs(spec)]  # every part checked before any is rendered or read
     if len(parts) > 1:
-        if any(not p for p in parts):
-            raise DatasetError(f"dataset spec '{spec}' has an empty part around '+'")
         sets = []
         for part in parts:
             one = prepare_samples(part, split, config, detector, model_dir, cache_dir, on_frame)
@@ -216,7 +222,6 @@ def prepare_samples(spec: str, split: str, config: PreprocessConfig, detector: s
                                   one.landmarks))
         return concatenate(sets, spec)
     from edge.face.finder import open_face_finder
-    from train.datasets.registry import open_dataset
 
     finder = open_face_finder(detector, model_dir, config.detect_width_px)
     protocol = ""

@@ -1,0 +1,76 @@
+"""One cache root for every edgefas cache: ``$EDGEFAS_CACHE``, else the XDG cache folder, never the working folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from edge.cache import CACHE_KINDS, cache_dir, cache_root
+from edge.cli.app import app
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A fresh home with neither variable set, and a working folder elsewhere."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("EDGEFAS_CACHE", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    return tmp_path / "home"
+
+
+def test_default_root_is_under_home(home):
+    assert cache_root() == home / ".cache" / "edgefas"
+    assert cache_root().is_absolute(), "never relative to the working folder"
+
+
+def test_edgefas_cache_wins(home, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("EDGEFAS_CACHE", str(tmp_path / "mine"))
+    assert cache_root() == tmp_path / "mine"
+
+
+def test_xdg_cache_home_moves_the_default(home, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "edgefas"
+
+
+def test_every_user_of_a_cache_takes_its_folder_from_the_root(home, monkeypatch, tmp_path):
+    from edge.bench.feed import default_cache_dir
+    from edge.capture.photo.lift import cache_dir as photo_cache_dir
+
+    monkeypatch.setenv("EDGEFAS_CACHE", str(tmp_path / "mine"))
+    assert default_cache_dir() == tmp_path / "mine" / "bench"
+    assert photo_cache_dir() == tmp_path / "mine" / "photo"
+    assert cache_dir("samples") == tmp_path / "mine" / "samples"
+    with pytest.raises(ValueError, match="cache kind must be one of"):
+        cache_dir("elsewhere")
+
+
+def test_sample_cache_default_is_left_to_prepare_samples():
+    """No library entry point has a folder of its own as default: None reaches prepare_samples, which takes the
+    root's ``samples`` folder (tests/calibration/test_threshold_datasets.py runs it with a monkeypatched root)."""
+    import inspect
+
+    from calibration.operating_point import calibrate_threshold
+    from edge.datasets.sampleset import prepare_samples
+    from train.evaluate import evaluate
+    from train.run import TrainJob
+
+    assert inspect.signature(prepare_samples).parameters["cache_dir"].default is None
+    assert inspect.signature(evaluate).parameters["cache_dir"].default is None
+    assert inspect.signature(calibrate_threshold).parameters["cache_dir"].default is None
+    assert TrainJob().cache_dir is None
+
+
+@pytest.mark.parametrize("argv", [["eval", "--help"], ["train", "--help"], ["calibrate", "threshold", "--help"],
+                                  ["bench", "--help"]])
+def test_cache_dir_help_names_the_root(argv):
+    result = CliRunner().invoke(app, argv, env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    line = next(l for l in result.output.splitlines() if "--cache-dir" in l)
+    assert "$EDGEFAS_CACHE" in line and str(cache_root()) in line, line
+    assert any(what in line for what in CACHE_KINDS.values())
