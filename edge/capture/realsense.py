@@ -1,8 +1,8 @@
 """The ``realsense[:SERIAL]`` source: a live Intel RealSense D4xx camera.
 
 Configured per model at the resolution Intel recommends for depth quality, emitter on,
-auto-exposure on (optionally metered on the face), depth filtered in the recommended order and
-aligned to colour by :mod:`edge.capture.rs_pipeline`. Everything a reviewer needs to trust a
+auto-exposure on and metered on the face the live session finds (``set_exposure_roi``), depth
+filtered in the recommended order and aligned to colour by :mod:`edge.capture.rs_pipeline`. Everything a reviewer needs to trust a
 capture (serial, firmware, USB link, depth scale, intrinsics, extrinsics) is read from the device
 and logged at start. A USB 2 link or an old firmware is a loud warning, and an error in production
 mode (``SourceOptions.production``), because both silently lower depth quality (USB 2 cannot carry

@@ -44,6 +44,15 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class MetersExposure(Protocol):
+    """A source whose camera can meter auto-exposure on a region (the live RealSense camera; the
+    watchdog passes it on). A face against a bright window or a dark hall is exposed for the room,
+    not for the face, unless the camera is told where the face is; the live session tells it."""
+
+    def set_exposure_roi(self, box_xyxy: tuple[float, float, float, float]) -> bool: ...
+
+
 class ClosesOnExit:
     """Mixin: a source used in a ``with`` block is closed on the way out, also on errors."""
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
-from edge.capture.source import ClosesOnExit, FrameSource, SourceOptions, open_source
+from edge.capture.source import ClosesOnExit, FrameSource, MetersExposure, SourceOptions, open_source
 from edge.errors import SourceError, SourceUnavailableError
 from edge.frames import RGBDFrame
 
@@ -188,6 +188,11 @@ class Watchdog(ClosesOnExit):
             if self._source is not None:
                 self._close_quietly(self._source)
                 self._source = None
+
+    def set_exposure_roi(self, box_xyxy: tuple[float, float, float, float]) -> bool:
+        """Pass face-metered exposure on to the current source when it has it; False otherwise."""
+        source = self._source
+        return isinstance(source, MetersExposure) and source.set_exposure_roi(box_xyxy)
 
     def close(self) -> None:
         """Stop retrying and end iteration (safe from another thread: it interrupts a backoff wait)."""

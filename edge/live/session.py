@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.capture.source import FrameSource, SourceOptions, check_source, is_physical, open_source
+from edge.capture.source import FrameSource, MetersExposure, SourceOptions, check_source, is_physical, open_source
 from edge.capture.watchdog import Watchdog, WatchdogConfig, watch_source
 from edge.digest import file_sha256
 from edge.errors import ModelError, SourceError
@@ -155,6 +155,9 @@ class LiveSession:
             self.last_frame = item.frame
             result = self.pipeline.process(item.frame, t_ms, capture_ms, age, wait_ms)
             self.decisions += 1
+            if result.face is not None and isinstance(self.source, MetersExposure):
+                face = result.face  # the camera rate-limits these itself (a USB control transfer each)
+                self.source.set_exposure_roi((face.x0, face.y0, face.x1, face.y1))
             yield result
 
     def close(self) -> None:
