@@ -86,13 +86,6 @@ def read_manifest(engine_path: str | Path) -> EngineManifest:
                           f"with: edgefas build-engine") from None
 
 
-@dataclass(frozen=True)
-class RunningPlatform:
-    tensorrt_version: str
-    gpu_name: str
-    compute_capability: str
-
-
 def check_manifest(manifest: EngineManifest, running_trt_version: str, running_gpu: str,
                    running_compute_capability: str | None = None, engine_sha256: str | None = None) -> None:
     """Refuse an engine built for another TensorRT version or GPU, or whose bytes changed.

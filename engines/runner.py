@@ -22,7 +22,6 @@ from engines.outputs import Outputs
 log = logging.getLogger(__name__)
 
 INPUT_NAMES = ("rgb", "depth")  # ONNX contract, DESIGN §5
-OUTPUT_NAMES = ("score", "spoof_map", "trace_rgb", "trace_depth")
 
 
 @runtime_checkable
