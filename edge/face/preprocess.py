@@ -225,19 +225,27 @@ def crop_and_normalise(frame: RGBDFrame, face: FaceBox, config: PreprocessConfig
                       reference_mm=normalised.reference_mm, face=face, gate=gate, relief_mm=relief)
 
 
+def find_primary_face(frame: RGBDFrame, finder: FaceFinder,
+                      tracker: FaceTracker | None = None) -> tuple[list[FaceBox], FaceBox | None]:
+    """Every face found in the frame's colour (tracked, when a ``tracker`` is given, so ids stay
+    stable while bystanders come and go) and the kiosk's primary one (None when none was found)."""
+    boxes = finder.detect(frame.color_bgr)
+    if tracker is not None:
+        boxes = tracker.update(boxes)
+    return boxes, primary_face(boxes, frame.color_bgr.shape)
+
+
 def preprocess_frame(frame: RGBDFrame, finder: FaceFinder, config: PreprocessConfig,
                      tracker: FaceTracker | None = None) -> FaceSample | None:
     """Find faces, keep the kiosk's primary one, crop and normalise it; None when no face was found.
 
-    With a ``tracker`` every found face is tracked (so ids stay stable while bystanders come and go)
-    and the sample's ``face.track_id`` is set. Build ``finder`` with ``config.detect_width_px``.
+    With a ``tracker`` the sample's ``face.track_id`` is set. Build ``finder`` with
+    ``config.detect_width_px``. The live pipeline takes the same two steps
+    (:func:`find_primary_face`, :func:`crop_and_normalise`) and times each.
     """
     if not isinstance(frame, RGBDFrame):
         raise TypeError(f"frame must be an RGBDFrame, got {type(frame).__name__}")
-    boxes = finder.detect(frame.color_bgr)
-    if tracker is not None:
-        boxes = tracker.update(boxes)
-    face = primary_face(boxes, frame.color_bgr.shape)
+    _, face = find_primary_face(frame, finder, tracker)
     if face is None:
         return None
     return crop_and_normalise(frame, face, config)

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.face.finder import FaceFinder, primary_face
-from edge.face.preprocess import PreprocessConfig, crop_and_normalise
+from edge.face.finder import FaceFinder
+from edge.face.preprocess import PreprocessConfig, crop_and_normalise, find_primary_face
 from edge.face.tracker import FaceTracker
 from edge.frames import RGBDFrame
 from edge.live.clock import PolicyClock, WallClock
@@ -102,8 +102,7 @@ class LivePipeline:
         stage = {"capture": capture_ms if wait_ms is None else wait_ms}
         clock_started = self.clock.now_ms()
         started = time.perf_counter()
-        boxes = self.tracker.update(self.finder.detect(frame.color_bgr))
-        face = primary_face(boxes, frame.color_bgr.shape)
+        boxes, face = find_primary_face(frame, self.finder, self.tracker)
         t1 = time.perf_counter()
         stage["detect"] = (t1 - started) * 1000.0
         sample = score = spoof_map = None
@@ -112,14 +111,15 @@ class LivePipeline:
             sample = crop_and_normalise(frame, face, self.preprocess)
             t2 = time.perf_counter()
             stage["crop"] = (t2 - t1) * 1000.0
-            try:
-                out = self.runner.run(sample.rgb[np.newaxis], sample.depth[np.newaxis])
-                score = float(out.score[0])
-                spoof_map = out.spoof_map[0, 0]
-            except Exception as exc:  # noqa: BLE001 - any backend failure must fail closed, not crash the door
-                fault = f"runner error: {type(exc).__name__}: {exc}"
-                log.error("%s", fault)
-            stage["infer"] = (time.perf_counter() - t2) * 1000.0
+            if sample.gate is None:  # a gated crop is not scored: the policy would not count its score
+                try:
+                    out = self.runner.run(sample.rgb[np.newaxis], sample.depth[np.newaxis])
+                    score = float(out.score[0])
+                    spoof_map = out.spoof_map[0, 0]
+                except Exception as exc:  # noqa: BLE001 - any backend failure must fail closed, not crash the door
+                    fault = f"runner error: {type(exc).__name__}: {exc}"
+                    log.error("%s", fault)
+                stage["infer"] = (time.perf_counter() - t2) * 1000.0
         t3 = time.perf_counter()
         scoring_ms = self.clock.now_ms() - clock_started  # 0 in stream time: scoring takes none of the stream's
         latency = capture_ms + scoring_ms

@@ -154,3 +154,15 @@ def test_overlay_draws_state_and_map(live_frames, finder):
     img = draw_overlay(live_frames[0].color_bgr, result, 30.0, show_map=True)
     assert img.shape == live_frames[0].color_bgr.shape
     assert np.count_nonzero(np.any(img != live_frames[0].color_bgr, axis=2)) > 1000
+
+
+def test_a_face_the_quality_gates_reject_is_not_scored(live_frames, finder):
+    """The policy does not count a gated crop's score, so the model must not spend a run on it."""
+    import dataclasses
+
+    no_depth = [dataclasses.replace(f, depth_raw=np.zeros_like(f.depth_raw)) for f in live_frames[:3]]
+    runner = ScriptedRunner([0.1] * 10)
+    results = run(stream_pipeline(runner, finder), no_depth + live_frames[3:5])
+    gated = [r for r in results if r.sample is not None and r.sample.gate is not None]
+    assert len(gated) == 3 and all(r.score is None and r.decision.code == "gated" for r in gated)
+    assert runner.calls == sum(1 for r in results if r.sample is not None and r.sample.gate is None) == 2
