@@ -107,11 +107,16 @@ class RGBDFrame:
     @property
     def depth_mm(self) -> np.ndarray:
         """Depth in millimetres as float32; invalid pixels are 0."""
-        return self.depth_raw.astype(np.float32) * np.float32(self.depth_scale_m * 1000.0)
+        return raw_depth_mm(self.depth_raw, self.depth_scale_m)
 
     @property
     def valid_depth(self) -> np.ndarray:
         return self.depth_raw > 0
+
+
+def raw_depth_mm(depth_raw: np.ndarray, depth_scale_m: float) -> np.ndarray:
+    """Raw depth units (of a whole frame or a crop of one) in millimetres as float32; 0 stays 0."""
+    return depth_raw.astype(np.float32) * np.float32(depth_scale_m * 1000.0)
 
 
 def check_color(color: np.ndarray, name: str) -> None:

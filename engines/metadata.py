@@ -22,18 +22,28 @@ Writing needs the ``onnx`` package; reading needs only ONNX Runtime.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
 from edge.errors import ModelError, import_optional
+from edge.face.preprocess import METADATA_PREFIX
 from engines.ort_session import CPU, load_session
 from engines.outputs import SCORE_POLARITY
 
 PREFIX = "edgefas."
-CONTRACT_PREFIX = "preprocess."  # keys of PreprocessConfig.to_metadata() (edge/face/preprocess.py)
+CONTRACT_PREFIX = METADATA_PREFIX  # keys of PreprocessConfig.to_metadata() (edge/face/preprocess.py)
 PREPROCESS_PREFIX = PREFIX + CONTRACT_PREFIX
+
+# The score is the mean of a sigmoid spoof map, in [0, 1], plus alpha times the trace energy: the mean
+# |trace| of the RGB stream plus that of the depth stream (train/model/network.py). A spoof trace is what
+# turns the live face into the input, both images in [0, 1] (DESIGN §4), so each mean |trace| is at most 1
+# and the score lies in [0, 1 + TRACE_ENERGY_MAX * alpha]. A stored threshold above that range is never
+# reached (every attack would pass as live), one below 0 makes every face an attack: both are a damaged or
+# hand-edited file, refused when the model is opened.
+TRACE_ENERGY_MAX = 2.0
 
 
 @dataclass(frozen=True)
@@ -94,7 +104,7 @@ def metadata_from_props(props: Mapping[str, str], source: str = "model") -> Mode
         raise ModelError(f"{source} has score polarity '{polarity}' but edgefas expects "
                          f"'{SCORE_POLARITY}'; re-export it with: edgefas export")
     try:
-        return ModelMetadata(
+        metadata = ModelMetadata(
             preprocess=MappingProxyType({k[len(PREFIX):]: v for k, v in props.items()
                                          if k.startswith(PREPROCESS_PREFIX)}),
             input_size=int(props["edgefas.input_size"]),
@@ -113,6 +123,24 @@ def metadata_from_props(props: Mapping[str, str], source: str = "model") -> Mode
     except ValueError as exc:
         raise ModelError(f"{source} has unreadable edgefas metadata ({exc}); re-export it with: edgefas export") \
             from None
+    check_operating_point(metadata, source)
+    return metadata
+
+
+def check_operating_point(metadata: ModelMetadata, source: str = "model") -> None:
+    """Refuse an alpha that is not a finite number >= 0 and a threshold outside the score's range
+    (see :data:`TRACE_ENERGY_MAX`) with one line naming ``source``."""
+    alpha = metadata.alpha
+    if alpha is not None and not (math.isfinite(alpha) and alpha >= 0.0):
+        raise ModelError(f"{source} has edgefas.alpha {alpha} but the trace weight must be a finite number >= 0; "
+                         f"re-export it with: edgefas export")
+    if metadata.threshold is None:
+        return
+    high = 1.0 + TRACE_ENERGY_MAX * (alpha or 0.0)
+    if not (math.isfinite(metadata.threshold) and 0.0 <= metadata.threshold <= high):
+        raise ModelError(f"{source} has decision threshold {metadata.threshold} outside its score range "
+                         f"[0, {high:g}], so it would decide every face the same way; choose a new one with: "
+                         "edgefas calibrate threshold --model MODEL --dataset SPEC")
 
 
 def load_onnx(path: Path):  # -> onnx.ModelProto

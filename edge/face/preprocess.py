@@ -29,7 +29,7 @@ from edge.face.detection_image import DEFAULT_DETECT_WIDTH_PX
 from edge.face.finder import FaceFinder, primary_face
 from edge.face.quality import estimate_pose, gate_reason, measure_relief_mm
 from edge.face.tracker import FaceTracker
-from edge.frames import RGBDFrame
+from edge.frames import RGBDFrame, raw_depth_mm
 from edge.samples import FaceBox, FaceSample
 
 METADATA_PREFIX = "preprocess."
@@ -206,7 +206,7 @@ def crop_and_normalise(frame: RGBDFrame, face: FaceBox, config: PreprocessConfig
     relief = float("nan")
     normalised: NormalisedDepth
     if metric:
-        depth_mm = depth_crop.astype(np.float32) * np.float32(frame.depth_scale_m * 1000.0)
+        depth_mm = raw_depth_mm(depth_crop, frame.depth_scale_m)
         if config.depth_mode == "window":
             normalised = normalise_window(depth_mm, inner, region, config.depth_window_mm)
         else:
