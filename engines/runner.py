@@ -117,6 +117,8 @@ def open_runner(path: str | Path, backend: str = "auto", providers: Sequence[str
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file '{path}' does not exist; export one with: edgefas export")
+    if path.stat().st_size == 0:  # said before a backend loads (TensorRT may not be installed to say it)
+        raise ModelError(f"model file '{path}' is empty; export it again with: edgefas export")
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1 or None, got {threads}")
     kind = runner_kind(path, backend)

@@ -10,6 +10,7 @@ letting librealsense fail after the camera has started.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,8 +74,8 @@ def record_camera(serial: str, out_path: Path, seconds: float, fps: int = 30, wi
     ``progress`` is called with the elapsed seconds after each frameset (for a progress bar).
     A camera that delivers nothing for ``timeout_s`` ends the recording with a SourceError.
     """
-    if not seconds > 0:
-        raise ConfigError(f"--seconds must be positive, got {seconds}")
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigError(f"--seconds must be a positive number, got {seconds}")
     from edge.capture.realsense import camera_profile, select_device
 
     rs = import_optional("pyrealsense2", "realsense", "recording a RealSense camera")

@@ -137,6 +137,16 @@ def parse_spec(spec: str) -> tuple[SourceKind, str]:
     raise SourceError(f"unknown source spec '{spec}'; use one of: {valid_forms()}")
 
 
+def check_source_spec(spec: str, option: str = "--source") -> str:
+    """A user's spec, checked when the command line is parsed: a malformed one is one line naming
+    ``option`` (as :func:`edge.datasets.registry.check_dataset_spec` does for datasets). Returns it unchanged."""
+    try:
+        parse_spec(spec)
+    except SourceError as err:
+        raise SourceError(f"{option}: {err}") from None
+    return spec
+
+
 def is_physical(spec: str) -> bool:
     """True only for a spec of a physical camera kind; a spec that does not parse counts as software
     (fail closed: production mode refuses it, and it is judged in stream time)."""

@@ -16,12 +16,14 @@ from edge.cli.options import (
     cache_dir_option,
     depth_filters_option,
     detector_option,
+    finite,
     frames_option,
     model_dir_option,
     model_option,
     seed_option,
     source_option,
     threads_option,
+    usable_cores,
 )
 from edge.errors import check_choice
 from edge.face.finder import check_detector
@@ -36,31 +38,36 @@ def bench(
                                      "model, fp32 and INT8)."),
     frames: int = frames_option(300, help="Timed frames per model and mode."),
     warmup: int = typer.Option(30, "--warmup", min=0, help="Untimed frames per model before timing."),
-    json_out: Path = typer.Option(None, "--json", help="Write the full report as JSON to this file ('-' = stdout)."),
+    json_out: Path = typer.Option(None, "--json", dir_okay=False,
+                                  help="Write the full report as JSON to this file ('-' = stdout)."),
     mode: str = typer.Option("all", "--mode", help="sequential (per-stage breakdown), overlapped (capture on its "
                              "own thread: real throughput), process (capture, filters and align in a child "
                              "process: `live --capture-process`) or all three."),
     threads: int = threads_option("Intra-op threads of every runner (default: usable cores - 1, so capture keeps "
                                   "a core)."),
-    cv_threads: int = typer.Option(None, "--cv-threads", min=1, help="OpenCV threads (detection, resizing) during "
-                                   "the run (default: OpenCV's own choice)."),
+    cv_threads: int = typer.Option(None, "--cv-threads", min=1, max=usable_cores(),
+                                   help="OpenCV threads (detection, resizing) during the run (default: OpenCV's own "
+                                   "choice)."),
     eager: bool = typer.Option(True, "--eager/--no-eager", help="Add a PyTorch eager row for the first fp32 model "
                                "(skipped with the reason when torch is not installed)."),
-    torch_checkpoint: Path = typer.Option(None, "--torch-checkpoint", help="Weights for the eager row (default: a "
+    torch_checkpoint: Path = typer.Option(None, "--torch-checkpoint", exists=True, dir_okay=False,
+                                          help="Weights for the eager row (default: a "
                                           "fresh initialisation of the model's preset)."),
     detector: str = detector_option(),
     model_dir: Path = model_dir_option(),
     seed: int = seed_option(8, help="Seed of a synthetic scene (8: the first 6 s of 'mixed' all show a face: live, "
                             "print, cutout, print)."),
-    width: int = typer.Option(640, "--width", min=64, help="Colour width of a synthetic recording."),
-    height: int = typer.Option(480, "--height", min=48, help="Colour height of a synthetic recording."),
+    # at most 1280x720: the largest mode a D435's depth and colour streams share (Intel D400 datasheet),
+    # and both streams of a synthetic recording are rendered at this size (edge/capture/synthetic/rig.py)
+    width: int = typer.Option(640, "--width", min=64, max=1280, help="Colour width of a synthetic recording."),
+    height: int = typer.Option(480, "--height", min=48, max=720, help="Colour height of a synthetic recording."),
     record_frames: int = typer.Option(90, "--record-frames", min=1, help="Frames recorded from a synthetic scene "
                                       "(played in a loop)."),
     extra_faces: int = typer.Option(0, "--extra-faces", min=0, max=6,
                                     help="Bystander faces added to a synthetic scene."),
     cache_dir: Path = cache_dir_option("bench"),
-    target_fps: float = typer.Option(30.0, "--target-fps", min=1.0, help="Frame-rate budget."),
-    max_host_share: float = typer.Option(0.40, "--max-host-share", min=0.0, max=1.0,
+    target_fps: float = typer.Option(30.0, "--target-fps", min=1.0, callback=finite(), help="Frame-rate budget."),
+    max_host_share: float = typer.Option(0.40, "--max-host-share", min=0.0, max=1.0, callback=finite(),
                                          help="Budget for the share of a frame spent outside the model."),
     depth_filters: str = depth_filters_option("--filters"),
     block: int = typer.Option(None, "--block", min=4, help="Consecutive frames one model gets before the next "

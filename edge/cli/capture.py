@@ -11,7 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from edge.capture.source import SourceOptions, parse_spec, sources_help
-from edge.cli.options import frames_option, source_option
+from edge.cli.options import finite, frames_option, source_option, source_spec_check
 from edge.errors import ConfigError
 
 stdout = Console()
@@ -19,9 +19,10 @@ stderr = Console(stderr=True)
 
 
 def probe(
-    spec: str = typer.Argument(..., help=sources_help()),
+    spec: str = typer.Argument(..., callback=source_spec_check("SPEC"), help=sources_help()),
     frames: int = frames_option(30, "-n", help="Frames to read."),
-    timeout_s: float = typer.Option(2.0, "--timeout", help="Longest wait for one frame, seconds."),
+    timeout_s: float = typer.Option(2.0, "--timeout", callback=finite(above=0),
+                                    help="Longest wait for one frame, seconds."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Open a source, read frames through the full capture path, report streams, intrinsics and timing."""
@@ -78,8 +79,8 @@ def devices(as_json: bool = typer.Option(False, "--json", help="Print the list a
 
 def record(
     source: str = source_option("realsense", "--camera", cameras_only=True),
-    out: Path = typer.Option(..., "--out", help="Recording to write (.db3 with pyrealsense2 2.58+)."),
-    seconds: float = typer.Option(10.0, "--seconds", help="How long to record."),
+    out: Path = typer.Option(..., "--out", dir_okay=False, help="Recording to write (.db3 with pyrealsense2 2.58+)."),
+    seconds: float = typer.Option(10.0, "--seconds", callback=finite(above=0), help="How long to record."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Record raw depth and color from a live camera (replay later with bag:FILE through any filter chain)."""

@@ -16,7 +16,7 @@ stdout = Console()
 
 def export(
     model: Path = model_option(..., help="Training checkpoint (.pt) written by edgefas train."),
-    out: Path = typer.Option(..., "--out", help="ONNX file to write (one file, weights inside)."),
+    out: Path = typer.Option(..., "--out", dir_okay=False, help="ONNX file to write (one file, weights inside)."),
     variant: str = typer.Option("score", "--variant",
                                 help="score: outputs score + spoof_map; full: also trace_rgb + trace_depth."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
@@ -40,10 +40,12 @@ def export(
 def build_engine(
     onnx: Path = typer.Option(..., "--onnx", help="ONNX model from edgefas export or edgefas calibrate int8."),
     precision: str = typer.Option("fp16", "--precision", help="fp32, fp16 or int8."),
-    out: Path = typer.Option(..., "--out", help="Folder for the engine, its manifest and the timing cache."),
-    calib: Path | None = typer.Option(None, "--calib", help="Calibration set (.npz) for INT8 from an fp32 ONNX."),
-    workspace_mib: int = typer.Option(1024, "--workspace-mib", help="TensorRT workspace memory pool limit."),
-    max_batch: int = typer.Option(8, "--max-batch", help="Largest batch the engine accepts."),
+    out: Path = typer.Option(..., "--out", file_okay=False,
+                             help="Folder for the engine, its manifest and the timing cache."),
+    calib: Path | None = typer.Option(None, "--calib", exists=True, dir_okay=False,
+                                      help="Calibration set (.npz) for INT8 from an fp32 ONNX."),
+    workspace_mib: int = typer.Option(1024, "--workspace-mib", min=16, help="TensorRT workspace memory pool limit."),
+    max_batch: int = typer.Option(8, "--max-batch", min=1, help="Largest batch the engine accepts."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the equivalent trtexec command and stop."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
 ) -> None:
@@ -61,6 +63,10 @@ def build_engine(
     )
 
     check_choice(precision, PRECISIONS, "--precision")
+    if calib is not None:  # a damaged set fails now, not after TensorRT has loaded and parsed the model
+        from calibration.calibset import load_calibration_set
+
+        load_calibration_set(calib)
     if dry_run:
         request = BuildRequest(onnx, precision, out, calib, workspace_mib, max_batch)
         metadata = read_model_metadata(onnx)

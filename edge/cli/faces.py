@@ -29,7 +29,8 @@ def faces(
     paths: list[Path] = typer.Argument(..., help="Image files (PNG, JPEG, ...)."),
     detector: str = detector_option(),
     json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
-    crops: Path | None = typer.Option(None, "--crops", help="Write the colour crops a model would see (PNG) here."),
+    crops: Path | None = typer.Option(None, "--crops", file_okay=False,
+                                      help="Write the colour crops a model would see (PNG) here."),
     model_dir: Path | None = model_dir_option(),
 ) -> None:
     """Show the faces found in image files: box, 5 landmarks, score and detector."""

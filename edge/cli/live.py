@@ -7,6 +7,7 @@ consumer loop (:func:`edge.live.loop.run_loop`, shared with the kiosk), a summar
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import typer
@@ -25,6 +26,14 @@ from edge.cli.options import (
 from edge.errors import ConfigError
 from edge.face.finder import check_detector
 from edge.live.sinks import sinks_help
+
+
+def _check_sha256(value: str | None) -> str | None:
+    """A pin is 64 hex digits (``sha256sum MODEL``); an empty or short one would pin nothing or nothing
+    that can match, so it is refused before the model loads."""
+    if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise typer.BadParameter(f"'{value}' is not a sha256 (64 hex digits, as `sha256sum MODEL` prints)")
+    return value
 
 
 def live(
@@ -47,8 +56,8 @@ def live(
                                          "in a child process, in parallel with detection and the model (the "
                                          "depth filters hold Python's GIL, so a thread cannot overlap them)."),
     depth_filters: str = depth_filters_option(),
-    expect_sha256: str = typer.Option(None, "--expect-sha256", help="Refuse to start unless the model file has this "
-                                      "sha256."),
+    expect_sha256: str = typer.Option(None, "--expect-sha256", callback=_check_sha256,
+                                      help="Refuse to start unless the model file has this sha256."),
 ) -> None:
     """Run the live pipeline: capture thread, face, crop, model, K-of-N decision policy."""
     from edge.live.loop import run_loop

@@ -16,12 +16,16 @@ modules it imports (source specs, detectors, depth chains) are the ones the comm
 
 from __future__ import annotations
 
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
 
 from edge.capture.rs_pipeline import DepthChain, depth_chain, depth_filters_help
-from edge.capture.source import SOURCE_KINDS, sources_help
+from edge.capture.source import SOURCE_KINDS, check_source_spec, sources_help
 from edge.face.finder import detectors_help
 from edge.face.model_store import MODEL_DIR_ENV
 
@@ -40,12 +44,23 @@ MODEL_DIR_HELP = (f"Folder holding the YuNet face-detector model (default: ${MOD
                   "see `edgefas models`).")
 
 
+def source_spec_check(label: str) -> Callable[[str | None], str | None]:
+    """A callback that checks a source spec's form when the command line is parsed (one line naming
+    ``label``), before a model is opened; whether the source opens is the source's own check."""
+
+    def check(value: str | None) -> str | None:
+        return value if value is None else check_source_spec(value, label)
+
+    return check
+
+
 def source_option(default: Any = ..., *aliases: str, note: str = "", cameras_only: bool = False) -> Any:
     """``--source SPEC`` (a frame source); ``aliases`` are a command's older names (``--camera``).
     ``cameras_only``: the help lists only the physical kinds (``record`` reads a live camera)."""
     text = sources_help() if not cameras_only else "A live camera: " + "; ".join(
         f"{k.form} = {k.summary}" for k in SOURCE_KINDS if k.physical) + "."
-    return typer.Option(default, SOURCE, *aliases, help=text + (f" {note}" if note else ""))
+    return typer.Option(default, SOURCE, *aliases, callback=source_spec_check(SOURCE),
+                        help=text + (f" {note}" if note else ""))
 
 
 def detector_option(default: str = "auto", note: str = "") -> Any:
@@ -60,7 +75,7 @@ def model_option(default: Any = None, *, help: str) -> Any:
 
 def model_dir_option() -> Any:
     """``--model-dir DIR``: where the YuNet detector model is."""
-    return typer.Option(None, MODEL_DIR, help=MODEL_DIR_HELP)
+    return typer.Option(None, MODEL_DIR, exists=True, file_okay=False, help=MODEL_DIR_HELP)
 
 
 def _check_depth_filters(names: tuple[str, ...]):
@@ -79,13 +94,21 @@ def depth_filters_option(*aliases: str) -> Any:
     return typer.Option("default", *names, callback=_check_depth_filters(names), help=depth_filters_help())
 
 
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity mask, which taskset or a container narrows)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def threads_option(help: str) -> Any:
-    """``--threads N``: how many threads the command's compute may use (the help says whose)."""
-    return typer.Option(None, THREADS, min=1, help=help)
+    """``--threads N``: how many threads the command's compute may use (the help says whose), at most
+    one per usable core: in a compute pool more threads only queue behind each other (docs/benchmarks.md),
+    and an absurd count is a crash, not a slow run (100000 made ONNX Runtime segfault; 1024 spun for a
+    minute on one frame of a 2-core machine)."""
+    return typer.Option(None, THREADS, min=1, max=usable_cores(), help=help)
 
 
-def seed_option(default: int = 0, help: str = "Seed of a synthetic source.", min: int | None = None) -> Any:
-    """``--seed N``."""
+def seed_option(default: int = 0, help: str = "Seed of a synthetic source.", min: int = 0) -> Any:
+    """``--seed N``, 0 or more: numpy's generators refuse a negative seed."""
     return typer.Option(default, SEED, min=min, help=help)
 
 
@@ -144,5 +167,38 @@ def cache_dir_option(kind: str) -> Any:
     folder under the one cache root, resolved when the command runs (None here)."""
     from edge.cache import CACHE_ENV, CACHE_KINDS, cache_dir
 
-    return typer.Option(None, CACHE_DIR, help=f"Cache of {CACHE_KINDS[kind]} (default: {cache_dir(kind)}; "
-                                              f"${CACHE_ENV} moves every edgefas cache).")
+    return typer.Option(None, CACHE_DIR, file_okay=False,
+                        help=f"Cache of {CACHE_KINDS[kind]} (default: {cache_dir(kind)}; "
+                             f"${CACHE_ENV} moves every edgefas cache).")
+
+
+# --- values that click's types let through -------------------------------------------------------
+
+
+def finite(above: float | None = None) -> Callable[[float | None], float | None]:
+    """A callback for a float option: refuse nan and inf (click's float type and its ``min``/``max``
+    let both through), and, with ``above``, anything not greater than it (an open bound, which
+    ``min=`` cannot say). Closed bounds stay ``min=``/``max=`` on the option, shown in its help."""
+
+    def check(value: float | None) -> float | None:
+        if value is None:
+            return value
+        if not math.isfinite(value):
+            raise typer.BadParameter(f"{value} is not a finite number")
+        if above is not None and not value > above:
+            raise typer.BadParameter(f"{value:g} must be greater than {above:g}")
+        return value
+
+    return check
+
+
+def output_file(value: Path | None) -> Path | None:
+    """A callback for an option naming a file the command writes at its end: a folder, or a file in a
+    folder that does not exist, is refused when the command line is parsed, not after the work."""
+    if value is None or str(value) == "-":
+        return value
+    if value.is_dir():
+        raise typer.BadParameter(f"'{value}' is a folder; give the path of a file to write")
+    if not value.parent.is_dir():
+        raise typer.BadParameter(f"folder '{value.parent}' does not exist; create it first or choose another path")
+    return value

@@ -18,7 +18,7 @@ def synth(
     out: Path = typer.Option(..., "--out", help="folder: a new folder (labels.csv, color/, depth/); "
                              "bag: a RealSense recording file (.db3 with pyrealsense2 2.58+)."),
     count: int = typer.Option(200, "--count", min=1, help="folder: number of samples; bag: number of frames."),
-    seed: int = seed_option(0, min=0, help="Seed (0 or more): the same seed writes byte-identical files."),
+    seed: int = seed_option(0, help="Seed (0 or more): the same seed writes byte-identical files."),
     fmt: str = typer.Option("folder", "--format", help="folder (labelled dataset of every scenario) or bag "
                             "(a recording of one scenario through a software RealSense device)."),
     scenario: str = typer.Option("mixed", "--scenario", help="bag, or folder with --stream: live, print, replay, "

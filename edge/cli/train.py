@@ -12,6 +12,7 @@ from edge.cli.options import (
     cache_dir_option,
     dataset_spec_option,
     detector_option,
+    finite,
     model_dir_option,
     seed_option,
     threads_option,
@@ -24,11 +25,15 @@ def train(
     preset: str = typer.Option("edge", "--preset", help="Model preset: edge (128 px, real time on a Jetson), edge-wide (128 px, wider, for INT8 on CPU) or paper (256 px)."),
     dataset: str = dataset_spec_option("synthetic:4000", note="Training data: its train split trains the model, "
                                        "its dev split calibrates the score."),
-    out: Path = typer.Option(Path("runs/edge"), "--out", help="Run folder: checkpoints, metrics.csv, TensorBoard logs, model.pt."),
+    out: Path = typer.Option(Path("runs/edge"), "--out", file_okay=False,
+                             help="Run folder: checkpoints, metrics.csv, TensorBoard logs, model.pt."),
     steps: int = typer.Option(2000, "--steps", min=1, help="Training steps (generator updates)."),
-    batch: int = typer.Option(16, "--batch", min=2, help="Batch size, half live and half attacks."),
+    # at most 1024: a step holds about 35 MiB per edge-preset face (forward and backward, measured on CPU) and
+    # four times that at the paper preset's 256 px, so 1024 faces are 35-140 GiB, past any one training
+    # machine; a larger batch failed in its first allocation with a traceback
+    batch: int = typer.Option(16, "--batch", min=2, max=1024, help="Batch size, half live and half attacks."),
     seed: int = seed_option(help="Seed for weights, batches and synthesis."),
-    lr: float = typer.Option(None, "--lr", help="Learning rate (default: STDN's 6e-5)."),
+    lr: float = typer.Option(None, "--lr", callback=finite(above=0), help="Learning rate (default: STDN's 6e-5)."),
     rgb_only: bool = typer.Option(False, "--rgb-only", help="Ablation: train without the depth stream."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
     dev_dataset: str = dataset_spec_option(None, flag="--dev-dataset", note="Dev data for calibration, read at its "

@@ -34,6 +34,9 @@ class DatasetKind:
     needs_selector: bool
     folder: bool = True  # the argument is a folder that must exist (False for e.g. a scenario name)
     count: bool = False  # the argument is a whole number of frames per split (the rendered worlds)
+    # "module:function" that checks a selector without reading files (the rendered worlds' protocols), so a
+    # mistyped protocol fails with the spec, not after a model loaded; "" when only the files can tell
+    check_selector: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,11 +70,13 @@ DATASET_KINDS: tuple[DatasetKind, ...] = (
     DatasetKind("synthetic", "synthetic:COUNT[#PROTOCOL]",
                 "COUNT frames of the built-in synthetic world per split (subjects disjoint across splits); "
                 "PROTOCOL is grandtest or LOO_<print|replay|mask|cutout>",
-                "edge.datasets.synthetic:open_synthetic_dataset", False, folder=False, count=True),
+                "edge.datasets.synthetic:open_synthetic_dataset", False, folder=False, count=True,
+                check_selector="edge.datasets.synthetic:check_protocol"),
     DatasetKind("photo", "photo:COUNT[#PROTOCOL]",
                 "COUNT frames of the photo world (real people from photographs) per split; people disjoint across "
                 "splits; PROTOCOL is grandtest or LOO_<print|replay|mask|cutout|glasses|wrapped|silicone|mannequin>",
-                "edge.datasets.photo:open_photo_dataset", False, folder=False, count=True),
+                "edge.datasets.photo:open_photo_dataset", False, folder=False, count=True,
+                check_selector="edge.datasets.photo:check_protocol"),
     DatasetKind("folder", "folder:PATH", "a labels.csv folder dataset (DESIGN §8); a split column (train, dev, "
                 "test) picks each split's rows, without one the whole folder is every split",
                 "edge.datasets.folder:open_folder_dataset", False),
@@ -130,8 +135,16 @@ def parse_dataset_spec(spec: str) -> DatasetSpec:
             raise DatasetSpecError(f"'{text}' is a frame source (one scenario), not a dataset; write {kind.form}, "
                                f"e.g. {prefix}:400 (every scenario, labelled, with train/dev/test splits)")
         raise DatasetSpecError(f"dataset spec '{text}': COUNT must be a whole number, as in {prefix}:400 ({kind.form})")
+    if kind.count and int(path_text) < 1:
+        raise DatasetSpecError(f"dataset spec '{text}': COUNT must be at least 1, as in {prefix}:400 ({kind.form})")
     if kind.needs_selector and not selector:
         raise DatasetSpecError(f"dataset spec '{text}' needs a protocol after '#': {kind.form}")
+    if selector and kind.check_selector:
+        module_name, _, function_name = kind.check_selector.partition(":")
+        try:
+            getattr(importlib.import_module(module_name), function_name)(selector)
+        except DatasetError as err:
+            raise DatasetSpecError(f"dataset spec '{text}': {err}") from None
     return DatasetSpec(kind=kind.prefix, argument=path_text, selector=selector, text=text)
 
 

@@ -9,9 +9,9 @@ choice option on a command, fails this file until it has a row.
 from __future__ import annotations
 
 import pytest
-import typer.main
 from typer.testing import CliRunner
 
+from cli_commands import leaf_commands
 from edge.cli.app import app
 from edge.errors import EdgefasError
 
@@ -58,18 +58,8 @@ CASES: list[tuple[str, list[str], str, tuple[str, ...]]] = [
 ]
 
 
-def commands(group, prefix: str = ""):
-    """(path, command) of every leaf command under a click group (typer vendors its own click)."""
-    for name, command in group.commands.items():
-        path = f"{prefix} {name}".strip()
-        if hasattr(command, "commands"):
-            yield from commands(command, path)
-        else:
-            yield path, command
-
-
 def test_every_choice_option_of_every_command_has_a_case():
-    present = {(path, opt) for path, command in commands(typer.main.get_command(app))
+    present = {(path, opt) for path, command in leaf_commands()
                for param in command.params for opt in param.opts if opt in CHOICE_OPTIONS}
     covered = {(path, option) for path, _, option, _ in CASES}
     assert present - covered == set(), "add a row to CASES for each"

@@ -11,11 +11,11 @@ import ast
 from pathlib import Path
 
 import pytest
-import typer.main
 from typer.testing import CliRunner
 
 from edge.capture.rs_pipeline import FILTER_CHAINS, DepthChain, depth_chain
 from edge.capture.source import SOURCE_KINDS, SourceOptions, check_source
+from cli_commands import leaf_commands
 from edge.cli.app import app
 from edge.face.finder import DETECTOR_NAMES
 
@@ -34,16 +34,6 @@ DOCUMENTED = [("live", ["--camera", "realsense"], "source", "realsense"),
               ("record", ["--camera", "realsense:123", "--out", "x.db3"], "source", "realsense:123")]
 
 
-def commands(group=None, prefix: str = ""):
-    group = group or typer.main.get_command(app)
-    for name, command in group.commands.items():
-        path = f"{prefix} {name}".strip()
-        if hasattr(command, "commands"):
-            yield from commands(command, path)
-        else:
-            yield path, command
-
-
 def shared_params(command):
     """(shared name, click parameter) for every parameter of ``command`` that is a shared concept."""
     for param in command.params:
@@ -54,15 +44,15 @@ def shared_params(command):
 
 
 def test_every_shared_concept_is_spelled_the_same_in_every_command():
-    wrong = [(path, param.opts) for path, command in commands() for shared, param in shared_params(command)
+    wrong = [(path, param.opts) for path, command in leaf_commands() for shared, param in shared_params(command)
              if param.opts[0] != shared or not set(param.opts[1:]) <= SHARED[shared]]
     assert wrong == [], "the shared name first; older names only as extra names of the same option"
-    used = {shared for _, command in commands() for shared, _ in shared_params(command)}
+    used = {shared for _, command in leaf_commands() for shared, _ in shared_params(command)}
     assert used == set(SHARED)  # every concept is in use, so the table above stays true
 
 
 def test_every_commands_help_shows_the_shared_names():
-    for path, command in commands():
+    for path, command in leaf_commands():
         names = {shared for shared, _ in shared_params(command)}
         if not names:
             continue
@@ -73,7 +63,7 @@ def test_every_commands_help_shows_the_shared_names():
 
 
 def test_help_is_rendered_from_the_tables():
-    for path, command in commands():
+    for path, command in leaf_commands():
         for shared, param in shared_params(command):
             if shared == "--source":
                 kinds = [k for k in SOURCE_KINDS if k.physical] if path == "record" else SOURCE_KINDS
@@ -86,13 +76,13 @@ def test_help_is_rendered_from_the_tables():
 
 @pytest.mark.parametrize("path,argv,param,value", DOCUMENTED, ids=[d[0] + " " + d[1][0] for d in DOCUMENTED])
 def test_documented_older_names_still_reach_the_shared_option(path, argv, param, value):
-    command = dict(commands())[path]
+    command = dict(leaf_commands())[path]
     ctx = command.make_context(path, list(argv))  # parses (and runs option callbacks) without running the command
     assert ctx.params[param] == value
 
 
 def test_the_depth_chain_from_the_command_line_is_a_checked_chain():
-    command = dict(commands())["live"]
+    command = dict(leaf_commands())["live"]
     chain = command.make_context("live", ["--depth-filters", "decimate2"]).params["depth_filters"]
     assert isinstance(chain, DepthChain) and chain == "decimate2" and chain.config.decimation == 2
     default = command.make_context("live", []).params["depth_filters"]
