@@ -191,6 +191,19 @@ def test_production_kiosk_refuses_the_synthetic_source(tmp_path):
         run_kiosk(path, frames=5)
 
 
+def test_a_kiosk_whose_source_never_opens_stops_with_one_line_and_locks(tmp_path, model_dir):
+    """It used to report a camera fault every 2 s for ever (hardening issue)."""
+    from edge.errors import SourceUnavailableError
+    from edge.kiosk.runtime import run_kiosk
+
+    path = write_config(tmp_path, kiosk_toml(tmp_path, 'type = "none"', source="synthetic:nosuchscenario"))
+    with pytest.raises(SourceUnavailableError, match="unknown synthetic scenario 'nosuchscenario'"):
+        run_kiosk(path, frames=5, model_dir=model_dir)
+    with sqlite3.connect(tmp_path / "audit.sqlite") as db:
+        rows = db.execute("SELECT source, action, outcome FROM events ORDER BY rowid").fetchall()
+    assert ("service", "pipeline", "failed") in rows and rows[-1][:2] == ("service", "stop")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
