@@ -10,7 +10,6 @@ TensorRT 10 on JetPack 6 parses opset 17 well. Torch is imported only inside the
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import warnings
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.digest import file_sha256
 from edge.errors import ConfigError, ModelError, import_optional
 from engines.metadata import ModelMetadata, set_metadata
 
@@ -43,14 +43,6 @@ class ExportResult:
         return {"onnx": str(self.onnx_path), "variant": self.variant, "opset": self.opset,
                 "input_size": self.input_size, "parity_max_abs_score": self.parity_max_abs_score,
                 "sha256": self.sha256, "size_bytes": self.size_bytes}
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def export_module(module, out_path: str | Path, metadata: ModelMetadata, variant: str = "score",
@@ -118,7 +110,7 @@ def export_module(module, out_path: str | Path, metadata: ModelMetadata, variant
         raise ModelError(f"exported '{out}' disagrees with PyTorch by {diff:.2e} on the score (tolerance "
                          f"{PARITY_TOLERANCE:g}); the model uses an op the exporter mistranslates: report it")
     log.info("exported %s variant=%s opset=%d input=%d parity=%.1e", out, variant, OPSET, size, diff)
-    return ExportResult(out, variant, OPSET, size, diff, sha256_file(out), out.stat().st_size)
+    return ExportResult(out, variant, OPSET, size, diff, file_sha256(out), out.stat().st_size)
 
 
 def parity_max_abs_score(onnx_path: Path, rgb: np.ndarray, depth: np.ndarray, reference: np.ndarray) -> float:

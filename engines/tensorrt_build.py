@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.digest import file_sha256
 from edge.errors import ConfigError, EngineError, ModelError
-from engines.export import sha256_file
 from engines.manifest import EngineManifest, write_manifest
 from engines.metadata import ModelMetadata
 from engines.runner import INPUT_NAMES
@@ -229,11 +229,11 @@ def build_engine(onnx_path: str | Path, precision: str, out_dir: str | Path, cal
     request.engine_path.write_bytes(memoryview(serialized))
     request.timing_cache_path.write_bytes(memoryview(config.get_timing_cache().serialize()))
     manifest = EngineManifest(
-        engine_file=request.engine_path.name, engine_sha256=sha256_file(request.engine_path),
+        engine_file=request.engine_path.name, engine_sha256=file_sha256(request.engine_path),
         tensorrt_version=trt.__version__, gpu_name=gpu.name,
         compute_capability=f"{gpu.compute_capability[0]}.{gpu.compute_capability[1]}",
         precision=precision, input_shapes=shapes, onnx_file=str(request.onnx_path),
-        onnx_sha256=sha256_file(request.onnx_path), calibration_sha256=calibration_sha, flags=tuple(flags),
+        onnx_sha256=file_sha256(request.onnx_path), calibration_sha256=calibration_sha, flags=tuple(flags),
         workspace_mib=workspace_mib, created_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         rebuild_command=request.command(), model_metadata=metadata.to_props(), accuracy_gate=accuracy_gate,
     )

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.digest import file_sha256
 from edge.errors import EngineError, MissingExtraError, ModelError, import_optional
-from engines.export import sha256_file
 from engines.manifest import check_manifest, read_manifest
 from engines.metadata import metadata_from_props
 from engines.outputs import Outputs
@@ -129,7 +129,7 @@ class TensorRTRunner(ContractFromMetadata):
         manifest = read_manifest(self.path)
         gpu = current_gpu()
         check_manifest(manifest, trt.__version__, gpu.name, f"{gpu.compute_capability[0]}.{gpu.compute_capability[1]}",
-                       sha256_file(self.path))
+                       file_sha256(self.path))
         self.metadata = metadata_from_props(manifest.model_metadata, f"'{self.path}'")
         self.provider = f"tensorrt-{manifest.precision}"
         self._cuda = cuda

@@ -22,8 +22,9 @@ from typing import Any
 
 import torch
 
+from edge.digest import file_sha256
 from edge.errors import ModelError
-from engines.export import ExportResult, export_module, sha256_file
+from engines.export import ExportResult, export_module
 from engines.metadata import ModelMetadata
 from train.model.network import SpoofTraceNet, build_model
 from train.model.objective import TrainConfig
@@ -170,4 +171,4 @@ def export_checkpoint(checkpoint_path: str | Path, out_path: str | Path, variant
     if not path.is_file():
         raise ModelError(f"checkpoint '{path}' does not exist; train one with: edgefas train")
     model, info = load_checkpoint(path)
-    return export_module(model, out_path, checkpoint_metadata(info, sha256_file(path)), variant)
+    return export_module(model, out_path, checkpoint_metadata(info, file_sha256(path)), variant)

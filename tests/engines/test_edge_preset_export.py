@@ -46,7 +46,8 @@ def edge_export(tmp_path_factory):
 
 
 def test_export_parity_and_metadata(edge_export):
-    from engines.export import parity_max_abs_score, sha256_file
+    from edge.digest import file_sha256
+    from engines.export import parity_max_abs_score
     from engines.metadata import read_metadata
 
     model, config, contract, result = edge_export
@@ -58,7 +59,7 @@ def test_export_parity_and_metadata(edge_export):
     meta = read_metadata(result.onnx_path)
     assert (meta.preset, meta.input_size, meta.threshold) == ("edge", config.input_size_px, 0.25)
     assert dict(meta.preprocess) == contract and meta.alpha == pytest.approx(float(model.alpha))
-    assert meta.model_sha256 == sha256_file(result.onnx_path.parent / "edge.pt")
+    assert meta.model_sha256 == file_sha256(result.onnx_path.parent / "edge.pt")
 
 
 def test_edge_int8_agrees_with_fp32(edge_export, tmp_path):
