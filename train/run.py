@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -110,6 +111,8 @@ def recalibrate_batchnorm(model, samples: SampleSet, batches: int = 40, batch_si
         m.momentum = None  # cumulative average over the recalibration batches
     model.train()
     stream = balanced_batches(samples, batch_size, seed, augment=False)
+    # unaugmented batches of a small set only repeat its samples: two passes over it say all it can
+    batches = min(batches, max(1, math.ceil(2 * len(samples) / batch_size)))
     with torch.no_grad():
         for _ in range(batches):
             batch = next(stream)

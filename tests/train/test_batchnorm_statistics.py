@@ -56,3 +56,29 @@ def test_recalibration_replaces_skewed_statistics():
         train_out = model(torch.from_numpy(rgb), torch.from_numpy(depth)).score
     # ... so eval mode behaves like train mode on the same kind of data
     assert torch.allclose(eval_out, train_out, atol=0.05)
+
+
+def test_recalibration_of_a_small_set_stops_after_two_passes():
+    """40 unaugmented batches of a 4-face set only repeat it (and cost a test ~40 s of CPU)."""
+    from edge.datasets.sampleset import SampleSet
+    from train.run import recalibrate_batchnorm
+
+    calls = []
+
+    class Counting(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = torch.nn.BatchNorm2d(3)
+
+        def forward(self, rgb, depth):
+            calls.append(rgb.shape[0])
+            return self.norm(rgb)
+
+    rng = np.random.default_rng(0)
+    n = 4
+    samples = SampleSet(rng.integers(0, 256, (n, 3, 8, 8), dtype=np.uint8),
+                        rng.integers(0, 65536, (n, 1, 8, 8), dtype=np.uint16),
+                        np.array([0, 1] * (n // 2), np.int8), np.array(["", "print"] * (n // 2)),
+                        np.array(["s"] * n), np.array([""] * n))
+    recalibrate_batchnorm(Counting(), samples, batches=40, batch_size=4)
+    assert len(calls) == 2
