@@ -30,20 +30,26 @@ def test_extra_pass_does_not_move_running_statistics():
     assert not all(torch.equal(a, m.running_mean) for a, m in zip(before, norms(model)))
 
 
+def random_samples(n: int, size: int):
+    """``n`` random faces of ``size`` px, live and print alternating."""
+    from edge.datasets.sampleset import SampleSet
+
+    rng = np.random.default_rng(0)
+    return SampleSet(rng.integers(0, 256, (n, 3, size, size), dtype=np.uint8),
+                     rng.integers(0, 65536, (n, 1, size, size), dtype=np.uint16),
+                     np.array([0, 1] * (n // 2), np.int8), np.array(["", "print"] * (n // 2)),
+                     np.array(["s"] * n), np.array([""] * n))
+
+
 def test_recalibration_replaces_skewed_statistics():
     from train.run import recalibrate_batchnorm
-    from edge.datasets.sampleset import SampleSet
 
     torch.manual_seed(0)
     model = build_model(get_preset("edge")).train()
     with torch.no_grad():  # skew the statistics with inputs unlike the data
         model(torch.full((2, 3, 128, 128), 0.99), torch.full((2, 1, 128, 128), 0.99))
-    rng = np.random.default_rng(0)
     n = 16
-    samples = SampleSet(rng.integers(0, 256, (n, 3, 128, 128), dtype=np.uint8),
-                        rng.integers(0, 65536, (n, 1, 128, 128), dtype=np.uint16),
-                        np.array([0, 1] * (n // 2), np.int8), np.array(["", "print"] * (n // 2)),
-                        np.array(["s"] * n), np.array([""] * n))
+    samples = random_samples(n, 128)
     recalibrate_batchnorm(model, samples, batches=3, batch_size=4)
     first = norms(model)[0]
     # the stem's input statistics now follow the random uniform data (mean ~0.5 per channel) ...
@@ -60,7 +66,6 @@ def test_recalibration_replaces_skewed_statistics():
 
 def test_recalibration_of_a_small_set_stops_after_two_passes():
     """40 unaugmented batches of a 4-face set only repeat it (and cost a test ~40 s of CPU)."""
-    from edge.datasets.sampleset import SampleSet
     from train.run import recalibrate_batchnorm
 
     calls = []
@@ -74,11 +79,6 @@ def test_recalibration_of_a_small_set_stops_after_two_passes():
             calls.append(rgb.shape[0])
             return self.norm(rgb)
 
-    rng = np.random.default_rng(0)
-    n = 4
-    samples = SampleSet(rng.integers(0, 256, (n, 3, 8, 8), dtype=np.uint8),
-                        rng.integers(0, 65536, (n, 1, 8, 8), dtype=np.uint16),
-                        np.array([0, 1] * (n // 2), np.int8), np.array(["", "print"] * (n // 2)),
-                        np.array(["s"] * n), np.array([""] * n))
+    samples = random_samples(4, 8)
     recalibrate_batchnorm(Counting(), samples, batches=40, batch_size=4)
     assert len(calls) == 2
