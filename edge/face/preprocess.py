@@ -15,11 +15,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.errors import ModelError
+from edge.errors import ConfigError, ModelError
 from edge.face.crop import CropWindow, crop_color, crop_depth, crop_window
 from edge.face.depth_norm import (
     DEPTH_MODES,
     INNER_REGIONS,
+    PASSTHROUGH_MAX,
     NormalisedDepth,
     normalise_mad,
     normalise_passthrough,
@@ -214,6 +215,11 @@ def crop_and_normalise(frame: RGBDFrame, face: FaceBox, config: PreprocessConfig
         relief = measure_relief_mm(depth_mm, window.map_points(face.landmarks_xy),
                                    config.relief_patch_fraction * face.width * window.scale)
     else:
+        if depth_crop.max(initial=0) > PASSTHROUGH_MAX:  # a camera's millimetres, not a dataset's 8-bit depth
+            raise ConfigError(f"this model expects 8-bit pre-normalised depth (depth mode 'passthrough', as "
+                              f"CASIA-SURF and CeFA ship it) but the frames carry metric depth (values up to "
+                              f"{int(depth_crop.max())}); use a model trained with depth mode 'window' or 'mad' "
+                              f"for a camera, a recording or a rendered source")
         normalised = normalise_passthrough(depth_crop, region)
     gate = gate_reason(
         face.width, normalised.valid_fraction, estimate_pose(face.landmarks_xy), relief,

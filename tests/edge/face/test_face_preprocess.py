@@ -111,3 +111,16 @@ def test_preprocess_frame_keeps_the_primary_face_and_tracks_it():
     assert first.face.x0 == box.x0 and first.face.track_id > 0
     assert second.face.track_id == first.face.track_id
     assert preprocess_frame(frame, _ListFinder([]), PreprocessConfig(), tracker) is None
+
+
+def test_a_passthrough_model_on_metric_depth_is_one_line_saying_what_to_use():
+    """A CASIA-style model (8-bit depth) on a camera's millimetres used to be a ValueError traceback."""
+    from edge.errors import ConfigError
+
+    frame, box = make_face_frame(0.6, seed=11)
+    with pytest.raises(ConfigError, match="expects 8-bit pre-normalised depth .* use a model trained with depth "
+                                          "mode 'window' or 'mad'") as err:
+        crop_and_normalise(frame, box, PreprocessConfig(depth_mode="passthrough"))
+    assert "\n" not in str(err.value)
+    eight_bit = dataclasses.replace(frame, depth_raw=np.minimum(frame.depth_raw, 200).astype(np.uint16))
+    assert crop_and_normalise(eight_bit, box, PreprocessConfig(depth_mode="passthrough")).depth.max() <= 1.0
