@@ -40,6 +40,7 @@ class TrainJob:
     modalities: tuple[str, ...] = ("rgb", "depth")
     protocol: str = ""  # applied to synthetic sets: grandtest or LOO_<species>
     resume: bool = False
+    init: Path | None = None  # start from this checkpoint's weights (fine-tuning): fresh optimiser, step 0
     cache_dir: Path | None = None  # None: the samples cache under the one cache root (edge.cache)
     detector: str = "auto"
     model_dir: Path | None = None
@@ -211,6 +212,24 @@ def refuse_calibrating_on_training_rows(spec: str) -> None:
                                f"(train/dev/test) to labels.csv or pass --dev-dataset")
 
 
+def initial_model(model_config, job: TrainJob):
+    """A fresh network of ``model_config``, or, with ``job.init``, that checkpoint's weights: same
+    preset and streams, or a one-line :class:`~edge.errors.ModelError` (the discriminators and the
+    optimiser start fresh; the step count starts at 0)."""
+    from edge.errors import ModelError
+    from train.checkpoint import load_checkpoint
+    from train.model.network import build_model
+
+    if job.init is None:
+        return build_model(model_config)
+    model, info = load_checkpoint(job.init, expect=model_config)
+    if tuple(info.modalities) != tuple(job.modalities):
+        raise ModelError(f"--init {job.init} was trained on {'+'.join(info.modalities)}, this run trains on "
+                         f"{'+'.join(job.modalities)}; use a checkpoint with the same streams")
+    log.info("weights from %s (%s, %d steps)", job.init, info.preset, info.step)
+    return model.train()
+
+
 def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None = None,
                  on_frame: Callable[[str, int, int], None] | None = None) -> TrainSummary:
     import torch
@@ -218,7 +237,6 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
     from train.checkpoint import save_checkpoint, CheckpointExtra
     from train.model.objective import TrainConfig
     from train.model.presets import get_preset
-    from train.model.network import build_model
     from train import distributed
     from train.trainer import CHECKPOINT_NAME, Trainer, seed_everything
 
@@ -254,7 +272,7 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
         if job.learning_rate is not None:
             overrides["learning_rate"] = job.learning_rate
         train_config = dataclasses.replace(TrainConfig(), **overrides)
-        trainer = Trainer(build_model(model_config), model_config, train_config, out,
+        trainer = Trainer(initial_model(model_config, job), model_config, train_config, out,
                           preprocess=preprocess.to_metadata(), context=context, device=device)
     rank = context.rank if context is not None else 0
     batches = balanced_batches(train_set, trainer.config.batch_size, job.seed + trainer.step + 7919 * rank)

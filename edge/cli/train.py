@@ -17,7 +17,7 @@ from edge.cli.options import (
     seed_option,
     threads_option,
 )
-from edge.errors import check_choice
+from edge.errors import ConfigError, check_choice
 from edge.face.finder import check_detector
 
 
@@ -36,6 +36,9 @@ def train(
     lr: float = typer.Option(None, "--lr", callback=finite(above=0), help="Learning rate (default: STDN's 6e-5)."),
     rgb_only: bool = typer.Option(False, "--rgb-only", help="Ablation: train without the depth stream."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
+    init: Path = typer.Option(None, "--init", exists=True, dir_okay=False,
+                              help="Start from this checkpoint's weights (fine-tuning, e.g. the bundled "
+                                   "engines/models/edge-synthetic.pt): same preset, fresh optimiser, step 0."),
     dev_dataset: str = dataset_spec_option(None, flag="--dev-dataset", note="Dev data for calibration, read at its "
                                            "dev split (default: DATASET's dev split)."),
     detector: str = detector_option(note="Used on full frames."),
@@ -52,10 +55,13 @@ def train(
     from train.run import TrainJob, run_training
 
     check_choice(preset, PRESETS, "--preset")
+    if init is not None and resume:
+        raise ConfigError("give --init (start a new run from a checkpoint) or --resume (continue OUT/last.pt), "
+                          "not both")
     check_detector(detector)
     job = TrainJob(preset=preset, dataset=dataset, dev_dataset=dev_dataset, out_dir=out, steps=steps, batch_size=batch,
                    seed=seed, learning_rate=lr, modalities=("rgb",) if rgb_only else ("rgb", "depth"),
-                   resume=resume, cache_dir=cache_dir, detector=detector, model_dir=model_dir, threads=threads)
+                   resume=resume, init=init, cache_dir=cache_dir, detector=detector, model_dir=model_dir, threads=threads)
     stderr = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   TextColumn("{task.fields[info]}"), console=stderr, disable=not stderr.is_terminal) as bar:

@@ -93,3 +93,33 @@ def test_wrong_dataset_layout_names_the_expected_file(run_dir, tmp_path):
     result = CliRunner().invoke(app, ["eval", "--model", str(onnx), "--dataset", f"folder:{empty}",
                                       "--cache-dir", str(tmp_path / "c")])
     assert isinstance(result.exception, DatasetError) and "labels.csv" in str(result.exception)
+
+
+def test_init_starts_a_new_run_from_a_checkpoint_and_refuses_what_does_not_fit(run_dir, tmp_path, shared_data):
+    """Fine-tuning (`--init`): the run starts from the checkpoint's weights at step 0, with its own run folder."""
+    import torch
+
+    from edge.errors import EdgefasError
+    from train.checkpoint import load_checkpoint
+    from train.model.presets import get_preset
+    from train.run import TrainJob, initial_model
+
+    folder, cache = run_dir
+    source, _ = load_checkpoint(folder / "model.pt")
+    started = initial_model(get_preset("edge"), TrainJob(init=folder / "model.pt"))
+    assert started.training
+    for (name, want), have in zip(source.state_dict().items(), started.state_dict().values()):
+        assert torch.equal(want, have), name
+    fresh = initial_model(get_preset("edge"), TrainJob())
+    assert not all(torch.equal(a, b) for a, b in zip(source.state_dict().values(), fresh.state_dict().values()))
+
+    base = ["train", "--dataset", "synthetic:16", "--steps", "1", "--batch", "4", "--threads", "1", "--cache-dir",
+            str(cache), "--detector", "yunet", "--model-dir", str(shared_data / "models"), "--init", str(folder / "model.pt")]
+    result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "tuned")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "tuned" / "summary.json").read_text())["steps"] == 1  # a new run: step 0 + 1
+    for extra, says in ((["--preset", "edge-wide"], "holds a 'edge' model"), (["--rgb-only"], "trained on rgb+depth"),
+                        (["--resume"], "not both")):
+        result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "x"), *extra])
+        assert result.exit_code != 0 and isinstance(result.exception, EdgefasError), result.output
+        assert says in str(result.exception) and "\n" not in str(result.exception)
