@@ -11,7 +11,6 @@ pyrealsense2 but no camera.
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 import sys
 from pathlib import Path
@@ -21,10 +20,8 @@ from typer.testing import CliRunner
 
 from edge.capture.rs_pipeline import DeviceInfo
 from edge.errors import EdgefasError, ProductionError
-from edge.digest import file_sha256
-from engines.bundled import default_model_path
+from kiosk_toml import write_kiosk_toml
 
-MODEL = default_model_path()
 SERIAL = "832112070001"
 FIRMWARE = "5.16.0.1"  # what librealsense 2.59 recommends for a D435
 USB2 = DeviceInfo("Intel RealSense D435", SERIAL, FIRMWARE, "2.1", "D400", FIRMWARE)
@@ -32,35 +29,6 @@ OLD_FIRMWARE = DeviceInfo("Intel RealSense D435", SERIAL, "5.9.14.0", "3.2", "D4
 # what edge.capture.software_device registers: no USB type, no connection type
 SOFTWARE_DEVICE = DeviceInfo("edgefas synthetic D435", "000000000000", "0.0.0.0", "", "D400")
 GOOD = DeviceInfo("Intel RealSense D435", SERIAL, FIRMWARE, "3.2", "D400", FIRMWARE, "USB")
-
-
-def write_kiosk_toml(folder: Path, source: str, production: bool = True) -> Path:
-    """A complete kiosk.toml around the bundled model (pinned), no API, no door."""
-    key = folder / "token.key"
-    key.write_text(secrets.token_urlsafe(32))  # random: production refuses a low-entropy secret
-    key.chmod(0o600)
-    path = folder / "kiosk.toml"
-    path.write_text(f"""
-[kiosk]
-source = "{source}"
-model = "{MODEL}"
-model_sha256 = "{file_sha256(MODEL)}"
-production = {str(production).lower()}
-
-[api]
-enabled = false
-
-[token]
-algorithm = "hmac-sha256"
-secret_file = "{key}"
-
-[audit]
-path = "{folder / 'audit.sqlite'}"
-
-[actuator]
-type = "none"
-""")
-    return path
 
 
 def run_kiosk_command(config: Path):
@@ -89,7 +57,7 @@ def software_specs(folder: Path) -> list[str]:
 @pytest.mark.parametrize("kind", ["bag", "synthetic", "photo", "folder"])
 def test_production_kiosk_refuses_every_software_kind_before_opening_anything(tmp_path, kind):
     spec = next(s for s in software_specs(tmp_path) if s.startswith(kind + ":"))
-    result = run_kiosk_command(write_kiosk_toml(tmp_path, spec))
+    result = run_kiosk_command(write_kiosk_toml(tmp_path, spec, production=True))
     assert_one_line_refusal(result, f"'{spec}'", "realsense")
     assert not (tmp_path / "audit.sqlite").exists()  # refused before the audit log, the door or the model opened
 
@@ -97,7 +65,7 @@ def test_production_kiosk_refuses_every_software_kind_before_opening_anything(tm
 def test_the_console_entry_prints_a_refusal_as_one_line(tmp_path, monkeypatch, capsys):
     from edge.cli.app import main
 
-    config = write_kiosk_toml(tmp_path, "synthetic:live")
+    config = write_kiosk_toml(tmp_path, "synthetic:live", production=True)
     monkeypatch.setattr(sys, "argv", ["edgefas", "kiosk", "--config", str(config)])
     with pytest.raises(SystemExit) as exited:
         main()
@@ -126,7 +94,7 @@ def stand_in_camera(monkeypatch):
 ], ids=["software-device", "usb2", "old-firmware"])
 def test_production_kiosk_refuses_an_unfit_camera_when_it_opens(tmp_path, stand_in_camera, device, needle):
     stand_in_camera(device)
-    result = run_kiosk_command(write_kiosk_toml(tmp_path, "realsense"))
+    result = run_kiosk_command(write_kiosk_toml(tmp_path, "realsense", production=True))
     message = assert_one_line_refusal(result, needle)
     # the refusal stopped the service (no reconnect loop, no "camera fault" that ends with exit 0): audited, door locked
     with sqlite3.connect(tmp_path / "audit.sqlite") as db:

@@ -11,7 +11,6 @@ actually scored, so a run in which every frame faulted (over latency, stale) can
 
 from __future__ import annotations
 
-import secrets
 import socket
 import sqlite3
 
@@ -20,10 +19,10 @@ import pytest
 from edge.capture.synthetic import SyntheticWorld
 from edge.errors import ConfigError, ModelError
 from edge.live.clock import WallClock
-from edge.digest import file_sha256
 from edge.live.session import LiveOptions, LiveSession
 from edge.policy import PolicyConfig
 from engines.bundled import default_model_path
+from kiosk_toml import write_kiosk_toml
 from live_fakes import FiniteSource, SlowSource, StallingSource, SteppingClock
 
 MODEL = default_model_path()
@@ -140,45 +139,16 @@ def test_disconnect_fails_closed(model_dir):
     assert results[-1].decision.state == "unknown" and "disconnected" in results[-1].decision.reason
 
 
-def kiosk_toml(tmp_path, actuator: str, production: bool = False, digest: str | None = None,
-               source: str = "synthetic:live") -> str:
-    key = tmp_path / "token.key"
-    key.write_text(secrets.token_hex(32))  # production refuses a low-entropy secret
-    key.chmod(0o600)
-    digest = digest or file_sha256(MODEL)
-    return f"""
-[kiosk]
-source = "{source}"
-model = "{MODEL}"
-model_sha256 = "{digest}"
-production = {str(production).lower()}
-unlock_s = 0.1
-
-[api]
-enabled = false
-
-[token]
-algorithm = "hmac-sha256"
-secret_file = "{key}"
-
-[audit]
-path = "{tmp_path / 'audit.sqlite'}"
-
-[actuator]
-{actuator}
-"""
-
-
-def write_config(tmp_path, text: str):
-    path = tmp_path / "kiosk.toml"
-    path.write_text(text)
-    return path
+def kiosk_config(tmp_path, actuator: str, production: bool = False, digest: str | None = None,
+                 source: str = "synthetic:live"):
+    return write_kiosk_toml(tmp_path, source, production=production, actuator=actuator, digest=digest,
+                            kiosk_extra="unlock_s = 0.1")
 
 
 def test_kiosk_refuses_a_model_with_the_wrong_hash(tmp_path):
     from edge.kiosk.runtime import run_kiosk
 
-    path = write_config(tmp_path, kiosk_toml(tmp_path, 'type = "none"', digest="0" * 64))
+    path = kiosk_config(tmp_path, 'type = "none"', digest="0" * 64)
     with pytest.raises(ModelError, match="was pinned"):
         run_kiosk(path, frames=5)
 
@@ -186,7 +156,7 @@ def test_kiosk_refuses_a_model_with_the_wrong_hash(tmp_path):
 def test_production_kiosk_refuses_the_synthetic_source(tmp_path):
     from edge.kiosk.runtime import run_kiosk
 
-    path = write_config(tmp_path, kiosk_toml(tmp_path, 'type = "none"', production=True))
+    path = kiosk_config(tmp_path, 'type = "none"', production=True)
     with pytest.raises(ConfigError, match="production mode refuses"):
         run_kiosk(path, frames=5)
 
@@ -196,7 +166,7 @@ def test_a_kiosk_whose_source_never_opens_stops_with_one_line_and_locks(tmp_path
     from edge.errors import SourceUnavailableError
     from edge.kiosk.runtime import run_kiosk
 
-    path = write_config(tmp_path, kiosk_toml(tmp_path, 'type = "none"', source="synthetic:nosuchscenario"))
+    path = kiosk_config(tmp_path, 'type = "none"', source="synthetic:nosuchscenario")
     with pytest.raises(SourceUnavailableError, match="unknown synthetic scenario 'nosuchscenario'"):
         run_kiosk(path, frames=5, model_dir=model_dir)
     with sqlite3.connect(tmp_path / "audit.sqlite") as db:
@@ -216,7 +186,7 @@ def test_webhook_down_means_no_grant_and_an_audit_line(tmp_path, model_dir, monk
     monkeypatch.setenv("EDGEFAS_TEST_WEBHOOK", "w" * 40)
     actuator = (f'type = "webhook"\nurl = "http://127.0.0.1:{free_port()}/unlock"\n'
                 'secret_env = "EDGEFAS_TEST_WEBHOOK"\ntimeout_s = 0.5')
-    path = write_config(tmp_path, kiosk_toml(tmp_path, actuator))
+    path = kiosk_config(tmp_path, actuator)
     run = run_kiosk(path, frames=40, model_dir=model_dir)
     assert run.grants >= 1  # the policy said live ...
     with sqlite3.connect(tmp_path / "audit.sqlite") as db:
@@ -231,7 +201,7 @@ def test_kiosk_grants_once_per_attempt_through_a_command(tmp_path, model_dir):
 
     marker = tmp_path / "opened"
     actuator = f'type = "command"\nunlock = ["/bin/sh", "-c", "echo $EDGEFAS_ATTEMPT_ID >> {marker}"]\ntimeout_s = 5.0'
-    path = write_config(tmp_path, kiosk_toml(tmp_path, actuator))
+    path = kiosk_config(tmp_path, actuator)
     run = run_kiosk(path, frames=40, model_dir=model_dir)
     assert run.grants == 1
     assert marker.read_text().split() == ["1"]
