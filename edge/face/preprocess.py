@@ -20,7 +20,6 @@ from edge.face.crop import CropWindow, crop_color, crop_depth, crop_window
 from edge.face.depth_norm import (
     DEPTH_MODES,
     INNER_REGIONS,
-    PASSTHROUGH_MAX,
     NormalisedDepth,
     normalise_mad,
     normalise_passthrough,
@@ -215,12 +214,13 @@ def crop_and_normalise(frame: RGBDFrame, face: FaceBox, config: PreprocessConfig
         relief = measure_relief_mm(depth_mm, window.map_points(face.landmarks_xy),
                                    config.relief_patch_fraction * face.width * window.scale)
     else:
-        if depth_crop.max(initial=0) > PASSTHROUGH_MAX:  # a camera's millimetres, not a dataset's 8-bit depth
+        try:  # a uint16 crop of a 2-D frame can only fail the range: a camera's millimetres, not 8-bit depth
+            normalised = normalise_passthrough(depth_crop, region)
+        except ValueError:
             raise ConfigError(f"this model expects 8-bit pre-normalised depth (depth mode 'passthrough', as "
                               f"CASIA-SURF and CeFA ship it) but the frames carry metric depth (values up to "
                               f"{int(depth_crop.max())}); use a model trained with depth mode 'window' or 'mad' "
-                              f"for a camera, a recording or a rendered source")
-        normalised = normalise_passthrough(depth_crop, region)
+                              f"for a camera, a recording or a rendered source") from None
     gate = gate_reason(
         face.width, normalised.valid_fraction, estimate_pose(face.landmarks_xy), relief,
         min_face_width_px=config.min_face_width_px, min_valid_fraction=config.min_valid_fraction,

@@ -132,6 +132,8 @@ class LiveSession:
 
     def __iter__(self) -> Iterator[FrameResult]:
         opts, clock = self.options, self.clock
+        # asked once, not per frame: a runtime Protocol check inspects the object's attributes
+        meter = self.source.set_exposure_roi if isinstance(self.source, MetersExposure) else None
         self.capture.start()
         while opts.frames is None or self.decisions < opts.frames:
             waited, waited_wall = clock.now_ms(), time.perf_counter()
@@ -155,9 +157,9 @@ class LiveSession:
             self.last_frame = item.frame
             result = self.pipeline.process(item.frame, t_ms, capture_ms, age, wait_ms)
             self.decisions += 1
-            if result.face is not None and isinstance(self.source, MetersExposure):
+            if result.face is not None and meter is not None:
                 face = result.face  # the camera rate-limits these itself (a USB control transfer each)
-                self.source.set_exposure_roi((face.x0, face.y0, face.x1, face.y1))
+                meter((face.x0, face.y0, face.x1, face.y1))
             yield result
 
     def close(self) -> None:
