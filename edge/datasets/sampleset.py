@@ -12,6 +12,7 @@ far finer than the sensor's millimetre), so a 128 px sample costs 80 KiB.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import time
@@ -179,8 +180,11 @@ def load_sample_set(path: Path) -> SampleSet:
 
 def cache_path(cache_dir: Path, spec: str, split: str, config: PreprocessConfig, detector: str) -> Path:
     """Where the preprocessed samples of (spec, split) under this contract and detector are kept."""
-    key = json.dumps([spec, split, config.to_metadata(), detector, DETECTION_GEOMETRY, SAMPLE_FORMAT], sort_keys=True)
     kind = spec.partition(":")[0]
+    key = [spec, split, config.to_metadata(), detector, DETECTION_GEOMETRY, SAMPLE_FORMAT]
+    if kind in RENDERED_PROTOCOLS:  # a rendered world that draws differently makes other samples
+        key.append(importlib.import_module(RENDERED_PROTOCOLS[kind]).WORLD_VERSION)
+    key = json.dumps(key, sort_keys=True)
     return Path(cache_dir) / f"{kind}-{split}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz"
 
 
@@ -230,7 +234,6 @@ def prepare_samples(spec: str, split: str, config: PreprocessConfig, detector: s
     if kind in RENDERED_PROTOCOLS and "#" in spec:
         base_spec, _, protocol = spec.partition("#")  # every protocol of a rendered world shares its grand test's frames
     if protocol:  # checked before anything is rendered or read: a mistyped protocol costs nothing
-        import importlib
 
         module = importlib.import_module(RENDERED_PROTOCOLS[kind])
         if protocol.startswith("LOO_") and protocol[4:] not in module.WORLD_ATTACKS:

@@ -74,3 +74,19 @@ def test_cache_dir_help_names_the_root(argv):
     line = next(l for l in result.output.splitlines() if "--cache-dir" in l)
     assert "$EDGEFAS_CACHE" in line and str(cache_root()) in line, line
     assert any(what in line for what in CACHE_KINDS.values())
+
+
+def test_a_rendered_world_that_draws_differently_gets_a_new_sample_cache(monkeypatch, tmp_path):
+    from edge.datasets import photo, synthetic
+    from edge.datasets.sampleset import cache_path
+    from edge.face.preprocess import PreprocessConfig
+
+    config = PreprocessConfig()
+    before = {k: cache_path(tmp_path, f"{k}:100", "train", config, "yunet") for k in ("photo", "synthetic")}
+    folder = cache_path(tmp_path, "folder:/data/site", "train", config, "yunet")
+    monkeypatch.setattr(photo, "WORLD_VERSION", photo.WORLD_VERSION + 1)
+    assert cache_path(tmp_path, "photo:100", "train", config, "yunet") != before["photo"]
+    assert cache_path(tmp_path, "synthetic:100", "train", config, "yunet") == before["synthetic"], "only that world's"
+    monkeypatch.setattr(synthetic, "WORLD_VERSION", synthetic.WORLD_VERSION + 1)
+    assert cache_path(tmp_path, "synthetic:100", "train", config, "yunet") != before["synthetic"]
+    assert cache_path(tmp_path, "folder:/data/site", "train", config, "yunet") == folder, "recorded data has no version"

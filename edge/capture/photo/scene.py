@@ -298,34 +298,87 @@ def _eye_holes(card: PersonCard, domain: np.ndarray, rx_m: float = 0.014, ry_m: 
     return out
 
 
-def _build_mask(clip: PhotoClip, wearer: PersonCard, victim: PersonCard, rng: np.random.Generator,
-                flexible: bool = False) -> None:
+def _mask_domain(wearer: PersonCard, reach_m: float) -> np.ndarray:
+    """The wearer's face mesh grown by ``reach_m`` (where a mask covers), as a 0/1 grid."""
     area = wearer.mesh_area.astype(np.uint8)
-    grow = int(0.02 * wearer.albedo.shape[1] / (2 * wearer.half_w))  # the mask reaches 2 cm past the mesh
-    domain = cv2.dilate(area, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)).astype(np.float32) * wearer.domain
-    domain = _eye_holes(wearer, domain)
+    grow = int(reach_m * wearer.albedo.shape[1] / (2 * wearer.half_w))
+    return cv2.dilate(area, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)).astype(np.float32) * wearer.domain
+
+
+def _build_mask(clip: PhotoClip, wearer: PersonCard, victim: PersonCard, rng: np.random.Generator) -> None:
+    """A rigid resin or paper-mache mask printed with the victim's face: muted colours, a glossy coat,
+    the wearer's face shape (it fits), eye holes, a rim 2 cm past the face, held 6-14 mm out."""
+    domain = _eye_holes(wearer, _mask_domain(wearer, 0.02))
     texture = _victim_on_wearer(wearer, victim)
-    if flexible:  # silicone: skin-like but smooth, slightly off in colour, with a sheen
-        texture = cv2.GaussianBlur(texture, (0, 0), float(rng.uniform(1.0, 2.5)))
-        tint = np.array([0.92, 0.97, 1.08], np.float32) * rng.uniform(0.95, 1.05, 3).astype(np.float32)
-        texture = np.clip(texture * tint, 0, 1)
-        gap, spec, shine = float(rng.uniform(0.001, 0.003)), float(rng.uniform(0.2, 0.4)), float(rng.uniform(10, 25))
-    else:  # rigid resin or paper-mache mask printed with the victim's face: muted colours, glossy coat
-        grey = texture.mean(axis=2, keepdims=True)
-        texture = np.clip(grey + rng.uniform(0.4, 0.8) * (texture - grey), 0, 1) * rng.uniform(0.85, 1.05)
-        gap, spec, shine = float(rng.uniform(0.006, 0.014)), float(rng.uniform(0.25, 0.5)), float(rng.uniform(15, 40))
-    face = wearer.face & (domain > 0.5)
-    surf = Surface("silicone" if flexible else "mask", np.zeros(3, np.float32), np.eye(3, dtype=np.float32),
-                   wearer.half_w, wearer.half_h, texture.astype(np.float32), MATERIAL_MASK if not flexible else MATERIAL_SKIN,
-                   height=wearer.height, domain=domain, face_region=face, specular=spec, shininess=shine)
+    grey = texture.mean(axis=2, keepdims=True)
+    texture = np.clip(grey + rng.uniform(0.4, 0.8) * (texture - grey), 0, 1) * rng.uniform(0.85, 1.05)
+    gap, spec, shine = float(rng.uniform(0.006, 0.014)), float(rng.uniform(0.25, 0.5)), float(rng.uniform(15, 40))
+    surf = Surface("mask", np.zeros(3, np.float32), np.eye(3, dtype=np.float32), wearer.half_w, wearer.half_h,
+                   texture.astype(np.float32), MATERIAL_MASK, height=wearer.height, domain=domain,
+                   face_region=wearer.face & (domain > 0.5), specular=spec, shininess=shine)
+    _wear(clip, wearer, surf, gap)
+
+
+def _wear(clip: PhotoClip, wearer: PersonCard, surf: Surface, gap_m: float) -> None:
+    """Put a mask surface on the wearer's face, ``gap_m`` in front of it, moving with the head."""
     clip.medium, clip.rigid = surf, True
     e = wearer.eye_mid_m
-    clip.medium_offset = np.array([-e[0], -e[1], -gap], np.float32)
+    clip.medium_offset = np.array([-e[0], -e[1], -gap_m], np.float32)
     clip.shown = ShownFace(surf, wearer.outline_m, wearer.landmarks_m)
 
 
+def silicone_shell(card: PersonCard, span_m: float) -> np.ndarray:
+    """The outer surface of a flexible mask pulled over ``card``'s face (height grid, metres).
+
+    A sheet of silicone stretched over a face cannot follow it into the hollows: it bridges the eye
+    sockets, the sides of the nose and the corners of the mouth. Where the face is hollow its
+    height (which grows away from the camera) lies behind a smoothed copy of itself (Gaussian,
+    ``span_m`` sigma), so the sheet is the nearer of the two: on the nose, cheeks and forehead it
+    follows the face, over the hollows it spans them (1-4 mm on the fitted meshes, about 2 mm at
+    the eyes). The caller places the shell its thickness in front of the face.
+    """
+    height = card.height.astype(np.float32)
+    px_per_m = card.albedo.shape[1] / (2 * card.half_w)
+    return np.minimum(height, cv2.GaussianBlur(height, (0, 0), span_m * px_per_m))
+
+
 def _build_silicone(clip: PhotoClip, wearer: PersonCard, victim: PersonCard, rng: np.random.Generator) -> None:
-    _build_mask(clip, wearer, victim, rng, flexible=True)
+    """A flexible silicone mask of the victim worn by the attacker (WMCA's "flexible mask").
+
+    What tells it from a face, as on the real thing: the shell is 3-6 mm of silicone that bridges the
+    wearer's eye sockets, so the wearer's own eyes sit 4-8 mm behind the eye holes' rims; the
+    mouth is often open too (the wearer's lips behind it); the skin is cast and painted: no pores
+    (blurred 0.8-2 mm), less variation than skin (pulled 15-40 % towards one flat tone), tinted,
+    with a waxy sheen; it ends in a thin edge 1.5-3 cm past the face. The mask's face is the
+    victim's photo on the wearer's head shape (a custom mask is made to fit).
+    """
+    px_per_mm = wearer.albedo.shape[1] / (2 * wearer.half_w) / 1000.0
+    domain = _eye_holes(wearer, _mask_domain(wearer, float(rng.uniform(0.015, 0.03))),
+                        rx_m=float(rng.uniform(0.012, 0.016)), ry_m=float(rng.uniform(0.006, 0.009)))
+    if rng.random() < 0.5:
+        domain = _mouth_hole(wearer, domain)
+    texture = cv2.GaussianBlur(_victim_on_wearer(wearer, victim), (0, 0), float(rng.uniform(0.8, 2.0)) * px_per_mm)
+    face = wearer.face & (domain > 0.5)
+    flat = texture[face].mean(axis=0) if face.any() else texture.reshape(-1, 3).mean(axis=0)
+    texture = texture + float(rng.uniform(0.15, 0.4)) * (flat[None, None, :] - texture)
+    tint = np.array([0.92, 0.97, 1.08], np.float32) * rng.uniform(0.95, 1.05, 3).astype(np.float32)
+    texture = np.clip(texture * tint, 0, 1)
+    height = silicone_shell(wearer, float(rng.uniform(0.012, 0.02)))
+    surf = Surface("silicone", np.zeros(3, np.float32), np.eye(3, dtype=np.float32), wearer.half_w, wearer.half_h,
+                   texture.astype(np.float32), MATERIAL_SKIN, height=height, domain=domain, face_region=face,
+                   specular=float(rng.uniform(0.2, 0.4)), shininess=float(rng.uniform(10, 25)))
+    _wear(clip, wearer, surf, float(rng.uniform(0.003, 0.006)))
+
+
+def _mouth_hole(card: PersonCard, domain: np.ndarray) -> np.ndarray:
+    """An opening between the mouth corners (the wearer's lips show through)."""
+    out = domain.copy()
+    lm = card.landmarks_m
+    (cx, cy), = card.texel(lm[3:, :2].mean(axis=0, keepdims=True))
+    px_per_m = card.albedo.shape[1] / (2 * card.half_w)
+    rx = abs(float(lm[4, 0] - lm[3, 0])) / 2 * 0.9 * px_per_m
+    cv2.ellipse(out, (int(cx), int(cy)), (int(rx), int(0.006 * px_per_m)), 0, 0, 360, 0.0, -1)
+    return out
 
 
 def _build_cutout(clip: PhotoClip, wearer: PersonCard, victim: PersonCard, rng: np.random.Generator) -> None:

@@ -125,3 +125,26 @@ def test_photo_source_spec_opens_and_streams(library, monkeypatch):
     from edge.capture.source import is_physical
 
     assert not is_physical(source.spec), "production mode must refuse a rendered source"
+
+
+def test_a_silicone_mask_spans_the_hollows_follows_the_nose_and_leaves_the_eyes_open(library):
+    from edge.capture.photo import PhotoWorld
+    from edge.capture.photo.scene import silicone_shell
+    from edge.capture.photo.world import cached_card
+
+    card = cached_card(str(library.photos_in("train")[0].path), str(library.root))
+    shell = silicone_shell(card, 0.015)
+    face = card.mesh_area.astype(bool)
+    gap_mm = (card.height - shell)[face] * 1000
+    assert gap_mm.min() >= 0.0, "the sheet never sinks behind the face it is pulled over"
+    assert np.percentile(gap_mm, 90) > 1.5, "it bridges the hollows (sockets, sides of the nose)"
+    nx, ny = card.texel(card.landmarks_m[2:3, :2])[0]
+    assert (card.height - shell)[int(ny), int(nx)] * 1000 < 0.5, "on the nose tip it lies on the face"
+
+    clip = PhotoWorld("silicone", seed=11, split="dev").clip_for(0)
+    mask = clip.medium
+    assert mask.name == "silicone" and clip.rigid
+    assert 0.003 <= -float(clip.medium_offset[2]) <= 0.006, "3-6 mm of silicone in front of the wearer's face"
+    for ex, ey in clip.wearer.texel(clip.wearer.landmarks_m[:2, :2]):
+        assert mask.domain[int(ey), int(ex)] < 0.5, "an eye hole: the wearer's own eye shows through"
+    assert (mask.domain[clip.wearer.face] > 0.5).mean() > 0.8, "the rest of the face is covered"
