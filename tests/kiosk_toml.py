@@ -11,9 +11,10 @@ from engines.bundled import default_model_path
 
 
 def write_kiosk_toml(folder: Path, source: str, *, production: bool, actuator: str = 'type = "none"',
-                     digest: str | None = None, kiosk_extra: str = "") -> Path:
+                     digest: str | None = None, kiosk_extra: str = "", console: str | None = None) -> Path:
     """``folder/kiosk.toml`` for ``source``; ``digest`` replaces the model's true sha256 (a wrong pin),
-    ``kiosk_extra`` adds lines to ``[kiosk]``, ``actuator`` is the ``[actuator]`` table's body."""
+    ``kiosk_extra`` adds lines to ``[kiosk]``, ``actuator`` is the ``[actuator]`` table's body,
+    ``console`` the ``[console]`` table's body (no table when None: the console is off)."""
     model = default_model_path()
     key = folder / "token.key"
     key.write_text(secrets.token_hex(32))
@@ -39,5 +40,5 @@ path = "{folder / 'audit.sqlite'}"
 
 [actuator]
 {actuator}
-""")
+""" + ("" if console is None else f"\n[console]\n{console}\n"))
     return path

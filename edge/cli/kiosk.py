@@ -1,14 +1,18 @@
-"""``edgefas kiosk``: run the door service from a kiosk.toml."""
+"""``edgefas kiosk``: run the door service from a kiosk.toml; ``edgefas kiosk-password``: the console's login."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
 from edge.cli.options import detector_option, frames_option, model_dir_option, seed_option
+from edge.errors import ConfigError
 from edge.face.finder import check_detector
+
+MIN_PASSWORD_CHARS = 8  # NIST SP 800-63B §5.1.1.2: memorized secrets of at least 8 characters
 
 
 def kiosk(
@@ -32,5 +36,28 @@ def kiosk(
                                f"{run.drops} frames dropped")
 
 
+def kiosk_password(
+    stdin: bool = typer.Option(False, "--stdin", help="Read the password from the first line of standard input "
+                                                      "(scripts) instead of asking twice without echo."),
+) -> None:
+    """Make the installer console's password hash (scrypt) for kiosk.toml.
+
+    Prints one line, `password_hash = "scrypt$..."`, to paste under [console] in kiosk.toml.
+    """
+    from edge.kiosk.console.password import hash_password
+
+    if stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Console password", hide_input=True, confirmation_prompt=True)
+    if len(password) < MIN_PASSWORD_CHARS:
+        source = "standard input" if stdin else "the prompt"
+        raise ConfigError(f"the console password from {source} has {len(password)} characters; use at least "
+                          f"{MIN_PASSWORD_CHARS}")
+    typer.echo(f'password_hash = "{hash_password(password)}"')
+    Console(stderr=True).print("paste this line under [console] in kiosk.toml, with enabled = true", markup=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command("kiosk")(kiosk)
+    app.command("kiosk-password")(kiosk_password)

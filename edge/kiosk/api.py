@@ -11,34 +11,34 @@ Everything refused gets the JSON ``{"error": ..., "status": ...}``, never opens 
 audited, aggregated per kind and minute (:mod:`edge.kiosk.refusals`): a caller over its rate limit
 (429, :mod:`edge.kiosk.rate_limit`), outside ``[api] allow`` (403), a body over 4 KiB (413, not
 read), no Content-Length (411), malformed JSON or nonce (400), unknown path (404), wrong method
-(405), and what ``http.server`` refuses before we see a request: a garbage request line (400), a
-path over 64 KiB (414), a header line over 64 KiB or over 100 headers (431), a method HTTP does not
-define (501), an HTTP version we do not speak (505). A client that disconnects is logged at DEBUG,
-never as a traceback. Bound to 127.0.0.1 by default. Served by the stdlib ``ThreadingHTTPServer``:
-one thread per connection, so providers must be thread-safe. The rules (admission, body length,
-nonce parsing, answers, refusal auditing) live in :class:`KioskApi` and the functions below, not in
-the handler class, so they move unchanged to another HTTP framework.
+(405), an HTTP version we do not speak (505, or 400 for HTTP/0.9), and what the HTTP parser refuses
+before the app sees a request (:mod:`edge.kiosk.http_server`): a garbage request line (400), a path
+over 64 KiB (414), a header line over 64 KiB or over 100 headers (431), a method HTTP does not
+define (501). A client that disconnects is logged at DEBUG, never as a traceback. Bound to
+127.0.0.1 by default.
+
+Served by Starlette on uvicorn (:class:`~edge.kiosk.http_server.BackgroundServer`, one event-loop
+thread; the providers and the audit log are called on its worker threads, so they must be
+thread-safe). The rules (admission, body length, nonce parsing, answers, refusal auditing) live in
+:class:`KioskApi` and the functions below, not in the HTTP layer.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import math
 import re
-import socket
-import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
-from edge.errors import ConfigError
+from edge.errors import ConfigError, import_optional
 from edge.kiosk.audit import AuditError, AuditLog
 from edge.kiosk.config import ApiConfig
+from edge.kiosk.http_server import BackgroundServer, periodic_lifespan
 from edge.kiosk.rate_limit import RateLimiter
 from edge.kiosk.refusals import Refusal, RefusalAudit
 from edge.kiosk.tokens import TokenClaims, TokenKey, sign_token
@@ -47,12 +47,8 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 4096  # a nonce request is < 200 bytes; 4 KiB leaves room and bounds memory per request
 NONCE_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,128}")  # base64url alphabet; 16 chars >= 96 bits if random
-SOCKET_TIMEOUT_S = 5.0  # a client that trickles its request (slowloris) loses its thread after this
-SHUTDOWN_POLL_S = 0.1  # serve_forever's poll interval: how long stop() may wait for the loop to notice
-# Lingering close (Apache's lingering_close, RFC 9112 §9.6): after a refusal sent before the request
-# was read to its end (414, 431, 413), closing with unread input makes the kernel send RST, which can
-# destroy the answer at the client. Read and drop what still arrives, for this long and this much.
-LINGER_S, LINGER_MAX_BYTES = 0.5, 1 << 20
+FLUSH_EVERY_S = 0.1  # how often the aggregates of ended refusal intervals are written
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
 DECISION_PATH, HEALTH_PATH = "/v1/decision", "/healthz"
 ROUTES = {DECISION_PATH: "POST", HEALTH_PATH: "GET"}  # path -> the one method it answers
 
@@ -104,103 +100,51 @@ def parse_nonce(raw: bytes) -> str:
     return nonce
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """HTTP mechanics only: read, hand to :class:`KioskApi`, write JSON."""
+def _json(status: HTTPStatus | int, body: dict, headers: tuple[tuple[str, str], ...] = ()) -> Any:
+    """A JSON answer with ``Cache-Control: no-store``; a refusal also closes the connection."""
+    from starlette.responses import JSONResponse
 
-    server_version = "edgefas-kiosk"
-    sys_version = ""
-    protocol_version = "HTTP/1.1"
-    timeout = SOCKET_TIMEOUT_S
-    server: _Server
+    extra = {"Cache-Control": "no-store", **dict(headers)}
+    if status >= 400:
+        extra["Connection"] = "close"
+    return JSONResponse(body, status_code=int(status), headers=extra)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib's signature
-        log.debug("api %s " + format, self.client_address[0], *args)
 
-    def _send(self, status: HTTPStatus, body: dict, headers: tuple[tuple[str, str], ...] = ()) -> None:
-        payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
-        if self.request_version == "HTTP/0.9":  # an unparsed request line: answer with a status line anyway
-            self.request_version = "HTTP/1.0"
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("Cache-Control", "no-store")
-        for name, value in headers:
-            self.send_header(name, value)
-        if status >= 400:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+def build_api_app(api: KioskApi) -> Any:
+    """The Starlette app: one route that takes every path and method, because admission (rate
+    limit, address, path, method) is :meth:`KioskApi.admit`'s, in its documented order."""
+    import_optional("starlette", "kiosk", "the kiosk API")  # a clear line naming the extra when missing
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.routing import Route
 
-    def _refuse(self, refusal: Refusal, action: str) -> None:
-        self.server.api.refused(refusal, self.client_address[0], action)
-        self._send(refusal.status, refusal.body(), refusal.headers)
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """http.server's own refusals (bad request line 400, 414, 431, 501, 505) in our shape, audited."""
-        status = HTTPStatus(code)
-        self._refuse(Refusal(status, message or status.phrase), self.requestline or "(no request line)")
-
-    def parse_request(self) -> bool:
-        if not super().parse_request():
-            return False
-        if self.request_version == "HTTP/0.9":  # no headers, no Content-Length: nothing we could answer
-            self.send_error(HTTPStatus.BAD_REQUEST, "HTTP/1.0 or HTTP/1.1 is required")
-            return False
-        return True
-
-    def _handle(self) -> None:
-        api, peer, action = self.server.api, self.client_address[0], f"{self.command} {self.path}"
+    async def endpoint(request: Request) -> Any:
+        peer = request.client.host if request.client else "?"
+        action = f"{request.method} {request.url.path}"
         try:
-            api.admit(peer, self.command, self.path)
-            if self.path == DECISION_PATH:
-                length = body_length(self.headers.get("Content-Length"), self.headers.get("Transfer-Encoding"))
-                status, body = HTTPStatus.OK, api.decide(self.rfile.read(length), peer, action)
-            else:
-                status, body = api.healthz()
+            check_http_version(request.scope.get("http_version", "1.1"))
+            api.admit(peer, request.method, request.url.path)
+            if request.url.path == DECISION_PATH:
+                body_length(request.headers.get("content-length"), request.headers.get("transfer-encoding"))
+                raw = await request.body()
+                return _json(HTTPStatus.OK, await run_in_threadpool(api.decide, raw, peer, action))
+            status, body = await run_in_threadpool(api.healthz)
+            return _json(status, body)
         except Refusal as refusal:
-            self._refuse(refusal, action)
-            return
-        self._send(status, body)
+            await run_in_threadpool(api.refused, refusal, peer, action)
+            return _json(refusal.status, refusal.body(), refusal.headers)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle  # noqa: N815 - stdlib names
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    api: KioskApi
-
-    def shutdown_request(self, request: socket.socket) -> None:
-        """Half-close, drain what the client still sends (bounded), then close: see ``LINGER_S``."""
-        try:
-            request.shutdown(socket.SHUT_WR)
-            request.settimeout(LINGER_S)
-            deadline, drained = time.monotonic() + LINGER_S, 0
-            while time.monotonic() < deadline and drained < LINGER_MAX_BYTES:
-                chunk = request.recv(65536)
-                if not chunk:
-                    break
-                drained += len(chunk)
-        except OSError:  # reset, timed out, already closed: nothing more to protect
-            pass
-        self.close_request(request)
-
-    def service_actions(self) -> None:
-        """Called by ``serve_forever`` every poll interval: write the aggregates of ended intervals."""
-        self.api.flush_refusals()
-
-    def handle_error(self, request: object, client_address: tuple) -> None:
-        """A client that went away (reset, broken pipe, timeout) is routine: DEBUG, no traceback on stderr."""
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, TimeoutError, http.client.HTTPException)):
-            log.debug("api client %s went away: %s", client_address[0], exc)
-            return
-        log.error("api request from %s failed", client_address[0], exc_info=True)
+    return Starlette(routes=[Route("/{path:path}", endpoint, methods=list(HTTP_METHODS))],
+                     lifespan=periodic_lifespan(api.flush_refusals, FLUSH_EVERY_S))
 
 
-class _Server6(_Server):
-    address_family = socket.AF_INET6
+def check_http_version(version: str) -> None:
+    """HTTP/1.0 and 1.1 only: 0.9 has no headers (nothing we could answer), 2 and 3 are other protocols."""
+    if version == "0.9":
+        raise Refusal(HTTPStatus.BAD_REQUEST, "HTTP/1.0 or HTTP/1.1 is required")
+    if version not in ("1.0", "1.1"):
+        raise Refusal(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, f"HTTP/{version} is not supported; use HTTP/1.1")
 
 
 class KioskApi:
@@ -221,8 +165,7 @@ class KioskApi:
         self.audit = audit
         self.limiter = RateLimiter(config.rate_per_s, config.burst, clock)
         self.refusals = RefusalAudit(audit, clock=clock)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundServer | None = None
 
     # -- the rules, independent of the HTTP server ----------------------------------------------------
 
@@ -264,16 +207,10 @@ class KioskApi:
 
     def refused(self, refusal: Refusal, peer: str, action: str) -> None:
         """Audit a refusal (aggregated); an audit failure is logged, the refusal is still answered."""
-        try:
-            self.refusals.record(refusal, action, peer)
-        except AuditError as exc:
-            log.error("api: %s", exc)
+        self.refusals.report(refusal, action, peer)
 
     def flush_refusals(self, *, everything: bool = False) -> None:
-        try:
-            self.refusals.flush(everything=everything)
-        except AuditError as exc:
-            log.error("api: %s", exc)
+        self.refusals.flush_logged(everything=everything)
 
     # -- serving ---------------------------------------------------------------------------------------
 
@@ -281,29 +218,22 @@ class KioskApi:
     def address(self) -> tuple[str, int]:
         if self._server is None:
             raise ValueError("KioskApi.address is only known after start()")
-        return self._server.server_address[0], self._server.server_address[1]
+        return self._server.address
 
     def start(self) -> None:
-        server_class = _Server6 if ":" in self.config.host else _Server
+        server = BackgroundServer(build_api_app(self), self.config.host, self.config.port, "kiosk API",
+                                  self.refused)
         try:
-            self._server = server_class((self.config.host, self.config.port), _Handler)
+            server.start()
         except OSError as exc:
             raise ConfigError(f"the kiosk API cannot listen on {self.config.host}:{self.config.port} "
                               f"({exc.strerror}); change [api] port or stop what uses it") from None
-        self._server.api = self
-        self._thread = threading.Thread(target=self._server.serve_forever, name="kiosk-api", daemon=True,
-                                        kwargs={"poll_interval": SHUTDOWN_POLL_S})
-        self._thread.start()
+        self._server = server
         log.info("kiosk api listening on http://%s:%d (allow: %s)", *self.address, ", ".join(self.config.allow))
 
     def stop(self) -> None:
         """Stop serving (idempotent, safe after a failed :meth:`start`) and write pending refusal rows."""
         if self._server is not None:
-            if self._thread is not None:
-                self._server.shutdown()  # only a running serve_forever returns from shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=SOCKET_TIMEOUT_S)
-            self._thread = None
         self.flush_refusals(everything=True)

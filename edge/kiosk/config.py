@@ -20,7 +20,7 @@ import ipaddress
 import logging
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge.errors import ConfigError
@@ -33,8 +33,14 @@ from edge.policy import PolicyConfig
 
 log = logging.getLogger(__name__)
 
-TABLES = ("kiosk", "policy", "api", "token", "audit", "actuator")
+TABLES = ("kiosk", "policy", "api", "token", "audit", "actuator", "console")
 DEFAULT_API_PORT = 8765  # any free local port works; the API listens on loopback only by default
+DEFAULT_CONSOLE_PORT = 8766  # the API's port + 1; the console listens on loopback only by default
+# The live view's frame cap: a few frames a second show an installer where the face box and the
+# spoof map fall; each frame shown costs two JPEG encodes (colour and depth) on the door's CPU, so
+# the cap stays well below the camera's 30 fps (what a viewer costs: tools/console_bench.py).
+DEFAULT_CONSOLE_FPS, MAX_CONSOLE_FPS = 5.0, 15.0
+CONSOLE_SESSION_RANGE_S = (60.0, 86400.0)  # a minute to a day; default 15 minutes idle (OWASP Session Management)
 TOKEN_ALGORITHMS = {"hmac-sha256": "HS256", "ed25519": "EdDSA"}
 # A token proves liveness *now* to an application on the same device, which asks and acts at once.
 # Lower bound: below a second a token can expire between the answer and the verification on a busy
@@ -106,6 +112,18 @@ class AuditConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    """``[console]``: the installer console (docs/kiosk-console.md). Off unless ``enabled = true``."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_CONSOLE_PORT
+    password_hash: str = field(default="", repr=False)  # scrypt (edge.kiosk.console.password); never rendered
+    max_fps: float = DEFAULT_CONSOLE_FPS  # live-view frames encoded per second at most, whatever the viewers ask
+    session_idle_s: float = 900.0  # a login ends after this long without a request
+
+
+@dataclass(frozen=True)
 class KioskConfig:
     path: Path
     kiosk: ServiceSettings
@@ -115,6 +133,7 @@ class KioskConfig:
     audit: AuditConfig
     actuator: ActuatorSettings
     warnings: tuple[str, ...] = ()  # legal but risky settings, logged at WARNING and audited at start
+    console: ConsoleConfig = ConsoleConfig()
 
 
 def _read_kiosk(t: TomlTable) -> ServiceSettings:
@@ -201,6 +220,42 @@ def _read_api(t: TomlTable, warnings: list[str]) -> ApiConfig:
                      allow=allow, rate_per_s=t.number("rate_per_s", DEFAULT_RATE_PER_S), burst=burst)
 
 
+def _read_console(t: TomlTable, warnings: list[str]) -> ConsoleConfig:
+    from edge.kiosk.console.password import PasswordHashError, parse_password_hash
+
+    enabled = t.boolean("enabled", False)
+    host = t.string("host", "127.0.0.1")
+    port = t.integer("port", DEFAULT_CONSOLE_PORT, minimum=0, maximum=65535)
+    password_hash = t.string("password_hash", "")
+    max_fps = t.number("max_fps", DEFAULT_CONSOLE_FPS)
+    idle_s = t.number("session_idle_s", 900.0)
+    t.finish()  # a misspelt key is named before "password_hash is required" sends the reader elsewhere
+    try:
+        bind = ipaddress.ip_address(host)
+    except ValueError:
+        raise t.fail("host", f"must be an IP address to bind (127.0.0.1 keeps the console local), "
+                             f"got \"{host}\"") from None
+    if password_hash:
+        try:
+            parse_password_hash(password_hash)
+        except PasswordHashError as exc:
+            raise t.fail("password_hash", str(exc)) from None
+    elif enabled:
+        raise t.fail("password_hash", "is required when the console is enabled; make one with "
+                                      "`edgefas kiosk-password` and paste the line it prints")
+    if max_fps > MAX_CONSOLE_FPS:
+        raise t.fail("max_fps", f"must be at most {MAX_CONSOLE_FPS:g} (the live view must not slow the door), "
+                                f"got {max_fps:g}")
+    low, high = CONSOLE_SESSION_RANGE_S
+    if not low <= idle_s <= high:
+        raise t.fail("session_idle_s", f"must be between {low:g} and {high:g} s, got {idle_s:g}")
+    if enabled and not bind.is_loopback:
+        warnings.append(f"{t.where('host')} is {host}: the console is plain HTTP, so its password and pages cross "
+                        "the network readable; prefer 127.0.0.1 and an SSH tunnel")
+    return ConsoleConfig(enabled=enabled, host=host, port=port, password_hash=password_hash, max_fps=max_fps,
+                         session_idle_s=idle_s)
+
+
 def _read_token(t: TomlTable, production: bool, warnings: list[str]) -> TokenConfig:
     low, high = TOKEN_TTL_RANGE_S
     ttl_s = t.number("ttl_s", 10.0)
@@ -257,12 +312,13 @@ def parse_kiosk_config(text: str, path: Path) -> KioskConfig:
     token = _read_token(tables["token"], kiosk.production, warnings)
     audit = _read_audit(tables["audit"])
     actuator = read_actuator_settings(tables["actuator"])
+    console = _read_console(tables["console"], warnings)
     for table in tables.values():
         table.finish()
     for warning in warnings:
         log.warning("%s", warning)
     return KioskConfig(path=path, kiosk=kiosk, policy=policy, api=api, token=token, audit=audit, actuator=actuator,
-                       warnings=tuple(warnings))
+                       warnings=tuple(warnings), console=console)
 
 
 def load_kiosk_config(path: Path | str) -> KioskConfig:

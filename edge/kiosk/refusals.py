@@ -7,8 +7,9 @@ a single mistake shows up immediately); the others in the same ``interval_s`` ar
 as **one** row when the interval ends (``count`` = how many, the busiest peers in the detail), or at
 shutdown. A WARNING is logged only when a row is written, so the log is bounded the same way.
 
-Nothing here knows about ``http.server``: the handler (or a later Starlette app) raises a
-:class:`Refusal`, answers with :meth:`Refusal.body`, and reports it to :class:`RefusalAudit`. Time
+Nothing here knows about HTTP serving: the API's and the console's Starlette apps, and the HTTP
+protocol for what never reaches an app (:mod:`edge.kiosk.http_server`), raise or build a
+:class:`Refusal`, answer with :meth:`Refusal.body`, and report it to :class:`RefusalAudit`. Time
 is an input (``clock``, monotonic seconds) so tests drive the intervals.
 """
 
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
-from edge.kiosk.audit import AuditLog
+from edge.kiosk.audit import AuditError, AuditLog
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +64,12 @@ class RefusalAudit:
     """Aggregates refusals into audit rows; thread-safe (API threads report, the server flushes)."""
 
     def __init__(self, audit: AuditLog, interval_s: float = AGGREGATE_INTERVAL_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, source: str = "api") -> None:
+        """``source`` is the audit rows' source column: "api", or "console" for the installer console."""
         if not interval_s > 0:
             raise ValueError(f"interval_s must be positive, got {interval_s}")
         self.audit = audit
+        self.source = source
         self.interval_s = interval_s
         self._clock = clock
         self._lock = threading.Lock()
@@ -94,10 +97,24 @@ class RefusalAudit:
                     window.peers["others"] += 1
                 return False
             self._windows[status] = _Window(started_s=now)
-            self.audit.record_event("api", action, "refused", detail, peer=peer)
-        log.warning("api refused %s from %s: %s (more %d refusals within %g s are counted, logged as one)",
-                    action, peer, detail, status, self.interval_s)
+            self.audit.record_event(self.source, action, "refused", detail, peer=peer)
+        log.warning("%s refused %s from %s: %s (more %d refusals within %g s are counted, logged as one)",
+                    self.source, action, peer, detail, status, self.interval_s)
         return True
+
+    def report(self, refusal: Refusal, action: str, peer: str) -> None:
+        """:meth:`record` for an HTTP layer: an audit failure is logged, the refusal is still answered."""
+        try:
+            self.record(refusal, action, peer)
+        except AuditError as exc:
+            log.error("%s: %s", self.source, exc)
+
+    def flush_logged(self, *, everything: bool = False) -> None:
+        """:meth:`flush`, with an audit failure logged instead of raised (a server's periodic task)."""
+        try:
+            self.flush(everything=everything)
+        except AuditError as exc:
+            log.error("%s: %s", self.source, exc)
 
     def flush(self, *, everything: bool = False) -> int:
         """Write the aggregate rows of intervals that ended (all of them with ``everything``, at
@@ -121,7 +138,7 @@ class RefusalAudit:
         elapsed = max(0.0, self._clock() - window.started_s)
         detail = f"{window.detail} (x{window.pending} more in {elapsed:.0f} s; from {peers})"
         sole_peer = next(iter(window.peers)) if len(window.peers) == 1 else None
-        self.audit.record_event("api", window.action, "refused", detail, peer=sole_peer, count=window.pending)
-        log.warning("api refused %d more requests with %d within %.0f s (from %s)", window.pending, status,
+        self.audit.record_event(self.source, window.action, "refused", detail, peer=sole_peer, count=window.pending)
+        log.warning("%s refused %d more requests with %d within %.0f s (from %s)", self.source, window.pending, status,
                     elapsed, peers)
         return 1

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from edge.errors import ConfigError
 from edge.kiosk.config import KioskConfig, load_kiosk_config
+from edge.kiosk.console.health import DoorFacts
 from edge.kiosk.service import PipelineHealth, build_kiosk_service
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,16 @@ def run_kiosk(config: KioskConfig | Path | str, frames: int | None = None, seed:
         return PipelineHealth(ok=camera == "ok", camera=camera, runner=f"{session.runner.backend} ok",
                               policy=f"{session.decisions} decisions")
 
+    def facts() -> DoorFacts:  # the console's health page
+        report = getattr(session.source, "health", None)
+        watchdog = session.health_line() if report is None else (
+            f"{report.state.value}{': ' + report.reason if report.reason else ''}; "
+            f"{report.reconnects} reconnects, {report.resets} resets")
+        return DoorFacts(source=session.source.describe(), watchdog=watchdog, model_path=str(session.model_path),
+                         model_sha256=session.model_sha256, runner=session.runner.backend)
+
     try:
-        with build_kiosk_service(cfg, health, stop) as service:  # stop: no grant after it, named in the audit
+        with build_kiosk_service(cfg, health, stop, facts) as service:  # stop: no grant after it, named in the audit
             sink = KioskSink(service, session.model_sha256, k.source)
             run_loop(session, [sink], stop)
     finally:

@@ -19,8 +19,10 @@ so the service is tested with plain lists. Rules kept here:
   (:class:`~edge.kiosk.actuators.actuator.OutcomeUnknownError`): the door may have opened;
 - ``/healthz`` is 503 when any part the door depends on is down: the pipeline, the actuator
   (its ``health().ready``), the audit log;
-- a start that fails half-way (the API port taken) audits the failure and closes what it opened, so
-  the process exits with one line and nothing left running;
+- a start that fails half-way (the API or console port taken) audits the failure and closes what it
+  opened, so the process exits with one line and nothing left running;
+- the installer console (``[console] enabled``, :mod:`edge.kiosk.console`) sees the loop only through
+  :attr:`KioskService.feed`, which keeps a reference to the newest frame and encodes nothing itself;
 - the service never sees a source: production mode (refusing recordings, rendered and software
   sources and unfit cameras, DESIGN §7) is enforced where sources are opened, through
   ``SourceOptions.production`` (see :mod:`edge.kiosk.runtime`).
@@ -44,6 +46,9 @@ from edge.kiosk.actuators.actuator import Actuator, ActuatorError, OutcomeUnknow
 from edge.kiosk.api import HealthReport, KioskApi
 from edge.kiosk.audit import AuditLog
 from edge.kiosk.config import KioskConfig
+from edge.kiosk.console.app import KioskConsole
+from edge.kiosk.console.feed import LiveFeed
+from edge.kiosk.console.health import DoorFacts
 from edge.kiosk.shutdown import stop_reason
 from edge.kiosk.tokens import TokenClaims
 from edge.policy import Decision
@@ -82,7 +87,10 @@ class KioskService:
 
     def __init__(self, config: KioskConfig, *, actuator: Actuator, audit: AuditLog,
                  health: Callable[[], PipelineHealth], mono_clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time, stop: threading.Event | None = None) -> None:
+                 wall_clock: Callable[[], float] = time.time, stop: threading.Event | None = None,
+                 facts: Callable[[], DoorFacts] | None = None) -> None:
+        """``facts`` tells the console's health page about the camera, model and runner (the runtime
+        knows them); without it the page shows the pipeline's health lines."""
         self.config = config
         self.stop = stop
         self.actuator = actuator
@@ -100,6 +108,12 @@ class KioskService:
         if config.api.enabled:
             self.api = KioskApi(config.api, config.token.key(), self.claims_for, self.health, audit,
                                 clock=mono_clock)
+        self.feed: LiveFeed | None = None
+        self.console: KioskConsole | None = None
+        if config.console.enabled:
+            self.feed = LiveFeed(config.console.max_fps, mono_clock)
+            self.console = KioskConsole(config, audit, self.feed, facts or self._pipeline_facts, self.health,
+                                        clock=mono_clock)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -116,13 +130,16 @@ class KioskService:
         # An unreachable door controller cannot unlock either: run on (every grant will fail and be
         # audited), so the door recovers by itself when the controller comes back.
         self._lock_door("at start")
-        if self.api is not None:
-            try:
+        try:
+            if self.api is not None:
                 self.api.start()
-            except EdgefasError as exc:
-                self.audit.record_event("service", "start", "failed", str(exc))
-                self._release()
-                raise
+            if self.console is not None:
+                self.console.start()
+        except EdgefasError as exc:
+            self.audit.record_event("service", "start", "failed", str(exc))
+            self._stop_servers()
+            self._release()
+            raise
         detail = (f"source={self.config.kiosk.source} production={self.config.kiosk.production} "
                   f"actuator={self.actuator.kind}")
         if self.config.warnings:
@@ -130,12 +147,17 @@ class KioskService:
         self.audit.record_event("service", "start", "ok", detail)
 
     def close(self) -> None:
-        """Stop the API, lock and release the actuator, close the audit log (in that order)."""
-        if self.api is not None:
-            self.api.stop()
+        """Stop the console and the API, lock and release the actuator, close the audit log (in that order)."""
+        self._stop_servers()
         locked = self._lock_door("on shutdown")
         reason = self._stopped_reason or "stopped"
         self._release(f"{reason}; door {'locked' if locked == 'ok' else 'lock ' + locked}")
+
+    def _stop_servers(self) -> None:
+        if self.console is not None:
+            self.console.stop()
+        if self.api is not None:
+            self.api.stop()
 
     def _release(self, stop_detail: str | None = None) -> None:
         try:
@@ -298,6 +320,12 @@ class KioskService:
                            attempt_id=attempt_id, model_sha256=model_sha256, camera_serial=camera_serial,
                            issued_at_s=now, expires_at_s=now + self.config.token.ttl_s)
 
+    def _pipeline_facts(self) -> DoorFacts:
+        pipeline = self._pipeline_health()
+        return DoorFacts(source=self.config.kiosk.source, watchdog=pipeline.camera,
+                         model_path=str(self.config.kiosk.model), model_sha256=self.config.kiosk.model_sha256 or "-",
+                         runner=pipeline.runner)
+
     def health(self) -> HealthReport:
         """Every part the door depends on; ``down`` names those that are not ready. Thread-safe."""
         pipeline = self._pipeline_health()
@@ -314,7 +342,8 @@ class KioskService:
 
 
 def build_kiosk_service(config: KioskConfig, health: Callable[[], PipelineHealth],
-                        stop: threading.Event | None = None) -> KioskService:
+                        stop: threading.Event | None = None,
+                        facts: Callable[[], DoorFacts] | None = None) -> KioskService:
     """Open the configured audit log and actuator and wire them into a service (not started yet);
     ``stop`` is the service's stop request (:class:`~edge.kiosk.shutdown.StopRequest`)."""
     audit = AuditLog(config.audit.path, store_face_images=config.audit.store_face_images,
@@ -324,4 +353,4 @@ def build_kiosk_service(config: KioskConfig, health: Callable[[], PipelineHealth
     except EdgefasError:
         audit.close()
         raise
-    return KioskService(config, actuator=actuator, audit=audit, health=health, stop=stop)
+    return KioskService(config, actuator=actuator, audit=audit, health=health, stop=stop, facts=facts)

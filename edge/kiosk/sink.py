@@ -4,7 +4,8 @@ The kiosk's counterpart of ``json`` or ``window`` (:mod:`edge.live.sinks`), buil
 :func:`edge.kiosk.runtime.run_kiosk` around a started :class:`~edge.kiosk.service.KioskService`
 rather than from a spec string: the actuator, the signing key and the API it drives come from the
 configuration. The rules (audit before unlock, one grant per attempt, lock on failure) are the
-service's; this class only adapts the loop's events to them.
+service's; this class only adapts the loop's events to them, and hands each event to the installer
+console's feed when the console is on (a reference kept, nothing encoded: :mod:`edge.kiosk.console.feed`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class KioskSink:
         if decision.live:
             self._granted.add(decision.attempt_id)
         self.service.handle(decision, DecisionContext(self.model_sha256, self.camera, crop_bgr(event.result)))
+        if self.service.feed is not None:
+            self.service.feed.offer(event)
         self.handled += 1
         return True
 
