@@ -13,8 +13,10 @@ from edge.live.pipeline import FrameResult
 STATE_BGR = {"live": (60, 200, 60), "spoof": (40, 40, 230), "unknown": (0, 190, 230)}
 
 
-def draw_overlay(color_bgr: np.ndarray, result: FrameResult, fps: float, show_map: bool) -> np.ndarray:
-    """A copy of ``color_bgr`` annotated with ``result``; the spoof map is blended over the face box."""
+def draw_overlay(color_bgr: np.ndarray, result: FrameResult, fps: float, show_map: bool,
+                 key_hints: bool = True) -> np.ndarray:
+    """A copy of ``color_bgr`` annotated with ``result``; the spoof map is blended over the face box.
+    ``key_hints``: the desktop window's keys (a browser view has none)."""
     img = color_bgr.copy()
     d = result.decision
     colour = STATE_BGR.get(d.state, (200, 200, 200))
@@ -34,8 +36,9 @@ def draw_overlay(color_bgr: np.ndarray, result: FrameResult, fps: float, show_ma
             cv2.circle(img, (int(x), int(y)), 2, colour, -1)
     score = "-" if result.score is None else f"{result.score:.3f}"
     lines = [f"{d.state.upper()}  {d.code}", f"score {score} / threshold {d.threshold:.3f}",
-             f"{fps:.1f} fps  " + " ".join(f"{k} {v:.1f}" for k, v in result.stage_ms.items()),
-             "[m] spoof map  [q] quit"]
+             f"{fps:.1f} fps  " + " ".join(f"{k} {v:.1f}" for k, v in result.stage_ms.items())]
+    if key_hints:
+        lines.append("[m] spoof map  [q] quit")
     for i, text in enumerate(lines):
         y = 22 + 20 * i
         cv2.putText(img, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)

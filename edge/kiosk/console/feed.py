@@ -151,8 +151,10 @@ class LiveFeed:
                 return None
             picture, now = self._pictures[view], self._clock()
             if picture.frame != count and now - picture.at_s >= 1.0 / self.max_fps:
-                image = (draw_overlay(event.frame.color_bgr, event.result, self.fps, show_map=True) if view == "colour"
-                         else self._depth(event))
+                if view == "colour":
+                    image = draw_overlay(event.frame.color_bgr, event.result, self.fps, show_map=True, key_hints=False)
+                else:
+                    image = self._depth(event)
                 ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
                 if ok:
                     self._pictures[view] = picture = _Picture(count, now, encoded.tobytes())

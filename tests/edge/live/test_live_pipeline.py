@@ -154,6 +154,10 @@ def test_overlay_draws_state_and_map(live_frames, finder):
     img = draw_overlay(live_frames[0].color_bgr, result, 30.0, show_map=True)
     assert img.shape == live_frames[0].color_bgr.shape
     assert np.count_nonzero(np.any(img != live_frames[0].color_bgr, axis=2)) > 1000
+    browser = draw_overlay(live_frames[0].color_bgr, result, 30.0, show_map=True, key_hints=False)
+    keys_row = (slice(66, 88), slice(0, 240))  # the fourth text line: the window's keys
+    assert np.any(img[keys_row] != browser[keys_row]) and np.array_equal(img[:60], browser[:60]), \
+        "a browser picture has the same state lines and no key hints"
 
 
 def test_a_face_the_quality_gates_reject_is_not_scored(live_frames, finder):
