@@ -347,17 +347,17 @@ def _build_silicone(clip: PhotoClip, wearer: PersonCard, victim: PersonCard, rng
 
     What tells it from a face, as on the real thing: the shell is 3-6 mm of silicone that bridges the
     wearer's eye sockets, so the wearer's own eyes sit 4-8 mm behind the eye holes' rims; the
-    mouth is often open too (the wearer's lips behind it); the skin is cast and painted: no pores
-    (blurred 0.8-2 mm), less variation than skin (pulled 15-40 % towards one flat tone), tinted,
-    with a waxy sheen; it ends in a thin edge 1.5-3 cm past the face. The mask's face is the
-    victim's photo on the wearer's head shape (a custom mask is made to fit).
+    mouth is often open too (the wearer's lips behind it); the skin is cast and painted: less
+    variation than skin (pulled 15-40 % towards one flat tone), tinted, with a waxy sheen; it ends in
+    a thin edge 1.5-3 cm past the face. The mask's face is the victim's photo on the wearer's head
+    shape (a custom mask is made to fit). Not blurred: pores are finer than a pixel of the crop, and
+    a blur cue would teach a model that an out-of-focus live face is a mask.
     """
-    px_per_mm = wearer.albedo.shape[1] / (2 * wearer.half_w) / 1000.0
     domain = _eye_holes(wearer, _mask_domain(wearer, float(rng.uniform(0.015, 0.03))),
                         rx_m=float(rng.uniform(0.012, 0.016)), ry_m=float(rng.uniform(0.006, 0.009)))
     if rng.random() < 0.5:
         domain = _mouth_hole(wearer, domain)
-    texture = cv2.GaussianBlur(_victim_on_wearer(wearer, victim), (0, 0), float(rng.uniform(0.8, 2.0)) * px_per_mm)
+    texture = _victim_on_wearer(wearer, victim)
     face = wearer.face & (domain > 0.5)
     flat = texture[face].mean(axis=0) if face.any() else texture.reshape(-1, 3).mean(axis=0)
     texture = texture + float(rng.uniform(0.15, 0.4)) * (flat[None, None, :] - texture)
