@@ -42,7 +42,7 @@ def kiosk_password(
 ) -> None:
     """Make the installer console's password hash (scrypt) for kiosk.toml.
 
-    Prints one line, `password_hash = "scrypt$..."`, to paste under [console] in kiosk.toml.
+    Prints one line, `password_hash = "scrypt$..."`, to paste under \\[console] in kiosk.toml.
     """
     from edge.kiosk.console.password import hash_password
 
