@@ -150,12 +150,21 @@ def test_record_into_a_missing_folder_is_one_line_and_exit_2(tmp_path):
     assert not target.parent.exists()
 
 
-def test_kiosk_sink_hands_each_decision_to_the_service_and_finishes_it():
+@pytest.mark.parametrize("console", [False, True])
+def test_kiosk_sink_hands_each_decision_to_the_service_and_finishes_it(console):
     from edge.kiosk.sink import KioskSink
+
+    class Feed:  # the installer console's feed: offered every event, when the console is on
+        def __init__(self) -> None:
+            self.offered = []
+
+        def offer(self, event) -> None:
+            self.offered.append(event.result.decision.attempt_id)
 
     class Service:
         def __init__(self) -> None:
             self.calls = []
+            self.feed = Feed() if console else None
 
         def begin(self) -> None:
             self.calls.append("begin")
@@ -174,6 +183,8 @@ def test_kiosk_sink_hands_each_decision_to_the_service_and_finishes_it():
     assert [c[0] for c in service.calls[1:-1]] == ["unknown", "live", "live"]
     assert service.calls[1][2:] == ("ab" * 32, "synthetic:live")
     assert sink.handled == summary.frames == 3 and sink.grants == 1
+    if console:
+        assert service.feed.offered == [r.decision.attempt_id for r in results]
 
 
 def test_window_keys_toggle_the_map_and_quit(monkeypatch):
