@@ -2,14 +2,16 @@
 """Scaling of the live pipeline with input resolution and faces in view, and the per-stage plot.
 
 Runs ``edge.bench.report.run_bench`` once per condition with one model (default: the bundled INT8
-``edge`` model) and prints a Markdown table: frames per second (sequential and overlapped) and frame
-latency against colour resolution (640x480, 848x480, 1280x720 of ``synthetic:mixed``) and against
-the number of faces in view (1, 2, 4: ``synthetic:live`` with 0, 1 and 3 bystanders, the primary
-face pinned at 0.6 m). Writes a stacked-bar PNG of the sequential per-stage medians of every
-condition. Synthetic scenes are recorded once into the bench cache before anything is timed.
+``edge`` model), today's full-frame pipeline and the face-first one (docs/face-first.md) as rows of
+the same run, and prints a Markdown table: frames per second (sequential and overlapped), frame
+latency and the face-first/full-frame ratio against colour resolution (640x480, 848x480, 1280x720
+of ``synthetic:mixed``) and against the number of faces in view (1, 2, 4: ``synthetic:live`` with 0,
+1 and 3 bystanders, the primary face pinned at 0.6 m). Writes a stacked-bar PNG of the sequential
+per-stage medians of every condition and path. Synthetic scenes are recorded once into the bench
+cache before anything is timed.
 
     python tools/bench_scaling.py [--model M.onnx] [--frames 200] [--png docs/img/bench-stages.png] \
-        [--json scaling.json] [--model-dir ../shared/data/models]
+        [--json scaling.json] [--model-dir ../shared/data/models] [--resolutions-only] [--roi both|on|off]
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from pathlib import Path
 RESOLUTIONS = ((640, 480), (848, 480), (1280, 720))  # D435 colour modes (Intel D400 datasheet, table 4-5)
 FACES = (1, 2, 4)
 FACES_DISTANCE_M = 0.6  # the primary face of the faces sweep: a kiosk user at arm's length
-STAGE_COLOURS = {"capture": "#9e9e9e", "align": "#5c6bc0", "detect": "#26a69a", "crop": "#ffa726",
-                 "infer": "#ef5350", "decide": "#8d6e63"}
+STAGE_COLOURS = {"capture": "#9e9e9e", "align": "#5c6bc0", "detect": "#26a69a", "region": "#ab47bc",
+                 "crop": "#ffa726", "infer": "#ef5350", "decide": "#8d6e63"}
+PATHS = {"both": ("full-frame", "face-first"), "on": ("face-first",), "off": ("full-frame",)}
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,10 @@ class Condition:
     distance_m: float | None
 
 
-def conditions() -> list[Condition]:
+def conditions(resolutions_only: bool = False) -> list[Condition]:
     rows = [Condition(f"{w}x{h}", "synthetic:mixed", w, h, 0, None) for w, h in RESOLUTIONS]
+    if resolutions_only:
+        return rows
     rows += [Condition(f"{n} face{'s' if n > 1 else ''}", "synthetic:live", 640, 480, n - 1, FACES_DISTANCE_M)
              for n in FACES]
     return rows
@@ -54,37 +59,48 @@ def run(args: argparse.Namespace) -> list[dict]:
 
         models = (default_model_path("int8"),)
     results = []
-    for cond in conditions():
+    for cond in conditions(args.resolutions_only):
         feed = FeedOptions(seed=args.seed, width=cond.width, height=cond.height, frames=args.record_frames,
                            extra_faces=cond.extra_faces, distance_m=cond.distance_m)
         report = run_bench(BenchOptions(spec=cond.spec, models=models, frames=args.frames, warmup=args.warmup,
                                         threads=args.threads, detector=args.detector,
                                         model_dir=args.model_dir, feed=feed, cache_dir=args.cache_dir,
-                                        ceiling_runs=5, modes=("sequential", "overlapped")))
+                                        ceiling_runs=5, modes=("sequential", "overlapped"),
+                                        paths=PATHS[args.roi]))
         data = report.to_json()
-        row = data["contestants"][0]
-        results.append({"condition": cond.name, "spec": cond.spec, "width": cond.width, "height": cond.height,
-                        "faces_rendered": cond.extra_faces + 1 if cond.spec == "synthetic:live" else None,
-                        "label": row["label"], "host_share": row["host_share"],
-                        "modes": row["modes"], "load_avg_end": data["load_avg_end"], "threads": data["threads"]})
+        for row in data["contestants"]:
+            results.append({"condition": cond.name, "spec": cond.spec, "width": cond.width, "height": cond.height,
+                            "faces_rendered": cond.extra_faces + 1 if cond.spec == "synthetic:live" else None,
+                            "label": row["label"], "path": row["path"], "host_share": row["host_share"],
+                            "modes": row["modes"], "ratios": data["ratios"], "load_avg_start":
+                            data["machine"]["load_avg_start"], "load_avg_end": data["load_avg_end"],
+                            "threads": data["threads"]})
         print(f"{cond.name}: done", file=sys.stderr)
     return results
 
 
+def _ms(stats: dict) -> str:
+    value = stats["median_ms"]
+    return "-" if value is None else f"{value:.1f}"
+
+
 def markdown(results: list[dict]) -> str:
-    head = ("| condition | fps sequential | fps overlapped | frame ms median (p90), sequential | detect ms | "
-            "align ms | infer ms | host share (seq / ovl) | faces found | frames with a face |\n"
-            "|---|---|---|---|---|---|---|---|---|---|")
+    head = ("| condition | path | fps sequential | fps overlapped | face-first / full-frame fps (seq / ovl) | "
+            "frame ms median (p90), sequential | detect ms | align ms | region ms | infer ms | "
+            "host share (seq / ovl) | faces found | frames with a face |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in results:
         seq, ovl = r["modes"]["sequential"], r["modes"]["overlapped"]
         st = seq["stages"]
-        lines.append(f"| {r['condition']} | {seq['fps']:.1f} | {ovl['fps']:.1f} | "
-                     f"{seq['interval_ms']['median_ms']:.1f} ({seq['interval_ms']['p90_ms']:.1f}) | "
-                     f"{st['detect']['median_ms']:.1f} | {st['align']['median_ms']:.1f} | "
-                     f"{st['infer']['median_ms']:.1f} | {r['host_share']:.0%} / {ovl['frame_host_share']:.0%} | "
-                     f"{seq['faces_found']:g} | "
-                     f"{seq['face_fraction']:.0%} |")
+        label = r["label"]
+        ratio = r.get("ratios", {}).get(f"{label} vs {label.removesuffix(' face-first')}")
+        ratio_text = "-" if not ratio else f"{ratio['fps_ratio_sequential']:.2f} / {ratio['fps_ratio_overlapped']:.2f}"
+        lines.append(f"| {r['condition']} | {r.get('path', 'full-frame')} | {seq['fps']:.1f} | {ovl['fps']:.1f} | "
+                     f"{ratio_text} | {seq['interval_ms']['median_ms']:.1f} ({seq['interval_ms']['p90_ms']:.1f}) | "
+                     f"{_ms(st['detect'])} | {_ms(st['align'])} | {_ms(st.get('region', {'median_ms': None}))} | "
+                     f"{_ms(st['infer'])} | {r['host_share']:.0%} / {ovl['frame_host_share']:.0%} | "
+                     f"{seq['faces_found']:g} | {seq['face_fraction']:.0%} |")
     return "\n".join(lines)
 
 
@@ -96,11 +112,11 @@ def plot(results: list[dict], path: Path, budget_ms: float = 1000.0 / 30.0) -> P
 
     from edge.bench.stages import STAGE_LABELS, STAGES
 
-    names = [r["condition"] for r in results]
+    names = [f"{r['condition']} {r.get('path', 'full-frame')}" for r in results]
     fig, ax = plt.subplots(figsize=(8, 0.55 * len(results) + 2.0), dpi=110)
     left = [0.0] * len(results)
     for stage in STAGES:
-        widths = [r["modes"]["sequential"]["stages"][stage]["median_ms"] or 0.0 for r in results]
+        widths = [r["modes"]["sequential"]["stages"].get(stage, {}).get("median_ms") or 0.0 for r in results]
         ax.barh(names, widths, left=left, color=STAGE_COLOURS[stage], label=STAGE_LABELS[stage])
         left = [a + b for a, b in zip(left, widths)]
     ax.axvline(budget_ms, color="black", linestyle="--", linewidth=1)
@@ -131,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--png", type=Path, default=Path("docs/img/bench-stages.png"))
     parser.add_argument("--json", type=Path, default=None, help="also write the raw results here")
     parser.add_argument("--from-json", type=Path, default=None, help="plot and tabulate earlier results, run nothing")
+    parser.add_argument("--resolutions-only", action="store_true", help="only the resolution rows, not the faces sweep")
+    parser.add_argument("--roi", choices=tuple(PATHS), default="both",
+                        help="pipelines per condition: both (side by side in one run), on (face first), off")
     args = parser.parse_args(argv)
 
     from edge.errors import EdgefasError

@@ -30,12 +30,18 @@ EagerOpener = Callable[[Path, int, "Path | None"], object]
 class Contestant:
     """One row of the comparison: ``runner`` is open and belongs to the benchmark until closed."""
 
-    label: str  # "onnxruntime/fp32", "onnxruntime/int8", "torch-eager/fp32"
+    label: str  # "onnxruntime/fp32", "onnxruntime/int8", "torch-eager/fp32", "onnxruntime/int8 face-first"
     backend: str
     precision: str
     model_path: Path
     runner: object  # an engines.runner.Runner
     note: str = ""
+    face_first: bool = False  # the face-first path (docs/face-first.md) instead of the whole frame
+    single_runner: object | None = None  # the same model with one intra-op thread, for the one-thread mode
+
+    @property
+    def path(self) -> str:
+        return "face-first" if self.face_first else "full-frame"
 
 
 @dataclass(frozen=True)
@@ -69,12 +75,19 @@ def _unique(label: str, taken: set[str]) -> str:
     return candidate
 
 
-def open_contestants(models: Sequence[Path], threads: int, open_eager: EagerOpener | None = None,
-                     torch_checkpoint: Path | None = None) -> tuple[list[Contestant], list[Skipped]]:
-    """Open an ONNX Runtime runner per model file, plus the eager row for the first fp32 file.
+PATHS = ("full-frame", "face-first")
+FACE_FIRST_SUFFIX = " face-first"
 
-    ``open_eager`` None: no eager row. On an error every runner opened so far is closed before it
-    propagates.
+
+def open_contestants(models: Sequence[Path], threads: int, open_eager: EagerOpener | None = None,
+                     torch_checkpoint: Path | None = None, paths: Sequence[str] = ("full-frame",),
+                     single_thread: bool = False) -> tuple[list[Contestant], list[Skipped]]:
+    """Open an ONNX Runtime runner per model file and path (``paths``: full-frame, face-first), plus
+    the eager row (full-frame) for the first fp32 file.
+
+    ``open_eager`` None: no eager row. ``single_thread``: every ONNX Runtime row also gets a runner
+    with one intra-op thread (the one-thread mode). On an error every runner opened so far is closed
+    before it propagates.
     """
     from engines.metadata import read_metadata
     from engines.runner import open_runner
@@ -83,13 +96,19 @@ def open_contestants(models: Sequence[Path], threads: int, open_eager: EagerOpen
     skipped: list[Skipped] = []
     taken: set[str] = set()
     try:
-        for path in models:
-            path = Path(path)
-            runner = open_runner(path, backend="onnxruntime", threads=threads)
-            precision = read_metadata(path).precision
-            contestants.append(Contestant(_unique(f"onnxruntime/{precision}", taken), "onnxruntime", precision,
-                                          path, runner))
-        if open_eager is not None:
+        for route in paths:
+            if route not in PATHS:
+                raise ValueError(f"open_contestants: unknown path {route!r}; use {PATHS}")
+            for path in models:
+                path = Path(path)
+                precision = read_metadata(path).precision
+                runner = open_runner(path, backend="onnxruntime", threads=threads)
+                single = open_runner(path, backend="onnxruntime", threads=1) if single_thread else None
+                suffix = FACE_FIRST_SUFFIX if route == "face-first" else ""
+                contestants.append(Contestant(_unique(f"onnxruntime/{precision}{suffix}", taken), "onnxruntime",
+                                              precision, path, runner, face_first=route == "face-first",
+                                              single_runner=single))
+        if open_eager is not None and "full-frame" in paths:  # the eager row is today's pipeline's reference
             fp32 = next((c for c in contestants if c.precision == "fp32"), None)
             if fp32 is None:
                 skipped.append(Skipped("torch-eager/fp32", "no fp32 ONNX model was given to rebuild in PyTorch"))
@@ -110,3 +129,5 @@ def open_contestants(models: Sequence[Path], threads: int, open_eager: EagerOpen
 def close_contestants(contestants: Sequence[Contestant]) -> None:
     for contestant in contestants:
         contestant.runner.close()
+        if contestant.single_runner is not None:
+            contestant.single_runner.close()

@@ -1,7 +1,7 @@
-"""The frames a benchmark plays: a synthetic scene is recorded once, then played back through pyrealsense2.
+"""The frames a benchmark plays: a rendered scene is recorded once, then played back through pyrealsense2.
 
-Rendering a synthetic frame costs far more than capturing one (the ray caster takes ~100 ms at
-640x480), so a ``synthetic:SCENARIO`` spec is first written to a ``.db3`` recording through the
+Rendering a frame costs far more than capturing one (the ray caster takes ~100 ms at 640x480), so a
+``synthetic:SCENARIO`` or ``photo:SCENARIO`` spec (the two rendered worlds) is first written to a ``.db3`` recording through the
 software device (raw depth in the depth camera's grid, as a camera would record it) and the
 benchmark times *playback*: the read, the depth filters and ``rs.align`` of the real frame path.
 Recordings are cached by everything that shapes their content, so a second run starts at once.
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 # Bump when the recorded content changes for the same options (invalidates caches). 2: square-pixel 16:9 modes.
 FEED_VERSION = 2
+RENDERED_WORLDS = ("synthetic", "photo")  # spec prefixes recorded before playing (edge.capture.source)
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,13 @@ def recording_name(scenario: str, options: FeedOptions) -> str:
 
 def prepare_feed(spec: str, options: FeedOptions, cache_dir: Path | None = None,
                  progress: Callable[[int, int], None] | None = None) -> str:
-    """The spec to play: ``bag:<cached recording>`` for a synthetic spec, else ``spec`` itself.
+    """The spec to play: ``bag:<cached recording>`` for a rendered-world spec, else ``spec`` itself.
 
     ``progress(done, total)`` is called per recorded frame. A recording is written under a temporary
     name and renamed when complete, so an interrupted run never leaves a truncated cache entry.
     """
     prefix, _, scenario = spec.partition(":")
-    if prefix != "synthetic":
+    if prefix not in RENDERED_WORLDS:
         return spec
     if options.frames < 1:
         raise ConfigError(f"the synthetic recording needs at least 1 frame, got {options.frames}")
@@ -64,10 +65,18 @@ def prepare_feed(spec: str, options: FeedOptions, cache_dir: Path | None = None,
     from edge.capture.synthetic.rig import SensorRig
 
     rig = SensorRig.d435(options.width, options.height)
-    world = SyntheticWorld(scenario, options.seed, rig=rig, distance_m=options.distance_m,
-                           extra_faces=options.extra_faces)
+    if prefix == "photo":
+        from edge.capture.photo.world import PhotoWorld
+
+        if options.extra_faces:
+            raise ConfigError("--extra-faces applies to synthetic scenes, not to the photo world")
+        world = PhotoWorld(scenario, options.seed, rig=rig, distance_m=options.distance_m)
+    else:
+        world = SyntheticWorld(scenario, options.seed, rig=rig, distance_m=options.distance_m,
+                               extra_faces=options.extra_faces)
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = folder / recording_name(scenario, options)
+    name = recording_name(scenario, options)
+    path = folder / (name if prefix == "synthetic" else f"{prefix}-{name}")
     if path.is_file():
         log.info("bench feed: cached recording %s", path)
         return f"bag:{path}"

@@ -4,7 +4,8 @@ The report answers, for every contestant: where a frame's time goes (per-stage m
 many frames per second the whole pipeline sustains (sequential and overlapped), what share of a
 frame is spent outside the model, how much of the machine's fp32 matrix-product ceiling the model's
 inference reaches, and whether it fits the frame budget. Ratios between rows (ONNX Runtime fp32 vs
-PyTorch eager, INT8 vs fp32) come from the same interleaved run, so they hold while the machine drifts.
+PyTorch eager, INT8 vs fp32, each face-first row vs the full-frame row of its model) come from the
+same interleaved run, so they hold while the machine drifts.
 """
 
 from __future__ import annotations
@@ -20,8 +21,16 @@ from pathlib import Path
 import cv2
 
 from edge.bench.ceiling import DEFAULT_SIDE, MatmulCeiling, measure_matmul_ceiling
-from edge.bench.contestants import EagerOpener, Skipped, close_contestants, default_models, open_contestants
-from edge.bench.feed import FeedOptions, prepare_feed
+from edge.bench.contestants import (
+    FACE_FIRST_SUFFIX,
+    PATHS,
+    EagerOpener,
+    Skipped,
+    close_contestants,
+    default_models,
+    open_contestants,
+)
+from edge.bench.feed import RENDERED_WORLDS, FeedOptions, prepare_feed
 from edge.bench.machine import MachineFacts, load_average, read_machine_facts
 from edge.bench.model_cost import ModelCost, count_onnx_cost
 from edge.bench.stages import STAGE_LABELS, STAGES, StageStats, host_share, summarise_ms, summarise_stages
@@ -61,11 +70,15 @@ class BenchOptions:
     ceiling_runs: int = 10
     target_fps: float = DEFAULT_TARGET_FPS
     max_host_share: float = DEFAULT_MAX_HOST_SHARE
+    # full-frame (today's pipeline: the rows of issue 8) and/or face-first (docs/face-first.md) rows
+    paths: tuple[str, ...] = PATHS
 
     def __post_init__(self) -> None:
         for mode in self.modes:
             if mode not in MODES:
                 raise ValueError(f"BenchOptions.modes holds {mode!r}; use {MODES}")
+        if not self.paths or any(p not in PATHS for p in self.paths):
+            raise ValueError(f"BenchOptions.paths must be a non-empty subset of {PATHS}, got {self.paths}")
         if not self.modes:
             raise ValueError("BenchOptions.modes is empty")
         if self.threads is not None and self.threads < 1:
@@ -77,7 +90,7 @@ class BenchOptions:
     def block_frames(self) -> int:
         if self.block is not None:
             return self.block
-        if not self.spec.startswith("synthetic:"):
+        if self.spec.partition(":")[0] not in RENDERED_WORLDS:
             return DEFAULT_BLOCK
         loop = self.feed.frames  # whole loops keep every row on the same frames; at least 4 frames
         return loop * -(-4 // loop)
@@ -123,9 +136,11 @@ class ContestantResult:
     host_share: float  # stage breakdown: host stage medians / all stage medians (sequential, else the only mode)
     achieved_gflops: float  # 2 x MACs / median inference time
     ceiling_fraction: float  # achieved / matmul ceiling (median)
+    path: str = "full-frame"  # or "face-first" (docs/face-first.md)
 
     def to_json(self) -> dict[str, object]:
-        return {"label": self.label, "backend": self.backend, "precision": self.precision, "model": self.model,
+        return {"label": self.label, "path": self.path, "backend": self.backend, "precision": self.precision,
+                "model": self.model,
                 "note": self.note or None, "cost": self.cost.to_json(), "host_share": _round(self.host_share, 4),
                 "achieved_gflops": _round(self.achieved_gflops, 2),
                 "ceiling_fraction": _round(self.ceiling_fraction, 4),
@@ -166,6 +181,7 @@ class BenchReport:
                      "extra_faces": feed.extra_faces, "distance_m": feed.distance_m},
             "machine": self.machine.to_json(), "load_avg_end": list(self.load_avg_end), "threads": self.threads,
             "filters": self.filters, "opencv_threads": self.cv_threads,
+            "paths": sorted({c.path for c in self.contestants}),
             "stage_labels": dict(STAGE_LABELS),
             "ceiling": {"before": self.ceiling_before.to_json(), "after": self.ceiling_after.to_json(),
                         "median_gflops": round(self.ceiling_gflops, 2)},
@@ -192,16 +208,27 @@ def summarise_mode(run: StreamRun, label: str) -> ModeResult:
     stages, interval = summarise_stages(timings), summarise_ms(intervals)
     infer = stages["infer"].median_ms
     frame_host = 1.0 - infer / interval.median_ms if interval.frames and not math.isnan(infer) else math.nan
+    if run.mode == "pipelined":  # the model ran beside the main thread: no share of the interval is its own
+        frame_host = math.nan
     return ModeResult(stages, interval, 1000.0 / mean if mean > 0 else math.nan, len(timings),
                       sum(t.face for t in timings) / len(timings) if timings else math.nan,
                       statistics.median(t.faces_found for t in timings) if timings else math.nan, frame_host)
 
 
+def ratio_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
+    """(numerator, denominator) labels to compare: :data:`RATIOS`, then every face-first row against
+    the full-frame row of the same model."""
+    pairs = list(RATIOS)
+    pairs += [(label, label[: -len(FACE_FIRST_SUFFIX)]) for label in labels if label.endswith(FACE_FIRST_SUFFIX)]
+    return pairs
+
+
 def compute_ratios(results: Sequence[ContestantResult]) -> dict[str, dict[str, float]]:
-    """For each pair of RATIOS present: how many times faster the first is, on inference and end to end."""
+    """For each pair of :func:`ratio_pairs` present: how many times faster the first is, on inference
+    and end to end in every mode both ran."""
     by_label = {r.label: r for r in results}
     out: dict[str, dict[str, float]] = {}
-    for fast, slow in RATIOS:
+    for fast, slow in ratio_pairs([r.label for r in results]):
         if fast not in by_label or slow not in by_label:
             continue
         a, b = by_label[fast], by_label[slow]
@@ -209,7 +236,8 @@ def compute_ratios(results: Sequence[ContestantResult]) -> dict[str, dict[str, f
         entry = {"inference_speedup": _ratio(b.modes[mode].stages["infer"].median_ms,
                                              a.modes[mode].stages["infer"].median_ms)}
         for m in a.modes:
-            entry[f"fps_ratio_{m}"] = _ratio(a.modes[m].fps, b.modes[m].fps)
+            if m in b.modes:
+                entry[f"fps_ratio_{m}"] = _ratio(a.modes[m].fps, b.modes[m].fps)
         out[f"{fast} vs {slow}"] = entry
     return out
 
@@ -239,7 +267,8 @@ def run_bench(options: BenchOptions, progress: Callable[[str, int, int], None] |
 
     played = prepare_feed(options.spec, options.feed, options.cache_dir, step("record"))
     models = list(options.models) or default_models()
-    contestants, skipped = open_contestants(models, threads, options.open_eager, options.torch_checkpoint)
+    contestants, skipped = open_contestants(models, threads, options.open_eager, options.torch_checkpoint,
+                                            options.paths, single_thread="one-thread" in options.modes)
     previous_cv_threads = cv2.getNumThreads()
     if options.cv_threads is not None:
         cv2.setNumThreads(options.cv_threads)
@@ -253,7 +282,8 @@ def run_bench(options: BenchOptions, progress: Callable[[str, int, int], None] |
             stream_options = StreamOptions(frames=options.frames, warmup=options.warmup, mode=mode,
                                            detector=options.detector, model_dir=options.model_dir,
                                            filters=options.filters, block=options.block_frames)
-            runs[mode] = run_stream(played, contestants, stream_options, step(mode))
+            rows = [c for c in contestants if mode != "one-thread" or c.single_runner is not None]
+            runs[mode] = run_stream(played, rows, stream_options, step(mode))
         ceiling_after = measure_matmul_ceiling(threads, options.ceiling_side, options.ceiling_runs)
     finally:
         cv2.setNumThreads(previous_cv_threads)
@@ -263,12 +293,12 @@ def run_bench(options: BenchOptions, progress: Callable[[str, int, int], None] |
     results = []
     for c in contestants:
         cost = costs.setdefault(c.model_path, count_onnx_cost(c.model_path))
-        modes = {mode: summarise_mode(run, c.label) for mode, run in runs.items()}
+        modes = {mode: summarise_mode(run, c.label) for mode, run in runs.items() if c.label in run.timings}
         reference = modes["sequential"] if "sequential" in modes else next(iter(modes.values()))
         infer_ms = reference.stages["infer"].median_ms
         achieved = cost.gflop / (infer_ms / 1000.0) if infer_ms > 0 else math.nan
         results.append(ContestantResult(c.label, c.backend, c.precision, str(c.model_path), c.note, cost, modes,
-                                        host_share(reference.stages), achieved, achieved / ceiling))
+                                        host_share(reference.stages), achieved, achieved / ceiling, c.path))
     budget = {"target_fps": options.target_fps, "frame_budget_ms": round(1000.0 / options.target_fps, 3),
               "max_host_share": options.max_host_share,
               "met": {r.label: {mode: {"fps": m.fps >= options.target_fps,

@@ -4,7 +4,9 @@ A frame's time is split into the stages a user can act on, in the order the fram
 
 - ``capture``: waiting for the next frameset (camera or playback read), without the host work below;
 - ``align``: depth filters, alignment of depth to colour and copy-out (``FrameMeta.host_process_ms``);
-- ``detect``, ``crop``, ``infer``, ``decide``: as timed by :class:`edge.live.pipeline.LivePipeline`.
+- ``detect``, ``region``, ``crop``, ``infer``, ``decide``: as timed by :class:`edge.live.pipeline.LivePipeline`
+  (``region``: the face-first path's depth filters and alignment for the face window; on that path
+  ``align`` is only the copy of the raw frames, docs/face-first.md).
 
 Median and p90, not mean and maximum: on a shared machine a few frames are delayed by the scheduler
 and a mean would report those rather than the pipeline (the same reasoning as tools/bench_int8.py).
@@ -18,10 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-STAGES: tuple[str, ...] = ("capture", "align", "detect", "crop", "infer", "decide")
+STAGES: tuple[str, ...] = ("capture", "align", "detect", "region", "crop", "infer", "decide")
 STAGE_LABELS: dict[str, str] = {
-    "capture": "capture/playback", "align": "align+filters", "detect": "detection",
-    "crop": "crop+normalise", "infer": "inference", "decide": "decision",
+    "capture": "capture/playback", "align": "align+filters (whole frame; face first: copy only)",
+    "detect": "detection", "region": "face-region depth filters+align", "crop": "crop+normalise",
+    "infer": "inference", "decide": "decision",
 }
 MODEL_STAGES: tuple[str, ...] = ("infer",)
 HOST_STAGES: tuple[str, ...] = tuple(s for s in STAGES if s not in MODEL_STAGES)

@@ -19,7 +19,7 @@ very same frames: each block starts at the same place in the loop. Shorter block
 different stretches, and so different shares of frames with a face (a frame without one skips crop
 and inference), which made rows differ by 0.71 against 0.96 of frames with a face in one run.
 
-Three modes:
+Five modes:
 
 - ``sequential``: one thread reads, aligns, detects, crops, infers and decides; the stage times add
   up to the frame interval, which makes it the mode for the per-stage breakdown.
@@ -30,6 +30,19 @@ Three modes:
 - ``process``: the same, with the source read, filtered and aligned in a child process
   (``edgefas live --capture-process``): librealsense's filters hold the GIL, so on a thread they
   still take turns with detection; in a child they run on the other core.
+
+- ``pipelined``: overlapped, and the model runs on its own thread one frame behind detection and
+  crop (:class:`edge.live.model_thread.ModelThread`): ONNX Runtime releases the GIL, so the model
+  of frame n and the host work of frame n+1 can share two cores;
+- ``one-thread``: sequential, with every runner at one intra-op thread and OpenCV at one thread:
+  what a machine with one free core gets (issue 15: a loaded kiosk board).
+
+Face-first rows (``Contestant.face_first``, docs/face-first.md) read their own source, opened with
+``SourceOptions.face_first``: it hands out raw depth and the row's pipeline filters and aligns the
+face window itself; full-frame rows read a source that filters and aligns the whole frame, as
+today. Both play the same recording in the same blocks, so their ratio is measured side by side.
+(In process mode the child cannot hand a pending frame over, so a face-first row's child aligns the
+whole frame and only detection is face first, as ``edgefas live --capture-process`` does.)
 
 The queue blocks instead of dropping (unlike the live capture queue): a recording played
 non-real-time must not lose frames, and the measured rate is then the most the pipeline sustains.
@@ -52,7 +65,7 @@ from edge.frames import RGBDFrame
 
 log = logging.getLogger(__name__)
 
-MODES = ("sequential", "overlapped", "process")
+MODES = ("sequential", "overlapped", "process", "pipelined", "one-thread")
 DEFAULT_BLOCK = 32  # about a second of frames
 
 
@@ -83,7 +96,7 @@ class StreamOptions:
     @property
     def settle(self) -> int:
         """Untimed frames at the start of each block: prefetched ones plus one (none when sequential)."""
-        return 0 if self.mode == "sequential" else self.queue_size + 1
+        return 0 if self.mode in ("sequential", "one-thread") else self.queue_size + 1
 
 
 def hand_out(contestants: int, options: StreamOptions) -> Iterator[tuple[int, bool]]:
@@ -184,47 +197,119 @@ def open_bench_source(spec: str, source_options, filters: str, process: bool = F
     return open_with_filters(spec, source_options, filters)
 
 
-def run_stream(spec: str, contestants: Sequence[Contestant], options: StreamOptions,
-               progress: Callable[[int, int], None] | None = None) -> StreamRun:
-    """Play ``spec`` (looping a recording) until every contestant has ``options.frames`` timed frames."""
-    from edge.capture.source import SourceOptions
+@dataclass
+class _Feed:
+    """One opened source (full-frame or face-first) and how it is read in this mode."""
+
+    source: object
+    frames: Iterator[RGBDFrame]
+    prefetch: _Prefetcher | None
+    last_number: int = -1
+
+    def next(self, timeout_s: float) -> RGBDFrame | None:
+        if self.prefetch is None:
+            return next(self.frames, None)
+        frame = self.prefetch.get(timeout_s)
+        if frame is None and self.prefetch.error is not None:
+            raise self.prefetch.error
+        return frame
+
+    def close(self) -> None:
+        if self.prefetch is not None:
+            self.prefetch.stop()
+        self.source.close()
+
+
+def _pipelines(contestants: Sequence[Contestant], options: StreamOptions) -> list:
+    from edge.face.face_first import ScanPolicy
     from edge.face.finder import open_face_finder
     from edge.face.preprocess import PreprocessConfig
     from edge.live.pipeline import LivePipeline
 
-    if not contestants:
-        raise ValueError("run_stream needs at least one contestant")
     pipelines = []
     for contestant in contestants:
-        preprocess = PreprocessConfig.from_metadata(contestant.runner.contract)
+        runner = contestant.single_runner if options.mode == "one-thread" else contestant.runner
+        if runner is None:
+            raise ValueError(f"{contestant.label} has no one-thread runner (open_contestants(single_thread=True))")
+        preprocess = PreprocessConfig.from_metadata(runner.contract)
         finder = open_face_finder(options.detector, options.model_dir, preprocess.detect_width_px)
-        pipelines.append(LivePipeline(contestant.runner, finder, preprocess=preprocess))
+        pipelines.append(LivePipeline(runner, finder, preprocess=preprocess,
+                                      face_first=ScanPolicy() if contestant.face_first else None))
+    return pipelines
+
+
+def _drained(thread, flight: list[tuple]) -> list[tuple]:
+    """The frame in flight on ``thread``, decided, as a result row (none when nothing is in flight)."""
+    done = thread.drain()
+    return [(*flight.pop(0), done)] if done is not None and flight else []
+
+
+def run_stream(spec: str, contestants: Sequence[Contestant], options: StreamOptions,
+               progress: Callable[[int, int], None] | None = None) -> StreamRun:
+    """Play ``spec`` (looping a recording) until every contestant has ``options.frames`` timed frames."""
+    import cv2
+
+    from edge.capture.source import SourceOptions
+
+    if not contestants:
+        raise ValueError("run_stream needs at least one contestant")
+    pipelines = _pipelines(contestants, options)
     schedule = list(hand_out(len(contestants), options))
     warm, total = options.warmup * len(contestants), len(schedule)
     in_child = options.mode == "process"
-    source = open_bench_source(spec, SourceOptions(loop=True, timeout_s=options.stall_timeout_s), options.filters,
-                               process=in_child, prefetch=options.queue_size)
-    log.info("bench source=%s mode=%s contestants=%s", source.describe(), options.mode,
-             ", ".join(c.label for c in contestants))
-    frames = iter(source)
-    prefetch = _Prefetcher(frames, options.queue_size) if options.mode == "overlapped" else None
+    feeds: dict[bool, _Feed] = {}
     timings: dict[str, list[FrameTiming]] = {c.label: [] for c in contestants}
     order: list[str] = []
     last_t = [float("-inf")] * len(contestants)
-    most_faces = restarts = 0
-    last_number = -1
+    cv_threads = cv2.getNumThreads()
+    threads = None
+    if options.mode == "pipelined":
+        from edge.live.model_thread import ModelThread
+
+        threads = [ModelThread(p) for p in pipelines]
+    current: int | None = None
+    flight: list[tuple] = []  # (k, timed, restarted, capture_ms, align_ms) of the frame the model has
+    counts = {"most_faces": 0, "restarts": 0}
+    end_prev = started = time.perf_counter()
+
+    def record(row: tuple, end: float) -> None:
+        """Book one decided frame: (contestant, timed, restarted, capture ms, align ms, FrameResult)."""
+        nonlocal end_prev
+        k_done, timed_done, restarted_done, capture_done, align_done, result = row
+        counts["most_faces"] = max(counts["most_faces"], result.faces_in_view)
+        if timed_done and restarted_done:
+            counts["restarts"] += 1
+        elif timed_done:
+            stage_ms = {"capture": capture_done, "align": align_done}
+            stage_ms.update({s: v for s, v in result.stage_ms.items() if s != "capture"})
+            label = contestants[k_done].label
+            timings[label].append(FrameTiming(stage_ms, (end - end_prev) * 1000.0, result.face is not None,
+                                              result.faces_in_view))
+            order.append(label)
+        end_prev = end
+
     try:
+        for face_first in sorted({c.face_first for c in contestants}):
+            source_options = SourceOptions(loop=True, timeout_s=options.stall_timeout_s,
+                                           face_first=face_first and not in_child)
+            source = open_bench_source(spec, source_options, options.filters, process=in_child,
+                                       prefetch=options.queue_size)
+            log.info("bench source=%s mode=%s path=%s", source.describe(), options.mode,
+                     "face-first" if face_first else "full-frame")
+            frames = iter(source)
+            prefetch = (_Prefetcher(frames, options.queue_size) if options.mode in ("overlapped", "pipelined")
+                        else None)
+            feeds[face_first] = _Feed(source, frames, prefetch)
+        log.info("bench contestants=%s", ", ".join(c.label for c in contestants))
+        if options.mode == "one-thread":
+            cv2.setNumThreads(1)
         end_prev = started = time.perf_counter()
         for index, (k, timed) in enumerate(schedule):
             if index == warm:
                 end_prev = started = time.perf_counter()
+            feed = feeds[contestants[k].face_first]
             wait_start = time.perf_counter()
-            if prefetch is not None:
-                frame = prefetch.get(options.stall_timeout_s)
-                if frame is None and prefetch.error is not None:
-                    raise prefetch.error
-            else:
-                frame = next(frames, None)
+            frame = feed.next(options.stall_timeout_s)
             waited_ms = (time.perf_counter() - wait_start) * 1000.0
             if frame is None:
                 raise SourceError(f"{spec} gave no frame after {index} frames (ended or stalled for "
@@ -232,33 +317,41 @@ def run_stream(spec: str, contestants: Sequence[Contestant], options: StreamOpti
             # A looped recording restarts its pipeline (~0.2 s) before its first frame again; that wait
             # would always land on the same contestant (the loop length is often a multiple of n), so
             # such a frame is processed but not counted.
-            restarted = 0 <= frame.meta.color_frame_number <= last_number
-            last_number = frame.meta.color_frame_number
+            restarted = 0 <= frame.meta.color_frame_number <= feed.last_number
+            feed.last_number = frame.meta.color_frame_number
             align_ms = float(frame.meta.host_process_ms)
             # Sequential: the read included the filters and alignment, split them out. Overlapped and
             # process: the main thread only waited (and, from a child, unpickled the frame); alignment
             # ran on the capture thread or in the child meanwhile.
-            capture_ms = waited_ms if prefetch is not None or in_child else max(0.0, waited_ms - align_ms)
+            capture_ms = waited_ms if feed.prefetch is not None or in_child else max(0.0, waited_ms - align_ms)
             t_ms = max(frame.t_ms, last_t[k] + 1e-3)  # a looped recording restarts its clock
             last_t[k] = t_ms
-            result = pipelines[k].process(frame, t_ms, capture_ms)
+            if threads is None:
+                results = [(k, timed, restarted, capture_ms, align_ms, pipelines[k].process(frame, t_ms, capture_ms))]
+            else:
+                if current is not None and current != k:  # a block ended: its last frame is decided now
+                    results = _drained(threads[current], flight)
+                else:
+                    results = []
+                current = k
+                prepared = pipelines[k].prepare(frame, t_ms, capture_ms)
+                done = threads[k].submit(prepared)
+                if done is not None and flight:
+                    results.append((*flight.pop(0), done))
+                flight.append((k, timed, restarted, capture_ms, align_ms))
             end = time.perf_counter()
-            most_faces = max(most_faces, result.faces_in_view)
-            if timed and restarted:
-                restarts += 1
-            elif timed:
-                stage_ms = {"capture": capture_ms, "align": align_ms}
-                stage_ms.update({s: v for s, v in result.stage_ms.items() if s != "capture"})
-                label = contestants[k].label
-                timings[label].append(FrameTiming(stage_ms, (end - end_prev) * 1000.0, result.face is not None,
-                                                  result.faces_in_view))
-                order.append(label)
-            end_prev = end
+            for row in results:
+                record(row, end)
             if progress is not None:
                 progress(index + 1, total)
+        if threads is not None and current is not None:  # the last frame still with the model
+            for row in _drained(threads[current], flight):
+                record(row, time.perf_counter())
         wall_s = time.perf_counter() - started
     finally:
-        if prefetch is not None:
-            prefetch.stop()
-        source.close()
-    return StreamRun(options.mode, tuple(order), timings, wall_s, most_faces, restarts)
+        cv2.setNumThreads(cv_threads)
+        for feed in feeds.values():
+            feed.close()
+        for thread in threads or ():
+            thread.close()
+    return StreamRun(options.mode, tuple(order), timings, wall_s, counts["most_faces"], counts["restarts"])

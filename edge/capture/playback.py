@@ -20,8 +20,8 @@ from edge.capture.rs_pipeline import (
     FramesetReader,
     StreamInfo,
     check_timeout,
-    filter_chain,
     read_stream_info,
+    source_chain,
 )
 from edge.capture.source import ClosesOnExit, SourceOptions
 from edge.errors import SourceError, import_optional
@@ -53,7 +53,7 @@ class BagSource(ClosesOnExit):
         self.path = check_recording_path(Path(path))
         self.options = options
         self.timeout_s = check_timeout(options.timeout_s)
-        self.filters = filters or filter_chain(options.depth_filters)
+        self.filters = filters or source_chain(options.depth_filters, options.face_first)
         self.spec = f"bag:{self.path}"
         self.rs = import_optional("pyrealsense2", "realsense", "playing a RealSense recording")
         self._pipeline: Any = None

@@ -26,9 +26,9 @@ from edge.capture.rs_pipeline import (
     FramesetReader,
     StreamInfo,
     check_timeout,
-    filter_chain,
     read_device_info,
     read_stream_info,
+    source_chain,
 )
 from edge.capture.source import ClosesOnExit, SourceOptions
 from edge.errors import ConfigError, ProductionError, SourceError, import_optional
@@ -166,7 +166,7 @@ class RealSenseSource(ClosesOnExit):
     def __init__(self, serial: str, options: SourceOptions, settings: RealSenseSettings | None = None) -> None:
         self.rs = rs = import_optional("pyrealsense2", "realsense", "the RealSense camera source")
         self.options = options
-        self.settings = settings or RealSenseSettings(filters=filter_chain(options.depth_filters))
+        self.settings = settings or RealSenseSettings(filters=source_chain(options.depth_filters, options.face_first))
         self.timeout_s = check_timeout(options.timeout_s)
         check_camera_mode(options.width, options.height, options.fps)
         self.context = rs.context()

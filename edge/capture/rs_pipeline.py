@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from edge.capture.region_depth import RegionDepth, StreamGeometry, pending_frame, region_problem
 from edge.errors import SourceError
 from edge.frames import Extrinsics, FrameMeta, Intrinsics, RGBDFrame
 
@@ -51,6 +52,9 @@ class DepthFilterConfig:
     spatial: bool = True
     temporal: bool = True
     hole_filling: bool = False
+    # Face first (docs/face-first.md): the same chain, run later on the face window only
+    # (edge.capture.region_depth); the reader hands out raw depth and the region processor.
+    region: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.decimation <= 8:  # librealsense decimation_filter filter_magnitude range
@@ -63,7 +67,7 @@ class DepthFilterConfig:
         names.append("depth")
         if self.hole_filling:
             names.append("hole-filling")
-        return ">".join(names)
+        return ">".join(names) + (" (face region only)" if self.region else "")
 
 
 RAW = DepthFilterConfig(decimation=1, spatial=False, temporal=False, hole_filling=False)
@@ -110,6 +114,13 @@ def depth_chain(name: str, option: str = "depth filters") -> DepthChain:
 def filter_chain(name: str, option: str = "depth filters") -> DepthFilterConfig:
     """The chain called ``name`` (checked by :func:`depth_chain` unless it is a :class:`DepthChain`)."""
     return depth_chain(name, option).config
+
+
+def source_chain(name: str, face_first: bool) -> DepthFilterConfig:
+    """The chain a librealsense source runs: ``name`` (see :func:`filter_chain`), on the face region
+    only when ``face_first`` (``SourceOptions.face_first``, set by ``--roi on``)."""
+    config = filter_chain(name)
+    return dataclasses.replace(config, region=True) if face_first else config
 
 
 def depth_filters_help() -> str:
@@ -203,15 +214,6 @@ def from_extrinsics(rs: ModuleType, extrinsics: Extrinsics) -> Any:
     out = rs.extrinsics()
     out.rotation = [r[row * 3 + col] for col in range(3) for row in range(3)]
     out.translation = list(extrinsics.translation_m)
-    return out
-
-
-def from_intrinsics(rs: ModuleType, intrinsics: Intrinsics) -> Any:
-    out = rs.intrinsics()
-    out.width, out.height = intrinsics.width, intrinsics.height
-    out.fx, out.fy, out.ppx, out.ppy = intrinsics.fx, intrinsics.fy, intrinsics.ppx, intrinsics.ppy
-    out.model = getattr(rs.distortion, intrinsics.model)
-    out.coeffs = list(intrinsics.coeffs)
     return out
 
 
@@ -316,6 +318,7 @@ class FramesetReader:
         self.matcher = FramesetMatcher()
         self.delivered = 0
         self.first_number = first_number  # RGBDFrame.frame_number of the first frame (continues across loops)
+        self.region = open_region(rs, info, filters, source_id) if filters.region else None
 
     def read(self) -> RGBDFrame | None:
         deadline = time.monotonic() + self.timeout_s
@@ -350,6 +353,8 @@ class FramesetReader:
             log.warning("%s: frame counter went backwards (depth %d, color %d): replayed or injected stream?",
                         self.source_id, meta.depth_frame_number, meta.color_frame_number)
         started = time.perf_counter()  # filters + align + copy-out, reported as meta.host_process_ms
+        if self.region is not None:
+            return self._pending(depth, color, meta, started)
         processed = frameset
         for block in self.blocks:
             processed = block.process(processed)
@@ -362,6 +367,33 @@ class FramesetReader:
                           frame_number=self.first_number + self.delivered, source_id=self.source_id, meta=meta)
         self.delivered += 1
         return frame
+
+
+    def _pending(self, depth: Any, color: Any, meta: FrameMeta, started: float) -> RGBDFrame:
+        """Face first: copies of colour and raw depth, and the region processor that aligns and
+        filters the face window later (edge.capture.region_depth)."""
+        color_bgr = color_to_bgr(self.rs, color, self.source_id)
+        depth_grid = np.asanyarray(depth.get_data()).copy()
+        meta = dataclasses.replace(meta, host_process_ms=(time.perf_counter() - started) * 1000.0)
+        assert self.region is not None
+        frame = pending_frame(dict(color_bgr=color_bgr, depth_scale_m=self.info.depth_scale_m,
+                                   intrinsics=self.info.color, t_ms=meta.color_sensor_t_ms,
+                                   frame_number=self.first_number + self.delivered, source_id=self.source_id,
+                                   meta=meta), depth_grid, self.region)
+        self.delivered += 1
+        return frame
+
+
+def open_region(rs: ModuleType, info: StreamInfo, filters: DepthFilterConfig, source_id: str) -> RegionDepth | None:
+    """The face-first depth processor of a stream, or None (with a WARNING saying why) where the region
+    aligner cannot reproduce ``rs.align`` for it: that stream keeps the full-frame path."""
+    geometry = StreamGeometry(info.depth, info.color, info.depth_to_color, info.depth_scale_m, info.depth_fps)
+    problem = region_problem(geometry, filters.decimation)
+    if problem:
+        log.warning("%s: face-first depth off, %s; filtering and aligning the whole frame", source_id, problem)
+        return None
+    region_filters = dataclasses.replace(filters, region=False)
+    return RegionDepth(rs, geometry, lambda: build_filters(rs, region_filters))
 
 
 def check_timeout(timeout_s: float) -> float:

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge.capture.recorder import RecordingSummary, check_output_path
-from edge.capture.rs_pipeline import from_extrinsics, from_intrinsics
+from edge.capture.region_depth import from_intrinsics
+from edge.capture.rs_pipeline import from_extrinsics
 from edge.errors import import_optional
 from edge.frames import check_color, check_depth
 

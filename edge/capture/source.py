@@ -83,6 +83,9 @@ class SourceOptions:
     # librealsense sources (realsense, bag): a chain of edge.capture.rs_pipeline.FILTER_CHAINS, by name
     # (a DepthChain when a front end already checked it)
     depth_filters: str = "default"
+    # librealsense sources: hand out raw depth and align/filter only the face window later
+    # (edge.capture.region_depth, docs/face-first.md); other sources ignore it
+    face_first: bool = False
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from edge.cli.options import (
 from edge.errors import check_choice
 from edge.face.finder import check_detector
 
-MODE_CHOICES = ("all", "sequential", "overlapped", "process")
+MODE_CHOICES = ("all", "sequential", "overlapped", "process", "pipelined", "one-thread")
+ROI_CHOICES = ("both", "on", "off")  # bench rows: both paths side by side, face-first only, full-frame only
 
 
 def bench(
@@ -42,7 +43,13 @@ def bench(
                                   help="Write the full report as JSON to this file ('-' = stdout)."),
     mode: str = typer.Option("all", "--mode", help="sequential (per-stage breakdown), overlapped (capture on its "
                              "own thread: real throughput), process (capture, filters and align in a child "
-                             "process: `live --capture-process`) or all three."),
+                             "process: `live --capture-process`), pipelined (overlapped, and the model on its own "
+                             "thread one frame behind detection), one-thread (sequential with one runner thread "
+                             "and one OpenCV thread: a machine with one free core), all five, or several "
+                             "separated by commas (sequential,one-thread)."),
+    roi: str = typer.Option("both", "--roi", help="Which pipeline: both (default: today's full-frame rows and "
+                            "face-first rows of every model, interleaved in one run, with their ratios), on (face "
+                            "first only) or off (full frame only). See `edgefas live --roi`."),
     threads: int = threads_option("Intra-op threads of every runner (default: usable cores - 1, so capture keeps "
                                   "a core)."),
     cv_threads: int = typer.Option(None, "--cv-threads", min=1, max=usable_cores(),
@@ -77,11 +84,13 @@ def bench(
     check: bool = typer.Option(False, "--check", help="Exit 1 when no model meets the budget."),
 ) -> None:
     """Time every stage of the live pipeline (median, p90), end-to-end fps and the model's share of the machine."""
+    from edge.bench.contestants import PATHS
     from edge.bench.feed import FeedOptions
     from edge.bench.report import BenchOptions, run_bench
     from edge.bench.stream import MODES
 
-    check_choice(mode, MODE_CHOICES, "--mode")
+    modes = tuple(check_choice(m.strip(), MODE_CHOICES, "--mode") for m in mode.split(","))
+    check_choice(roi, ROI_CHOICES, "--roi")
     check_detector(detector)
     open_eager = None
     if eager:
@@ -90,10 +99,11 @@ def bench(
         open_eager = open_eager_runner
     options = BenchOptions(
         spec=source, models=tuple(model or ()), frames=frames, warmup=warmup,
-        modes=MODES if mode == "all" else (mode,), threads=threads, open_eager=open_eager,
+        modes=MODES if "all" in modes else tuple(dict.fromkeys(modes)), threads=threads, open_eager=open_eager,
         torch_checkpoint=torch_checkpoint,
         detector=detector, model_dir=model_dir, cache_dir=cache_dir, target_fps=target_fps,
         max_host_share=max_host_share, filters=depth_filters, cv_threads=cv_threads, block=block,
+        paths={"both": PATHS, "on": ("face-first",), "off": ("full-frame",)}[roi],
         feed=FeedOptions(seed=seed, width=width, height=height, frames=record_frames, extra_faces=extra_faces),
     )
     stderr = Console(stderr=True)
@@ -156,7 +166,7 @@ def render(data: dict, out: Console) -> None:
               f"{data['load_avg_end'][0]:.2f}")
     labels = data["stage_labels"]
     out.print("stages: " + ", ".join(f"{key} = {text}" for key, text in labels.items()))
-    modes = list(data["contestants"][0]["modes"]) if data["contestants"] else []
+    modes = list(dict.fromkeys(m for c in data["contestants"] for m in c["modes"]))
     for mode in modes:
         table = Table(title=f"{mode}: median (p90) ms per stage", title_justify="left")
         table.add_column("model")
@@ -167,6 +177,8 @@ def render(data: dict, out: Console) -> None:
         table.add_column("host", justify="right")
         table.add_column("host ms", justify="right")
         for c in data["contestants"]:
+            if mode not in c["modes"]:
+                continue  # the eager row has no one-thread runner
             r = c["modes"][mode]
             table.add_row(c["label"], *(_ms(r["stages"][s]) for s in labels), _ms(r["interval_ms"]), _num(r["fps"], "{:.1f}"),
                           _num(r["frame_host_share"], "{:.0%}"), _num(r["host_ms"], "{:.1f}"))

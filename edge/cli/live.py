@@ -19,6 +19,7 @@ from edge.cli.options import (
     frames_option,
     model_dir_option,
     model_option,
+    roi_option,
     seed_option,
     source_option,
     threads_option,
@@ -56,6 +57,7 @@ def live(
                                          "in a child process, in parallel with detection and the model (the "
                                          "depth filters hold Python's GIL, so a thread cannot overlap them)."),
     depth_filters: str = depth_filters_option(),
+    roi: str = roi_option(),
     expect_sha256: str = typer.Option(None, "--expect-sha256", callback=_check_sha256,
                                       help="Refuse to start unless the model file has this sha256."),
 ) -> None:
@@ -69,7 +71,7 @@ def live(
     check_detector(detector)
     opts = LiveOptions(spec=source, model=engine or model, expect_sha256=expect_sha256, frames=frames, seed=seed,
                        detector=detector, model_dir=model_dir, threads=threads, pace=pace,
-                       capture_process=capture_process, depth_filters=depth_filters,
+                       capture_process=capture_process, depth_filters=depth_filters, face_first=roi == "on",
                        backend="tensorrt" if engine is not None else "auto")
     with LiveSession(opts) as session:
         summary = run_loop(session, open_sinks(requested_sinks(headless, as_json, record, sink)))

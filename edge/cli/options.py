@@ -26,6 +26,7 @@ import typer
 
 from edge.capture.rs_pipeline import DepthChain, depth_chain, depth_filters_help
 from edge.capture.source import SOURCE_KINDS, check_source_spec, sources_help
+from edge.errors import check_choice
 from edge.face.finder import detectors_help
 from edge.face.model_store import MODEL_DIR_ENV
 
@@ -35,6 +36,7 @@ DETECTOR = "--detector"
 MODEL = "--model"
 MODEL_DIR = "--model-dir"
 DEPTH_FILTERS = "--depth-filters"
+ROI = "--roi"
 THREADS = "--threads"
 SEED = "--seed"
 FRAMES = "--frames"
@@ -92,6 +94,21 @@ def depth_filters_option(*aliases: str) -> Any:
     :func:`edge.capture.rs_pipeline.depth_chain`); the value is a :class:`DepthChain`."""
     names = (DEPTH_FILTERS, *aliases)
     return typer.Option("default", *names, callback=_check_depth_filters(names), help=depth_filters_help())
+
+
+ROI_CHOICES = ("on", "off")
+ROI_HELP = ("on = face first (docs/face-first.md): detect in a window around the tracked face, with a full scan "
+            "at least every 200 ms and at once on a lost face or motion elsewhere, and filter/align depth only "
+            "for the face crop; off = detection and depth filters/align on the whole frame, every frame.")
+
+
+def _check_roi(value: str) -> str:
+    return check_choice(value, ROI_CHOICES, ROI)
+
+
+def roi_option() -> Any:
+    """``--roi on|off``: the face-first path (on, the default) or the whole-frame path."""
+    return typer.Option("on", ROI, callback=_check_roi, help=ROI_HELP)
 
 
 def usable_cores() -> int:

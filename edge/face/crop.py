@@ -37,6 +37,20 @@ class CropWindow:
         """Output pixels per frame pixel."""
         return self.size_px / self.side_px
 
+    def frame_bounds(self) -> tuple[float, float, float, float]:
+        """The frame rectangle the window reads (x0, y0, x1, y1; x1, y1 exclusive): where depth must be
+        aligned for this crop (face-first path). A rotated window's box is widened by a pixel for the
+        interpolation's neighbours."""
+        m = self.native_from_frame
+        if self.roll_deg == 0.0:
+            x0, y0 = float(-m[0, 2]), float(-m[1, 2])
+            return x0, y0, x0 + self.side_px, y0 + self.side_px
+        inverse = cv2.invertAffineTransform(m)
+        side = float(self.side_px)
+        corners = np.array([[0.0, 0.0], [side, 0.0], [0.0, side], [side, side]]) @ inverse[:, :2].T + inverse[:, 2]
+        return (float(corners[:, 0].min()) - 1.0, float(corners[:, 1].min()) - 1.0,
+                float(corners[:, 0].max()) + 2.0, float(corners[:, 1].max()) + 2.0)
+
     def map_points(self, points_xy: np.ndarray) -> np.ndarray:
         """Frame pixel coordinates (N x 2) to output pixel coordinates (N x 2 float32)."""
         pts = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)

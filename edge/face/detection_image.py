@@ -59,3 +59,12 @@ def scale_face(face: FaceBox, factor: float) -> FaceBox:
         x0=face.x0 * factor, y0=face.y0 * factor, x1=face.x1 * factor, y1=face.y1 * factor,
         landmarks_xy=(face.landmarks_xy * np.float32(factor)).astype(np.float32),
     )
+
+
+def place_face(face: FaceBox, offset_xy: tuple[float, float], factor: float) -> FaceBox:
+    """Map a box found in a window cut from the detection image at ``offset_xy`` back to the frame."""
+    ox, oy = offset_xy
+    shift = np.array([ox, oy], dtype=np.float32)
+    moved = dataclasses.replace(face, x0=face.x0 + ox, y0=face.y0 + oy, x1=face.x1 + ox, y1=face.y1 + oy,
+                                landmarks_xy=(face.landmarks_xy + shift).astype(np.float32))
+    return scale_face(moved, factor)

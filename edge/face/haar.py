@@ -59,6 +59,10 @@ class HaarFinder:
 
     def detect(self, color_bgr: np.ndarray) -> list[FaceBox]:
         image, factor = downscale_for_detection(color_bgr, self.detect_width_px)
+        return self.detect_downscaled(image, factor)
+
+    def detect_downscaled(self, image: np.ndarray, factor: float) -> list[FaceBox]:
+        """Faces in a detection image (or a window cut from one), its pixels multiplied by ``factor``."""
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         rects = self._cascade.detectMultiScale(gray, scaleFactor=SCALE_FACTOR, minNeighbors=MIN_NEIGHBORS)
         faces = []

@@ -54,6 +54,16 @@ class YuNetFinder:
 
     def detect(self, color_bgr: np.ndarray) -> list[FaceBox]:
         image, factor = downscale_for_detection(color_bgr, self.detect_width_px)
+        return self.detect_downscaled(image, factor)
+
+    def set_score_threshold(self, score: float) -> None:
+        """Keep candidates scoring at least ``score`` (the face-first finder lowers it for tracked
+        windows and applies its own rule, edge.face.face_first)."""
+        self._detector.setScoreThreshold(float(score))
+
+    def detect_downscaled(self, image: np.ndarray, factor: float) -> list[FaceBox]:
+        """Faces in ``image``, a detection image (:func:`downscale_for_detection`) or a window cut
+        from one, in that image's pixels multiplied by ``factor``."""
         size = (image.shape[1], image.shape[0])
         if size != self._input_size:
             self._detector.setInputSize(size)

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.capture.region_depth import PendingDepthFrame, window_bounds
+from edge.face.crop import crop_window
+from edge.face.face_first import FaceFirstFinder, ScanPolicy
 from edge.face.finder import FaceFinder
 from edge.face.preprocess import PreprocessConfig, crop_and_normalise, find_primary_face
 from edge.face.tracker import FaceTracker
@@ -30,7 +33,7 @@ from edge.samples import FaceBox, FaceSample
 
 log = logging.getLogger(__name__)
 
-STAGES = ("capture", "detect", "crop", "infer", "decide")
+STAGES = ("capture", "detect", "region", "crop", "infer", "decide")  # region: face-first depth only
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class FrameResult:
     stage_ms: dict[str, float] = field(default_factory=dict)
     spoof_map: np.ndarray | None = None  # [h, w] of the scored face, for the overlay
     faces_in_view: int = 0
+    scan: str = "full"  # how the face was looked for: "full" (whole frame) or "window" (face first)
+    frame: RGBDFrame | None = None  # the frame decided on, with its face-region depth on the face-first path
 
     def to_json(self, drops: int = 0) -> dict[str, object]:
         d = self.decision
@@ -64,15 +69,48 @@ class FrameResult:
         return out
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A frame after face finding and cropping, before the model (:meth:`LivePipeline.prepare`)."""
+
+    frame: RGBDFrame  # with its face-window depth on the face-first path
+    t_ms: float
+    capture_ms: float
+    frame_age_ms: float
+    clock_started: float  # the pipeline clock when preparing began
+    stage_ms: dict[str, float]
+    face: FaceBox | None
+    sample: FaceSample | None
+    faces_in_view: int
+    scan: str
+
+
+@dataclass(frozen=True)
+class Inferred:
+    """What the model said about a prepared frame (all None when it was not run)."""
+
+    score: float | None
+    spoof_map: np.ndarray | None
+    fault: str | None
+    infer_ms: float | None
+
+
 class LivePipeline:
     """Turns frames into decisions. Not thread-safe: the live loop owns it.
 
     ``clock`` measures the latency the policy judges (default: wall time, as for a camera; the
     live session passes :func:`edge.live.clock.clock_for` the source's spec).
+
+    ``face_first`` (docs/face-first.md): find the face in a window around the tracked one with
+    scheduled full scans (:class:`~edge.face.face_first.FaceFirstFinder`), and give a frame whose
+    depth is pending (:class:`~edge.capture.region_depth.PendingDepthFrame`, from a librealsense
+    source opened with ``face_first``) depth for the crop window only. None: the whole frame, every
+    frame. The crop, the model and the policy are the same on both paths.
     """
 
     def __init__(self, runner, finder: FaceFinder, policy_config: PolicyConfig | None = None,
-                 preprocess: PreprocessConfig | None = None, clock: PolicyClock | None = None) -> None:
+                 preprocess: PreprocessConfig | None = None, clock: PolicyClock | None = None,
+                 face_first: ScanPolicy | None = None) -> None:
         self.runner = runner
         self.clock = clock or WallClock()
         self.finder = finder
@@ -89,6 +127,11 @@ class LivePipeline:
         self.threshold = float(threshold)
         self.tracker = FaceTracker()
         self.policy = DecisionPolicy(policy_config or PolicyConfig(), self.threshold)
+        self.face_first: FaceFirstFinder | None = None
+        if face_first is not None:
+            if not hasattr(finder, "detect_downscaled"):
+                raise ValueError(f"the {finder.name} finder cannot detect in a window (no detect_downscaled)")
+            self.face_first = FaceFirstFinder(finder, self.tracker, face_first)
 
     def process(self, frame: RGBDFrame, t_ms: float, capture_ms: float = 0.0,
                 frame_age_ms: float = 0.0, wait_ms: float | None = None) -> FrameResult:
@@ -98,37 +141,84 @@ class LivePipeline:
         from the queue) are in the pipeline clock's time; the time to score it is measured on that
         clock too, and all three make the latency and age the policy judges. ``wait_ms`` is the same
         wait in wall time, reported as ``stage_ms["capture"]`` (default: ``capture_ms``).
+
+        The same as :meth:`prepare`, :meth:`infer` and :meth:`finish` in a row; a caller that runs
+        :meth:`infer` on another thread (:class:`edge.live.model_thread.ModelThread`) calls the three.
+        """
+        prepared = self.prepare(frame, t_ms, capture_ms, frame_age_ms, wait_ms)
+        return self.finish(prepared, self.infer(prepared))
+
+    def prepare(self, frame: RGBDFrame, t_ms: float, capture_ms: float = 0.0,
+                frame_age_ms: float = 0.0, wait_ms: float | None = None) -> Prepared:
+        """Find the face, give a pending frame its face-window depth, crop and normalise (no model, no policy).
+
+        Touches the finder, the tracker and the region processor: call it from one thread, in frame order.
         """
         stage = {"capture": capture_ms if wait_ms is None else wait_ms}
         clock_started = self.clock.now_ms()
         started = time.perf_counter()
-        boxes, face = find_primary_face(frame, self.finder, self.tracker)
+        scan = "full"
+        if self.face_first is not None:
+            found = self.face_first.find(frame.color_bgr, t_ms)
+            boxes, face, scan, in_view = found.boxes, found.primary, found.scan, found.faces_in_view
+        else:
+            boxes, face = find_primary_face(frame, self.finder, self.tracker)
+            in_view = len(boxes)
         t1 = time.perf_counter()
         stage["detect"] = (t1 - started) * 1000.0
-        sample = score = spoof_map = None
-        fault = None
+        sample = None
         if face is not None:
+            if isinstance(frame, PendingDepthFrame):
+                frame = self.with_face_depth(frame, face)
+                t_aligned = time.perf_counter()
+                stage["region"] = (t_aligned - t1) * 1000.0
+                t1 = t_aligned
             sample = crop_and_normalise(frame, face, self.preprocess)
-            t2 = time.perf_counter()
-            stage["crop"] = (t2 - t1) * 1000.0
-            if sample.gate is None:  # a gated crop is not scored: the policy would not count its score
-                try:
-                    out = self.runner.run(sample.rgb[np.newaxis], sample.depth[np.newaxis])
-                    score = float(out.score[0])
-                    spoof_map = out.spoof_map[0, 0]
-                except Exception as exc:  # noqa: BLE001 - any backend failure must fail closed, not crash the door
-                    fault = f"runner error: {type(exc).__name__}: {exc}"
-                    log.error("%s", fault)
-                stage["infer"] = (time.perf_counter() - t2) * 1000.0
+            stage["crop"] = (time.perf_counter() - t1) * 1000.0
+        return Prepared(frame, t_ms, capture_ms, frame_age_ms, clock_started, stage, face, sample, in_view, scan)
+
+    def infer(self, prepared: Prepared) -> Inferred:
+        """The model on a prepared crop (nothing for no face or a gated crop: the policy would not
+        count its score). Touches only the runner, so it may run on a model thread beside the next
+        :meth:`prepare`. Any backend failure becomes a fault, never an exception (fail closed)."""
+        sample = prepared.sample
+        if sample is None or sample.gate is not None:
+            return Inferred(None, None, None, None)
+        started = time.perf_counter()
+        score = spoof_map = fault = None
+        try:
+            out = self.runner.run(sample.rgb[np.newaxis], sample.depth[np.newaxis])
+            score = float(out.score[0])
+            spoof_map = out.spoof_map[0, 0]
+        except Exception as exc:  # noqa: BLE001 - any backend failure must fail closed, not crash the door
+            fault = f"runner error: {type(exc).__name__}: {exc}"
+            log.error("%s", fault)
+        return Inferred(score, spoof_map, fault, (time.perf_counter() - started) * 1000.0)
+
+    def finish(self, prepared: Prepared, inferred: Inferred) -> FrameResult:
+        """The policy's decision on a prepared, scored frame; call in frame order."""
+        p = prepared
+        stage = dict(p.stage_ms)
+        if inferred.infer_ms is not None:
+            stage["infer"] = inferred.infer_ms
         t3 = time.perf_counter()
-        scoring_ms = self.clock.now_ms() - clock_started  # 0 in stream time: scoring takes none of the stream's
-        latency = capture_ms + scoring_ms
-        obs = Observation(t_ms=t_ms, frame_age_ms=frame_age_ms + scoring_ms,
-                          track_id=None if face is None else face.track_id, score=score,
-                          gate=None if sample is None else sample.gate, latency_ms=latency, fault=fault)
+        # the whole time since the frame was taken, also any wait for a model thread; 0 in stream time
+        scoring_ms = self.clock.now_ms() - p.clock_started
+        latency = p.capture_ms + scoring_ms
+        obs = Observation(t_ms=p.t_ms, frame_age_ms=p.frame_age_ms + scoring_ms,
+                          track_id=None if p.face is None else p.face.track_id, score=inferred.score,
+                          gate=None if p.sample is None else p.sample.gate, latency_ms=latency, fault=inferred.fault)
         decision = self.policy.update(obs)
         stage["decide"] = (time.perf_counter() - t3) * 1000.0
-        return FrameResult(frame.frame_number, t_ms, face, sample, score, decision, stage, spoof_map, len(boxes))
+        return FrameResult(p.frame.frame_number, p.t_ms, p.face, p.sample, inferred.score, decision, stage,
+                           inferred.spoof_map, p.faces_in_view, p.scan, p.frame)
+
+    def with_face_depth(self, frame: PendingDepthFrame, face: FaceBox) -> RGBDFrame:
+        """``frame`` with depth filtered and aligned inside the crop window of ``face`` (face-first path)."""
+        p = self.preprocess
+        window = crop_window(face, p.crop_scale, p.size_px, p.align_roll)
+        height, width = frame.color_bgr.shape[:2]
+        return frame.with_window_depth(window_bounds(window.frame_bounds(), width, height))
 
     def fault(self, t_ms: float, reason: str, frame_number: int = -1) -> FrameResult:
         """No usable frame (stall, camera fault): an "unknown" decision that also resets the evidence."""

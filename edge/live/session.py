@@ -24,6 +24,7 @@ from edge.capture.source import FrameSource, MetersExposure, SourceOptions, chec
 from edge.capture.watchdog import Watchdog, WatchdogConfig, watch_source
 from edge.digest import file_sha256
 from edge.errors import ModelError, SourceError
+from edge.face.face_first import ScanPolicy
 from edge.face.preprocess import PreprocessConfig
 from edge.live.capture_thread import CaptureThread
 from edge.live.clock import PolicyClock, clock_for
@@ -62,6 +63,9 @@ class LiveOptions:
     capture_process: bool = False  # read, filter and align in a child process (edge.capture.child_process)
     depth_filters: str = "default"  # librealsense depth chain (SourceOptions.depth_filters)
     production: bool = False  # refuse software sources and unfit cameras (SourceOptions.production; the kiosk sets it)
+    # face first (docs/face-first.md): detect in a window around the tracked face with scheduled full
+    # scans, and filter/align depth for the face's crop window only; False: the whole frame, every frame
+    face_first: bool = True
 
 
 def resolve_model(options: LiveOptions) -> tuple[Path, str]:
@@ -89,9 +93,12 @@ class LiveSession:
         from engines.runner import open_runner
 
         self.options = options
+        # a child process hands frames over pickled: its depth is aligned there, for the whole frame
+        region_depth = options.face_first and not options.capture_process
         src_options = SourceOptions(seed=options.seed, width=options.width, height=options.height, fps=options.fps,
                                     timeout_s=options.stall_timeout_s, loop=options.loop,
-                                    depth_filters=options.depth_filters, production=options.production)
+                                    depth_filters=options.depth_filters, production=options.production,
+                                    face_first=region_depth)
         spec = options.spec if source is None else source.spec
         if source is None or options.production:  # a given source gets no exemption from production mode
             check_source(spec, src_options)  # a user's mistake fails here, before the model loads or a watchdog loops
@@ -100,7 +107,8 @@ class LiveSession:
         self.runner = open_runner(self.model_path, backend=options.backend, threads=options.threads)
         preprocess = PreprocessConfig.from_metadata(self.runner.contract)
         finder = open_face_finder(options.detector, options.model_dir, preprocess.detect_width_px)
-        self.pipeline = LivePipeline(self.runner, finder, options.policy, preprocess, self.clock)
+        self.pipeline = LivePipeline(self.runner, finder, options.policy, preprocess, self.clock,
+                                     face_first=ScanPolicy() if options.face_first else None)
         patience = WatchdogConfig(first_open_attempts=OPEN_ATTEMPTS)
         if source is not None:
             self.source = source
@@ -115,7 +123,9 @@ class LiveSession:
             self.source = watch_source(options.spec, src_options, patience)
         else:
             self.source = open_source(options.spec, src_options)
-        log.info("policy clock=%s for %s", self.clock.name, spec)
+        path = ("whole frame" if not options.face_first else "face first" if region_depth
+                else "face-first detection, whole-frame depth (capture process)")
+        log.info("policy clock=%s for %s; pipeline=%s", self.clock.name, spec, path)
         self.capture = CaptureThread(self.source, options.queue_size,
                                      pace_fps=options.fps if (options.pace and not is_physical(spec)) else None,
                                      arrival_ms=self.clock.now_ms)
@@ -154,8 +164,8 @@ class LiveSession:
                 self.decisions += 1
                 continue
             t_ms, age = clock.frame_time(item.frame.t_ms, item.arrived_ms)
-            self.last_frame = item.frame
             result = self.pipeline.process(item.frame, t_ms, capture_ms, age, wait_ms)
+            self.last_frame = result.frame if result.frame is not None else item.frame
             self.decisions += 1
             if result.face is not None and meter is not None:
                 face = result.face  # the camera rate-limits these itself (a USB control transfer each)

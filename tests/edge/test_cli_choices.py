@@ -17,7 +17,7 @@ from edge.errors import EdgefasError
 
 # Options whose value must be one of a fixed set (or, for --target, one of a few forms).
 CHOICE_OPTIONS = {"--detector", "--split", "--preset", "--precision", "--mode", "--depth-filters", "--filters",
-                  "--method", "--build", "--variant", "--format", "--scenario", "--target"}
+                  "--method", "--build", "--variant", "--format", "--scenario", "--target", "--roi"}
 
 # How a message names an option when not by its flag: --target takes a form (calibration.threshold.parse_target).
 NAMED_AS = {"--target": "threshold target"}
@@ -27,6 +27,8 @@ CASES: list[tuple[str, list[str], str, tuple[str, ...]]] = [
     ("faces", ["faces", "x.png", "--detector", "foo"], "--detector", ("auto", "yunet", "haar")),
     ("live", ["live", "--headless", "--detector", "foo"], "--detector", ("auto", "yunet", "haar")),
     ("live", ["live", "--headless", "--depth-filters", "foo"], "--depth-filters", ("default", "decimate2", "raw")),
+    ("live", ["live", "--headless", "--roi", "foo"], "--roi", ("on", "off")),
+    ("bench", ["bench", "--roi", "foo"], "--roi", ("both", "on", "off")),
     ("kiosk", ["kiosk", "--config", "kiosk.toml", "--detector", "foo"], "--detector", ("auto", "yunet", "haar")),
     ("bench", ["bench", "--mode", "foo"], "--mode", ("sequential", "overlapped", "process")),
     ("bench", ["bench", "--detector", "foo"], "--detector", ("auto", "yunet", "haar")),
@@ -55,6 +57,10 @@ CASES: list[tuple[str, list[str], str, tuple[str, ...]]] = [
     ("synth", ["synth", "--out", "x", "--format", "foo"], "--format", ("folder", "bag")),
     ("synth", ["synth", "--out", "x.db3", "--format", "bag", "--scenario", "foo"], "--scenario",
      ("live", "print", "mixed")),
+    ("collect", ["collect", "--source", "synthetic:live", "--out", "s", "--subject", "s01", "--label", "live",
+                 "--site", "lab", "--detector", "foo"], "--detector", ("auto", "yunet", "haar")),
+    ("dataset build", ["dataset", "build", "s", "--out", "ds", "--detector", "foo"], "--detector",
+     ("auto", "yunet", "haar")),
 ]
 
 

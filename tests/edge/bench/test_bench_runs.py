@@ -91,7 +91,8 @@ def test_report_json_has_the_documented_keys(bench_cache, edge_fp32, edge_int8, 
     for c in data["contestants"]:
         assert set(c["modes"]) == {"sequential"}
         mode = c["modes"]["sequential"]
-        assert mode["fps"] > 0 and set(mode["stages"]) == {"capture", "align", "detect", "crop", "infer", "decide"}
+        assert mode["fps"] > 0 and set(mode["stages"]) == {"capture", "align", "detect", "region", "crop", "infer",
+                                                         "decide"}
         assert c["cost"]["macs"] > 0 and 0 < c["host_share"] < 1 and c["ceiling_fraction"] > 0
     assert "onnxruntime/int8 vs onnxruntime/fp32" in data["ratios"]
     if "torch-eager/fp32" in labels:
@@ -129,7 +130,7 @@ def test_cli_writes_json_and_renders_tables(tmp_path, bench_cache, edge_fp32, ed
         "bench", "--camera", "synthetic:live", "--model", str(edge_fp32), "--model", str(edge_int8), "--no-eager",
         "--frames", "2", "--warmup", "1", "--mode", "overlapped", "--threads", "1", "--seed", str(BENCH_FEED.seed),
         "--record-frames", str(BENCH_FEED.frames), "--cache-dir", str(bench_cache), "--model-dir", str(yunet_dir),
-        "--detector", "yunet", "--json", str(out)], env={"COLUMNS": "200"})
+        "--detector", "yunet", "--roi", "off", "--json", str(out)], env={"COLUMNS": "200"})
     # the distance pin of BENCH_FEED is not a CLI option: the CLI records (and caches) its own scene
     assert result.exit_code == 0, result.output
     assert "overlapped: median (p90) ms per stage" in result.output and "onnxruntime/int8" in result.output
