@@ -347,22 +347,19 @@ def _build_silicone(clip: PhotoClip, wearer: PersonCard, victim: PersonCard, rng
 
     What tells it from a face, as on the real thing: the shell is 3-6 mm of silicone that bridges the
     wearer's eye sockets, so the wearer's own eyes sit 4-8 mm behind the eye holes' rims; the
-    mouth is often open too (the wearer's lips behind it); the skin is cast and painted: less
-    variation than skin (pulled 15-40 % towards one flat tone), tinted, with a waxy sheen; it ends in
-    a thin edge 1.5-3 cm past the face. The mask's face is the victim's photo on the wearer's head
-    shape (a custom mask is made to fit). Not blurred: pores are finer than a pixel of the crop, and
-    a blur cue would teach a model that an out-of-focus live face is a mask.
+    mouth is often open too (the wearer's lips behind it); the skin has a waxy sheen and is painted
+    a little off the victim's colour (up to 6 % per channel, in any direction); it ends in a thin
+    edge 1.5-3 cm past the face. The mask's face is the victim's photo on the wearer's head shape (a
+    custom mask is made to fit). No texture cue that a live face can also show: not blurred (an
+    out-of-focus owner is not a mask), not flattened or tinted one way (a fixed tint or a low
+    contrast is also a darker or softer-lit skin), so the cues a model can learn are the shell's.
     """
     domain = _eye_holes(wearer, _mask_domain(wearer, float(rng.uniform(0.015, 0.03))),
                         rx_m=float(rng.uniform(0.012, 0.016)), ry_m=float(rng.uniform(0.006, 0.009)))
     if rng.random() < 0.5:
         domain = _mouth_hole(wearer, domain)
-    texture = _victim_on_wearer(wearer, victim)
+    texture = np.clip(_victim_on_wearer(wearer, victim) * rng.uniform(0.94, 1.06, 3).astype(np.float32), 0, 1)
     face = wearer.face & (domain > 0.5)
-    flat = texture[face].mean(axis=0) if face.any() else texture.reshape(-1, 3).mean(axis=0)
-    texture = texture + float(rng.uniform(0.15, 0.4)) * (flat[None, None, :] - texture)
-    tint = np.array([0.92, 0.97, 1.08], np.float32) * rng.uniform(0.95, 1.05, 3).astype(np.float32)
-    texture = np.clip(texture * tint, 0, 1)
     height = silicone_shell(wearer, float(rng.uniform(0.012, 0.02)))
     surf = Surface("silicone", np.zeros(3, np.float32), np.eye(3, dtype=np.float32), wearer.half_w, wearer.half_h,
                    texture.astype(np.float32), MATERIAL_SKIN, height=height, domain=domain, face_region=face,
