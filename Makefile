@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # on a Jetson install JetPack's own torch instead (README, "Jetson").
 TORCH ?= torch==2.13.0
 
-.PHONY: setup segmenter demo test clean
+.PHONY: setup segmenter demo test clean site-demo
 
 $(BIN)/edgefas: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,12 @@ setup: $(BIN)/edgefas segmenter
 
 demo: setup
 	$(BIN)/edgefas live --source synthetic:mixed --seed 8 --headless --frames 225
+
+# The site data loop on a rendered door, no camera (docs/site-loop.md): render -> collect -> dataset build ->
+# train --init -> export -> calibrate threshold -> INT8 -> build-engine (or why not) -> pin -> kiosk; numbers
+# in runs/site-demo/summary.json
+site-demo: setup
+	$(BIN)/python tools/site_demo.py
 
 test: setup
 	$(BIN)/python -m pytest -q -rs -p no:cacheprovider

@@ -8,6 +8,10 @@ same words:
 - ``eer`` — the equal-error-rate threshold (pooled APCER = BPCER).
 - ``bpcer=0.01`` — the lowest worst-case APCER while BPCER stays at or below 1 % (a convenience-first
   deployment: at most one live user in a hundred is refused).
+- ``apcer=0.01`` — the same operating point as ``bpcer@apcer=0.01``, named by the rate it bounds (a
+  security-first deployment); it is stored in its canonical form, ``bpcer@apcer=0.01``.
+
+A rate is a fraction (``0.01``) or a percentage (``1%``).
 
 Decisions follow :func:`engines.outputs.classify_attack` (score >= threshold => attack).
 """
@@ -33,7 +37,9 @@ from calibration.metrics import (
 )
 from edge.errors import ConfigError, import_optional
 
-TARGET_FORMS = "bpcer@apcer=RATE, eer, bpcer=RATE (RATE a fraction in (0, 1), e.g. 0.01)"
+TARGET_FORMS = ("bpcer@apcer=RATE, apcer=RATE (the same), eer, bpcer=RATE (RATE a fraction in (0, 1) or a "
+                "percentage, e.g. 0.01 or 1%)")
+
 
 @dataclass(frozen=True)
 class ThresholdTarget:
@@ -51,14 +57,15 @@ def parse_target(text: str) -> ThresholdTarget:
     raw = (text or "").strip().lower().replace(" ", "")
     if raw == "eer":
         return ThresholdTarget("eer", None)
-    match = re.fullmatch(r"(bpcer@apcer|bpcer)=([0-9.e+-]+)", raw)
+    match = re.fullmatch(r"(bpcer@apcer|apcer|bpcer)=([0-9.e+-]+)(%?)", raw)
     if match:
         try:
-            rate = float(match.group(2))
+            rate = float(match.group(2)) / (100.0 if match.group(3) else 1.0)
         except ValueError:
             rate = float("nan")
         if 0.0 < rate < 1.0:
-            return ThresholdTarget(match.group(1), rate)
+            # apcer=RATE bounds the worst-case APCER and minimises BPCER: bpcer@apcer by another name
+            return ThresholdTarget("bpcer@apcer" if match.group(1) == "apcer" else match.group(1), rate)
     raise ConfigError(f"unknown threshold target '{text}'; use one of: {TARGET_FORMS}")
 
 

@@ -29,6 +29,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edge.cli.engines",
     "edge.cli.calibrate",
     "edge.cli.bench",
+    "edge.cli.collect",
+    "edge.cli.dataset",
+    "edge.cli.pin",
 )
 
 app = typer.Typer(

@@ -109,7 +109,10 @@ def threshold(
     dataset: str = dataset_spec_option(..., note="Labelled data to choose the threshold on, read at --split."),
     split: str = split_option(DEFAULT_SPLIT, note="The threshold is chosen on dev by default: never on the "
                               "split a model is trained or tested on."),
-    target: str = typer.Option("bpcer@apcer=0.01", "--target", help="bpcer@apcer=RATE, eer or bpcer=RATE."),
+    target: str = typer.Option("bpcer@apcer=0.01", "--target",
+                               help="Operating point: bpcer@apcer=RATE (or apcer=RATE: lowest BPCER with every "
+                                    "species' APCER <= RATE), bpcer=RATE (lowest worst-case APCER with BPCER <= RATE) "
+                                    "or eer; RATE a fraction or a percentage (0.01 or 1%)."),
     out: Path | None = typer.Option(None, "--out", callback=output_file,
                                     help="Write the model with its threshold here (default: in place)."),
     det_plot: Path | None = typer.Option(None, "--det-plot", callback=output_file,

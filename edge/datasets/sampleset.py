@@ -15,6 +15,7 @@ import hashlib
 import importlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -156,9 +157,11 @@ def build_sample_set(raws: Iterable[RawSample], finder: FaceFinder, config: Prep
 
 
 def save_sample_set(samples: SampleSet, path: Path) -> Path:
-    """Write atomically (temporary name, then rename): an interrupted run leaves no half file."""
+    """Write atomically (temporary name, then rename): an interrupted run leaves no half file. The temporary
+    name is the process's own: the ranks of a torchrun job on a cold cache write the same set at once, and a
+    shared name let one rank rename the other's file away mid-write (tests/train/test_ddp_site_dataset.py)."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".partial.npz")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.partial.npz")
     digest = hashlib.sha256(samples.rgb.tobytes() + samples.depth.tobytes()).hexdigest()
     prov = dict(samples.provenance, sha256=digest)
     extra = {} if samples.landmarks is None else {"landmarks": samples.landmarks}

@@ -23,7 +23,7 @@ def test_parse_target(text, kind, rate):
     assert (target.kind, target.rate) == (kind, rate)
 
 
-@pytest.mark.parametrize("text", ["apcer=0.1", "bpcer=2", "bpcer=0", "bpcer@apcer=abc", "", "eer=0.1"])
+@pytest.mark.parametrize("text", ["apcer=0", "bpcer=2", "bpcer=0", "bpcer@apcer=abc", "", "eer=0.1"])
 def test_bad_target_is_one_line_config_error(text):
     with pytest.raises(ConfigError) as info:
         parse_target(text)

@@ -87,6 +87,15 @@ RULES: dict[tuple[str, str], str] = {
     ("calibrate threshold", "--model"): "file:.onnx", ("calibrate threshold", "--dataset"): "dataset",
     ("calibrate threshold", "--out"): "out_file:.onnx", ("calibrate threshold", "--det-plot"): "out_file:.png",
     ("calibrate threshold", "--model-dir"): "in_dir", ("calibrate threshold", "--cache-dir"): "out_dir",
+    ("collect", "--source"): "source", ("collect", "--out"): "out_dir", ("collect", "--subject"): "id",
+    ("collect", "--label"): "presentation", ("collect", "--site"): "id", ("collect", "--note"): "note",
+    ("collect", "--frames"): "count", ("collect", "--countdown"): "tolerance", ("collect", "--seed"): "seed",
+    ("collect", "--model-dir"): "in_dir",
+    ("dataset build", "sessions"): "session", ("dataset build", "--out"): "new_dir",
+    ("dataset build", "--dev-share"): "share", ("dataset build", "--test-share"): "share",
+    ("dataset build", "--assign"): "assign", ("dataset build", "--every"): "count", ("dataset build", "--seed"): "seed",
+    ("dataset build", "--model-dir"): "in_dir",
+    ("pin", "--config"): "file:.toml", ("pin", "--model"): "file:.onnx",
 }
 
 # Bad values beyond a kind's, where an option has its own bounds: (label, value).
@@ -135,6 +144,12 @@ BASE: dict[str, list[str]] = {
     "calibrate int8": ["calibrate", "int8", "--onnx", "{onnx}", "--calib", "{npz}", "--out", "{new}/q.onnx"],
     "calibrate threshold": ["calibrate", "threshold", "--model", "{onnx}", "--dataset", "synthetic:8",
                             "--out", "{new}/t.onnx", "--detector", "haar", "--cache-dir", "{new}/cache"],
+    "collect": ["collect", "--source", "synthetic:live", "--out", "{new}/session", "--subject", "s01", "--label", "live",
+                "--site", "lab", "--frames", "1", "--countdown", "0", "--detector", "haar"],
+    # no session exists among the inputs: every option is checked before the sessions are read, so each case is
+    # refused for its own value (a check that came later would name the session folder instead)
+    "dataset build": ["dataset", "build", "{in}/empty-folder", "--out", "{new}/ds", "--detector", "haar"],
+    "pin": ["pin", "--config", "{toml}", "--model", "{onnx}"],
 }
 
 ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
@@ -156,6 +171,14 @@ def bad_values(kind: str) -> list[tuple[str, str]]:
         "threshold": [("not a number", "abc"), ("negative", "-1"), ("nan", "nan"), ("inf", "inf")],
         "sha256": [("not hex", "xyz"), ("empty", ""), ("short", "abc123")],
         "protocol": [("unknown protocol", "nope")],
+        "id": [("not an id", "two words"), ("empty", ""), ("a path", "../x")],
+        "presentation": [("unknown", "puppet")],
+        "note": [("two lines", "a\nb")],
+        "share": [("not a number", "abc"), ("zero", "0"), ("negative", "-0.5"), ("one", "1"), ("nan", "nan")],
+        "assign": [("no split", "s01"), ("unknown split", "s01=later"), ("no subject", "=dev")],
+        "session": [("missing", "{new}/missing-session"), ("a file", "{in}/a-file.txt"),
+                    ("not a session", "{in}/empty-folder")],
+        "new_dir": [("a file", "{in}/a-file.txt"), ("a folder with files", "{in}")],
     }
     if kind in numbers:
         return numbers[kind]

@@ -101,7 +101,7 @@ def test_calibrate_int8_refused_by_gate_keeps_no_model(tiny_score_onnx, tmp_path
 
 def test_calibrate_threshold_bad_target_is_one_line(tiny_score_onnx):
     result = runner.invoke(app, ["calibrate", "threshold", "--model", str(tiny_score_onnx),
-                                 "--dataset", "synthetic:8", "--target", "apcer=0.5"])
+                                 "--dataset", "synthetic:8", "--target", "apcer=5"])
     assert result.exit_code != 0 and "bpcer@apcer=RATE" in str(result.exception)
 
 
