@@ -35,10 +35,10 @@ from dataclasses import asdict, dataclass
 from http import HTTPStatus
 from typing import Any
 
-from edge.errors import ConfigError, import_optional
+from edge.errors import import_optional
 from edge.kiosk.audit import AuditError, AuditLog
 from edge.kiosk.config import ApiConfig
-from edge.kiosk.http_server import BackgroundServer, periodic_lifespan
+from edge.kiosk.http_server import ServedApp, periodic_lifespan
 from edge.kiosk.rate_limit import RateLimiter
 from edge.kiosk.refusals import Refusal, RefusalAudit
 from edge.kiosk.tokens import TokenClaims, TokenKey, sign_token
@@ -147,7 +147,7 @@ def check_http_version(version: str) -> None:
         raise Refusal(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, f"HTTP/{version} is not supported; use HTTP/1.1")
 
 
-class KioskApi:
+class KioskApi(ServedApp):
     """Serves the endpoints above on a background thread between :meth:`start` and :meth:`stop`.
 
     ``claims_for(nonce)`` returns the claims of the newest decision (the service decides what
@@ -165,7 +165,6 @@ class KioskApi:
         self.audit = audit
         self.limiter = RateLimiter(config.rate_per_s, config.burst, clock)
         self.refusals = RefusalAudit(audit, clock=clock)
-        self._server: BackgroundServer | None = None
 
     # -- the rules, independent of the HTTP server ----------------------------------------------------
 
@@ -205,35 +204,12 @@ class KioskApi:
         report = self.health()
         return (HTTPStatus.OK if report.ok else HTTPStatus.SERVICE_UNAVAILABLE), asdict(report)
 
-    def refused(self, refusal: Refusal, peer: str, action: str) -> None:
-        """Audit a refusal (aggregated); an audit failure is logged, the refusal is still answered."""
-        self.refusals.report(refusal, action, peer)
-
-    def flush_refusals(self, *, everything: bool = False) -> None:
-        self.refusals.flush_logged(everything=everything)
-
     # -- serving ---------------------------------------------------------------------------------------
 
-    @property
-    def address(self) -> tuple[str, int]:
-        if self._server is None:
-            raise ValueError("KioskApi.address is only known after start()")
-        return self._server.address
-
     def start(self) -> None:
-        server = BackgroundServer(build_api_app(self), self.config.host, self.config.port, "kiosk API",
-                                  self.refused)
-        try:
-            server.start()
-        except OSError as exc:
-            raise ConfigError(f"the kiosk API cannot listen on {self.config.host}:{self.config.port} "
-                              f"({exc.strerror}); change [api] port or stop what uses it") from None
-        self._server = server
+        self.serve(build_api_app(self), self.config.host, self.config.port, "kiosk API", "api")
         log.info("kiosk api listening on http://%s:%d (allow: %s)", *self.address, ", ".join(self.config.allow))
 
     def stop(self) -> None:
         """Stop serving (idempotent, safe after a failed :meth:`start`) and write pending refusal rows."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-        self.flush_refusals(everything=True)
+        self.stop_serving()

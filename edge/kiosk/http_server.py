@@ -37,8 +37,8 @@ from collections.abc import AsyncIterator, Callable
 from http import HTTPStatus
 from typing import Any
 
-from edge.errors import EdgefasError, import_optional
-from edge.kiosk.refusals import Refusal, printable
+from edge.errors import ConfigError, EdgefasError, import_optional
+from edge.kiosk.refusals import Refusal, RefusalAudit, printable
 
 log = logging.getLogger(__name__)
 
@@ -290,3 +290,41 @@ class BackgroundServer:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
+
+
+class ServedApp:
+    """What the kiosk API and the installer console share: one :class:`BackgroundServer` between
+    :meth:`serve` and :meth:`stop_serving`, and refusals audited in aggregate by ``self.refusals``."""
+
+    refusals: RefusalAudit
+    _server: BackgroundServer | None = None
+
+    def refused(self, refusal: Refusal, peer: str, action: str) -> None:
+        """Audit a refusal (aggregated); an audit failure is logged, the refusal is still answered."""
+        self.refusals.report(refusal, action, peer)
+
+    def flush_refusals(self, *, everything: bool = False) -> None:
+        self.refusals.flush_logged(everything=everything)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        if self._server is None:
+            raise ValueError(f"{type(self).__name__}.address is only known after start()")
+        return self._server.address
+
+    def serve(self, app: Any, host: str, port: int, name: str, section: str) -> None:
+        """Listen on host:port; a port that is taken is a one-line :class:`ConfigError` naming ``[section] port``."""
+        server = BackgroundServer(app, host, port, name, self.refused)
+        try:
+            server.start()
+        except OSError as exc:
+            raise ConfigError(f"the {name} cannot listen on {host}:{port} ({exc.strerror}); "
+                              f"change [{section}] port or stop what uses it") from None
+        self._server = server
+
+    def stop_serving(self) -> None:
+        """Stop serving (idempotent, safe after a failed start) and write pending refusal rows."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        self.flush_refusals(everything=True)

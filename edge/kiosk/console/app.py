@@ -38,7 +38,7 @@ from edge.kiosk.console.config_view import config_view
 from edge.kiosk.console.feed import VIEWS, LiveFeed
 from edge.kiosk.console.health import FactsProvider, health_rows
 from edge.kiosk.console.password import parse_password_hash
-from edge.kiosk.http_server import BackgroundServer, periodic_lifespan
+from edge.kiosk.http_server import ServedApp, periodic_lifespan
 from edge.kiosk.refusals import Refusal, RefusalAudit
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ SECURITY_HEADERS = (
 MACHINE_SUFFIXES = (".jpg", ".json", ".csv")  # answered in JSON when refused, never with an HTML page
 
 
-class KioskConsole:
+class KioskConsole(ServedApp):
     """Owns the console's server between :meth:`start` and :meth:`stop`.
 
     ``health()`` returns the service's :class:`~edge.kiosk.api.HealthReport` (its ``down`` parts are
@@ -78,7 +78,6 @@ class KioskConsole:
         self.refusals = RefusalAudit(audit, clock=clock, source="console")
         self.started_s = clock()
         self.reader: AttemptsReader | None = None
-        self._server: BackgroundServer | None = None
 
     # -- audit ---------------------------------------------------------------------------------------
 
@@ -91,42 +90,23 @@ class KioskConsole:
             raise Refusal(HTTPStatus.SERVICE_UNAVAILABLE, "the audit log cannot be written; the console shows "
                                                           "nothing that would go unrecorded") from None
 
-    def refused(self, refusal: Refusal, peer: str, action: str) -> None:
-        self.refusals.report(refusal, action, peer)
-
-    def flush_refusals(self, *, everything: bool = False) -> None:
-        self.refusals.flush_logged(everything=everything)
-
     # -- serving -------------------------------------------------------------------------------------
-
-    @property
-    def address(self) -> tuple[str, int]:
-        if self._server is None:
-            raise ValueError("KioskConsole.address is only known after start()")
-        return self._server.address
 
     def start(self) -> None:
         self.reader = AttemptsReader(self.audit.path)
-        server = BackgroundServer(build_console_app(self), self.config.host, self.config.port, "installer console",
-                                  self.refused)
         try:
-            server.start()
-        except OSError as exc:
+            self.serve(build_console_app(self), self.config.host, self.config.port, "installer console", "console")
+        except ConfigError:
             self.reader.close()
             self.reader = None
-            raise ConfigError(f"the installer console cannot listen on {self.config.host}:{self.config.port} "
-                              f"({exc.strerror}); change [console] port or stop what uses it") from None
-        self._server = server
+            raise
         log.info("installer console on http://%s:%d", *self.address)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        self.stop_serving()
         if self.reader is not None:
             self.reader.close()
             self.reader = None
-        self.flush_refusals(everything=True)
 
 
 def _peer(request: Any) -> str:
