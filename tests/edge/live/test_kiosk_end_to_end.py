@@ -23,7 +23,7 @@ from edge.live.session import LiveOptions, LiveSession
 from edge.policy import PolicyConfig
 from engines.bundled import default_model_path
 from kiosk_toml import write_kiosk_toml
-from live_fakes import FiniteSource, SlowSource, SteppingClock
+from live_fakes import SlowSource, StallingSource, SteppingClock
 
 MODEL = default_model_path()
 CLOCK_FAULTS = {"over_latency", "stale_frame", "clock"}  # codes a software source must never get from machine speed
