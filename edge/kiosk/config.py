@@ -321,12 +321,16 @@ def parse_kiosk_config(text: str, path: Path) -> KioskConfig:
                        warnings=tuple(warnings), console=console)
 
 
-def load_kiosk_config(path: Path | str) -> KioskConfig:
-    path = Path(path)
+def read_kiosk_toml(path: Path) -> str:
+    """kiosk.toml's text, or a one-line :class:`ConfigError` naming the file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file; start from deploy/kiosk.example.toml") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read ({exc})") from None
-    return parse_kiosk_config(text, path)
+
+
+def load_kiosk_config(path: Path | str) -> KioskConfig:
+    path = Path(path)
+    return parse_kiosk_config(read_kiosk_toml(path), path)

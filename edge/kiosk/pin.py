@@ -22,6 +22,7 @@ from pathlib import Path
 
 from edge.digest import file_sha256
 from edge.errors import ConfigError
+from edge.kiosk.config import read_kiosk_toml
 
 # one key line of a table: indentation, key, '=', a basic or literal string, then anything (a comment)
 _KEY_LINE = r'^(?P<lead>\s*{key}\s*=\s*)(?P<value>"(?:[^"\\]|\\.)*"|\'[^\']*\')(?P<rest>.*)$'
@@ -78,12 +79,7 @@ def _kiosk_table(lines: list[str], config: Path) -> tuple[int, int]:
 def pin_model(config: Path, model: Path) -> PinResult:
     """Point ``config``'s ``[kiosk] model`` at ``model`` and pin its sha256; every other line stays."""
     config, model = Path(config), Path(model)
-    try:
-        text = config.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"--config '{config}': no such file; start from deploy/kiosk.example.toml") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"--config '{config}' cannot be read ({exc})") from None
+    text = read_kiosk_toml(config)
     try:
         before = tomllib.loads(text).get("kiosk", {})
     except tomllib.TOMLDecodeError as exc:
