@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 
 import pytest
 
@@ -19,14 +18,10 @@ torch = pytest.importorskip("torch", reason="the training extra (torch) is not i
 import torch.distributed  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
 
+from free_port import free_port  # noqa: E402
+
 WORLD = 2
 STEPS = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _worker(rank: int, port: int, dataset: str, out: str, cache: str) -> None:
@@ -74,7 +69,7 @@ def test_two_ranks_fine_tune_on_a_built_folder_dataset(site_dataset, tmp_path):
 
     out, cache = tmp_path / "run", tmp_path / "cache"
     out.mkdir()
-    mp.spawn(_worker, args=(_free_port(), str(site_dataset), str(out), str(cache)), nprocs=WORLD, join=True)
+    mp.spawn(_worker, args=(free_port(), str(site_dataset), str(out), str(cache)), nprocs=WORLD, join=True)
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in range(WORLD)]
     assert [r["steps"] for r in ranks] == [STEPS, STEPS]
     assert ranks[0]["train"] == ranks[1]["train"] > 0 and ranks[0]["dev"] > 0  # both read the same split

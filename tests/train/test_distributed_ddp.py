@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 
@@ -13,6 +12,7 @@ import torch.distributed  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
 
 from edge.errors import ConfigError  # noqa: E402
+from free_port import free_port  # noqa: E402
 from train import distributed  # noqa: E402
 from train.model import TrainConfig, get_preset  # noqa: E402
 from train.model.network import build_model  # noqa: E402
@@ -20,12 +20,6 @@ from train.trainer import Batch, Trainer, seed_everything  # noqa: E402
 
 WORLD = 2
 STEPS = 3
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _worker(rank: int, port: int, out_dir: str) -> None:
@@ -61,7 +55,7 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="this torch build has no torch.distributed")
 def test_two_ranks_hold_identical_weights_after_three_steps(tmp_path):
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    mp.spawn(_worker, args=(free_port(), str(tmp_path)), nprocs=WORLD, join=True)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD))
     assert r0["step"] == r1["step"] == STEPS
     assert not torch.equal(r0["data"], r1["data"])  # the ranks really trained on different batches

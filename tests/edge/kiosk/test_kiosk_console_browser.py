@@ -19,6 +19,7 @@ import time
 import pytest
 
 from edge.kiosk.console.password import hash_password
+from free_port import free_port
 from kiosk_toml import write_kiosk_toml
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -30,12 +31,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(CHROMIUM is None, reason="no chromium executable: apt-get install chromium (.ci/run does)"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, thread: threading.Thread, deadline_s: float) -> None:

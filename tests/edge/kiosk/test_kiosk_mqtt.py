@@ -19,6 +19,7 @@ from edge.kiosk.actuators.mqtt_message import MqttConfig, MqttPublisher
 from edge.kiosk.audit import AuditLog
 from edge.kiosk.service import KioskService, PipelineHealth
 from edge.policy import Decision
+from free_port import free_port
 
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto broker binary not installed "
@@ -27,12 +28,6 @@ mqtt = pytest.importorskip("paho.mqtt.client", reason="paho-mqtt not installed (
 
 GRANT = Decision(state="live", code="live", reason="live", t_ms=0.0, score=0.1, threshold=0.5, attempt_id=9)
 TOPIC = "site/door1/command"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Broker:

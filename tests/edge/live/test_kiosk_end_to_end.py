@@ -11,7 +11,6 @@ actually scored, so a run in which every frame faulted (over latency, stale) can
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 
 import pytest
@@ -22,6 +21,7 @@ from edge.live.clock import WallClock
 from edge.live.session import LiveOptions, LiveSession
 from edge.policy import PolicyConfig
 from engines.bundled import default_model_path
+from free_port import free_port
 from kiosk_toml import write_kiosk_toml
 from live_fakes import SlowSource, StallingSource, SteppingClock
 
@@ -172,12 +172,6 @@ def test_a_kiosk_whose_source_never_opens_stops_with_one_line_and_locks(tmp_path
     with sqlite3.connect(tmp_path / "audit.sqlite") as db:
         rows = db.execute("SELECT source, action, outcome FROM events ORDER BY rowid").fetchall()
     assert ("service", "pipeline", "failed") in rows and rows[-1][:2] == ("service", "stop")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_webhook_down_means_no_grant_and_an_audit_line(tmp_path, model_dir, monkeypatch):
