@@ -181,12 +181,25 @@ def load_sample_set(path: Path) -> SampleSet:
         raise DatasetError(f"cannot read sample set '{path}' ({exc}); delete it to rebuild") from None
 
 
+def folder_fingerprint(folder: Path) -> str:
+    """What a ``folder:`` dataset holds, cheaply: its labels.csv's sha256 and the newest change time of
+    any file under it (a rebuilt or edited dataset changes one of them). Empty when there is no labels.csv
+    (the reader refuses such a folder with its own message)."""
+    labels = folder / "labels.csv"
+    if not labels.is_file():
+        return ""
+    newest = max((entry.stat().st_mtime_ns for entry in folder.rglob("*") if entry.is_file()), default=0)
+    return f"{hashlib.sha256(labels.read_bytes()).hexdigest()}:{newest}"
+
+
 def cache_path(cache_dir: Path, spec: str, split: str, config: PreprocessConfig, detector: str) -> Path:
     """Where the preprocessed samples of (spec, split) under this contract and detector are kept."""
     kind = spec.partition(":")[0]
     key = [spec, split, config.to_metadata(), detector, DETECTION_GEOMETRY, SAMPLE_FORMAT]
     if kind in RENDERED_PROTOCOLS:  # a rendered world that draws differently makes other samples
         key.append(importlib.import_module(RENDERED_PROTOCOLS[kind]).WORLD_VERSION)
+    if kind == "folder":  # a folder rebuilt or relabelled at the same path holds other samples
+        key.append(folder_fingerprint(Path(spec.partition(":")[2].partition("#")[0])))
     key = json.dumps(key, sort_keys=True)
     return Path(cache_dir) / f"{kind}-{split}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz"
 

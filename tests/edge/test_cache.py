@@ -90,3 +90,24 @@ def test_a_rendered_world_that_draws_differently_gets_a_new_sample_cache(monkeyp
     monkeypatch.setattr(synthetic, "WORLD_VERSION", synthetic.WORLD_VERSION + 1)
     assert cache_path(tmp_path, "synthetic:100", "train", config, "yunet") != before["synthetic"]
     assert cache_path(tmp_path, "folder:/data/site", "train", config, "yunet") == folder, "recorded data has no version"
+
+
+def test_a_folder_dataset_rebuilt_at_the_same_path_gets_a_new_sample_cache(tmp_path):
+    import os
+
+    from edge.datasets.sampleset import cache_path
+    from edge.face.preprocess import PreprocessConfig
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "c0.png").write_bytes(b"png")
+    (site / "labels.csv").write_text("color,depth,label,pai,subject\nc0.png,d0.png,live,,s01\n")
+    config, spec = PreprocessConfig(), f"folder:{site}"
+    first = cache_path(tmp_path, spec, "dev", config, "yunet")
+    assert cache_path(tmp_path, spec, "dev", config, "yunet") == first, "the same folder keeps its cache"
+    (site / "labels.csv").write_text("color,depth,label,pai,subject\nc0.png,d0.png,spoof,print,s01\n")
+    relabelled = cache_path(tmp_path, spec, "dev", config, "yunet")
+    assert relabelled != first
+    stat = (site / "c0.png").stat()
+    os.utime(site / "c0.png", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # an image replaced
+    assert cache_path(tmp_path, spec, "dev", config, "yunet") not in (first, relabelled)
