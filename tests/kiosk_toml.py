@@ -11,10 +11,12 @@ from engines.bundled import default_model_path
 
 
 def write_kiosk_toml(folder: Path, source: str, *, production: bool, actuator: str = 'type = "none"',
-                     digest: str | None = None, kiosk_extra: str = "", console: str | None = None) -> Path:
+                     digest: str | None = None, kiosk_extra: str = "", console: str | None = None,
+                     api: str = "enabled = false") -> Path:
     """``folder/kiosk.toml`` for ``source``; ``digest`` replaces the model's true sha256 (a wrong pin),
     ``kiosk_extra`` adds lines to ``[kiosk]``, ``actuator`` is the ``[actuator]`` table's body,
-    ``console`` the ``[console]`` table's body (no table when None: the console is off)."""
+    ``console`` the ``[console]`` table's body (no table when None: the console is off), ``api`` the
+    ``[api]`` table's body (off unless given)."""
     model = default_model_path()
     key = folder / "token.key"
     key.write_text(secrets.token_hex(32))
@@ -29,7 +31,7 @@ production = {str(production).lower()}
 {kiosk_extra}
 
 [api]
-enabled = false
+{api}
 
 [token]
 algorithm = "hmac-sha256"

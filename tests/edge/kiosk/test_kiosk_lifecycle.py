@@ -9,7 +9,6 @@ seconds to load the model); nothing asserts a speed.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import socket
 import sqlite3
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from engines.bundled import default_model_path
+from kiosk_toml import write_kiosk_toml
 
 REPO = Path(__file__).resolve().parents[3]
 START_TIMEOUT_S = 180.0  # model load and the first frames on a loaded machine
@@ -32,33 +31,11 @@ with open(sys.argv[1], "a") as door:
 
 
 def write_config(folder: Path, *, port: int = 0, actuator: str | None = None) -> Path:
-    key = folder / "token.key"
-    key.write_text(secrets.token_urlsafe(32))
-    key.chmod(0o600)
     door, script = folder / "door.log", folder / "door.py"
     script.write_text(DOOR_SCRIPT)
     argv = f'["{sys.executable}", "{script}", "{door}"]'
     actuator = actuator or f'type = "command"\nunlock = {argv}\nlock = {argv}\ntimeout_s = 30'
-    path = folder / "kiosk.toml"
-    path.write_text(f"""
-[kiosk]
-source = "synthetic:live"
-model = "{default_model_path()}"
-production = false
-
-[api]
-port = {port}
-
-[token]
-secret_file = "{key}"
-
-[audit]
-path = "{folder / 'audit.sqlite'}"
-
-[actuator]
-{actuator}
-""")
-    return path
+    return write_kiosk_toml(folder, "synthetic:live", production=False, actuator=actuator, api=f"port = {port}")
 
 
 def start_kiosk(config: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
