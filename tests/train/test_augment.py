@@ -85,3 +85,71 @@ def test_balanced_batches_carry_landmarks_that_follow_flips_and_warps():
         for x, y in batch.landmarks_xy[i].numpy() * S:
             patch = luma[i, max(int(y) - 2, 0):int(y) + 3, max(int(x) - 2, 0):int(x) + 3]
             assert patch.size and patch.max() > np.median(luma[i]) + 0.1, f"sample {i}: landmark off its dot"
+
+
+def _face(s: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A mid-grey face crop with depth everywhere but a hole in the corner, and its five landmarks."""
+    rgb = np.full((3, s, s), 0.5, np.float32)
+    depth = np.full((1, s, s), 0.5, np.float32)
+    depth[0, :16, :16] = 0.0
+    points = np.array([[0.35, 0.4], [0.65, 0.4], [0.5, 0.55], [0.4, 0.72], [0.6, 0.72]], np.float32)
+    return rgb, depth, points
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_eyewear_is_drawn_round_the_eyes_only_and_invents_no_depth(seed):
+    from train.augment import add_eyewear
+
+    rgb, depth, points = _face()
+    out_rgb, out_depth = add_eyewear(rgb, depth, points, np.random.default_rng(seed))
+    changed = np.abs(out_rgb - rgb).max(axis=0) > 1e-6
+    rows, cols = np.nonzero(changed)
+    assert changed.sum() > 100, "no glasses were drawn"
+    eye_y = points[:2, 1].mean() * 128
+    assert rows.min() > eye_y - 25 and rows.max() < eye_y + 25, "paint outside the eye band"
+    assert not changed[int(0.72 * 128) - 3:, :].any(), "the mouth was painted"
+    assert not (out_depth[0, :16, :16] > 0).any(), "depth invented where the camera had none"
+    moved = out_depth[0] != depth[0]
+    assert moved.any(), "the glasses left the depth untouched"
+    assert ((out_depth[0][moved] == 0) | (out_depth[0][moved] > 0.5)).all(), "glasses depth must be a hole or nearer"
+
+
+def test_eyewear_needs_two_eyes_apart():
+    from train.augment import add_eyewear
+
+    rgb, depth, points = _face()
+    points[1] = points[0]
+    out_rgb, out_depth = add_eyewear(rgb, depth, points, np.random.default_rng(0))
+    assert np.array_equal(out_rgb, rgb) and np.array_equal(out_depth, depth)
+
+
+def test_training_batches_put_glasses_on_both_classes():
+    """Eyewear must carry no label: over many batches, live and attack faces get it at the same rate."""
+    from edge.datasets.sampleset import SampleSet
+    from train import augment
+    from train.run import balanced_batches
+
+    n, s = 8, 128
+    rgb = np.full((n, 3, s, s), 128, np.uint8)
+    depth = np.full((n, 1, s, s), 30000, np.uint16)
+    pai = np.array(["", "", "", "", "print", "print", "mask", "mask"])
+    points = np.tile(_face()[2], (n, 1, 1))
+    samples = SampleSet(rgb, depth, (pai != "").astype(np.int8), pai, np.array([f"s{i}" for i in range(n)]),
+                        np.array([""] * n), {}, points)
+    seen = {0: 0, 1: 0}
+    calls = []
+    real = augment.add_eyewear
+    try:
+        augment.add_eyewear = lambda *a: (calls.append(1), real(*a))[1]
+        batches = balanced_batches(samples, 8, seed=1, augment=True)
+        for _ in range(60):
+            batch = next(batches)
+            band = np.abs(np.diff(batch.rgb.numpy()[:, :, 40:64, :], axis=-1)).max(axis=(1, 2, 3))
+            for label, edge in zip(batch.label.numpy().astype(int), band):
+                seen[label] += int(edge > 0.15)
+    finally:
+        augment.add_eyewear = real
+    assert calls, "add_eyewear was never called"
+    rate = {k: v / 240 for k, v in seen.items()}
+    assert 0.08 < rate[0] < 0.35 and 0.08 < rate[1] < 0.35, rate
+    assert abs(rate[0] - rate[1]) < 0.1, rate
