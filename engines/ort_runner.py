@@ -18,7 +18,7 @@ import numpy as np
 
 from edge.errors import EngineError, ModelError
 from engines.metadata import ModelMetadata, metadata_from_props
-from engines.ort_session import CPU, load_session
+from engines.ort_session import CPU, load_session, session_options
 from engines.outputs import Outputs
 from engines.runner import INPUT_NAMES, ContractFromMetadata, RunnerOptions, check_inputs
 
@@ -75,13 +75,7 @@ class OrtRunner(ContractFromMetadata):
         if CPU not in usable and options.allow_cpu_fallback:
             usable.append(CPU)
         self.threads = options.threads or default_threads()
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = self.threads
-        so.inter_op_num_threads = 1  # one model graph, no parallel branches worth a second pool
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.log_severity_level = 3  # errors only: our own log says which provider runs
-        self._session = load_session(self.path, usable, so)
+        self._session = load_session(self.path, usable, session_options(self.threads))
         self.providers = tuple(self._session.get_providers())
         self.provider = self.providers[0]
         if wants_gpu and self.provider == CPU:

@@ -33,3 +33,18 @@ def load_session(path: Path, providers: Sequence[str], options=None):
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelError(f"ONNX Runtime cannot load '{path}' ({first}); the file is corrupt or not "
                          f"an edgefas model: re-export it with: edgefas export") from None
+
+
+def session_options(threads: int):
+    """The session options every edgefas model runs under: ``threads`` intra-op threads, one inter-op
+    thread (one model graph, no parallel branches worth a second pool), sequential execution, every
+    graph optimisation, errors-only logging (our own log says which provider runs)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    return so

@@ -95,6 +95,14 @@ def check_int8_inputs(request: BuildRequest, metadata: ModelMetadata) -> None:
     if not uses_explicit_int8(metadata) and request.calib_path is None:
         raise ConfigError("INT8 needs calibration: pass --calib calib.npz, or first make a Q/DQ model with "
                           "edgefas calibrate int8 and build that")
+    if uses_explicit_int8(metadata) and request.onnx_path.is_file():
+        from engines.metadata import load_onnx
+        from engines.quantize import int8_target_of
+
+        if int8_target_of(load_onnx(request.onnx_path)) == "cpu":
+            raise ConfigError(f"'{request.onnx_path}' is the CPU flavour of INT8 (activation zero points), which "
+                              f"TensorRT refuses; build the symmetric file (the bundled edge-synthetic.int8.onnx, "
+                              f"or edgefas calibrate int8 --build tensorrt)")
 
 
 def check_precision_support(precision: str, compute_capability: tuple[int, int], fast_fp16: bool,

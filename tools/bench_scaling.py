@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     if not models:
         from engines.bundled import default_model_path
 
-        models = (default_model_path("int8"),)
+        models = (default_model_path("int8-cpu"),)
     results = []
     for cond in conditions(args.resolutions_only):
         feed = FeedOptions(seed=args.seed, width=cond.width, height=cond.height, frames=args.record_frames,

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if model is None:
         from engines.bundled import default_model_path
 
-        model = default_model_path("int8")
+        model = default_model_path("int8-cpu")
     feed = FeedOptions(seed=args.seed, width=args.width, height=args.height, frames=args.frames)
     stderr = Console(stderr=True)
     results = {}

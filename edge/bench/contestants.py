@@ -53,11 +53,12 @@ class Skipped:
 
 
 def default_models() -> list[Path]:
-    """The bundled ``edge`` model: fp32 and INT8, whichever are installed (ModelError if neither)."""
+    """The bundled ``edge`` model: fp32 and its INT8 CPU flavour, whichever are installed (ModelError if
+    neither). The symmetric ``int8`` file is TensorRT's; ONNX Runtime runs it slower than fp32 on a CPU."""
     from engines.bundled import default_model_path
 
     found = []
-    for variant in ("score", "int8"):
+    for variant in ("score", "int8-cpu"):
         try:
             found.append(default_model_path(variant))
         except ModelError as err:

@@ -41,6 +41,23 @@ def test_variants_agree_on_the_same_input():
     np.testing.assert_allclose(scores["score"], scores["full"], atol=1e-5)
 
 
+def test_int8_files_are_the_flavour_their_names_say():
+    """``int8`` is what TensorRT builds (symmetric), ``int8-cpu`` what ONNX Runtime runs fast (zero points);
+    both come from the same fp32 file and calibration set."""
+    from engines.metadata import load_onnx, read_metadata
+    from engines.quantize import int8_target_of
+
+    trt, cpu = default_model_path("int8"), default_model_path("int8-cpu")
+    assert int8_target_of(load_onnx(trt)) == "tensorrt"
+    assert int8_target_of(load_onnx(cpu)) == "cpu"
+    fp32, m_trt, m_cpu = (read_metadata(p) for p in (default_model_path(), trt, cpu))
+    assert m_trt.model_sha256 == m_cpu.model_sha256 == fp32.model_sha256
+    assert m_trt.calibration_sha256 == m_cpu.calibration_sha256 and m_cpu.calibration_sha256
+    assert m_cpu.threshold == fp32.threshold
+    checks = json.loads((trt.parent / "edge-synthetic.checks.json").read_text())
+    assert checks["int8_cpu"]["file"] == cpu.name and checks["int8_cpu"]["fp32_decision_agreement"] >= 0.99
+
+
 def test_model_card_states_what_it_was_trained_on():
     card = (default_model_path().parent / "MODEL_CARD.md").read_text().lower()
     for phrase in ("synthetic", "not fit", "acer", "edgefas train"):

@@ -137,6 +137,19 @@ def test_cpu_flavour_is_asymmetric_and_agrees(cpu_int8_model, int8_model, tiny_s
     assert 0 < result.max_abs_score <= 0.05 and result.agreement >= 0.9
 
 
+def test_tensorrt_build_refuses_the_cpu_flavour_and_takes_the_symmetric_one(cpu_int8_model, int8_model):
+    """A CPU-flavour INT8 file would fail deep inside TensorRT's parser: refuse it first, naming the file."""
+    from engines.metadata import read_metadata
+    from engines.tensorrt_build import BuildRequest, check_int8_inputs
+
+    cpu = cpu_int8_model.onnx_path
+    with pytest.raises(ConfigError, match=r"CPU flavour.*--build tensorrt") as err:
+        check_int8_inputs(BuildRequest(cpu, "int8", cpu.parent), read_metadata(cpu))
+    assert str(cpu) in str(err.value)
+    sym = int8_model.onnx_path
+    check_int8_inputs(BuildRequest(sym, "int8", sym.parent), read_metadata(sym))  # no error
+
+
 def test_unknown_target(tmp_path, tiny_score_onnx):
     from engines.quantize import quantize_int8
 

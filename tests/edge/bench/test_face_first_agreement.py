@@ -31,7 +31,7 @@ def test_decisions_and_depth_agree_on_a_rendered_clip(scene, yunet_dir, tmp_path
             pytest.skip(f"the photo world's library is not available: {exc}")
     frames = CLIPS[scene]
     played = prepare_feed(scene, FeedOptions(seed=8, frames=frames), tmp_path_factory.mktemp("clips"))
-    result = compare_paths(played, default_model_path("int8"), frames, detector="yunet", model_dir=yunet_dir)
+    result = compare_paths(played, default_model_path("int8-cpu"), frames, detector="yunet", model_dir=yunet_dir)
     assert result.frames == frames
     # the subject ran: faces found, the model scored on both paths, the window path was used
     assert min(result.face_frames) > frames // 2 and result.both_scored > 0 and result.window_scans > 0
