@@ -18,7 +18,7 @@ CACHE_ENV = "EDGEFAS_CACHE"
 # The folders under the root, and what fills each (the --cache-dir help of each command names its own).
 CACHE_KINDS: dict[str, str] = {
     "samples": "preprocessed face crops of datasets (edgefas train, eval, calibrate threshold)",
-    "bench": "synthetic recordings the benchmark plays (edgefas bench)",
+    "bench": "synthetic recordings the benchmark plays and its reference network's ONNX file (edgefas bench)",
     "photo": "lifted face cards of the photo world, one per photo",
 }
 

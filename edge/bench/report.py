@@ -5,7 +5,9 @@ many frames per second the whole pipeline sustains (sequential and overlapped), 
 frame is spent outside the model, how much of the machine's fp32 matrix-product ceiling the model's
 inference reaches, and whether it fits the frame budget. Ratios between rows (ONNX Runtime fp32 vs
 PyTorch eager, INT8 vs fp32, each face-first row vs the full-frame row of its model) come from the
-same interleaved run, so they hold while the machine drifts.
+same interleaved run, so they hold while the machine drifts. A MiniFASNetV2-sized reference network,
+built at bench time (:mod:`edge.bench.reference`), is timed model-only beside the model files under
+test, so the report also says how much work our model is next to a well-known one.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ from edge.bench.contestants import (
     default_models,
     open_contestants,
 )
-from edge.bench.feed import RENDERED_WORLDS, FeedOptions, prepare_feed
+from edge.bench.feed import RENDERED_WORLDS, FeedOptions, default_cache_dir, prepare_feed
 from edge.bench.machine import MachineFacts, load_average, read_machine_facts
 from edge.bench.model_cost import ModelCost, count_onnx_cost
+from edge.bench.reference import REFERENCE_LABEL, ReferenceResult, measure_reference
 from edge.bench.stages import STAGE_LABELS, STAGES, StageStats, host_share, summarise_ms, summarise_stages
 from edge.bench.stream import DEFAULT_BLOCK, MODES, StreamOptions, StreamRun, run_stream
+from edge.errors import MissingExtraError
 from engines.ort_runner import default_threads
 
 log = logging.getLogger(__name__)
@@ -72,6 +76,8 @@ class BenchOptions:
     max_host_share: float = DEFAULT_MAX_HOST_SHARE
     # full-frame (today's pipeline: the rows of issue 8) and/or face-first (docs/face-first.md) rows
     paths: tuple[str, ...] = PATHS
+    # time the MiniFASNetV2-sized reference model-only beside every ONNX Runtime model file (reference.py)
+    reference: bool = True
 
     def __post_init__(self) -> None:
         for mode in self.modes:
@@ -167,6 +173,7 @@ class BenchReport:
     wall_s: dict[str, float] = field(default_factory=dict)
     created: str = ""  # UTC, ISO 8601
     restarts: dict[str, int] = field(default_factory=dict)  # mode -> frames not counted (recording looped)
+    reference: ReferenceResult | None = None  # None: not asked for, or skipped (then in ``skipped``)
 
     @property
     def ceiling_gflops(self) -> float:
@@ -189,6 +196,7 @@ class BenchReport:
             "skipped": [{"label": s.label, "reason": s.reason} for s in self.skipped],
             "order": self.order, "ratios": self.ratios, "budget": self.budget,
             "wall_s": {k: round(v, 2) for k, v in self.wall_s.items()}, "restarts": dict(self.restarts),
+            "reference": self.reference.to_json() if self.reference is not None else None,
         }
 
 
@@ -284,6 +292,9 @@ def run_bench(options: BenchOptions, progress: Callable[[str, int, int], None] |
                                            filters=options.filters, block=options.block_frames)
             rows = [c for c in contestants if mode != "one-thread" or c.single_runner is not None]
             runs[mode] = run_stream(played, rows, stream_options, step(mode))
+        model_only = None
+        if options.reference:
+            model_only = _measure_reference(options, contestants, threads, skipped, step("model-only"))
         ceiling_after = measure_matmul_ceiling(threads, options.ceiling_side, options.ceiling_runs)
     finally:
         cv2.setNumThreads(previous_cv_threads)
@@ -309,4 +320,21 @@ def run_bench(options: BenchOptions, progress: Callable[[str, int, int], None] |
                        ceiling_before, ceiling_after, results, skipped, order, compute_ratios(results), budget,
                        load_average(),
                        {mode: run.wall_s for mode, run in runs.items()}, created,
-                       {mode: run.restarts for mode, run in runs.items()})
+                       {mode: run.restarts for mode, run in runs.items()}, model_only)
+
+
+def _measure_reference(options: BenchOptions, contestants, threads: int, skipped: list[Skipped],
+                       progress: Callable[[int, int], None] | None) -> ReferenceResult | None:
+    """The reference timed model-only beside each ONNX Runtime model file (once per file, labelled by
+    its full-frame row); None, with a skipped row saying why, where the graph cannot be built here."""
+    models: dict[str, Path] = {}
+    for c in contestants:
+        if c.backend == "onnxruntime" and c.model_path not in models.values():
+            models[c.label.removesuffix(FACE_FIRST_SUFFIX)] = c.model_path
+    try:
+        return measure_reference(models, threads, options.frames, options.warmup,
+                                 options.cache_dir or default_cache_dir(), progress=progress)
+    except MissingExtraError as err:
+        log.warning("bench: skipping %s: %s", REFERENCE_LABEL, err)
+        skipped.append(Skipped(REFERENCE_LABEL, str(err)))
+        return None

@@ -57,6 +57,10 @@ def bench(
                                    "choice)."),
     eager: bool = typer.Option(True, "--eager/--no-eager", help="Add a PyTorch eager row for the first fp32 model "
                                "(skipped with the reason when torch is not installed)."),
+    reference: bool = typer.Option(True, "--reference/--no-reference", help="Time a MiniFASNetV2-sized network "
+                                   "(built here with random weights, cached; needs the onnx package of the train "
+                                   "extra, skipped with the reason otherwise) model-only, batch 1, interleaved with "
+                                   "every model file, and print each model's time and MACs over the reference's."),
     torch_checkpoint: Path = typer.Option(None, "--torch-checkpoint", exists=True, dir_okay=False,
                                           help="Weights for the eager row (default: a "
                                           "fresh initialisation of the model's preset)."),
@@ -103,7 +107,7 @@ def bench(
         torch_checkpoint=torch_checkpoint,
         detector=detector, model_dir=model_dir, cache_dir=cache_dir, target_fps=target_fps,
         max_host_share=max_host_share, filters=depth_filters, cv_threads=cv_threads, block=block,
-        paths={"both": PATHS, "on": ("face-first",), "off": ("full-frame",)}[roi],
+        reference=reference, paths={"both": PATHS, "on": ("face-first",), "off": ("full-frame",)}[roi],
         feed=FeedOptions(seed=seed, width=width, height=height, frames=record_frames, extra_faces=extra_faces),
     )
     stderr = Console(stderr=True)
@@ -199,8 +203,27 @@ def render(data: dict, out: Console) -> None:
               f"{data['ceiling']['median_gflops']:.1f} GFLOP/s")
     for name, ratio in data["ratios"].items():
         out.print(f"{name}: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratio.items()))
+    if data["reference"] is not None:
+        render_reference(data["reference"], out)
     for s in data["skipped"]:
         out.print(f"skipped {s['label']}: {s['reason']}")
+
+
+def render_reference(ref: dict, out: Console) -> None:
+    """Model-only times of the models under test and the reference, and each model over the reference."""
+    table = Table(title=f"model only (batch 1, {ref['threads']} threads, interleaved): median (p90) ms",
+                  title_justify="left")
+    for column in ("model", "median (p90) ms", "GMACs", "params", "ms / reference", "MACs / reference"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for row in ref["rows"]:
+        cost, ratio = row["cost"], row.get("over_reference", {})
+        table.add_row(row["label"], _ms(row["ms"]), "-" if cost["macs"] is None else f"{cost['macs'] / 1e9:.3f}",
+                      "-" if cost["params"] is None else f"{cost['params'] / 1e6:.3f} M",
+                      _num(ratio.get("ms_ratio"), "{:.2f}x"), _num(ratio.get("macs_ratio"), "{:.2f}x"))
+    out.print(table)
+    published = ref["published"]
+    out.print(f"{ref['label']}: random weights, built here; published {published['params'] / 1e6:.2f} M params, "
+              f"{published['macs'] / 1e9:.3f} GMACs ({published['source']})")
 
 
 def _num(value, fmt: str) -> str:
