@@ -65,6 +65,7 @@ class ServiceSettings:
     decision_max_age_ms: float = 1000.0  # the API answers "unknown" when the newest decision is older
     capture_process: bool = False  # read, filter and align in a child process (LiveOptions.capture_process)
     depth_filters: str = "default"  # librealsense depth chain (LiveOptions.depth_filters)
+    face_first: bool = True  # roi = "on": the face-first path (docs/face-first.md); "off": the whole frame
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,8 @@ def _read_kiosk(t: TomlTable) -> ServiceSettings:
                            decision_max_age_ms=t.number("decision_max_age_ms", 1000.0),
                            model_sha256=None if digest is None else digest.lower(),
                            capture_process=t.boolean("capture_process", False),
-                           depth_filters=_depth_filters(t))
+                           depth_filters=_depth_filters(t),
+                           face_first=t.string("roi", "on", choices=("on", "off")) == "on")
 
 
 def _depth_filters(t: TomlTable) -> str:

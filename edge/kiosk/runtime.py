@@ -47,7 +47,8 @@ def run_kiosk(config: KioskConfig | Path | str, frames: int | None = None, seed:
                           f"`sha256sum {k.model}`")
     options = LiveOptions(spec=k.source, model=k.model, expect_sha256=k.model_sha256, frames=frames, seed=seed,
                           policy=cfg.policy, detector=detector, model_dir=model_dir,
-                          capture_process=k.capture_process, depth_filters=k.depth_filters, production=k.production)
+                          capture_process=k.capture_process, depth_filters=k.depth_filters, production=k.production,
+                          face_first=k.face_first)
     session = LiveSession(options)  # checks the source spec, then the model's hash, before anything opens
 
     def health() -> PipelineHealth:

@@ -24,6 +24,7 @@ def test_valid_config_loads_with_resolved_paths(make_config, config_dir, secret_
     assert config.actuator.type == "none"
     assert config.kiosk.capture_process is False  # capture in-process unless the operator asks
     assert config.kiosk.depth_filters == "default"  # the validated depth chain unless the operator asks
+    assert config.kiosk.face_first is True  # roi = "on" unless the operator asks for the whole frame
 
 
 def test_secret_never_appears_in_repr(make_config, secret_bytes):
@@ -48,6 +49,8 @@ def test_secret_never_appears_in_repr(make_config, secret_bytes):
      "kiosk.toml: [kiosk] capture_process must be true or false, got 1"),
     ("kiosk", 'source = "realsense"\nmodel = "m.onnx"\ndepth_filters = "fast"',
      "kiosk.toml: [kiosk] depth_filters must be one of default, decimate2, raw, got 'fast'"),
+    ("kiosk", 'source = "realsense"\nmodel = "m.onnx"\nroi = "face"',
+     'kiosk.toml: [kiosk] roi must be one of on, off; got "face"'),
     ("token", 'algorithm = "hmac-sha256"', "kiosk.toml: [token] needs secret_file"),
     ("token", 'secret_file = "token.key"\nalgorithm = "rsa"', "kiosk.toml: [token] algorithm must be one of"),
     ("token", 'secret_env = "EDGEFAS_TEST_UNSET_SECRET"', "kiosk.toml: [token] secret_env names the environment"),
@@ -207,3 +210,8 @@ def test_an_open_bind_is_a_warning_in_the_log_and_in_the_start_audit_row(make_co
     start = [e for e in log.events(10) if e.action == "start"][0]
     assert "warnings: " in start.detail and "admits every address" in start.detail
     log.close()
+
+
+def test_roi_off_selects_the_whole_frame_path(make_config):
+    config = make_config(kiosk='source = "realsense"\nmodel = "models/edge.onnx"\nroi = "off"')
+    assert config.kiosk.face_first is False
