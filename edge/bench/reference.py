@@ -31,6 +31,7 @@ import hashlib
 import itertools
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -233,7 +234,7 @@ def ensure_reference(cache_dir: Path, config: ReferenceConfig = MINIFASNET_V2) -
         return path
     model = build_reference_graph(config)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.partial.onnx")
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.onnx")  # two benches may build at once
     try:
         partial.write_bytes(model.SerializeToString())
         partial.replace(path)
