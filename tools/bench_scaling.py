@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="recordings cache (default: bench under $EDGEFAS_CACHE or ~/.cache/edgefas)")
-    parser.add_argument("--png", type=Path, default=Path("docs/img/bench-stages.png"))
+    parser.add_argument("--png", type=Path, default=None,
+                        help="also draw the per-stage picture here (docs/img/bench-stages.png is the documented one)")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw results here")
     parser.add_argument("--from-json", type=Path, default=None, help="plot and tabulate earlier results, run nothing")
     parser.add_argument("--resolutions-only", action="store_true", help="only the resolution rows, not the faces sweep")
@@ -162,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json and not args.from_json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(markdown(results))
-    print(f"wrote {plot(results, args.png)}", file=sys.stderr)
+    if args.png is not None:
+        print(f"wrote {plot(results, args.png)}", file=sys.stderr)
     return 0
 
 
