@@ -160,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     except EdgefasError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except (OSError, json.JSONDecodeError) as err:
+        print(f"error: --from-json {args.from_json}: cannot read earlier results ({err}); pass a file that "
+              f"--json wrote", file=sys.stderr)
+        return 2
     if args.json and not args.from_json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(markdown(results))
