@@ -65,7 +65,7 @@ def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bo
     """Endless batches, half live and half attack, attacks drawn evenly over species."""
     import torch
 
-    from train.augment import EYEWEAR_PROBABILITY, add_eyewear, mirror_landmarks, perturb_arrays
+    from train.augment import mirror_landmarks, perturb_arrays
     from train.trainer import Batch
 
     rng = np.random.default_rng(seed)
@@ -87,9 +87,6 @@ def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bo
             depth[flip] = depth[flip, :, :, ::-1]
             if landmarks is not None:
                 landmarks[flip] = mirror_landmarks(landmarks[flip])
-            if landmarks is not None:  # glasses on some faces of either class (train.augment.add_eyewear)
-                for i in np.flatnonzero(rng.random(len(idx)) < EYEWEAR_PROBABILITY):
-                    rgb[i], depth[i] = add_eyewear(rgb[i], depth[i], landmarks[i], rng)
             # another camera, room and distance (train.augment); a fifth of the faces stay as rendered
             rgb, depth, landmarks = perturb_arrays(rgb, depth, rng, probability=AUGMENT_PROBABILITY,
                                                    landmarks=landmarks)
