@@ -101,8 +101,8 @@ def check_int8_inputs(request: BuildRequest, metadata: ModelMetadata) -> None:
 
         if int8_target_of(load_onnx(request.onnx_path)) == "cpu":
             raise ConfigError(f"'{request.onnx_path}' is the CPU flavour of INT8 (activation zero points), which "
-                              f"TensorRT refuses; build the symmetric file (the bundled edge-synthetic.int8.onnx, "
-                              f"or edgefas calibrate int8 --build tensorrt)")
+                              f"TensorRT refuses; make the symmetric one with edgefas calibrate int8 --build tensorrt, "
+                              f"or build the fp32 file with --precision int8 --calib calib.npz")
 
 
 def check_precision_support(precision: str, compute_capability: tuple[int, int], fast_fp16: bool,

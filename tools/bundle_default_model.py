@@ -5,7 +5,8 @@
 
 Writes ``edge-synthetic.onnx`` (fp32, score variant), ``edge-synthetic.full.onnx`` (with traces),
 ``edge-synthetic.int8.onnx`` (Q/DQ, the symmetric TensorRT flavour), ``edge-synthetic.int8-cpu.onnx``
-(Q/DQ, the U8S8 flavour ONNX Runtime runs fast on a CPU; both accepted by the accuracy gate) and
+(Q/DQ, the U8S8 flavour ONNX Runtime runs fast on a CPU) — each only if the accuracy gate accepts it,
+a refusal is recorded in the checks — and
 ``edge-synthetic.checks.json`` (another stem with ``--name``, e.g. ``edge-wide-synthetic``): ONNX Runtime vs PyTorch parity on 200 held-out samples, INT8 vs fp32
 decision agreement on the whole held-out split, and the grand-test PAD metrics. The sample caches
 are the ones `edgefas train`/`eval` made (the runtime's own preprocessing).
@@ -15,14 +16,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from calibration.calibset import CalibItem, build_calibration_set, load_calibration_set, save_calibration_set
+from calibration.calibset import (
+    CalibItem,
+    build_calibration_set,
+    load_calibration_set,
+    save_calibration_set,
+)
 from calibration.metrics import pad_report
 from calibration.scoring import score_samples
 from edge.datasets.sampleset import prepare_samples
+from edge.errors import EngineError
 from edge.face.preprocess import PreprocessConfig
 from engines.accuracy_gate import GateTolerance
 from engines.bundled import VARIANTS
@@ -78,10 +86,9 @@ def main() -> None:
     ap.add_argument("--int8-target", default=INT8_TARGET, help="INT8 flavour: tensorrt (symmetric) or cpu")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    names = dict(VARIANTS) if args.name is None else {
-        "score": f"{args.name}.onnx", "int8": f"{args.name}.int8.onnx", "int8-cpu": f"{args.name}.int8-cpu.onnx",
-        "full": f"{args.name}.full.onnx"}
-    stem = names["score"].removesuffix(".onnx")
+    stem = args.name or VARIANTS["score"].removesuffix(".onnx")
+    names = {"score": f"{stem}.onnx", "int8": f"{stem}.int8.onnx", "int8-cpu": f"{stem}.int8-cpu.onnx",
+             "full": f"{stem}.full.onnx"}
     checkpoint = args.run / "model.pt"
     fp32 = args.out / names["score"]
     export_checkpoint(checkpoint, fp32, "score")
@@ -103,13 +110,26 @@ def main() -> None:
     if args.calib_set is None:
         calib_path.parent.mkdir(parents=True, exist_ok=True)
         save_calibration_set(calib, calib_path)
-    int8 = args.out / names["int8"]
-    quantize_and_gate(fp32, load_calibration_set(calib_path), int8, method=INT8_METHOD, tolerance=INT8_TOLERANCE,
-                      target=args.int8_target)
-    int8_cpu = args.out / names["int8-cpu"] if args.int8_target == "tensorrt" else None
-    if int8_cpu is not None:
-        quantize_and_gate(fp32, load_calibration_set(calib_path), int8_cpu, method=CPU_INT8_METHOD,
-                          tolerance=INT8_TOLERANCE, target="cpu")
+    # INT8: the flavour asked for, and beside a TensorRT-flavour file its CPU twin. A flavour the
+    # accuracy gate refuses is not shipped: its gate JSON stays as evidence, and an earlier model's
+    # file of that name is removed so that no INT8 file of another model sits beside this one.
+    flavours = [("int8", args.int8_target, INT8_METHOD)]
+    if args.int8_target == "tensorrt":
+        flavours.append(("int8-cpu", "cpu", CPU_INT8_METHOD))
+    shipped: dict[str, tuple[Path, str, str]] = {}
+    refused: dict[str, str] = {}
+    for key, target, method in flavours:
+        path = args.out / names[key]
+        try:
+            quantize_and_gate(fp32, load_calibration_set(calib_path), path, method=method, tolerance=INT8_TOLERANCE,
+                              target=target)
+            shipped[key] = (path, target, method)
+        except EngineError as err:
+            path.unlink(missing_ok=True)
+            refused[key] = f"{path.name} ({target}, {method}): {err}"
+            print(f"not shipped: {refused[key]}", file=sys.stderr)
+    if not shipped:
+        raise SystemExit(f"no INT8 flavour passed the accuracy gate: {'; '.join(refused.values())}")
 
     # parity on 200 held-out samples
     rgb_t, depth_t = test.arrays(slice(0, 200))
@@ -117,49 +137,41 @@ def main() -> None:
     onnx_scores = runner.run(rgb_t, depth_t).score
     parity = float(np.max(np.abs(onnx_scores - reference)))
 
-    # INT8 vs fp32 decisions on the whole held-out split
+    # each INT8 file's decisions against fp32 on the whole held-out split, and the PAD metrics
     threshold = float(runner.threshold)
     s32 = score_samples(runner, test).scores
-    int8_runner = open_runner(int8)
-    s8 = score_samples(int8_runner, test).scores
-    agreement = float(np.mean((s32 >= threshold) == (s8 >= threshold)))
-    report = pad_report(s32, test.is_attack.astype(bool), threshold, test.pai).to_json()
-    report8 = pad_report(s8, test.is_attack.astype(bool), threshold, test.pai).to_json()
-    per_world = {}
+    attack = test.is_attack.astype(bool)
+    parts = {}
     if "+" in args.test:  # a joined test split: each world's own numbers too (subjects carry the kind)
         for part in args.test.split("+"):
             kind = part.partition(":")[0]
-            mine = np.char.startswith(test.subject.astype(str), f"{kind}/")
-            per_world[part] = {"fp32": pad_report(s32[mine], test.is_attack[mine].astype(bool), threshold,
-                                                  test.pai[mine]).to_json(),
-                               "int8": pad_report(s8[mine], test.is_attack[mine].astype(bool), threshold,
-                                                  test.pai[mine]).to_json()}
-    if int8_cpu is not None:  # the CPU twin: the same held-out numbers under its own key
-        cpu_runner = open_runner(int8_cpu)
-        sc = score_samples(cpu_runner, test).scores
-        cpu_runner.close()
-        cpu_checks = {"file": int8_cpu.name, "method": CPU_INT8_METHOD,
-                      "fp32_decision_agreement": float(np.mean((s32 >= threshold) == (sc >= threshold))),
-                      "max_abs_score_diff": float(np.max(np.abs(sc - s32))),
-                      "grandtest": pad_report(sc, test.is_attack.astype(bool), threshold, test.pai).to_json()}
-        for part in per_world:
-            kind = part.partition(":")[0]
-            mine = np.char.startswith(test.subject.astype(str), f"{kind}/")
-            per_world[part]["int8_cpu"] = pad_report(sc[mine], test.is_attack[mine].astype(bool), threshold,
-                                                     test.pai[mine]).to_json()
-    checks = {"parity_max_abs_score_onnx_vs_torch_200": parity, "per_world": per_world,
-              "int8_fp32_decision_agreement": agreement, "int8_max_abs_score_diff": float(np.max(np.abs(s8 - s32))),
-              "test_faces": len(test), "threshold": threshold, "grandtest_fp32": report, "grandtest_int8": report8,
+            parts[part] = np.char.startswith(test.subject.astype(str), f"{kind}/")
+    per_world = {part: {"fp32": pad_report(s32[mine], attack[mine], threshold, test.pai[mine]).to_json()}
+                 for part, mine in parts.items()}
+    report = pad_report(s32, attack, threshold, test.pai).to_json()
+    int8_checks = {}
+    for key, (path, target, method) in shipped.items():
+        int8_runner = open_runner(path)
+        s8 = score_samples(int8_runner, test).scores
+        int8_runner.close()
+        int8_checks[key] = {"file": path.name, "target": target, "method": method,
+                            "fp32_decision_agreement": float(np.mean((s32 >= threshold) == (s8 >= threshold))),
+                            "max_abs_score_diff": float(np.max(np.abs(s8 - s32))),
+                            "grandtest": pad_report(s8, attack, threshold, test.pai).to_json()}
+        for part, mine in parts.items():
+            per_world[part][key] = pad_report(s8[mine], attack[mine], threshold, test.pai[mine]).to_json()
+    checks = {"parity_max_abs_score_onnx_vs_torch_200": parity, "per_world": per_world, "int8": int8_checks,
+              "int8_refused": refused, "test_faces": len(test), "threshold": threshold, "grandtest_fp32": report,
               "calibration_set": str(calib_path), "checkpoint": str(checkpoint)}
-    if int8_cpu is not None:
-        checks["int8_cpu"] = cpu_checks
     (args.out / f"{stem}.checks.json").write_text(json.dumps(checks, indent=2, sort_keys=True))
     print(json.dumps({k: v for k, v in checks.items() if not isinstance(v, dict)}, indent=2))
     print(f"fp32 grand test: ACER {report['acer']:.2%} (APCER worst {report['apcer_max']:.2%}, "
-          f"BPCER {report['bpcer']:.2%}), EER {report['eer']:.2%}; INT8 ACER {report8['acer']:.2%}")
+          f"BPCER {report['bpcer']:.2%}), EER {report['eer']:.2%}")
+    for key, c in int8_checks.items():
+        print(f"  {c['file']}: agreement {c['fp32_decision_agreement']:.2%}, ACER {c['grandtest']['acer']:.2%}")
     for part, r in per_world.items():
-        print(f"  {part}: fp32 ACER {r['fp32']['acer']:.2%} (APCER worst {r['fp32']['apcer_max']:.2%}, "
-              f"BPCER {r['fp32']['bpcer']:.2%}), INT8 ACER {r['int8']['acer']:.2%}")
+        print(f"  {part}: " + ", ".join(f"{k} ACER {v['acer']:.2%} (APCER worst {v['apcer_max']:.2%}, "
+                                          f"BPCER {v['bpcer']:.2%})" for k, v in r.items()))
 
 
 if __name__ == "__main__":
