@@ -340,6 +340,10 @@ def run_stream(spec: str, contestants: Sequence[Contestant], options: StreamOpti
                     results.append((*flight.pop(0), done))
                 flight.append((k, timed, restarted, capture_ms, align_ms))
             end = time.perf_counter()
+            if threads is not None and restarted:
+                # pipelined: the rows decided now are earlier frames, booked after this frame's read; a
+                # looped recording's restart wait belongs to this (uncounted) frame, not to them
+                end -= waited_ms / 1000.0
             for row in results:
                 record(row, end)
             if progress is not None:
