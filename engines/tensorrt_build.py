@@ -11,6 +11,7 @@ without TensorRT and a build can be reproduced by hand on the target.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import shlex
 import time
@@ -95,7 +96,9 @@ def check_int8_inputs(request: BuildRequest, metadata: ModelMetadata) -> None:
     if not uses_explicit_int8(metadata) and request.calib_path is None:
         raise ConfigError("INT8 needs calibration: pass --calib calib.npz, or first make a Q/DQ model with "
                           "edgefas calibrate int8 and build that")
-    if uses_explicit_int8(metadata) and request.onnx_path.is_file():
+    if uses_explicit_int8(metadata) and request.onnx_path.is_file() and importlib.util.find_spec("onnx"):
+        # reading the graph needs the onnx package, which a Jetson may lack (read_model_metadata goes
+        # through ONNX Runtime for that reason); without it TensorRT's parser refuses the zero points itself
         from engines.metadata import load_onnx
         from engines.quantize import int8_target_of
 

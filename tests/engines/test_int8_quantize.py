@@ -150,6 +150,21 @@ def test_tensorrt_build_refuses_the_cpu_flavour_and_takes_the_symmetric_one(cpu_
     check_int8_inputs(BuildRequest(sym, "int8", sym.parent), read_metadata(sym))  # no error
 
 
+def test_tensorrt_build_check_needs_no_onnx_package(cpu_int8_model, monkeypatch):
+    """A Jetson may lack the onnx package: the flavour check is skipped there instead of demanding the
+    train extra (TensorRT's parser then refuses the zero points itself)."""
+    import engines.tensorrt_build as build
+    from engines.metadata import read_metadata
+
+    def no_onnx(name, *args):
+        assert name == "onnx"
+        return None
+
+    monkeypatch.setattr(build.importlib.util, "find_spec", no_onnx)
+    cpu = cpu_int8_model.onnx_path
+    build.check_int8_inputs(build.BuildRequest(cpu, "int8", cpu.parent), read_metadata(cpu))  # no error
+
+
 def test_unknown_target(tmp_path, tiny_score_onnx):
     from engines.quantize import quantize_int8
 
