@@ -23,7 +23,6 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,14 +39,11 @@ def quantised_flavours(fp32: str, calib: str, work: Path, limit: int | None) -> 
 
 
 def measure(runners: dict, rgb: np.ndarray, depth: np.ndarray, runs: int, warmup: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for i in range(warmup + runs):
-        for name, runner in runners.items():  # interleaved: A B C A B C
-            start = time.perf_counter()
-            runner.run(rgb, depth)
-            if i >= warmup:
-                times[name].append((time.perf_counter() - start) * 1000.0)
-    return times
+    from edge.bench.reference import time_interleaved
+
+    calls = [lambda r=runner: r.run(rgb, depth) for runner in runners.values()]
+    times, _ = time_interleaved(calls, runs, warmup, block=1)  # interleaved: A B C A B C
+    return dict(zip(runners, times))
 
 
 def agreement(runners: dict, holdout: str) -> dict[str, dict[str, float]]:

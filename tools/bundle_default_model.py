@@ -118,11 +118,11 @@ def main() -> None:
         flavours.append(("int8-cpu", "cpu", CPU_INT8_METHOD))
     shipped: dict[str, tuple[Path, str, str]] = {}
     refused: dict[str, str] = {}
+    calib_set = load_calibration_set(calib_path)
     for key, target, method in flavours:
         path = args.out / names[key]
         try:
-            quantize_and_gate(fp32, load_calibration_set(calib_path), path, method=method, tolerance=INT8_TOLERANCE,
-                              target=target)
+            quantize_and_gate(fp32, calib_set, path, method=method, tolerance=INT8_TOLERANCE, target=target)
             shipped[key] = (path, target, method)
         except EngineError as err:
             path.unlink(missing_ok=True)

@@ -53,8 +53,8 @@ class Skipped:
 
 
 def default_models() -> list[Path]:
-    """The bundled ``edge`` model: fp32 and its INT8 CPU flavour, whichever are installed (ModelError if
-    neither). The symmetric ``int8`` file is TensorRT's; ONNX Runtime runs it slower than fp32 on a CPU."""
+    """The bundled ``edge`` model: fp32 and its INT8 CPU flavour (U8S8, what ONNX Runtime runs fast),
+    whichever are installed (ModelError if neither)."""
     from engines.bundled import default_model_path
 
     found = []
