@@ -37,6 +37,7 @@ class TrainJob:
     batch_size: int = 16
     seed: int = 0
     learning_rate: float | None = None  # None: the preset's TrainConfig default
+    ema_decay: float = 0.0  # ship a moving average of the weights (TrainConfig.ema_decay); 0 = the last step's
     modalities: tuple[str, ...] = ("rgb", "depth")
     protocol: str = ""  # applied to synthetic sets: grandtest or LOO_<species>
     resume: bool = False
@@ -271,6 +272,8 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
                      "modalities": tuple(job.modalities)}
         if job.learning_rate is not None:
             overrides["learning_rate"] = job.learning_rate
+        if job.ema_decay:
+            overrides["ema_decay"] = job.ema_decay
         train_config = dataclasses.replace(TrainConfig(), **overrides)
         trainer = Trainer(initial_model(model_config, job), model_config, train_config, out,
                           preprocess=preprocess.to_metadata(), context=context, device=device)
@@ -287,7 +290,7 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
         if not context.is_main:  # rank 0 calibrates and writes the model; the others are done
             return TrainSummary(out / "model.pt", trainer.step, time.perf_counter() - started, _peak_rss_mib(),
                                 len(train_set), len(dev_set), float("nan"), float("nan"), {})
-    model = trainer.model.cpu()
+    model = trainer.shipped_model().cpu()  # the weight average when the run keeps one
     recalibrate_batchnorm(model, train_set, seed=job.seed)
     alpha, threshold, report = calibrate_score(model, dev_set, job.threshold_target)
     final = out / "model.pt"

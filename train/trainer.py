@@ -219,6 +219,12 @@ class Trainer:
             self.critic_pass = self.critics
         betas = tuple(train_config.adam_betas)
         self.generator_optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.learning_rate, betas=betas)
+        # the shipped weights: an exponential moving average of the generator's parameters (buffers are not
+        # averaged; the run recomputes batch-norm statistics for the weights it ships)
+        self.average: torch.optim.swa_utils.AveragedModel | None = None
+        if train_config.ema_decay > 0:
+            self.average = torch.optim.swa_utils.AveragedModel(
+                self.model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(train_config.ema_decay))
         self.critic_optimizer = torch.optim.Adam(self.critics.parameters(), lr=train_config.learning_rate, betas=betas)
         is_main = context is None or context.is_main
         if sinks is None:
@@ -243,6 +249,8 @@ class Trainer:
                 "synthesis_rng": self.rng.get_state(),
                 "torch_rng": torch.get_rng_state(),
             }
+            if self.average is not None:
+                state["average"] = self.average.state_dict()
             extra = CheckpointExtra(preprocess=self.preprocess, threshold=threshold, trainer_state=state)
             save_checkpoint(target, self.model, self.model_config, self.config, self.step, extra)
         return target
@@ -258,6 +266,11 @@ class Trainer:
         trainer.generator_optimizer.load_state_dict(state["generator_optimizer"])
         trainer.critic_optimizer.load_state_dict(state["critic_optimizer"])
         trainer.critics.load_state_dict(state["critics"])
+        if trainer.average is not None:
+            if "average" not in state:
+                raise ModelError(f"{path} was trained without a weight average but its config asks for one; "
+                                 "start a new run with --init instead of --resume")
+            trainer.average.load_state_dict(state["average"])
         trainer.rng.set_state(state["synthesis_rng"])
         torch.set_rng_state(state["torch_rng"])
         trainer.step = info.step
@@ -325,6 +338,8 @@ class Trainer:
         self.generator_optimizer.zero_grad(set_to_none=True)
         extra.backward()
         self.generator_optimizer.step()
+        if self.average is not None:
+            self.average.update_parameters(self.model)
 
         # 3. discriminators, every `discriminator_every` steps, on detached fakes
         d_value = math.nan
@@ -355,6 +370,18 @@ class Trainer:
         for sink in self.sinks:
             sink.write(step, losses.as_row())
         return StepResult(step, losses, time.perf_counter() - started)
+
+    def shipped_model(self) -> SpoofTraceNet:
+        """The weights a run ships: the moving average when the config keeps one, else the last step's.
+
+        The average's batch-norm statistics are the live model's; recompute them for its weights
+        (``train.run.recalibrate_batchnorm``) before scoring.
+        """
+        if self.average is None:
+            return self.model
+        model = self.average.module
+        model.load_state_dict({**self.model.state_dict(), **dict(model.named_parameters())}, strict=True)
+        return model
 
     # -- the loop ------------------------------------------------------------------------------
     def fit(

@@ -34,6 +34,10 @@ def train(
     batch: int = typer.Option(16, "--batch", min=2, max=1024, help="Batch size, half live and half attacks."),
     seed: int = seed_option(help="Seed for weights, batches and synthesis."),
     lr: float = typer.Option(None, "--lr", callback=finite(above=0), help="Learning rate (default: STDN's 6e-5)."),
+    ema: float = typer.Option(0.0, "--ema", min=0.0, max=0.9999,
+                              help="Ship an exponential moving average of the weights with this decay (0.99 "
+                                   "averages about the last 100 steps; 0 = the last step's weights). "
+                                   "Kept in checkpoints, so --resume continues it."),
     rgb_only: bool = typer.Option(False, "--rgb-only", help="Ablation: train without the depth stream."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
     init: Path = typer.Option(None, "--init", exists=True, dir_okay=False,
@@ -60,7 +64,7 @@ def train(
                           "not both")
     check_detector(detector)
     job = TrainJob(preset=preset, dataset=dataset, dev_dataset=dev_dataset, out_dir=out, steps=steps, batch_size=batch,
-                   seed=seed, learning_rate=lr, modalities=("rgb",) if rgb_only else ("rgb", "depth"),
+                   seed=seed, learning_rate=lr, ema_decay=ema, modalities=("rgb",) if rgb_only else ("rgb", "depth"),
                    resume=resume, init=init, cache_dir=cache_dir, detector=detector, model_dir=model_dir, threads=threads)
     stderr = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),

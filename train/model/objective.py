@@ -38,6 +38,10 @@ class TrainConfig:
     hard_fraction: float = 0.5  # share of synthesised spoofs with one weakened trace element
     modalities: tuple[str, ...] = ("rgb", "depth")
     checkpoint_every: int = 500
+    # exponential moving average of the generator's weights, the model a run ships (0 = off: the last
+    # step's weights). Batches of 8 make the last step's weights noisy; averaging them evens out seed
+    # luck (Polyak averaging; model soups, Wortsman et al., ICML 2022). 0.99 averages ~100 steps.
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         if tuple(self.modalities) not in (("rgb", "depth"), ("rgb",)):
@@ -46,6 +50,8 @@ class TrainConfig:
             raise ConfigError(f"batch size must be at least 2 (one live and one spoof), got {self.batch_size}")
         if self.steps < 1 or self.discriminator_every < 1 or self.checkpoint_every < 1:
             raise ConfigError("steps, discriminator_every and checkpoint_every must be at least 1")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"EMA decay must be in [0, 1) (0 = off), got {self.ema_decay}")
         if not self.learning_rate > 0:
             raise ConfigError(f"learning rate must be positive, got {self.learning_rate}")
 
