@@ -22,6 +22,12 @@ settings. The ranges, and where each comes from:
   dark clothes: the projector's pattern returns nothing), and a band along the left edge of the
   face (the stereo occlusion shadow, 0-6 px) on some samples.
 
+A *compound* sample (``--augment wide`` trains with 30 % of them) draws every camera effect at once at
+the far end of its range: blur sigma 0.8-2 px always, JPEG quality 40-80 always, depth noise 1-2.5x
+the z^2 model, holes up to 15 %. Each effect alone is common in the standard draw; all of them
+together (a soft, compressed stream from a noisier unit) almost never is, and another camera brings
+them together.
+
 ``perturb_arrays`` with a fixed seed is also the perturbed dev set that the score's alpha is
 chosen on (``train.run.calibrate_score``).
 """
@@ -41,10 +47,12 @@ def _blobs(rng: np.random.Generator, size: int, scale_px: float) -> np.ndarray:
 
 
 def perturb_sample(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator, strength: float = 1.0,
-                   landmarks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+                   landmarks: np.ndarray | None = None, compound: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """One crop: ``rgb`` [3,S,S] and ``depth`` [1,S,S] float32 in [0, 1] (0 depth = no data).
 
     ``landmarks`` [5,2] in crop coordinates [0, 1] are moved with the crop's zoom and shift.
+    ``compound`` applies blur, JPEG and strong depth noise together, each at the far end of its range.
     """
     s = rgb.shape[-1]
     img = rgb.transpose(1, 2, 0).copy()
@@ -65,24 +73,24 @@ def perturb_sample(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
     gain = float(np.exp(strength * rng.uniform(np.log(0.6), np.log(1.6))))
     gamma = float(np.exp(strength * rng.uniform(np.log(0.8), np.log(1.25))))
     img = np.clip(img * wb[None, None, :] * gain, 0, 1) ** gamma
-    if rng.random() < 0.5 * strength:
-        sigma = strength * rng.uniform(0.0, 1.5)
+    if compound or rng.random() < 0.5 * strength:
+        sigma = strength * (rng.uniform(0.8, 2.0) if compound else rng.uniform(0.0, 1.5))
         if sigma > 0.2:
             img = cv2.GaussianBlur(img, (0, 0), sigma)
     noise = strength * rng.uniform(0.0, 0.03)
     img = img + noise * rng.standard_normal(img.shape).astype(np.float32) * np.sqrt(np.clip(img, 0.02, 1))
     img = np.clip(img, 0, 1)
-    if rng.random() < 0.4 * strength:
-        quality = int(rng.uniform(40, 95))
+    if compound or rng.random() < 0.4 * strength:
+        quality = int(rng.uniform(40, 80) if compound else rng.uniform(40, 95))
         ok, buf = cv2.imencode(".jpg", np.rint(img * 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
         if ok:
             img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float32) / 255.0
     # depth: noise growing with z^2, holes in blobs, on dark colour, and the occlusion band
     valid = dep > 0
     z = rng.uniform(0.3, 1.2)
-    sigma_mm = z * z * SUBPIXEL / (FOCAL_PX * BASELINE_M) * 1000.0 * rng.uniform(0.5, 2.0) * strength
+    sigma_mm = z * z * SUBPIXEL / (FOCAL_PX * BASELINE_M) * 1000.0 * (rng.uniform(1.0, 2.5) if compound else rng.uniform(0.5, 2.0)) * strength
     dep = np.where(valid, dep + rng.standard_normal(dep.shape).astype(np.float32) * sigma_mm / DEPTH_WINDOW_MM, 0)
-    holes = _blobs(rng, s, 10.0) < strength * rng.uniform(0.0, 0.12)
+    holes = _blobs(rng, s, 10.0) < strength * rng.uniform(0.0, 0.15 if compound else 0.12)
     dark = img.mean(axis=2) < 0.12
     holes |= dark & (_blobs(rng, s, 4.0) < strength * rng.uniform(0.0, 0.8))
     if rng.random() < 0.3 * strength:
@@ -95,15 +103,17 @@ def perturb_sample(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
 
 
 def perturb_arrays(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator, strength: float = 1.0,
-                   probability: float = 1.0, landmarks: np.ndarray | None = None
+                   probability: float = 1.0, landmarks: np.ndarray | None = None, compound_fraction: float = 0.0
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """A batch [N,3,S,S] / [N,1,S,S] (and landmarks [N,5,2]): each sample perturbed with ``probability``."""
+    """A batch [N,3,S,S] / [N,1,S,S] (and landmarks [N,5,2]): each sample perturbed with ``probability``,
+    and a perturbed sample is a compound one with ``compound_fraction``."""
     out_rgb, out_depth = rgb.copy(), depth.copy()
     out_lm = None if landmarks is None else landmarks.copy()
     for i in range(rgb.shape[0]):
         if rng.random() < probability:
+            compound = compound_fraction > 0 and rng.random() < compound_fraction
             out_rgb[i], out_depth[i], moved = perturb_sample(rgb[i], depth[i], rng, strength,
-                                                             None if landmarks is None else landmarks[i])
+                                                             None if landmarks is None else landmarks[i], compound)
             if moved is not None:
                 out_lm[i] = moved
     return out_rgb, out_depth, out_lm

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 ALPHA_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # candidate trace weights in the score (DESIGN §4: chosen on dev)
 AUGMENT_PROBABILITY = 0.8
+# camera realism (train.augment): share of the perturbed faces drawn as compound ones, per --augment
+AUGMENT_COMPOUND = {"standard": 0.0, "wide": 0.3}
 ALPHA_TIE_EER = 0.005  # dev EERs this close count as a tie, broken on the perturbed dev copy
 
 
@@ -37,6 +39,7 @@ class TrainJob:
     batch_size: int = 16
     seed: int = 0
     learning_rate: float | None = None  # None: the preset's TrainConfig default
+    augment: str = "standard"  # camera realism: a key of AUGMENT_COMPOUND
     ema_decay: float = 0.0  # ship a moving average of the weights (TrainConfig.ema_decay); 0 = the last step's
     modalities: tuple[str, ...] = ("rgb", "depth")
     protocol: str = ""  # applied to synthetic sets: grandtest or LOO_<species>
@@ -62,7 +65,8 @@ class TrainSummary:
     dev_report: dict
 
 
-def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bool = True) -> Iterator:
+def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bool = True,
+                     compound_fraction: float = 0.0) -> Iterator:
     """Endless batches, half live and half attack, attacks drawn evenly over species."""
     import torch
 
@@ -90,7 +94,7 @@ def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bo
                 landmarks[flip] = mirror_landmarks(landmarks[flip])
             # another camera, room and distance (train.augment); a fifth of the faces stay as rendered
             rgb, depth, landmarks = perturb_arrays(rgb, depth, rng, probability=AUGMENT_PROBABILITY,
-                                                   landmarks=landmarks)
+                                                   landmarks=landmarks, compound_fraction=compound_fraction)
         yield Batch(rgb=torch.from_numpy(np.ascontiguousarray(rgb)), depth=torch.from_numpy(np.ascontiguousarray(depth)),
                     label=torch.from_numpy(samples.is_attack[idx].astype(np.float32)),
                     pai=tuple(str(p) for p in samples.pai[idx]),
@@ -278,7 +282,8 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
         trainer = Trainer(initial_model(model_config, job), model_config, train_config, out,
                           preprocess=preprocess.to_metadata(), context=context, device=device)
     rank = context.rank if context is not None else 0
-    batches = balanced_batches(train_set, trainer.config.batch_size, job.seed + trainer.step + 7919 * rank)
+    batches = balanced_batches(train_set, trainer.config.batch_size, job.seed + trainer.step + 7919 * rank,
+                               compound_fraction=AUGMENT_COMPOUND[job.augment])
 
     def step_hook(result) -> None:
         if on_step is not None:

@@ -34,6 +34,9 @@ def train(
     batch: int = typer.Option(16, "--batch", min=2, max=1024, help="Batch size, half live and half attacks."),
     seed: int = seed_option(help="Seed for weights, batches and synthesis."),
     lr: float = typer.Option(None, "--lr", callback=finite(above=0), help="Learning rate (default: STDN's 6e-5)."),
+    augment: str = typer.Option("standard", "--augment",
+                                help="Camera realism in training: standard, or wide (30 % of the augmented faces "
+                                     "get blur, JPEG and strong depth noise together; train/augment.py)."),
     ema: float = typer.Option(0.0, "--ema", min=0.0, max=0.9999,
                               help="Ship an exponential moving average of the weights with this decay (0.99 "
                                    "averages about the last 100 steps; 0 = the last step's weights). "
@@ -56,15 +59,16 @@ def train(
     `torchrun --nproc-per-node 4 -m edge.cli.app train ...` (gloo on CPU, NCCL on GPUs).
     """
     from train.model.presets import PRESETS  # the train package imports torch
-    from train.run import TrainJob, run_training
+    from train.run import AUGMENT_COMPOUND, TrainJob, run_training
 
     check_choice(preset, PRESETS, "--preset")
+    check_choice(augment, AUGMENT_COMPOUND, "--augment")
     if init is not None and resume:
         raise ConfigError("give --init (start a new run from a checkpoint) or --resume (continue OUT/last.pt), "
                           "not both")
     check_detector(detector)
     job = TrainJob(preset=preset, dataset=dataset, dev_dataset=dev_dataset, out_dir=out, steps=steps, batch_size=batch,
-                   seed=seed, learning_rate=lr, ema_decay=ema, modalities=("rgb",) if rgb_only else ("rgb", "depth"),
+                   seed=seed, learning_rate=lr, ema_decay=ema, augment=augment, modalities=("rgb",) if rgb_only else ("rgb", "depth"),
                    resume=resume, init=init, cache_dir=cache_dir, detector=detector, model_dir=model_dir, threads=threads)
     stderr = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
