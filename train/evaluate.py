@@ -39,7 +39,26 @@ class Evaluation:
     def to_json(self) -> dict[str, object]:
         return dict(self.report, model=str(self.model), dataset=self.dataset, split=self.split,
                     provider=self.provider, faces_missed=self.samples.provenance.get("missed_live", 0)
-                    + self.samples.provenance.get("missed_spoof", 0), non_response=non_response(self.samples))
+                    + self.samples.provenance.get("missed_spoof", 0), non_response=non_response(self.samples),
+                    bpcer_by_subject=bpcer_by_subject(self.samples, self.scores, float(self.report["threshold"])))
+
+
+def bpcer_by_subject(samples: SampleSet, scores: np.ndarray, threshold: float) -> dict[str, dict[str, float]]:
+    """Per person (the ``subject`` column): live faces scored, refused, and that person's BPCER.
+
+    A pooled BPCER of 2 % can be one person refused one time in five: the door that never opens for
+    its owner. The worst person's rate is the line to read beside the pooled one.
+    """
+    from engines.outputs import classify_attack
+
+    live = samples.is_attack == 0
+    refused = classify_attack(scores, threshold) & live
+    out = {}
+    for person in sorted(set(samples.subject[live].tolist())):
+        mine = live & (samples.subject == person)
+        n, k = int(mine.sum()), int(refused[mine].sum())
+        out[person] = {"scored": n, "refused": k, "bpcer": k / n}
+    return out
 
 
 def non_response(samples: SampleSet) -> dict[str, dict[str, float]]:

@@ -124,6 +124,9 @@ def test_eval_command_reports_the_stored_threshold(stand_ins, tmp_path):
     assert data["split"] == "test" and data["threshold"] == pytest.approx(STORED)
     assert_not_tuned_on_test(data)
     assert f"{STORED:.4f}" in result.output
+    people = data["bpcer_by_subject"]
+    assert people and sum(p["scored"] for p in people.values()) == data["n_live"]
+    assert "BPCER worst person" in result.output
 
 
 def test_calibrate_threshold_chooses_on_dev_and_eval_reports_what_it_stored(stand_ins, monkeypatch, tmp_path):

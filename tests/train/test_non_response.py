@@ -28,3 +28,16 @@ def test_joined_sets_add_up_their_parts():
     nr = non_response(joined)
     assert nr["live"]["no_face"] == 1 and nr["live"]["scored"] == 2
     assert nr["cutout"]["no_face"] == 2 and nr["cutout"]["scored"] == 2
+
+
+def test_bpcer_per_person_counts_only_that_persons_live_faces():
+    from train.evaluate import bpcer_by_subject
+
+    n = 7
+    samples = SampleSet(np.zeros((n, 3, 4, 4), np.uint8), np.zeros((n, 1, 4, 4), np.uint16),
+                        np.array([0, 0, 0, 0, 0, 1, 1], np.int8), np.array(["", "", "", "", "", "print", "print"]),
+                        np.array(["ann", "ann", "ann", "bob", "bob", "ann", "bob"]), np.array([""] * n), {})
+    scores = np.array([0.9, 0.1, 0.5, 0.2, 0.1, 0.1, 0.9])  # attack at score >= threshold
+    by = bpcer_by_subject(samples, scores, threshold=0.5)
+    assert by["ann"] == {"scored": 3, "refused": 2, "bpcer": 2 / 3}, "a score on the threshold is refused"
+    assert by["bob"] == {"scored": 2, "refused": 0, "bpcer": 0.0}, "attacks (bob's missed print) are not BPCER"
