@@ -4,6 +4,8 @@ Rendering a frame costs far more than capturing one (the ray caster takes ~100 m
 ``synthetic:SCENARIO`` or ``photo:SCENARIO`` spec (the two rendered worlds) is first written to a ``.db3`` recording through the
 software device (raw depth in the depth camera's grid, as a camera would record it) and the
 benchmark times *playback*: the read, the depth filters and ``rs.align`` of the real frame path.
+The recording is uncompressed (librealsense would store PNGs): a camera delivers raw frames, and
+decoding PNGs on the playback thread would bill the bench for work no camera makes.
 Recordings are cached by everything that shapes their content, so a second run starts at once.
 Other specs (``bag:``, ``realsense``, ``folder:``) are played as given.
 """
@@ -21,7 +23,9 @@ from edge.errors import ConfigError
 log = logging.getLogger(__name__)
 
 # Bump when the recorded content changes for the same options (invalidates caches). 2: square-pixel 16:9 modes.
-FEED_VERSION = 2
+# 3: frames stored uncompressed (the same pixels; playback no longer decodes two PNGs per frame, which cost
+# the playback thread more CPU than the whole face-first frame path, docs/face-first-speed.md).
+FEED_VERSION = 3
 RENDERED_WORLDS = ("synthetic", "photo")  # spec prefixes recorded before playing (edge.capture.source)
 
 
@@ -91,7 +95,7 @@ def prepare_feed(spec: str, options: FeedOptions, cache_dir: Path | None = None,
                 progress(index + 1, options.frames)
 
     try:
-        record_views(views(), partial, rig)
+        record_views(views(), partial, rig, compress=False)  # a camera hands out raw frames too
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)

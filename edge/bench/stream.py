@@ -31,16 +31,18 @@ Five modes:
   (``edgefas live --capture-process``): librealsense's filters hold the GIL, so on a thread they
   still take turns with detection; in a child they run on the other core.
 
-- ``pipelined``: overlapped, and the model runs on its own thread one frame behind detection and
-  crop (:class:`edge.live.model_thread.ModelThread`): ONNX Runtime releases the GIL, so the model
-  of frame n and the host work of frame n+1 can share two cores;
+- ``pipelined``: overlapped, and the crop and the model run on their own thread one frame behind
+  detection and face depth (:class:`edge.live.model_thread.ModelThread`): ONNX Runtime and OpenCV
+  release the GIL, so the crop and model of frame n and the host work of frame n+1 share two cores;
 - ``one-thread``: sequential, with every runner at one intra-op thread and OpenCV at one thread:
   what a machine with one free core gets (issue 15: a loaded kiosk board).
 
 Face-first rows (``Contestant.face_first``, docs/face-first.md) read their own source, opened with
 ``SourceOptions.face_first``: it hands out raw depth and the row's pipeline filters and aligns the
-face window itself; full-frame rows read a source that filters and aligns the whole frame, as
-today. Both play the same recording in the same blocks, so their ratio is measured side by side.
+face window itself (in the overlapped and pipelined modes the capture thread also makes each frame's
+detection image, :class:`edge.face.face_first.Lookahead`, as ``edgefas live``'s capture thread can);
+full-frame rows read a source that filters and aligns the whole frame, as today. Both play the same
+recording in the same blocks, so their ratio is measured side by side.
 (In process mode the child cannot hand a pending frame over, so a face-first row's child aligns the
 whole frame and only detection is face first, as ``edgefas live --capture-process`` does.)
 
@@ -144,8 +146,10 @@ _END = object()
 class _Prefetcher:
     """Reads ``frames`` on a thread into a blocking queue of ``size`` frames (the capture thread)."""
 
-    def __init__(self, frames: Iterator[RGBDFrame], size: int) -> None:
+    def __init__(self, frames: Iterator[RGBDFrame], size: int,
+                 on_frame: Callable[[RGBDFrame], None] | None = None) -> None:
         self._frames = frames
+        self._on_frame = on_frame  # work done here for every frame read (face first: the detection view)
         self._queue: queue.Queue = queue.Queue(maxsize=size)
         self._stop = threading.Event()
         self.error: EdgefasError | None = None
@@ -165,6 +169,8 @@ class _Prefetcher:
         try:
             while not self._stop.is_set():
                 frame = next(self._frames, None)
+                if frame is not None and self._on_frame is not None:
+                    self._on_frame(frame)
                 if frame is None or not self._put(frame):
                     break
         except EdgefasError as err:
@@ -238,6 +244,27 @@ def _pipelines(contestants: Sequence[Contestant], options: StreamOptions) -> lis
     return pipelines
 
 
+def _lookahead(pipelines: Sequence) -> Callable[[RGBDFrame], None] | None:
+    """For a capture thread: make every frame's detection view for the face-first pipelines there, off
+    the main thread (:class:`edge.face.face_first.Lookahead`; one per detection width)."""
+    from edge.face.face_first import Lookahead
+
+    lookaheads: dict[int, Lookahead] = {}
+    for pipeline in pipelines:
+        finder = pipeline.face_first
+        if finder is not None:
+            width = finder.finder.detect_width_px
+            finder.lookahead = lookaheads.setdefault(width, Lookahead(width))
+    if not lookaheads:
+        return None
+
+    def prepare(frame: RGBDFrame) -> None:
+        for lookahead in lookaheads.values():
+            lookahead.prepare(frame.color_bgr)
+
+    return prepare
+
+
 def _drained(thread, flight: list[tuple]) -> list[tuple]:
     """The frame in flight on ``thread``, decided, as a result row (none when nothing is in flight)."""
     done = thread.drain()
@@ -297,8 +324,8 @@ def run_stream(spec: str, contestants: Sequence[Contestant], options: StreamOpti
             log.info("bench source=%s mode=%s path=%s", source.describe(), options.mode,
                      "face-first" if face_first else "full-frame")
             frames = iter(source)
-            prefetch = (_Prefetcher(frames, options.queue_size) if options.mode in ("overlapped", "pipelined")
-                        else None)
+            prefetch = (_Prefetcher(frames, options.queue_size, _lookahead(pipelines) if face_first else None)
+                        if options.mode in ("overlapped", "pipelined") else None)
             feeds[face_first] = _Feed(source, frames, prefetch)
         log.info("bench contestants=%s", ", ".join(c.label for c in contestants))
         if options.mode == "one-thread":
@@ -334,7 +361,7 @@ def run_stream(spec: str, contestants: Sequence[Contestant], options: StreamOpti
                 else:
                     results = []
                 current = k
-                prepared = pipelines[k].prepare(frame, t_ms, capture_ms)
+                prepared = pipelines[k].prepare(frame, t_ms, capture_ms, crop=False)  # the model thread crops
                 done = threads[k].submit(prepared)
                 if done is not None and flight:
                     results.append((*flight.pop(0), done))

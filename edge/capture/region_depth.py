@@ -29,9 +29,11 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import ModuleType
 from typing import Any
 
+import cv2
 import numpy as np
 
 from edge.frames import Extrinsics, Intrinsics, RGBDFrame
@@ -56,6 +58,10 @@ MAX_GAP_FRAMES = 3
 # Nearest depth assumed when the region holds no depth at all (nothing to align then anyway): the
 # D4xx minimum range at 640x480 is ~0.2 m (Intel D400 datasheet, "Minimum-Z").
 NEAREST_M = 0.2
+# Colour pixels the alignment's canvas reaches beyond the window (edge.capture.region_depth._draw_nearest):
+# room for the widest rectangle a depth pixel makes on a D4xx (3 px: the colour lens is ~1.5x narrower),
+# with a bound so a corrupt depth value cannot make a canvas the size of its projection.
+CANVAS_MARGIN_PX = 8
 
 
 def from_intrinsics(rs: ModuleType, intrinsics: Intrinsics) -> Any:
@@ -84,7 +90,7 @@ class _Geometry:
     translation: np.ndarray  # 3 float32
     scale: np.float32  # metres per depth unit
 
-    @property
+    @cached_property
     def identity(self) -> bool:
         return bool((self.rotation == np.eye(3, dtype=np.float32)).all())
 
@@ -119,6 +125,50 @@ def _corner_pixels(geo: _Geometry, xs: np.ndarray, ys: np.ndarray, z: np.ndarray
     return np.trunc(u + f32(0.5)).astype(np.int32), np.trunc(v + f32(0.5)).astype(np.int32)
 
 
+def _axis_factors(count: int, origin: int, offset: float, pp: float, f: float) -> np.ndarray:
+    """``(x + offset - pp) / f`` for every column (or row) ``x`` of a region, float32: the per-pixel
+    deprojection of :func:`_corner_pixels`, which depends on the column (row) alone."""
+    f32 = np.float32
+    return ((np.arange(count) + origin).astype(f32) + f32(offset) - f32(pp)) / f32(f)
+
+
+def _project_corners(geo: _Geometry, px: np.ndarray, py: np.ndarray, z: np.ndarray,
+                     q2: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_corner_pixels` for deprojection factors already computed, with the same float32
+    operations in the same order (so the same bits), in place where it can: an array of a 640x480
+    region's pixels is larger than the allocator's cache, and a fresh one costs page faults."""
+    f32 = np.float32
+    c, r, t = geo.color, geo.rotation, geo.translation
+    p0 = z * px
+    p1 = z * py
+    if q2 is None:  # rotated: the depth of this corner's point
+        q2 = r[2, 0] * p0
+        q2 += r[2, 1] * p1
+        q2 += r[2, 2] * z
+        q2 += t[2]
+    if geo.identity:
+        p0 += t[0]
+        p1 += t[1]
+        q0, q1 = p0, p1
+    else:
+        q0 = r[0, 0] * p0
+        q0 += r[0, 1] * p1
+        q0 += r[0, 2] * z
+        q0 += t[0]
+        q1 = r[1, 0] * p0
+        q1 += r[1, 1] * p1
+        q1 += r[1, 2] * z
+        q1 += t[1]
+    pixels = []
+    for q, focal, principal in ((q0, c.fx, c.ppx), (q1, c.fy, c.ppy)):
+        q /= q2
+        q *= f32(focal)
+        q += f32(principal)
+        q += f32(0.5)
+        pixels.append(q.astype(np.int32))  # the cast truncates toward zero, as np.trunc then astype did
+    return pixels[0], pixels[1]
+
+
 def align_depth_to_color(depth_raw: np.ndarray, origin_xy: tuple[int, int], geo: _Geometry,
                          window: tuple[int, int, int, int]) -> np.ndarray:
     """Depth aligned to the colour pixels of ``window`` (x0, y0, x1, y1; x1, y1 exclusive), from a
@@ -129,44 +179,109 @@ def align_depth_to_color(depth_raw: np.ndarray, origin_xy: tuple[int, int], geo:
     the pixel's depth, the nearest winning. A rectangle that crosses the image border is clipped to
     it (pyrealsense2 2.59.1 keeps those pixels; the reference loop in the same file would drop the
     whole rectangle: tests/edge/capture/test_region_depth.py checks the windows at the frame's edges).
+
+    How, cheaply: a depth pixel's rectangle is 1-4 colour pixels a side (the colour lens is ~1.5x
+    narrower than the depth lens). Rectangles of one size are written at their top-left corner
+    (the nearest of those sharing a corner kept) and spread over their size by a minimum filter
+    (``cv2.erode`` with the rectangle as its kernel, anchored at the bottom-right), one image per
+    size; the nearest of all sizes wins. That is the same minimum over the same rectangles as
+    writing every rectangle's pixels (tests/edge/capture/test_region_alignment_reference.py
+    compares both, bit for bit).
     """
     x0, y0, x1, y1 = window
-    out = np.full((y1 - y0, x1 - x0), np.iinfo(np.uint16).max, np.uint16)
-    ys, xs = np.nonzero(depth_raw)
-    if ys.size == 0:
-        return np.zeros_like(out)
-    raw = depth_raw[ys, xs]
-    z = geo.scale * raw.astype(np.float32)
-    xs, ys = xs + origin_xy[0], ys + origin_xy[1]
-    u0, v0 = _corner_pixels(geo, xs, ys, z, -0.5)
-    u1, v1 = _corner_pixels(geo, xs, ys, z, 0.5)
-    # only rectangles that reach the window matter here; their parts outside it are clipped
-    inside = (u1 >= x0) & (u0 < x1) & (v1 >= y0) & (v0 < y1)
-    if not inside.any():
-        return np.zeros_like(out)
-    # Nearest last: in a numpy assignment with repeated indices the last value lands, so writing
-    # farthest-to-nearest leaves the nearest depth in every pixel a pass touches (tests/edge/capture/
-    # test_region_depth.py compares the result with rs.align pixel by pixel).
-    order = np.flatnonzero(inside)[np.argsort(raw[inside], kind="stable")[::-1]]
     width, height = x1 - x0, y1 - y0
-    # rectangles clipped to the window (and so to the image), in window pixels
-    cu0, cv0 = np.maximum(u0[order] - x0, 0), np.maximum(v0[order] - y0, 0)
-    su, sv = np.minimum(u1[order] - x0, width - 1) - cu0, np.minimum(v1[order] - y0, height - 1) - cv0
-    base, raw = (cv0 * width + cu0).astype(np.intp), raw[order]
-    flat = out.reshape(-1)
-    flat[base] = raw  # every rectangle's top-left pixel
-    layer = np.empty_like(flat)
     top = np.iinfo(np.uint16).max
-    for dv in range(int(sv.max()) + 1):
-        for du in range(int(su.max()) + 1):
-            if du == 0 and dv == 0:
-                continue
-            keep = (su >= du) & (sv >= dv)
-            layer.fill(top)
-            layer[base[keep] + (dv * width + du)] = raw[keep]
-            np.minimum(flat, layer, out=flat)
-    out[out == np.iinfo(np.uint16).max] = 0
+    valid = depth_raw != 0
+    if not valid.any():
+        return np.zeros((height, width), np.uint16)
+    # every pixel of the region at once (a row's and a column's factors broadcast); the pixels without
+    # depth give inf or NaN here and are dropped with the rest outside the window below
+    z = geo.scale * depth_raw.astype(np.float32)
+    d = geo.depth
+    rows, cols = depth_raw.shape
+    q2 = z + geo.translation[2] if geo.identity else None  # 1*z + 0 + 0 is z: shared by both corners
+    corners = []
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for offset in (-0.5, 0.5):
+            px = _axis_factors(cols, origin_xy[0], offset, d.ppx, d.fx)[np.newaxis, :]
+            py = _axis_factors(rows, origin_xy[1], offset, d.ppy, d.fy)[:, np.newaxis]
+            corners.append(_project_corners(geo, px, py, z, q2))
+    (u0, v0), (u1, v1) = corners
+    # only rectangles that reach the window matter here
+    inside = valid & (u1 >= x0) & (u0 < x1) & (v1 >= y0) & (v0 < y1)
+    if not inside.any():
+        return np.zeros((height, width), np.uint16)
+    raw, u0, v0, u1, v1 = depth_raw[inside], u0[inside], v0[inside], u1[inside], v1[inside]
+    flipped = (u1 < u0) | (v1 < v0)
+    if flipped.any():  # a mirrored rectangle writes one pixel: its top-left corner clipped to the window
+        keep = ~flipped
+        single = (np.maximum(v0[flipped] - y0, 0), np.maximum(u0[flipped] - x0, 0), raw[flipped])
+        raw, u0, v0, u1, v1 = raw[keep], u0[keep], v0[keep], u1[keep], v1[keep]
+    out = _draw_nearest(raw, u0, v0, u1, v1, window)
+    if flipped.any():
+        np.minimum.at(out, single[:2], single[2])
+    out[out == top] = 0
     return out
+
+
+def _draw_nearest(raw: np.ndarray, u0: np.ndarray, v0: np.ndarray, u1: np.ndarray, v1: np.ndarray,
+                  window: tuple[int, int, int, int]) -> np.ndarray:
+    """The window with each pixel the smallest ``raw`` of the rectangles [u0, u1] x [v0, v1] (colour
+    pixels, inclusive, u1 >= u0, v1 >= v0, each reaching the window) that cover it; uint16 max where
+    none does.
+
+    The rectangles are drawn on a canvas that reaches :data:`CANVAS_MARGIN_PX` beyond the window
+    (at most), clipped to it: a rectangle clipped to a canvas that holds the window covers the same
+    window pixels, and with room for the widest rectangle none is clipped at all, so they fall into
+    a handful of sizes (2x2 to 3x3 colour pixels between a D4xx's depth and colour lenses).
+    """
+    x0, y0, x1, y1 = window
+    width, height = x1 - x0, y1 - y0
+    top = np.iinfo(np.uint16).max
+    if raw.size == 0:
+        return np.full((height, width), top, np.uint16)
+    mu = min(int((u1 - u0).max()), CANVAS_MARGIN_PX)
+    mv = min(int((v1 - v0).max()), CANVAS_MARGIN_PX)
+    cx0, cy0 = x0 - mu, y0 - mv  # the canvas's top-left pixel, in colour pixels
+    canvas_w, canvas_h = width + 2 * mu, height + 2 * mv
+    cu0, cv0 = np.maximum(u0, cx0) - cx0, np.maximum(v0, cy0) - cy0
+    su = np.minimum(u1 - cx0, canvas_w - 1) - cu0
+    sv = np.minimum(v1 - cy0, canvas_h - 1) - cv0
+    columns = int(su.max()) + 1
+    size = sv * columns + su
+    order = np.argsort(size.astype(np.uint8) if int(size.max()) < 256 else size, kind="stable")
+    corner = (cv0 * canvas_w + cu0).astype(np.intp)[order]
+    raw = raw[order]
+    out = np.full((canvas_h, canvas_w), top, np.uint16)
+    layer = np.empty_like(out)
+    flat = layer.reshape(-1)
+    start = 0
+    for kind, count in enumerate(np.bincount(size).tolist()):
+        if not count:
+            continue
+        at, depth = corner[start:start + count], raw[start:start + count]
+        start += count
+        extent_v, extent_u = divmod(kind, columns)
+        layer.fill(top)
+        flat[at] = depth
+        lost = flat[at] > depth  # rectangles sharing a corner: one write landed, the nearest must stay
+        if lost.any():
+            np.minimum.at(flat, at[lost], depth[lost])
+        if extent_u or extent_v:
+            spread = cv2.erode(layer, np.ones((extent_v + 1, extent_u + 1), np.uint8), anchor=(extent_u, extent_v),
+                               borderType=cv2.BORDER_CONSTANT, borderValue=top)
+            np.minimum(out, spread, out=out)
+        else:
+            np.minimum(out, layer, out=out)
+    return out[mv:mv + height, mu:mu + width].copy()
+
+
+def _nearest_raw(patch: np.ndarray) -> int:
+    """The smallest non-zero value of a uint16 ``patch`` (0 when it has none), without a boolean copy:
+    subtracting 1 wraps "no data" round to the largest value."""
+    if patch.size == 0:
+        return 0
+    return (int((patch - np.uint16(1)).min()) + 1) & 0xFFFF
 
 
 def _round_up(value: int, step: int) -> int:
@@ -232,33 +347,31 @@ class RegionDepth:
         self.stats = RegionStats()
 
     # -- which depth pixels ---------------------------------------------------------------------
-    def _depth_rect(self, window: tuple[int, int, int, int], nearest_m: float) -> tuple[int, int, int, int]:
-        """Depth-grid bounds of the colour ``window`` seen at depths from ``nearest_m`` to far away,
-        widened by the pixel a depth pixel's corner rectangle reaches either way."""
+    def _reach(self, depth_grid: np.ndarray, window: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """The depth pixels that can land in ``window`` (depth-grid x0, y0, x1, y1): the window's corners
+        seen from the nearest depth in the rectangle to far away (a near object shifts further across
+        the baseline), widened by the pixel a depth pixel's corner rectangle reaches either way."""
         x0, y0, x1, y1 = window
         cx = np.array([x0, x1, x0, x1], np.float32) - 0.5
         cy = np.array([y0, y0, y1, y1], np.float32) - 0.5
-        us, vs = [], []
-        for z_m in (nearest_m, 1e4):
-            u, v = _corner_pixels(self._to_depth, cx, cy, np.full(4, z_m, np.float32), 0.0)
-            us.append(u)
-            vs.append(v)
-        u, v = np.concatenate(us), np.concatenate(vs)
+        far = _corner_pixels(self._to_depth, cx, cy, np.full(4, 1e4, np.float32), 0.0)  # the same every pass
+        rect = self._bounds(far, far)
+        for _ in range(2):  # the nearest depth sets the baseline shift, which can widen the rectangle
+            nearest = _nearest_raw(depth_grid[rect[1]:rect[3], rect[0]:rect[2]])
+            nearest_m = nearest * self.info.depth_scale_m if nearest else NEAREST_M
+            near = _corner_pixels(self._to_depth, cx, cy, np.full(4, max(nearest_m, 1e-3), np.float32), 0.0)
+            rect = self._bounds(near, far)
+        return rect
+
+    def _bounds(self, near: tuple[np.ndarray, np.ndarray],
+                far: tuple[np.ndarray, np.ndarray]) -> tuple[int, int, int, int]:
+        """Depth-grid bounds of both sets of corner pixels, widened by the pixel a depth pixel's corner
+        rectangle reaches either way."""
         pad = 2
         d = self.info.depth
-        return (max(0, int(u.min()) - pad), max(0, int(v.min()) - pad),
-                min(d.width, int(u.max()) + pad + 1), min(d.height, int(v.max()) + pad + 1))
-
-    def _reach(self, depth_grid: np.ndarray, window: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-        """The depth pixels that can land in ``window`` (depth-grid x0, y0, x1, y1)."""
-        rect = self._depth_rect(window, 1e4)
-        nearest = NEAREST_M
-        for _ in range(2):  # the nearest depth sets the baseline shift, which can widen the rectangle
-            patch = depth_grid[rect[1]:rect[3], rect[0]:rect[2]]
-            valid = patch[patch > 0]
-            nearest = float(valid.min()) * self.info.depth_scale_m if valid.size else NEAREST_M
-            rect = self._depth_rect(window, max(nearest, 1e-3))
-        return rect
+        u_min, u_max = min(int(near[0].min()), int(far[0].min())), max(int(near[0].max()), int(far[0].max()))
+        v_min, v_max = min(int(near[1].min()), int(far[1].min())), max(int(near[1].max()), int(far[1].max()))
+        return (max(0, u_min - pad), max(0, v_min - pad), min(d.width, u_max + pad + 1), min(d.height, v_max + pad + 1))
 
     def _anchored(self, need: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
         """The region to filter: the current anchor while ``need`` fits inside it (and the face has not

@@ -82,10 +82,12 @@ class SoftwareCamera:
         stream.intrinsics = from_intrinsics(self.rs, intrinsics)
         return stream
 
-    def record_to(self, path: Path) -> None:
+    def record_to(self, path: Path, compress: bool = True) -> None:
+        """Record what is pushed to ``path``. ``compress``: librealsense's default, lossless PNG per
+        frame (about half the size); without it playback copies frames instead of decoding them."""
         if self._started:
             raise ValueError("record_to() must be called before start()")
-        self._recorder = self.rs.recorder(str(path), self.device)
+        self._recorder = self.rs.recorder(str(path), self.device, bool(compress))
 
     def start(self) -> None:
         self.depth_sensor.open(self.depth_profile)
@@ -132,12 +134,18 @@ class SoftwareCamera:
             del recorder  # the file is finalised when librealsense releases the recorder
 
 
-def record_views(views: Iterable[RawView], out_path: Path, rig: SensorRig, fps: int = 30) -> RecordingSummary:
-    """Record raw views through the software device into ``out_path`` (.db3; see recorder)."""
+def record_views(views: Iterable[RawView], out_path: Path, rig: SensorRig, fps: int = 30,
+                 compress: bool = True) -> RecordingSummary:
+    """Record raw views through the software device into ``out_path`` (.db3; see recorder).
+
+    ``compress`` (librealsense's default) stores every frame as a lossless PNG; a recording that is
+    played to time the frame path (edge.bench.feed) is written without, since decoding two PNGs per
+    frame on the playback thread is work a camera does not make (docs/face-first-speed.md).
+    """
     rs = import_optional("pyrealsense2", "realsense", "recording through the RealSense software device")
     path = check_output_path(Path(out_path), rs.__version__)
     camera = SoftwareCamera(rig, fps=fps)
-    camera.record_to(path)
+    camera.record_to(path, compress=compress)
     camera.start()
     count = 0
     try:

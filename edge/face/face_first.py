@@ -23,11 +23,16 @@ decisions agree with the full-frame path.
 
 The tracker and the kiosk's choice of face (:func:`~edge.face.finder.primary_face`) are the ones the
 full-frame path uses; a track change restarts the decision policy's K-of-N count as before.
-Not thread-safe (one per pipeline).
+Not thread-safe (one per pipeline), except :class:`Lookahead`: the thread that reads frames may make
+each frame's detection image and motion thumbnail there (:meth:`Lookahead.prepare`) while the
+pipeline works on the previous frame; they do not depend on the tracker, and a frame without them is
+downscaled by the finder as before, so the result is the same either way.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -59,6 +64,9 @@ MOTION_LEVEL = 6.0
 THUMB_FACTOR = 4  # thumbnail = detection image / 4 (80 x 60 at 640 x 480)
 CELL_PX = 8  # thumbnail pixels per motion cell side
 WINDOW_STEP_PX = 32  # window sides rounded up to this (YuNet pads its input to 32 anyway)
+# Frames a Lookahead holds views for: a capture queue's worth and then some (the live and bench queues
+# hold 2); a view whose frame was dropped is forgotten once this many newer ones exist.
+LOOKAHEAD_FRAMES = 8
 
 
 class DownscaledFinder(Protocol):
@@ -89,6 +97,64 @@ class ScanPolicy:
 
 
 @dataclass(frozen=True)
+class DetectionView:
+    """What detection starts from on every frame: the detection image, the factor from its pixels to
+    the frame's (:func:`~edge.face.detection_image.downscale_for_detection`), and the grey thumbnail
+    the motion test compares (int16, 1/:data:`THUMB_FACTOR` of the detection image)."""
+
+    small: np.ndarray
+    factor: float
+    thumb: np.ndarray
+
+
+def detection_view(color_bgr: np.ndarray, detect_width_px: int) -> DetectionView:
+    """The :class:`DetectionView` of a frame: a function of the frame and the detector's width only."""
+    small, factor = downscale_for_detection(color_bgr, detect_width_px)
+    gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+    size = (max(1, small.shape[1] // THUMB_FACTOR), max(1, small.shape[0] // THUMB_FACTOR))
+    thumb = cv2.resize(gray, size, interpolation=cv2.INTER_AREA).astype(np.int16)
+    return DetectionView(small, factor, thumb)
+
+
+class Lookahead:
+    """Detection views made ahead of the pipeline, on the thread that reads frames. Thread-safe.
+
+    The downscale is a resize of the whole frame (at 1280x720 a non-integer factor, the largest host
+    step after the depth filters: docs/face-first-speed.md); the capture thread waits on the camera
+    most of the time, so making it there takes it off the pipeline's thread. A view is matched to its
+    frame by the colour array itself, never by a number a restarted recording could repeat.
+    """
+
+    def __init__(self, detect_width_px: int, frames: int = LOOKAHEAD_FRAMES) -> None:
+        if frames < 1:
+            raise ValueError(f"Lookahead needs room for at least one frame, got {frames}")
+        self.detect_width_px = int(detect_width_px)
+        self._frames = frames
+        self._views: OrderedDict[int, tuple[np.ndarray, DetectionView]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.prepared = 0
+        self.used = 0
+
+    def prepare(self, color_bgr: np.ndarray) -> None:
+        """Make the view of ``color_bgr`` now (called by the reading thread for every frame it reads)."""
+        view = detection_view(color_bgr, self.detect_width_px)
+        with self._lock:
+            self._views[id(color_bgr)] = (color_bgr, view)  # holding the array keeps its id unique
+            while len(self._views) > self._frames:
+                self._views.popitem(last=False)
+            self.prepared += 1
+
+    def take(self, color_bgr: np.ndarray) -> DetectionView | None:
+        """The view made for ``color_bgr`` (and forget it), or None when none was made."""
+        with self._lock:
+            item = self._views.pop(id(color_bgr), None)
+            if item is None or item[0] is not color_bgr:
+                return None
+            self.used += 1
+            return item[1]
+
+
+@dataclass(frozen=True)
 class Found:
     """One frame's faces (tracked), the kiosk's primary one, and how they were found."""
 
@@ -102,8 +168,13 @@ class Found:
 class FaceFirstFinder:
     """Finds the kiosk's face by tracking it in a window, with full scans as described in the module doc."""
 
-    def __init__(self, finder: DownscaledFinder, tracker: FaceTracker, policy: ScanPolicy | None = None) -> None:
+    def __init__(self, finder: DownscaledFinder, tracker: FaceTracker, policy: ScanPolicy | None = None,
+                 lookahead: Lookahead | None = None) -> None:
+        if lookahead is not None and lookahead.detect_width_px != finder.detect_width_px:
+            raise ValueError(f"the lookahead makes {lookahead.detect_width_px} px detection images, the "
+                             f"{finder.name} finder detects at {finder.detect_width_px} px")
         self.finder, self.tracker = finder, tracker
+        self.lookahead = lookahead
         self.policy = policy or ScanPolicy()
         set_threshold = getattr(finder, "set_score_threshold", None)
         if set_threshold is not None:  # the rule below needs the candidates between the two scores
@@ -126,9 +197,12 @@ class FaceFirstFinder:
 
     def find(self, color_bgr: np.ndarray, t_ms: float) -> Found:
         """Faces in ``color_bgr`` at time ``t_ms`` (the pipeline's clock; any monotonic milliseconds)."""
-        small, factor = downscale_for_detection(color_bgr, self.finder.detect_width_px)
+        view = self.lookahead.take(color_bgr) if self.lookahead is not None else None
+        if view is None:
+            view = detection_view(color_bgr, self.finder.detect_width_px)
+        small, factor = view.small, view.factor
         window = self._window(small.shape, factor) if self._tracked is not None else None
-        moved = self._moved(small, window)
+        moved = self._moved(view.thumb, window)
         reason = ""
         if window is None:
             reason = "no track"
@@ -191,11 +265,9 @@ class FaceFirstFinder:
         y0 = int(min(max(0, round(cy - h / 2)), height - h))
         return x0, y0, x0 + w, y0 + h
 
-    def _moved(self, small: np.ndarray, window: tuple[int, int, int, int] | None) -> bool:
-        """Did a thumbnail cell outside ``window`` change by more than the motion level since the last frame?"""
-        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
-        size = (max(1, small.shape[1] // THUMB_FACTOR), max(1, small.shape[0] // THUMB_FACTOR))
-        thumb = cv2.resize(gray, size, interpolation=cv2.INTER_AREA).astype(np.int16)
+    def _moved(self, thumb: np.ndarray, window: tuple[int, int, int, int] | None) -> bool:
+        """Did a cell of ``thumb`` (:class:`DetectionView`) outside ``window`` change by more than the
+        motion level since the last frame?"""
         previous, self._thumb = self._thumb, thumb
         if previous is None or previous.shape != thumb.shape or window is None:
             return previous is not None and window is not None

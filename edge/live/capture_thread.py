@@ -34,17 +34,22 @@ class CaptureThread:
 
     ``ended`` is set when the source is exhausted (end of a recording) or failed; ``failure`` then
     holds the :class:`EdgefasError` and ``error`` its message. ``arrival_ms`` stamps each frame
-    (default: monotonic milliseconds; the live session passes its policy clock's ``now_ms``).
+    (default: monotonic milliseconds; the live session passes its policy clock's ``now_ms``) when it
+    arrives, before ``on_frame`` (if given) does its work on it here.
     Thread-safe: one producer (the thread), one consumer.
     """
 
     def __init__(self, source: FrameSource, queue_size: int = 2, pace_fps: float | None = None,
-                 arrival_ms: Callable[[], float] | None = None) -> None:
+                 arrival_ms: Callable[[], float] | None = None,
+                 on_frame: Callable[[RGBDFrame], None] | None = None) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
         self.source = source
         self.pace_fps = pace_fps  # software sources can be paced to camera speed; None = as fast as they come
         self._arrival_ms = arrival_ms or (lambda: time.monotonic() * 1000.0)
+        # work done on this thread for every frame before it is queued, off the consumer's thread
+        # (LivePipeline.capture_hook: face first's detection view); it must not touch the consumer's state
+        self._on_frame = on_frame
         self._queue: deque[Captured] = deque(maxlen=queue_size)
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -71,7 +76,10 @@ class CaptureThread:
                     delay = next_due - time.monotonic()
                     if delay > 0 and self._stop.wait(delay):
                         break
-                item = Captured(frame, self._arrival_ms())
+                arrived = self._arrival_ms()
+                if self._on_frame is not None:
+                    self._on_frame(frame)
+                item = Captured(frame, arrived)
                 with self._cond:
                     if len(self._queue) == self._queue.maxlen:
                         self.dropped += 1

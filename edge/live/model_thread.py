@@ -1,7 +1,9 @@
-"""The model on its own thread: frame n is scored while frame n+1 is found and cropped.
+"""The crop and the model on their own thread: frame n is cropped and scored while frame n+1 is found.
 
 ONNX Runtime releases Python's GIL while it runs, so on a two-core board the model of one frame and
-the detection, region depth and crop of the next (which mostly hold it) can overlap. The price is a
+the detection and region depth of the next can overlap. The crop goes with the model when the caller
+prepares with ``crop=False`` (the bench does): it needs only the frame and the face, and with it the
+two threads' shares of a face-first frame come out about even (docs/face-first-speed.md). The price is a
 frame of latency: frame n is decided when frame n+1 has been prepared. ``edgefas bench --mode
 pipelined`` measures whether that pays (docs/face-first.md); the live loop decides each frame before
 taking the next, because at a camera's 30 fps the face-first path has the time and the extra

@@ -16,13 +16,14 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from edge.capture.region_depth import PendingDepthFrame, window_bounds
 from edge.face.crop import crop_window
-from edge.face.face_first import FaceFirstFinder, ScanPolicy
+from edge.face.face_first import LOOKAHEAD_FRAMES, FaceFirstFinder, Lookahead, ScanPolicy
 from edge.face.finder import FaceFinder
 from edge.face.preprocess import PreprocessConfig, crop_and_normalise, find_primary_face
 from edge.face.tracker import FaceTracker
@@ -83,6 +84,7 @@ class Prepared:
     sample: FaceSample | None
     faces_in_view: int
     scan: str
+    cropped: bool = True  # False: the face is still to be cropped, by infer() (on the model thread)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ class Inferred:
     spoof_map: np.ndarray | None
     fault: str | None
     infer_ms: float | None
+    sample: FaceSample | None = None  # the crop infer() made (a Prepared with cropped=False)
+    crop_ms: float | None = None
 
 
 class LivePipeline:
@@ -133,6 +137,20 @@ class LivePipeline:
                 raise ValueError(f"the {finder.name} finder cannot detect in a window (no detect_downscaled)")
             self.face_first = FaceFirstFinder(finder, self.tracker, face_first)
 
+    def capture_hook(self, queue_size: int = 2) -> Callable[[RGBDFrame], None] | None:
+        """Work a capture thread can do for this pipeline on every frame it reads, before the frame is
+        queued (``CaptureThread(on_frame=...)``): on the face-first path, the frame's detection image
+        and motion thumbnail (:class:`~edge.face.face_first.Lookahead`), which depend on the frame
+        alone. None on the full-frame path. Decisions are the same with or without it. ``queue_size``: the
+        capture queue's length; the views of that many frames (and a few more) are kept."""
+        finder = self.face_first
+        if finder is None:
+            return None
+        if finder.lookahead is None:
+            finder.lookahead = Lookahead(finder.finder.detect_width_px, max(LOOKAHEAD_FRAMES, queue_size + 2))
+        lookahead = finder.lookahead
+        return lambda frame: lookahead.prepare(frame.color_bgr)
+
     def process(self, frame: RGBDFrame, t_ms: float, capture_ms: float = 0.0,
                 frame_age_ms: float = 0.0, wait_ms: float | None = None) -> FrameResult:
         """Decide on ``frame`` at policy time ``t_ms``.
@@ -149,10 +167,13 @@ class LivePipeline:
         return self.finish(prepared, self.infer(prepared))
 
     def prepare(self, frame: RGBDFrame, t_ms: float, capture_ms: float = 0.0,
-                frame_age_ms: float = 0.0, wait_ms: float | None = None) -> Prepared:
+                frame_age_ms: float = 0.0, wait_ms: float | None = None, crop: bool = True) -> Prepared:
         """Find the face, give a pending frame its face-window depth, crop and normalise (no model, no policy).
 
         Touches the finder, the tracker and the region processor: call it from one thread, in frame order.
+        ``crop=False`` leaves the crop to :meth:`infer`: the crop reads only the frame and the face, so a
+        model thread can make it while the caller finds the face in the next frame
+        (:class:`edge.live.model_thread.ModelThread`); the sample is the same.
         """
         stage = {"capture": capture_ms if wait_ms is None else wait_ms}
         clock_started = self.clock.now_ms()
@@ -173,17 +194,25 @@ class LivePipeline:
                 t_aligned = time.perf_counter()
                 stage["region"] = (t_aligned - t1) * 1000.0
                 t1 = t_aligned
-            sample = crop_and_normalise(frame, face, self.preprocess)
-            stage["crop"] = (time.perf_counter() - t1) * 1000.0
-        return Prepared(frame, t_ms, capture_ms, frame_age_ms, clock_started, stage, face, sample, in_view, scan)
+            if crop:
+                sample = crop_and_normalise(frame, face, self.preprocess)
+                stage["crop"] = (time.perf_counter() - t1) * 1000.0
+        return Prepared(frame, t_ms, capture_ms, frame_age_ms, clock_started, stage, face, sample, in_view, scan,
+                        cropped=crop or face is None)
 
     def infer(self, prepared: Prepared) -> Inferred:
         """The model on a prepared crop (nothing for no face or a gated crop: the policy would not
-        count its score). Touches only the runner, so it may run on a model thread beside the next
+        count its score), after cropping when :meth:`prepare` left it. Touches only the runner (and the
+        immutable preprocessing contract), so it may run on a model thread beside the next
         :meth:`prepare`. Any backend failure becomes a fault, never an exception (fail closed)."""
-        sample = prepared.sample
+        sample, crop_ms = prepared.sample, None
+        if not prepared.cropped:
+            assert prepared.face is not None  # prepare() crops at once when there is no face
+            started = time.perf_counter()
+            sample = crop_and_normalise(prepared.frame, prepared.face, self.preprocess)
+            crop_ms = (time.perf_counter() - started) * 1000.0
         if sample is None or sample.gate is not None:
-            return Inferred(None, None, None, None)
+            return Inferred(None, None, None, None, sample, crop_ms)
         started = time.perf_counter()
         score = spoof_map = fault = None
         try:
@@ -193,12 +222,15 @@ class LivePipeline:
         except Exception as exc:  # noqa: BLE001 - any backend failure must fail closed, not crash the door
             fault = f"runner error: {type(exc).__name__}: {exc}"
             log.error("%s", fault)
-        return Inferred(score, spoof_map, fault, (time.perf_counter() - started) * 1000.0)
+        return Inferred(score, spoof_map, fault, (time.perf_counter() - started) * 1000.0, sample, crop_ms)
 
     def finish(self, prepared: Prepared, inferred: Inferred) -> FrameResult:
         """The policy's decision on a prepared, scored frame; call in frame order."""
         p = prepared
         stage = dict(p.stage_ms)
+        sample = p.sample if p.cropped else inferred.sample
+        if inferred.crop_ms is not None:
+            stage["crop"] = inferred.crop_ms
         if inferred.infer_ms is not None:
             stage["infer"] = inferred.infer_ms
         t3 = time.perf_counter()
@@ -207,10 +239,10 @@ class LivePipeline:
         latency = p.capture_ms + scoring_ms
         obs = Observation(t_ms=p.t_ms, frame_age_ms=p.frame_age_ms + scoring_ms,
                           track_id=None if p.face is None else p.face.track_id, score=inferred.score,
-                          gate=None if p.sample is None else p.sample.gate, latency_ms=latency, fault=inferred.fault)
+                          gate=None if sample is None else sample.gate, latency_ms=latency, fault=inferred.fault)
         decision = self.policy.update(obs)
         stage["decide"] = (time.perf_counter() - t3) * 1000.0
-        return FrameResult(p.frame.frame_number, p.t_ms, p.face, p.sample, inferred.score, decision, stage,
+        return FrameResult(p.frame.frame_number, p.t_ms, p.face, sample, inferred.score, decision, stage,
                            inferred.spoof_map, p.faces_in_view, p.scan, p.frame)
 
     def with_face_depth(self, frame: PendingDepthFrame, face: FaceBox) -> RGBDFrame:

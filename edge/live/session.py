@@ -128,7 +128,8 @@ class LiveSession:
         log.info("policy clock=%s for %s; pipeline=%s", self.clock.name, spec, path)
         self.capture = CaptureThread(self.source, options.queue_size,
                                      pace_fps=options.fps if (options.pace and not is_physical(spec)) else None,
-                                     arrival_ms=self.clock.now_ms)
+                                     arrival_ms=self.clock.now_ms,
+                                     on_frame=self.pipeline.capture_hook(options.queue_size))  # face first: detection image made there
         self.decisions = 0
         self.last_frame = None  # the newest frame decided on, for a preview window
 

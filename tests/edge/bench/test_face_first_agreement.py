@@ -42,3 +42,22 @@ def test_decisions_and_depth_agree_on_a_rendered_clip(scene, yunet_dir, tmp_path
     assert result.one_sided < 0.01
     assert result.longest_full_scan_gap_ms <= 200.0 + 1000.0 / 30 + 1e-6  # the documented bound
     assert not math.isnan(result.max_score_diff)
+
+
+def test_a_slow_machine_does_not_change_the_comparison(yunet_dir, tmp_path_factory, monkeypatch):
+    """Both paths are judged in the recording's own time: a wall clock that runs 400 ms per reading
+    (a frame scored slower than the policy's 250 ms latency budget) changes no decision."""
+    from edge.bench.agreement import compare_paths
+    from edge.bench.feed import FeedOptions, prepare_feed
+    from edge.live.clock import WallClock
+    from engines.bundled import default_model_path
+
+    frames = 12
+    played = prepare_feed("synthetic:mixed", FeedOptions(seed=8, frames=frames), tmp_path_factory.mktemp("slow"))
+    args = (played, default_model_path("int8-cpu"), frames)
+    normal = compare_paths(*args, detector="yunet", model_dir=yunet_dir)
+    ticks = iter(range(0, 10**9, 400))
+    monkeypatch.setattr(WallClock, "now_ms", lambda self: float(next(ticks)))
+    slow = compare_paths(*args, detector="yunet", model_dir=yunet_dir)
+    assert normal.states == slow.states and "live" in normal.states
+    assert normal.decision_agreement == slow.decision_agreement

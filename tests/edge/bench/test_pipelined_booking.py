@@ -44,7 +44,7 @@ def test_restart_wait_is_not_booked_on_the_frame_before(monkeypatch):
             pass
 
     class Prefetcher:  # synchronous, on the caller's thread: the loop point costs RESTART_WAIT_S
-        def __init__(self, frames, size) -> None:
+        def __init__(self, frames, size, on_frame=None) -> None:
             self.frames, self.error = frames, None
 
         def get(self, timeout_s):
@@ -59,7 +59,9 @@ def test_restart_wait_is_not_booked_on_the_frame_before(monkeypatch):
     decided = []
 
     class Pipeline:
-        def prepare(self, frame, t_ms, capture_ms):
+        face_first = None  # no detection view to make ahead
+
+        def prepare(self, frame, t_ms, capture_ms, crop=True):
             return frame
 
         def infer(self, prepared):

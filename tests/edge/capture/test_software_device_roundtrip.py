@@ -110,3 +110,22 @@ def test_wrong_view_size_is_refused(tmp_path: Path) -> None:
     bad = RawView(np.zeros((480, 640, 3), np.uint8), np.zeros((240, 320), np.uint16), 0.0)
     with pytest.raises(ValueError, match="depth_raw"):
         record_views([bad], tmp_path / "bad.db3", rig)
+
+
+def test_an_uncompressed_recording_plays_the_same_frames(tmp_path: Path, world: object) -> None:
+    """The bench's recordings are stored without librealsense's PNG compression (edge.bench.feed):
+    the same pixels and depth come back, only the file is larger and playback does not decode."""
+    rig = synthetic.SensorRig.d435()
+    rendered = [world.render(i) for i in range(3)]  # type: ignore[attr-defined]
+    views = [RawView(v.color_bgr, v.depth_raw, v.t_ms) for v in rendered]
+    played, sizes = {}, {}
+    for compress in (True, False):
+        path = record_views(views, tmp_path / f"c{int(compress)}.db3", rig, compress=compress).path
+        sizes[compress] = path.stat().st_size
+        played[compress] = list(BagSource(path, SourceOptions(timeout_s=1.0, depth_filters="raw")))
+    assert len(played[True]) == len(played[False]) == len(views)
+    for a, b, view in zip(played[True], played[False], views):
+        np.testing.assert_array_equal(a.color_bgr, b.color_bgr)
+        np.testing.assert_array_equal(a.depth_raw, b.depth_raw)
+        np.testing.assert_array_equal(b.color_bgr, view.color_bgr)
+    assert sizes[False] > 1.2 * sizes[True]  # the flag reached the recorder

@@ -55,6 +55,8 @@ def test_face_first_decides_as_the_full_frame_path(recording):
     assert {r.scan for r in full} == {"full"}
     assert "window" in {r.scan for r in first}
     assert pipeline.face_first is not None and pipeline.face_first.window_scans > 0
+    lookahead = pipeline.face_first.lookahead  # the session's capture thread made the detection images
+    assert lookahead is not None and lookahead.used == len(first)
 
 
 def test_face_first_frames_carry_depth_only_in_the_crop_window(recording):

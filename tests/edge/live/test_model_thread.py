@@ -1,11 +1,17 @@
-"""The model thread decides every frame, in order, exactly as the one-thread pipeline does."""
+"""The model thread decides every frame, in order, exactly as the one-thread pipeline does.
+
+The pipelines judge in stream time (edge.live.clock.StreamClock): on the wall clock a loaded machine
+pushed frames over the policy's latency budget and the comparison depended on the load.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from edge.capture.synthetic import SyntheticWorld
 from edge.face.finder import open_face_finder
+from edge.live.clock import StreamClock
 from edge.live.model_thread import ModelThread
 from edge.live.pipeline import LivePipeline
 from live_fakes import ScriptedRunner
@@ -20,14 +26,14 @@ def frames():
 
 
 def decide_in_line(frames):
-    pipeline = LivePipeline(ScriptedRunner(SCORES), open_face_finder("haar"))
+    pipeline = LivePipeline(ScriptedRunner(SCORES), open_face_finder("haar"), clock=StreamClock())
     return [pipeline.process(f, 33.0 * i) for i, f in enumerate(frames)]
 
 
 def test_pipelined_decisions_equal_the_one_thread_decisions(frames):
     expected = decide_in_line(frames)
     runner = ScriptedRunner(SCORES)
-    pipeline = LivePipeline(runner, open_face_finder("haar"))
+    pipeline = LivePipeline(runner, open_face_finder("haar"), clock=StreamClock())
     thread = ModelThread(pipeline)
     got = []
     try:
@@ -57,3 +63,29 @@ def test_a_runner_error_on_the_model_thread_fails_closed(frames):
     finally:
         thread.close()
     assert result is not None and result.decision.state == "unknown" and "device lost" in result.decision.reason
+
+
+def test_the_crop_made_on_the_model_thread_gives_the_same_decisions(frames):
+    expected = decide_in_line(frames)
+    pipeline = LivePipeline(ScriptedRunner(SCORES), open_face_finder("haar"), clock=StreamClock())
+    thread = ModelThread(pipeline)
+    got = []
+    try:
+        for i, frame in enumerate(frames):
+            prepared = pipeline.prepare(frame, 33.0 * i, crop=False)
+            assert prepared.sample is None and prepared.cropped == (prepared.face is None)
+            done = thread.submit(prepared)
+            if done is not None:
+                got.append(done)
+        got.append(thread.drain())
+    finally:
+        thread.close()
+    assert [(r.frame_number, r.score, r.decision.state, r.decision.code) for r in got] == \
+        [(r.frame_number, r.score, r.decision.state, r.decision.code) for r in expected]
+    faced = [(a, b) for a, b in zip(got, expected) if b.sample is not None]
+    assert faced  # frames with a face were compared
+    for a, b in faced:
+        assert a.sample is not None and a.sample.gate == b.sample.gate
+        np.testing.assert_array_equal(a.sample.rgb, b.sample.rgb)
+        np.testing.assert_array_equal(a.sample.depth, b.sample.depth)
+        assert "crop" in a.stage_ms
