@@ -37,7 +37,7 @@ def train(
     augment: str = typer.Option("standard", "--augment",
                                 help="Camera realism in training: standard, or wide (30 % of the augmented faces "
                                      "get blur, JPEG and strong depth noise together; train/augment.py)."),
-    ema: float = typer.Option(0.0, "--ema", min=0.0, max=0.9999,
+    ema: float = typer.Option(0.0, "--ema", min=0.0, max=0.9999, callback=finite(),
                               help="Ship an exponential moving average of the weights with this decay (0.99 "
                                    "averages about the last 100 steps; 0 = the last step's weights). "
                                    "Kept in checkpoints, so --resume continues it."),

@@ -17,7 +17,7 @@ from edge.errors import EdgefasError
 
 # Options whose value must be one of a fixed set (or, for --target, one of a few forms).
 CHOICE_OPTIONS = {"--detector", "--split", "--preset", "--precision", "--mode", "--depth-filters", "--filters",
-                  "--method", "--build", "--variant", "--format", "--scenario", "--target", "--roi"}
+                  "--method", "--build", "--variant", "--format", "--scenario", "--target", "--roi", "--augment"}
 
 # How a message names an option when not by its flag: --target takes a form (calibration.threshold.parse_target).
 NAMED_AS = {"--target": "threshold target"}
@@ -25,6 +25,7 @@ NAMED_AS = {"--target": "threshold target"}
 # (command path, argv with the bad value, option, text every valid message must contain)
 CASES: list[tuple[str, list[str], str, tuple[str, ...]]] = [
     ("faces", ["faces", "x.png", "--detector", "foo"], "--detector", ("auto", "yunet", "haar")),
+    ("train", ["train", "--augment", "foo"], "--augment", ("standard", "wide")),
     ("live", ["live", "--headless", "--detector", "foo"], "--detector", ("auto", "yunet", "haar")),
     ("live", ["live", "--headless", "--depth-filters", "foo"], "--depth-filters", ("default", "decimate2", "raw")),
     ("live", ["live", "--headless", "--roi", "foo"], "--roi", ("on", "off")),

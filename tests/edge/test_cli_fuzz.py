@@ -55,7 +55,7 @@ RULES: dict[tuple[str, str], str] = {
     ("train", "--dataset"): "dataset", ("train", "--out"): "out_dir", ("train", "--steps"): "count",
     ("train", "--batch"): "count", ("train", "--seed"): "seed", ("train", "--lr"): "positive",
     ("train", "--dev-dataset"): "dataset", ("train", "--model-dir"): "in_dir", ("train", "--cache-dir"): "out_dir",
-    ("train", "--threads"): "count", ("train", "--init"): "file:.pt",
+    ("train", "--threads"): "count", ("train", "--init"): "file:.pt", ("train", "--ema"): "fraction",
     ("live", "--source"): "source", ("live", "--model"): "file:.onnx", ("live", "--engine"): "file:.engine",
     ("live", "--frames"): "count", ("live", "--record"): "out_file:.jsonl", ("live", "--sink"): "sink",
     ("live", "--seed"): "seed", ("live", "--model-dir"): "in_dir", ("live", "--threads"): "count",
