@@ -70,17 +70,18 @@ def evaluate_command(
         table.add_row(label, f"{r[key]:.2%}" if key != "auc" else f"{r[key]:.4f}")
     table.add_row("threshold", f"{r['threshold']:.4f}")
     table.add_row("live / attack faces", f"{r['n_live']} / {r['n_spoof']}")
-    by_person = result.to_json()["bpcer_by_subject"]
+    data = result.to_json()  # once: per-person and non-response tables are computed there
+    by_person = data["bpcer_by_subject"]
     if by_person:
         worst = max(by_person, key=lambda p: by_person[p]["bpcer"])
         table.add_row(f"BPCER worst person ({len(by_person)} people)",
                       f"{by_person[worst]['bpcer']:.2%} ({worst}, {by_person[worst]['refused']}/{by_person[worst]['scored']})")
-    for name, nr in result.to_json()["non_response"].items():
+    for name, nr in data["non_response"].items():
         if nr["no_face"]:
             table.add_row(f"no face found: {name}", f"{nr['no_face']} ({nr['rate']:.1%})")
     Console().print(table)
     if json_out is not None:
-        json_out.write_text(json.dumps(result.to_json(), indent=2, sort_keys=True))
+        json_out.write_text(json.dumps(data, indent=2, sort_keys=True))
     if plot is not None:
         write_det_plot(result.scores, result.samples.is_attack.astype(bool), plot, result.samples.pai,
                        threshold=r["threshold"], title=f"DET — {result.model.name} on {result.dataset}")
