@@ -112,15 +112,18 @@ class ModeResult:
     frames: int
     face_fraction: float  # frames in which a face was found (crop and inference ran)
     faces_found: float  # median number of faces the detector found per frame
-    # Share of the frame interval not spent in the model: 1 - median inference / median interval. In
-    # sequential mode this is the stage breakdown's host share; in overlapped mode it is what stays on
-    # the main thread's critical path besides the model (capture and align run beside it).
+    # Over the frames the model scored: median of (interval - inference) per frame, in ms, and as a
+    # share of those frames' median interval. In sequential mode this is the time outside the model;
+    # in overlapped mode what stays on the main thread's critical path besides the model (capture and
+    # align run beside it). Per frame, so it cannot go negative: a difference of medians could, when
+    # faceless frames (no inference, short intervals) pull the interval median below the inference one.
     frame_host_share: float
+    frame_host_ms: float = math.nan
 
     @property
     def host_ms(self) -> float:
-        """Milliseconds of the median frame interval not spent in the model (the share's numerator)."""
-        return self.interval.median_ms * self.frame_host_share
+        """Median milliseconds per scored frame not spent in the model."""
+        return self.frame_host_ms
 
     def to_json(self) -> dict[str, object]:
         return {"fps": _round(self.fps, 2), "frames": self.frames, "face_fraction": _round(self.face_fraction, 3),
@@ -214,13 +217,16 @@ def summarise_mode(run: StreamRun, label: str) -> ModeResult:
     intervals = [t.interval_ms for t in timings]
     mean = statistics.fmean(intervals) if intervals else math.nan
     stages, interval = summarise_stages(timings), summarise_ms(intervals)
-    infer = stages["infer"].median_ms
-    frame_host = 1.0 - infer / interval.median_ms if interval.frames and not math.isnan(infer) else math.nan
-    if run.mode == "pipelined":  # the model ran beside the main thread: no share of the interval is its own
-        frame_host = math.nan
+    scored = [t for t in timings if "infer" in t.stage_ms]
+    host_ms, frame_host = math.nan, math.nan
+    # pipelined: the model ran beside the main thread, so no part of the interval is its own
+    if scored and run.mode != "pipelined":
+        host_ms = statistics.median(max(0.0, t.interval_ms - t.stage_ms["infer"]) for t in scored)
+        scored_interval = statistics.median(t.interval_ms for t in scored)
+        frame_host = host_ms / scored_interval if scored_interval > 0 else math.nan
     return ModeResult(stages, interval, 1000.0 / mean if mean > 0 else math.nan, len(timings),
                       sum(t.face for t in timings) / len(timings) if timings else math.nan,
-                      statistics.median(t.faces_found for t in timings) if timings else math.nan, frame_host)
+                      statistics.median(t.faces_found for t in timings) if timings else math.nan, frame_host, host_ms)
 
 
 def ratio_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:

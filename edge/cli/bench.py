@@ -159,8 +159,8 @@ def _ms(stats: dict) -> str:
 def render(data: dict, out: Console) -> None:
     """Tables of the report: one per mode (stage medians with p90), then ratios, ceiling and budget.
 
-    "host" is the share of the frame interval outside the model (1 - inference / frame), "host ms" the same
-    in milliseconds; "host share"
+    "host ms" is the median time per scored frame outside the model (interval less inference), "host"
+    the same as a share of those frames' median interval; "host share"
     in the model table is the sequential stage breakdown's (host stage medians over all medians).
     """
     machine = data["machine"]

@@ -30,6 +30,31 @@ def test_stages_without_a_face_are_counted_only_where_they_ran():
     assert host_share(stats) == pytest.approx(7.1 / 17.1)
 
 
+@pytest.mark.parametrize("mode", ["sequential", "overlapped"])
+def test_host_time_is_per_scored_frame_and_never_negative(mode):
+    """Faceless frames (no inference, short intervals) are most of this run: the median interval of all
+    frames (6.5 ms) is below the median inference (10 ms), so a difference of medians went negative."""
+    from edge.bench.report import summarise_mode
+    from edge.bench.stream import StreamRun
+
+    scored = [FrameTiming({"detect": 3.0, "crop": 1.0, "infer": 10.0}, interval, True, 1) for interval in (12.0, 13.0, 16.0)]
+    faceless = [FrameTiming({"detect": 3.0}, 6.5, False, 0)] * 5
+    result = summarise_mode(StreamRun(mode, ("m",) * 8, {"m": scored + faceless}, 1.0, 1), "m")
+    assert result.interval.median_ms == 6.5 and result.stages["infer"].median_ms == 10.0
+    assert result.host_ms == pytest.approx(3.0)  # median of 2, 3 and 6 ms outside the model
+    assert result.frame_host_share == pytest.approx(3.0 / 13.0)
+    assert result.to_json()["host_ms"] == pytest.approx(3.0)
+
+
+def test_pipelined_mode_has_no_host_time_of_its_own():
+    from edge.bench.report import summarise_mode
+    from edge.bench.stream import StreamRun
+
+    timings = [FrameTiming({"infer": 10.0}, 12.0, True, 1)] * 3
+    result = summarise_mode(StreamRun("pipelined", ("m",) * 3, {"m": timings}, 1.0, 1), "m")
+    assert math.isnan(result.host_ms) and result.to_json()["host_ms"] is None
+
+
 def test_matmul_graph_computes_a_matrix_product():
     import onnxruntime as ort
 
