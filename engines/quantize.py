@@ -43,6 +43,16 @@ log = logging.getLogger(__name__)
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 CALIBRATION_BATCH = 8  # samples per calibration step: bounds the memory of the augmented graph
 INT8_TARGETS = ("tensorrt", "cpu")  # which back end the Q/DQ flavour is for (module docstring)
+# Parts of the network that can stay in fp32 inside an INT8 file (:func:`fp32_part_nodes`):
+# depth-entry = the depth stream before it first meets the colour stream (its stem and first
+# encoder stage), depth-decoder / decoders = the trace decoders. The depth stream carries millimetre
+# relief (a silicone shell bridging the eye sockets by 1-4 mm) in an input whose range is 200 mm;
+# an 8-bit activation range over the first layers' outputs rounds much of it away. On the fifth
+# fine-tune candidate the fully quantised CPU file flipped 7 of 256 calibration decisions; keeping
+# the depth entry and the depth decoder in fp32 flipped 2 (docs/int8.md).
+FP32_PARTS = ("depth-entry", "depth-decoder", "decoders")
+DEFAULT_FP32_PARTS = {"cpu": ("depth-entry", "depth-decoder"), "tensorrt": ()}
+_PART_SCOPES = {"depth-decoder": ("/model/decoder_depth",), "decoders": ("/model/decoder_rgb", "/model/decoder_depth")}
 
 
 class CalibrationData(Protocol):
@@ -74,11 +84,12 @@ class QuantizeResult:
     qdq_nodes: int  # QuantizeLinear + DequantizeLinear in the written graph
     calibration_sha256: str
     target: str = "tensorrt"  # one of INT8_TARGETS
+    fp32_parts: tuple[str, ...] = ()  # parts of FP32_PARTS left in fp32
 
     def to_json(self) -> dict[str, object]:
         return {"onnx": str(self.onnx_path), "samples": self.samples, "method": self.method,
                 "qdq_nodes": self.qdq_nodes, "calibration_sha256": self.calibration_sha256,
-                "target": self.target}
+                "target": self.target, "fp32_parts": list(self.fp32_parts)}
 
 
 def calibration_reader(calib: CalibrationData, limit: int | None, progress: Callable[[int], None] | None = None):
@@ -122,6 +133,48 @@ def int8_target_of(model) -> str:
     return "tensorrt"
 
 
+def depth_entry_nodes(graph) -> list[str]:
+    """Names of the nodes computed from the ``depth`` input alone, before anything from ``rgb`` joins.
+
+    Found from the graph, not from node names (the exporter numbers repeated module names): every
+    tensor carries the set of graph inputs it depends on, in the graph's topological node order.
+    """
+    depends: dict[str, frozenset[str]] = {i.name: frozenset((i.name,)) for i in graph.input}
+    names = []
+    for node in graph.node:
+        deps = frozenset().union(*(depends.get(t, frozenset()) for t in node.input if t))
+        for out in node.output:
+            depends[out] = deps
+        if deps == {"depth"}:
+            names.append(node.name)
+    return names
+
+
+def parse_fp32_parts(text: str) -> tuple[str, ...]:
+    """``--keep-fp32``: comma-separated parts of :data:`FP32_PARTS`, or ``none``; ConfigError names the bad one."""
+    parts = tuple(p.strip() for p in text.split(",") if p.strip())
+    if parts == ("none",):
+        return ()
+    bad = [p for p in parts if p not in FP32_PARTS]
+    if bad or not parts:
+        raise ConfigError(f"--keep-fp32: unknown part '{bad[0] if bad else text}'; use none or a comma-separated "
+                          f"list of: {', '.join(FP32_PARTS)}")
+    return parts
+
+
+def fp32_part_nodes(graph, parts: tuple[str, ...]) -> list[str]:
+    """The node names of ``graph`` that the named :data:`FP32_PARTS` cover (a part absent from the graph,
+    such as the decoders of a score export with alpha 0, covers nothing)."""
+    unknown = [p for p in parts if p not in FP32_PARTS]
+    if unknown:
+        raise ConfigError(f"unknown fp32 part '{unknown[0]}'; use: {', '.join(FP32_PARTS)}")
+    names = set(depth_entry_nodes(graph)) if "depth-entry" in parts else set()
+    scopes = tuple(scope for p in parts for scope in _PART_SCOPES.get(p, ()))
+    if scopes:
+        names.update(n.name for n in graph.node if n.name.startswith(scopes))
+    return [n.name for n in graph.node if n.name in names]
+
+
 def quantize_options(target: str) -> dict[str, object]:
     """The ``quantize_static`` keyword arguments of one flavour (module docstring says why)."""
     from onnxruntime.quantization import QuantFormat, QuantType
@@ -143,7 +196,8 @@ def quantize_options(target: str) -> dict[str, object]:
 
 def quantize_int8(onnx_path: str | Path, calib: CalibrationData, out_path: str | Path, method: str = "minmax",
                   limit: int | None = None, progress: Callable[[int], None] | None = None,
-                  target: str = "tensorrt", fp32_scopes: tuple[str, ...] = ()) -> QuantizeResult:
+                  target: str = "tensorrt", fp32_scopes: tuple[str, ...] = (),
+                  fp32_parts: tuple[str, ...] | None = None) -> QuantizeResult:
     """Write a Q/DQ INT8 copy of an fp32 ONNX model; its metadata is copied with precision ``int8``.
 
     ``calib`` must have been made under the model's preprocessing contract (else ModelError naming
@@ -151,11 +205,13 @@ def quantize_int8(onnx_path: str | Path, calib: CalibrationData, out_path: str |
     ``tensorrt`` (symmetric, also runs on ORT CPU but slower than fp32) or ``cpu`` (for ONNX Runtime
     on CPU only; TensorRT refuses its zero points). Nodes whose names start with one of
     ``fp32_scopes`` (e.g. ``/model/decoder_rgb``) stay in fp32: a part of the graph whose 8-bit
-    error moves scores too far (the trace decoders, when the score weighs the traces).
+    error moves scores too far (the trace decoders, when the score weighs the traces). ``fp32_parts``
+    names such parts from :data:`FP32_PARTS` (None = the flavour's :data:`DEFAULT_FP32_PARTS`).
     """
     if method not in CALIBRATION_METHODS:
         raise ConfigError(f"unknown calibration method '{method}'; use one of: {', '.join(CALIBRATION_METHODS)}")
     options = quantize_options(target)
+    parts = DEFAULT_FP32_PARTS[target] if fp32_parts is None else tuple(fp32_parts)
     import_optional("onnx", "train", "quantising a model to INT8")
     from onnxruntime.quantization import CalibrationMethod, quant_pre_process, quantize_static
 
@@ -172,8 +228,9 @@ def quantize_int8(onnx_path: str | Path, calib: CalibrationData, out_path: str |
         # Shape inference + graph fusion before quantisation: Q/DQ pairs then land on fused Conv+BN
         # nodes instead of the unfused ones (ONNX Runtime docs, "Pre-processing").
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
-        excluded = [n.name for n in load_onnx(prepared).graph.node
-                    if fp32_scopes and n.name.startswith(tuple(fp32_scopes))]
+        graph = load_onnx(prepared).graph
+        excluded = [n.name for n in graph.node if fp32_scopes and n.name.startswith(tuple(fp32_scopes))]
+        excluded += [name for name in fp32_part_nodes(graph, parts) if name not in excluded]
         quantize_static(
             str(prepared), str(out), calibration_reader(calib, limit, progress), nodes_to_exclude=excluded,
             calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
@@ -185,15 +242,16 @@ def quantize_int8(onnx_path: str | Path, calib: CalibrationData, out_path: str |
     onnx = import_optional("onnx", "train", "quantising a model to INT8")
     onnx.save(quantized, str(out))
     used = calib.count if limit is None else min(limit, calib.count)
-    result = QuantizeResult(out, used, method, count_qdq_nodes(quantized), calib.sha256, target)
-    log.info("int8 %s (%s): %d Q/DQ nodes from %d samples (%s)", out.name, target, result.qdq_nodes, used, method)
+    result = QuantizeResult(out, used, method, count_qdq_nodes(quantized), calib.sha256, target, parts)
+    log.info("int8 %s (%s): %d Q/DQ nodes from %d samples (%s), fp32: %s", out.name, target, result.qdq_nodes, used,
+             method, ", ".join(parts) or "none")
     return result
 
 
 def quantize_and_gate(onnx_path: str | Path, calib: CalibrationData, out_path: str | Path, method: str = "minmax",
                       tolerance=None, threshold: float | None = None, limit: int | None = None,
                       progress: Callable[[int], None] | None = None, target: str = "tensorrt",
-                      fp32_scopes: tuple[str, ...] = ()):
+                      fp32_scopes: tuple[str, ...] = (), fp32_parts: tuple[str, ...] | None = None):
     """Quantise, then run the accuracy gate on the calibration set; the INT8 file is kept only if accepted.
 
     Returns ``(QuantizeResult, GateResult)``; the gate's JSON is written beside ``out_path``
@@ -206,7 +264,7 @@ def quantize_and_gate(onnx_path: str | Path, calib: CalibrationData, out_path: s
     out = Path(out_path)
     staging = out.with_name(f".{out.name}.staging.onnx")
     try:
-        result = quantize_int8(onnx_path, calib, staging, method, limit, progress, target, fp32_scopes)
+        result = quantize_int8(onnx_path, calib, staging, method, limit, progress, target, fp32_scopes, fp32_parts)
         reference, candidate = open_runner(onnx_path), open_runner(staging)
         try:
             gate = run_accuracy_gate(reference, candidate, calib.batches(CALIBRATION_BATCH, limit), threshold,

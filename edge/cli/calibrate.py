@@ -80,25 +80,32 @@ def int8(
     json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
     build: str = typer.Option("tensorrt", "--build", help="tensorrt: symmetric int8 activations, the form TensorRT "
                               "compiles; cpu: uint8 activations, fastest on ONNX Runtime CPU (docs/int8.md)."),
+    keep_fp32: str | None = typer.Option(None, "--keep-fp32", help="Parts left in fp32, comma-separated: "
+                                         "depth-entry (the depth stream before it meets colour), depth-decoder, "
+                                         "decoders; or none. Default: depth-entry,depth-decoder for --build cpu, "
+                                         "none for tensorrt (docs/int8.md)."),
 ) -> None:
     """Quantise to INT8 (Q/DQ) and accept it only past the accuracy gate."""
     from calibration.calibset import load_calibration_set
     from engines.accuracy_gate import GateTolerance
-    from engines.quantize import CALIBRATION_METHODS, INT8_TARGETS, quantize_and_gate
+    from engines.quantize import CALIBRATION_METHODS, INT8_TARGETS, parse_fp32_parts, quantize_and_gate
 
     check_choice(method, CALIBRATION_METHODS, "--method")
     check_choice(build, INT8_TARGETS, "--build")
+    parts = None if keep_fp32 is None else parse_fp32_parts(keep_fp32)
     tolerance = GateTolerance(max_abs, median_abs, min_agreement)
     calib_set = load_calibration_set(calib)
     with _progress("calibrating") as bar:
         task = bar.add_task("int8", total=None)
         result, gate = quantize_and_gate(onnx, calib_set, out, method, tolerance, threshold,
-                                         progress=lambda n: bar.update(task, completed=n), target=build)
+                                         progress=lambda n: bar.update(task, completed=n), target=build,
+                                         fp32_parts=parts)
     if json_out:
         typer.echo(json.dumps({"quantize": result.to_json(), "gate": gate.to_json()}, indent=2))
         return
-    table = Table("INT8 model", "samples", "Q/DQ nodes", "max |Δ|", "median |Δ|", "agreement", "gate")
-    table.add_row(str(result.onnx_path), str(gate.samples), str(result.qdq_nodes), f"{gate.max_abs_score:.4f}",
+    table = Table("INT8 model", "samples", "Q/DQ nodes", "kept fp32", "max |Δ|", "median |Δ|", "agreement", "gate")
+    table.add_row(str(result.onnx_path), str(gate.samples), str(result.qdq_nodes), ", ".join(result.fp32_parts) or "none",
+                  f"{gate.max_abs_score:.4f}",
                   f"{gate.median_abs_score:.4f}", f"{gate.agreement:.4f}", "accepted")
     stdout.print(table)
 

@@ -17,7 +17,8 @@ from edge.errors import EdgefasError
 
 # Options whose value must be one of a fixed set (or, for --target, one of a few forms).
 CHOICE_OPTIONS = {"--detector", "--split", "--preset", "--precision", "--mode", "--depth-filters", "--filters",
-                  "--method", "--build", "--variant", "--format", "--scenario", "--target", "--roi", "--augment"}
+                  "--method", "--build", "--variant", "--format", "--scenario", "--target", "--roi", "--augment",
+                  "--keep-fp32"}
 
 # How a message names an option when not by its flag: --target takes a form (calibration.threshold.parse_target).
 NAMED_AS = {"--target": "threshold target"}
@@ -41,6 +42,8 @@ CASES: list[tuple[str, list[str], str, tuple[str, ...]]] = [
                         "--method", "foo"], "--method", ("minmax", "entropy", "percentile")),
     ("calibrate int8", ["calibrate", "int8", "--onnx", "m.onnx", "--calib", "c.npz", "--out", "q.onnx",
                         "--build", "foo"], "--build", ("tensorrt", "cpu")),
+    ("calibrate int8", ["calibrate", "int8", "--onnx", "m.onnx", "--calib", "c.npz", "--out", "q.onnx",
+                        "--keep-fp32", "foo"], "--keep-fp32", ("depth-entry", "depth-decoder", "decoders", "none")),
     ("calibrate threshold", ["calibrate", "threshold", "--model", "m.onnx", "--dataset", "synthetic:8",
                              "--detector", "foo"], "--detector", ("auto", "yunet", "haar")),
     ("calibrate threshold", ["calibrate", "threshold", "--model", "m.onnx", "--dataset", "synthetic:8",

@@ -209,3 +209,53 @@ def test_named_scopes_stay_fp32(tmp_path, tiny_score_onnx, int8_model):
     assert all(producers.get(n.input[1]) is not None and producers[n.input[1]].op_type == "DequantizeLinear"
                for n in others), "every other conv is still quantised"
     assert 0 < result.qdq_nodes < int8_model.qdq_nodes, "fewer Q/DQ nodes, but the rest still quantised"
+
+
+def test_depth_entry_is_found_from_the_graph(tiny_score_onnx):
+    """The depth-only nodes: the tiny model's depth block and depth trace head, nothing that also reads rgb."""
+    from engines.quantize import depth_entry_nodes
+
+    graph = onnx.load(str(tiny_score_onnx)).graph
+    names = depth_entry_nodes(graph)
+    convs = {n.name for n in graph.node if n.op_type == "Conv" and n.name in names}
+    assert convs == {n.name for n in graph.node if n.op_type == "Conv" and ("/depth/" in n.name or "trace_depth" in n.name)}
+    # the concatenation of both streams and everything after it read rgb too
+    later = [n.name for n in graph.node if n.op_type == "Concat" or n.name.startswith(("/fuse", "/head", "/rgb"))]
+    assert later and not set(later) & set(names)
+
+
+def test_cpu_flavour_keeps_the_depth_entry_in_fp32_by_default(tmp_path, tiny_score_onnx):
+    from engines.quantize import depth_entry_nodes, quantize_int8
+
+    calib = calib_set(tmp_path / "calib.npz")
+    kept = quantize_int8(tiny_score_onnx, calib, tmp_path / "cpu.onnx", target="cpu")
+    bare = quantize_int8(tiny_score_onnx, calib, tmp_path / "bare.onnx", target="cpu", fp32_parts=())
+    assert kept.fp32_parts == ("depth-entry", "depth-decoder") and bare.fp32_parts == ()
+    assert kept.to_json()["fp32_parts"] == ["depth-entry", "depth-decoder"]
+    assert 0 < kept.qdq_nodes < bare.qdq_nodes
+
+    def conv_weight_quantised(path, depth_only):
+        graph = onnx.load(str(path)).graph
+        producers = {o: n for n in graph.node for o in n.output}
+        entry = set(depth_entry_nodes(graph)) if depth_only else set()
+        convs = [n for n in graph.node if n.op_type == "Conv" and ("depth" in n.name) == depth_only
+                 and "trace" not in n.name]
+        assert convs
+        return [producers.get(n.input[1]) is not None and producers[n.input[1]].op_type == "DequantizeLinear"
+                for n in convs]
+
+    assert not any(conv_weight_quantised(kept.onnx_path, True)), "the depth entry's convs keep fp32 weights"
+    assert all(conv_weight_quantised(kept.onnx_path, False)), "the colour stream and fusion are still quantised"
+    assert all(conv_weight_quantised(bare.onnx_path, True)), "with no parts kept the depth entry is quantised"
+    tensorrt = quantize_int8(tiny_score_onnx, calib, tmp_path / "trt.onnx")
+    assert tensorrt.fp32_parts == ()
+
+
+def test_fp32_parts_are_parsed_with_a_clear_error():
+    from engines.quantize import parse_fp32_parts
+
+    assert parse_fp32_parts("none") == ()
+    assert parse_fp32_parts("depth-entry, decoders") == ("depth-entry", "decoders")
+    for bad in ("depth", "", "none,decoders"):
+        with pytest.raises(ConfigError, match="--keep-fp32"):
+            parse_fp32_parts(bad)
