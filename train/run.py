@@ -39,7 +39,7 @@ class TrainJob:
     batch_size: int = 16
     seed: int = 0
     learning_rate: float | None = None  # None: the preset's TrainConfig default
-    augment: str = "standard"  # camera realism: a key of AUGMENT_COMPOUND
+    augment: str | None = None  # camera realism, a key of AUGMENT_COMPOUND; None: standard, or a resumed run's own
     ema_decay: float = 0.0  # ship a moving average of the weights (TrainConfig.ema_decay); 0 = the last step's
     modalities: tuple[str, ...] = ("rgb", "depth")
     protocol: str = ""  # applied to synthetic sets: grandtest or LOO_<species>
@@ -239,6 +239,7 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
                  on_frame: Callable[[str, int, int], None] | None = None) -> TrainSummary:
     import torch
 
+    from edge.errors import ConfigError, ModelError
     from train.checkpoint import save_checkpoint, CheckpointExtra
     from train.model.objective import TrainConfig
     from train.model.presets import get_preset
@@ -270,10 +271,17 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
     last = out / CHECKPOINT_NAME
     if job.resume and last.is_file():
         trainer = Trainer.resume(last, out, context=context, device=device)
+        if trainer.config.augment not in AUGMENT_COMPOUND:
+            raise ModelError(f"{last} trains with an unknown --augment '{trainer.config.augment}'; this edgefas "
+                             f"knows {', '.join(AUGMENT_COMPOUND)}: upgrade it or start a new run with --init")
+        if job.augment is not None and job.augment != trainer.config.augment:
+            raise ConfigError(f"--augment {job.augment}: the run in {out} trains with --augment "
+                              f"{trainer.config.augment}; resume with that (or leave --augment out), or start "
+                              f"a new run with --init {last}")
         log.info("resumed from %s at step %d", last, trainer.step)
     else:
         overrides = {"batch_size": job.batch_size, "steps": job.steps, "seed": job.seed,
-                     "modalities": tuple(job.modalities)}
+                     "modalities": tuple(job.modalities), "augment": job.augment or "standard"}
         if job.learning_rate is not None:
             overrides["learning_rate"] = job.learning_rate
         if job.ema_decay:
@@ -283,7 +291,7 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
                           preprocess=preprocess.to_metadata(), context=context, device=device)
     rank = context.rank if context is not None else 0
     batches = balanced_batches(train_set, trainer.config.batch_size, job.seed + trainer.step + 7919 * rank,
-                               compound_fraction=AUGMENT_COMPOUND[job.augment])
+                               compound_fraction=AUGMENT_COMPOUND[trainer.config.augment])
 
     def step_hook(result) -> None:
         if on_step is not None:

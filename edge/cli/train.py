@@ -34,9 +34,10 @@ def train(
     batch: int = typer.Option(16, "--batch", min=2, max=1024, help="Batch size, half live and half attacks."),
     seed: int = seed_option(help="Seed for weights, batches and synthesis."),
     lr: float = typer.Option(None, "--lr", callback=finite(above=0), help="Learning rate (default: STDN's 6e-5)."),
-    augment: str = typer.Option("standard", "--augment",
-                                help="Camera realism in training: standard, or wide (30 % of the augmented faces "
-                                     "get blur, JPEG and strong depth noise together; train/augment.py)."),
+    augment: str | None = typer.Option(None, "--augment",
+                                       help="Camera realism in training: standard (the default), or wide (30 % of "
+                                            "the augmented faces get blur, JPEG and strong depth noise together; "
+                                            "train/augment.py). Kept in checkpoints: --resume continues the run's own."),
     ema: float = typer.Option(0.0, "--ema", min=0.0, max=0.9999, callback=finite(),
                               help="Ship an exponential moving average of the weights with this decay (0.99 "
                                    "averages about the last 100 steps; 0 = the last step's weights). "
@@ -62,7 +63,8 @@ def train(
     from train.run import AUGMENT_COMPOUND, TrainJob, run_training
 
     check_choice(preset, PRESETS, "--preset")
-    check_choice(augment, AUGMENT_COMPOUND, "--augment")
+    if augment is not None:
+        check_choice(augment, AUGMENT_COMPOUND, "--augment")
     if init is not None and resume:
         raise ConfigError("give --init (start a new run from a checkpoint) or --resume (continue OUT/last.pt), "
                           "not both")

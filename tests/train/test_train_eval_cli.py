@@ -123,3 +123,23 @@ def test_init_starts_a_new_run_from_a_checkpoint_and_refuses_what_does_not_fit(r
         result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "x"), *extra])
         assert result.exit_code != 0 and isinstance(result.exception, EdgefasError), result.output
         assert says in str(result.exception) and "\n" not in str(result.exception)
+
+
+def test_resume_keeps_the_runs_camera_realism_and_refuses_another(tmp_path, shared_data):
+    """--augment is kept in the checkpoint: resuming without it continues the run's own, with a different
+    one it is one line naming both (before, a resumed wide run silently trained on standard batches)."""
+    from train.checkpoint import load_checkpoint
+
+    folder, cache = tmp_path / "wide", tmp_path / "cache"
+    base = ["train", "--dataset", "synthetic:16", "--out", str(folder), "--batch", "4", "--threads", "1",
+            "--cache-dir", str(cache), "--detector", "yunet", "--model-dir", str(shared_data / "models")]
+    result = CliRunner().invoke(app, [*base, "--steps", "1", "--augment", "wide"])
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(folder / "last.pt")[1].train_config.augment == "wide"
+    result = CliRunner().invoke(app, [*base, "--steps", "2", "--resume", "--augment", "standard"])
+    assert result.exit_code != 0 and "--augment standard" in str(result.exception)
+    assert "--augment wide" in str(result.exception) and "\n" not in str(result.exception)
+    result = CliRunner().invoke(app, [*base, "--steps", "2", "--resume"])
+    assert result.exit_code == 0, result.output
+    _, info = load_checkpoint(folder / "last.pt")
+    assert info.step == 2 and info.train_config.augment == "wide"

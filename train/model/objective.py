@@ -42,6 +42,9 @@ class TrainConfig:
     # step's weights). Batches of 8 make the last step's weights noisy; averaging them evens out seed
     # luck (Polyak averaging; model soups, Wortsman et al., ICML 2022). 0.99 averages ~100 steps.
     ema_decay: float = 0.0
+    # camera realism of the training batches (a key of train.run.AUGMENT_COMPOUND); kept so that --resume
+    # continues with the run's own (checkpoints from before it was stored read as standard)
+    augment: str = "standard"
 
     def __post_init__(self) -> None:
         if tuple(self.modalities) not in (("rgb", "depth"), ("rgb",)):
