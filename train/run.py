@@ -40,6 +40,7 @@ class TrainJob:
     seed: int = 0
     learning_rate: float | None = None  # None: the preset's TrainConfig default
     augment: str | None = None  # camera realism, a key of AUGMENT_COMPOUND; None: standard, or a resumed run's own
+    species_mix: str | None = None  # train.species_mix.SPECIES_MIX; None: even, or a resumed run's own
     ema_decay: float = 0.0  # ship a moving average of the weights (TrainConfig.ema_decay); 0 = the last step's
     modalities: tuple[str, ...] = ("rgb", "depth")
     protocol: str = ""  # applied to synthetic sets: grandtest or LOO_<species>
@@ -66,8 +67,9 @@ class TrainSummary:
 
 
 def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bool = True,
-                     compound_fraction: float = 0.0) -> Iterator:
-    """Endless batches, half live and half attack, attacks drawn evenly over species."""
+                     compound_fraction: float = 0.0, mix=None) -> Iterator:
+    """Endless batches, half live and half attack, attacks drawn evenly over species, or by the shares of
+    ``mix`` (a :class:`train.species_mix.SpeciesMix` over the same sorted species, read at every batch)."""
     import torch
 
     from train.augment import mirror_landmarks, perturb_arrays
@@ -81,7 +83,7 @@ def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bo
     n_live = batch_size // 2
     while True:
         idx_live = rng.choice(live, n_live)
-        picks = rng.choice(len(species), batch_size - n_live)
+        picks = rng.choice(len(species), batch_size - n_live) if mix is None else mix.pick(rng, batch_size - n_live)
         idx_spoof = np.array([rng.choice(by_species[species[k]]) for k in picks])
         idx = np.concatenate([idx_live, idx_spoof])
         rgb, depth = samples.arrays(idx)
@@ -241,6 +243,7 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
 
     from edge.errors import ConfigError, ModelError
     from train.checkpoint import save_checkpoint, CheckpointExtra
+    from train.species_mix import HARD_EVERY, SPECIES_MIX, DifficultyProbe, SpeciesMix, torch_scorer
     from train.model.objective import TrainConfig
     from train.model.presets import get_preset
     from train import distributed
@@ -271,17 +274,19 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
     last = out / CHECKPOINT_NAME
     if job.resume and last.is_file():
         trainer = Trainer.resume(last, out, context=context, device=device)
-        if trainer.config.augment not in AUGMENT_COMPOUND:
-            raise ModelError(f"{last} trains with an unknown --augment '{trainer.config.augment}'; this edgefas "
-                             f"knows {', '.join(AUGMENT_COMPOUND)}: upgrade it or start a new run with --init")
-        if job.augment is not None and job.augment != trainer.config.augment:
-            raise ConfigError(f"--augment {job.augment}: the run in {out} trains with --augment "
-                              f"{trainer.config.augment}; resume with that (or leave --augment out), or start "
-                              f"a new run with --init {last}")
+        for flag, asked, kept, known in (("--augment", job.augment, trainer.config.augment, AUGMENT_COMPOUND),
+                                         ("--species-mix", job.species_mix, trainer.config.species_mix, SPECIES_MIX)):
+            if kept not in known:
+                raise ModelError(f"{last} trains with an unknown {flag} '{kept}'; this edgefas knows "
+                                 f"{', '.join(known)}: upgrade it or start a new run with --init")
+            if asked is not None and asked != kept:
+                raise ConfigError(f"{flag} {asked}: the run in {out} trains with {flag} {kept}; resume with that "
+                                  f"(or leave {flag} out), or start a new run with --init {last}")
         log.info("resumed from %s at step %d", last, trainer.step)
     else:
         overrides = {"batch_size": job.batch_size, "steps": job.steps, "seed": job.seed,
-                     "modalities": tuple(job.modalities), "augment": job.augment or "standard"}
+                     "modalities": tuple(job.modalities), "augment": job.augment or "standard",
+                     "species_mix": job.species_mix or "even"}
         if job.learning_rate is not None:
             overrides["learning_rate"] = job.learning_rate
         if job.ema_decay:
@@ -290,10 +295,19 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
         trainer = Trainer(initial_model(model_config, job), model_config, train_config, out,
                           preprocess=preprocess.to_metadata(), context=context, device=device)
     rank = context.rank if context is not None else 0
+    mix = probe = None
+    if trainer.config.species_mix == "hard":
+        species = sorted(set(train_set.pai[train_set.is_attack == 1].tolist()))
+        mix, probe = SpeciesMix([str(s) for s in species]), DifficultyProbe(train_set, job.seed)
+        mix.set_difficulty(probe.difficulty(torch_scorer(trainer.model)))  # a resumed or fine-tuned run starts informed
+        log.info("species mix at step %d: %s", trainer.step, mix.as_dict())
     batches = balanced_batches(train_set, trainer.config.batch_size, job.seed + trainer.step + 7919 * rank,
-                               compound_fraction=AUGMENT_COMPOUND[trainer.config.augment])
+                               compound_fraction=AUGMENT_COMPOUND[trainer.config.augment], mix=mix)
 
     def step_hook(result) -> None:
+        if mix is not None and result.step % HARD_EVERY == 0:
+            mix.set_difficulty(probe.difficulty(torch_scorer(trainer.model)))
+            log.info("species mix at step %d: %s", result.step, mix.as_dict())
         if on_step is not None:
             on_step(result.step, job.steps, result.losses.as_row())
 

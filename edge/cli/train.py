@@ -38,6 +38,10 @@ def train(
                                        help="Camera realism in training: standard (the default), or wide (30 % of "
                                             "the augmented faces get blur, JPEG and strong depth noise together; "
                                             "train/augment.py). Kept in checkpoints: --resume continues the run's own."),
+    species_mix: str | None = typer.Option(None, "--species-mix",
+                                           help="Attack species per batch: even (the default), or hard: every 50 "
+                                                "steps more of the species the network still ranks with live faces "
+                                                "(train/species_mix.py). Kept in checkpoints like --augment."),
     ema: float = typer.Option(0.0, "--ema", min=0.0, max=0.9999, callback=finite(),
                               help="Ship an exponential moving average of the weights with this decay (0.99 "
                                    "averages about the last 100 steps; 0 = the last step's weights). "
@@ -65,12 +69,16 @@ def train(
     check_choice(preset, PRESETS, "--preset")
     if augment is not None:
         check_choice(augment, AUGMENT_COMPOUND, "--augment")
+    if species_mix is not None:
+        from train.species_mix import SPECIES_MIX
+
+        check_choice(species_mix, SPECIES_MIX, "--species-mix")
     if init is not None and resume:
         raise ConfigError("give --init (start a new run from a checkpoint) or --resume (continue OUT/last.pt), "
                           "not both")
     check_detector(detector)
     job = TrainJob(preset=preset, dataset=dataset, dev_dataset=dev_dataset, out_dir=out, steps=steps, batch_size=batch,
-                   seed=seed, learning_rate=lr, ema_decay=ema, augment=augment, modalities=("rgb",) if rgb_only else ("rgb", "depth"),
+                   seed=seed, learning_rate=lr, ema_decay=ema, augment=augment, species_mix=species_mix, modalities=("rgb",) if rgb_only else ("rgb", "depth"),
                    resume=resume, init=init, cache_dir=cache_dir, detector=detector, model_dir=model_dir, threads=threads)
     stderr = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),

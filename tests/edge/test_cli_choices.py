@@ -18,7 +18,7 @@ from edge.errors import EdgefasError
 # Options whose value must be one of a fixed set (or, for --target, one of a few forms).
 CHOICE_OPTIONS = {"--detector", "--split", "--preset", "--precision", "--mode", "--depth-filters", "--filters",
                   "--method", "--build", "--variant", "--format", "--scenario", "--target", "--roi", "--augment",
-                  "--keep-fp32"}
+                  "--keep-fp32", "--species-mix"}
 
 # How a message names an option when not by its flag: --target takes a form (calibration.threshold.parse_target).
 NAMED_AS = {"--target": "threshold target"}
@@ -27,6 +27,7 @@ NAMED_AS = {"--target": "threshold target"}
 CASES: list[tuple[str, list[str], str, tuple[str, ...]]] = [
     ("faces", ["faces", "x.png", "--detector", "foo"], "--detector", ("auto", "yunet", "haar")),
     ("train", ["train", "--augment", "foo"], "--augment", ("standard", "wide")),
+    ("train", ["train", "--species-mix", "foo"], "--species-mix", ("even", "hard")),
     ("live", ["live", "--headless", "--detector", "foo"], "--detector", ("auto", "yunet", "haar")),
     ("live", ["live", "--headless", "--depth-filters", "foo"], "--depth-filters", ("default", "decimate2", "raw")),
     ("live", ["live", "--headless", "--roi", "foo"], "--roi", ("on", "off")),

@@ -125,21 +125,26 @@ def test_init_starts_a_new_run_from_a_checkpoint_and_refuses_what_does_not_fit(r
         assert says in str(result.exception) and "\n" not in str(result.exception)
 
 
-def test_resume_keeps_the_runs_camera_realism_and_refuses_another(tmp_path, shared_data):
-    """--augment is kept in the checkpoint: resuming without it continues the run's own, with a different
-    one it is one line naming both (before, a resumed wide run silently trained on standard batches)."""
+def test_resume_keeps_the_runs_camera_realism_and_species_mix_and_refuses_others(tmp_path, shared_data):
+    """--augment and --species-mix are kept in the checkpoint: resuming without them continues the run's own,
+    with a different one it is one line naming both (before, a resumed wide run silently trained on
+    standard batches). A hard species mix measures the species' difficulty before its first batch."""
     from train.checkpoint import load_checkpoint
 
     folder, cache = tmp_path / "wide", tmp_path / "cache"
     base = ["train", "--dataset", "synthetic:16", "--out", str(folder), "--batch", "4", "--threads", "1",
             "--cache-dir", str(cache), "--detector", "yunet", "--model-dir", str(shared_data / "models")]
-    result = CliRunner().invoke(app, [*base, "--steps", "1", "--augment", "wide"])
+    result = CliRunner().invoke(app, [*base, "--steps", "1", "--augment", "wide", "--species-mix", "hard"])
     assert result.exit_code == 0, result.output
-    assert load_checkpoint(folder / "last.pt")[1].train_config.augment == "wide"
+    config = load_checkpoint(folder / "last.pt")[1].train_config
+    assert config.augment == "wide" and config.species_mix == "hard"
+    assert "species mix at step 0: {'print':" in result.output
+    result = CliRunner().invoke(app, [*base, "--steps", "2", "--resume", "--species-mix", "even"])
+    assert result.exit_code != 0 and "--species-mix hard" in str(result.exception)
     result = CliRunner().invoke(app, [*base, "--steps", "2", "--resume", "--augment", "standard"])
     assert result.exit_code != 0 and "--augment standard" in str(result.exception)
     assert "--augment wide" in str(result.exception) and "\n" not in str(result.exception)
     result = CliRunner().invoke(app, [*base, "--steps", "2", "--resume"])
     assert result.exit_code == 0, result.output
     _, info = load_checkpoint(folder / "last.pt")
-    assert info.step == 2 and info.train_config.augment == "wide"
+    assert info.step == 2 and info.train_config.augment == "wide" and info.train_config.species_mix == "hard"

@@ -45,6 +45,8 @@ class TrainConfig:
     # camera realism of the training batches (a key of train.run.AUGMENT_COMPOUND); kept so that --resume
     # continues with the run's own (checkpoints from before it was stored read as standard)
     augment: str = "standard"
+    # attack species per batch (train.species_mix): even, or hard (more of those the model still misses)
+    species_mix: str = "even"
 
     def __post_init__(self) -> None:
         if tuple(self.modalities) not in (("rgb", "depth"), ("rgb",)):

@@ -1,0 +1,62 @@
+"""Hard-species mining (train.species_mix): difficulty per species, the shares it gives, the batches they draw."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.datasets.sampleset import SampleSet
+from train.species_mix import HARD_FLOOR, DifficultyProbe, SpeciesMix
+
+
+def toy_set(n_per_class: int = 40) -> SampleSet:
+    """Live faces dim, 'print' bright (easy: a brightness score puts every print above every live face),
+    'silicone' as dim as live faces (hard: ranked among them)."""
+    rng = np.random.default_rng(0)
+    groups = [("", 0, 60), ("print", 1, 200), ("silicone", 1, 60)]
+    rgb, depth, attack, pai, subject = [], [], [], [], []
+    for name, label, level in groups:
+        for k in range(n_per_class):
+            rgb.append(np.full((3, 8, 8), level + rng.integers(0, 20), np.uint8))
+            depth.append(np.full((1, 8, 8), 1000, np.uint16))
+            attack.append(label), pai.append(name), subject.append(f"s{k % 5}")
+    return SampleSet(rgb=np.stack(rgb), depth=np.stack(depth), is_attack=np.array(attack, np.int8),
+                     pai=np.array(pai), subject=np.array(subject), gate=np.array([""] * len(pai)),
+                     provenance={}, landmarks=None)
+
+
+def brightness(rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    return rgb.mean(axis=(1, 2, 3))
+
+
+def test_probe_ranks_the_species_live_faces_hide_among_as_hard():
+    difficulty = DifficultyProbe(toy_set(), seed=0).difficulty(brightness)
+    assert difficulty["print"] == 0.0
+    assert 0.3 < difficulty["silicone"] < 0.7  # drawn from the same levels as live: about a coin toss
+
+
+def test_shares_follow_difficulty_above_a_floor():
+    mix = SpeciesMix(["mask", "print", "silicone"])
+    assert mix.share == pytest.approx([1 / 3] * 3)
+    mix.set_difficulty({"print": 0.0, "mask": 0.1, "silicone": 0.4})
+    assert mix.share.sum() == pytest.approx(1.0)
+    assert mix.share[2] > mix.share[0] > mix.share[1]
+    assert mix.share[1] == pytest.approx(HARD_FLOOR / 3)  # learned, but never dropped
+    mix.set_difficulty({"print": 0.0, "mask": 0.0, "silicone": 0.0})  # nothing hard: back to even
+    assert mix.share == pytest.approx([1 / 3] * 3)
+
+
+def test_batches_draw_the_shares_of_the_mix():
+    pytest.importorskip("torch", reason="batches are torch tensors (edgefas[train])")
+    from train.run import balanced_batches
+
+    samples = toy_set()
+    mix = SpeciesMix(["print", "silicone"])
+    mix.set_difficulty({"print": 0.0, "silicone": 0.5})  # shares 0.25 / 0.75
+    batches = balanced_batches(samples, 8, seed=3, augment=False, mix=mix)
+    drawn = [p for _ in range(200) for p in next(batches).pai if p]
+    assert len(drawn) == 800
+    assert 0.70 < drawn.count("silicone") / len(drawn) < 0.80
+    even = balanced_batches(samples, 8, seed=3, augment=False)
+    drawn = [p for _ in range(200) for p in next(even).pai if p]
+    assert 0.45 < drawn.count("silicone") / len(drawn) < 0.55

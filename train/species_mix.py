@@ -1,0 +1,106 @@
+"""Which attack species the training batches draw: evenly, or more of those the model still misses.
+
+``even`` (the default) gives every species the same share of a batch's attacks. ``hard`` is hard-species
+mining: every :data:`HARD_EVERY` steps the current network scores a fixed probe of training faces (a few
+of each species and of live faces) and each species' share grows with how often its probe attacks rank
+below live faces (1 - AUC of that species against live). A species the model has learned keeps
+:data:`HARD_FLOOR` of its even share, so nothing is forgotten; the rest of the attack half of each batch
+goes to the species still confused with live faces (in the photo world: the silicone mask, whose cues
+are a few millimetres of relief and a waxy sheen).
+
+The difficulty is measured on training faces, not dev ones: dev data only calibrates (DESIGN §6).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+
+from edge.datasets.sampleset import SampleSet
+
+log = logging.getLogger(__name__)
+
+SPECIES_MIX = ("even", "hard")
+HARD_EVERY = 50  # steps between difficulty measurements
+HARD_FLOOR = 0.5  # a species' share never drops below this fraction of its even share
+PROBE_PER_SPECIES = 24  # probe attacks per species
+PROBE_LIVE = 96  # probe live faces
+
+ScoreFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (rgb, depth) -> score, higher = attack
+
+
+class SpeciesMix:
+    """The share of each attack species in a batch's attack half (``species`` in a fixed order)."""
+
+    def __init__(self, species: list[str]) -> None:
+        if not species:
+            raise ValueError("a species mix needs at least one attack species")
+        self.species = list(species)
+        self.share = np.full(len(self.species), 1.0 / len(self.species))
+
+    def set_difficulty(self, difficulty: dict[str, float]) -> None:
+        """Shares from per-species difficulty in [0, 1]: the floor of the even share, the rest by difficulty."""
+        hard = np.array([min(1.0, max(0.0, float(difficulty.get(s, 0.0)))) for s in self.species])
+        even = 1.0 / len(self.species)
+        if not np.isfinite(hard).all() or hard.sum() <= 0:
+            self.share = np.full(len(self.species), even)
+            return
+        self.share = HARD_FLOOR * even + (1.0 - HARD_FLOOR) * hard / hard.sum()
+
+    def pick(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """Indices into ``species`` for ``count`` attacks."""
+        return rng.choice(len(self.species), count, p=self.share)
+
+    def as_dict(self) -> dict[str, float]:
+        return {s: round(float(v), 4) for s, v in zip(self.species, self.share)}
+
+
+class DifficultyProbe:
+    """A fixed draw of training faces, and per species how often its attacks score below live ones."""
+
+    def __init__(self, samples: SampleSet, seed: int) -> None:
+        rng = np.random.default_rng(seed + 104729)
+        live = np.flatnonzero(samples.is_attack == 0)
+        self.live = rng.choice(live, min(PROBE_LIVE, len(live)), replace=False)
+        self.by_species = {}
+        for p in sorted(set(samples.pai[samples.is_attack == 1].tolist())):
+            idx = np.flatnonzero((samples.is_attack == 1) & (samples.pai == p))
+            self.by_species[str(p)] = rng.choice(idx, min(PROBE_PER_SPECIES, len(idx)), replace=False)
+        self.samples = samples
+
+    def difficulty(self, score: ScoreFn) -> dict[str, float]:
+        """1 - AUC of each species against the probe's live faces (0: every attack above every live face)."""
+        order = [self.live, *self.by_species.values()]
+        idx = np.concatenate(order)
+        rgb, depth = self.samples.arrays(idx)
+        scores = np.asarray(score(rgb, depth), dtype=np.float64)
+        live = scores[: len(self.live)]
+        out, start = {}, len(self.live)
+        for name, picked in self.by_species.items():
+            attack = scores[start:start + len(picked)]
+            start += len(picked)
+            above = (attack[:, None] > live[None, :]).mean() + 0.5 * (attack[:, None] == live[None, :]).mean()
+            out[name] = float(1.0 - above)
+        return out
+
+
+def torch_scorer(model) -> ScoreFn:
+    """The network's fused-map score in eval mode without gradients; its train/eval mode is restored."""
+    import torch
+
+    def score(rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        was_training = model.training
+        model.eval()
+        try:
+            device = next(model.parameters()).device
+            with torch.no_grad():
+                out = [model.forward_fused(torch.from_numpy(rgb[i:i + 64]).to(device),
+                                           torch.from_numpy(depth[i:i + 64]).to(device)).score.cpu().numpy()
+                       for i in range(0, len(rgb), 64)]
+        finally:
+            model.train(was_training)
+        return np.concatenate(out)
+
+    return score
