@@ -61,6 +61,9 @@ class ModelMetadata:
     alpha: float | None = None
     model_sha256: str = ""
     calibration_sha256: str = ""  # content hash of the INT8 calibration set (int8 models only)
+    # INT8 weight width: 7 (the cpu flavour's reduce_range) or 8; None for fp32 files and INT8 files made
+    # before it was recorded (engines.ort_runner warns about 8-bit weights on x86 CPUs without VNNI)
+    int8_weight_bits: int | None = None
     score_polarity: str = SCORE_POLARITY
     channel_order: str = "RGB"
 
@@ -81,6 +84,8 @@ class ModelMetadata:
         })
         if self.calibration_sha256:
             props["edgefas.calibration_sha256"] = self.calibration_sha256
+        if self.int8_weight_bits is not None:
+            props["edgefas.int8.weight_bits"] = str(int(self.int8_weight_bits))
         if self.threshold is not None:
             props["edgefas.threshold"] = repr(float(self.threshold))
             props["edgefas.threshold.target"] = self.threshold_target
@@ -117,6 +122,7 @@ def metadata_from_props(props: Mapping[str, str], source: str = "model") -> Mode
             alpha=float(props["edgefas.alpha"]) if props.get("edgefas.alpha") else None,
             model_sha256=props.get("edgefas.model_sha256", ""),
             calibration_sha256=props.get("edgefas.calibration_sha256", ""),
+            int8_weight_bits=int(props["edgefas.int8.weight_bits"]) if props.get("edgefas.int8.weight_bits") else None,
             score_polarity=polarity,
             channel_order=props.get("edgefas.channel_order", "RGB"),
         )

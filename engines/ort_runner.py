@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,6 +54,38 @@ def default_threads(cores_usable: int | None = None) -> int:
     return max(1, min(DEFAULT_THREADS_MAX, cores_usable - 1))
 
 
+def cpu_has_vnni(cpuinfo: str | None = None, machine: str | None = None) -> bool | None:
+    """Whether this x86 CPU has VNNI (AVX512-VNNI or AVX-VNNI); None off x86 or when it cannot be read.
+
+    Without VNNI, ONNX Runtime's U8S8 and S8S8 kernels add pairs of 8-bit products in 16 bits, which
+    saturate when the weights use the full 8-bit range (docs/int8.md, fifth session).
+    """
+    machine = (machine or platform.machine()).lower()
+    if machine not in ("x86_64", "amd64", "i686", "x86"):
+        return None
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None
+    flags = next((line.partition(":")[2].split() for line in cpuinfo.splitlines() if line.startswith("flags")), None)
+    if flags is None:
+        return None
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
+def warn_if_int8_may_saturate(path: Path, metadata: ModelMetadata, provider: str, vnni: bool | None) -> bool:
+    """Log a WARNING when an INT8 file with 8-bit weights runs on ONNX Runtime's CPU provider of an x86
+    CPU without VNNI: its decisions there can differ from the ones its accuracy gate measured. True if warned."""
+    if metadata.precision != "int8" or provider != CPU or vnni is not False or metadata.int8_weight_bits == 7:
+        return False
+    bits = "8-bit" if metadata.int8_weight_bits == 8 else "unrecorded (made before 7-bit CPU weights, so 8-bit)"
+    log.warning("%s has %s INT8 weights and this CPU has no VNNI: ONNX Runtime can saturate them here and "
+                "decide differently from the accuracy gate; re-quantise it with: edgefas calibrate int8 --build cpu",
+                path.name, bits)
+    return True
+
+
 class OrtRunner(ContractFromMetadata):
     """A :class:`engines.runner.Runner` over one ``onnxruntime.InferenceSession``."""
 
@@ -86,6 +119,7 @@ class OrtRunner(ContractFromMetadata):
             log.warning("ONNX Runtime runs %s on CPU: requested %s could not be used", self.path.name, requested)
         self.metadata = self._read_metadata()
         self.input_size = self._check_signature()
+        warn_if_int8_may_saturate(self.path, self.metadata, self.provider, cpu_has_vnni())
 
     def _read_metadata(self) -> ModelMetadata:
         props = self._session.get_modelmeta().custom_metadata_map

@@ -238,7 +238,8 @@ def quantize_int8(onnx_path: str | Path, calib: CalibrationData, out_path: str |
             **options,
         )
     quantized = load_onnx(out)
-    set_metadata(quantized, replace(metadata, precision="int8", calibration_sha256=calib.sha256))
+    set_metadata(quantized, replace(metadata, precision="int8", calibration_sha256=calib.sha256,
+                                    int8_weight_bits=7 if options.get("reduce_range") else 8))
     onnx = import_optional("onnx", "train", "quantising a model to INT8")
     onnx.save(quantized, str(out))
     used = calib.count if limit is None else min(limit, calib.count)

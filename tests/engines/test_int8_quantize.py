@@ -259,3 +259,47 @@ def test_fp32_parts_are_parsed_with_a_clear_error():
     for bad in ("depth", "", "none,decoders"):
         with pytest.raises(ConfigError, match="--keep-fp32"):
             parse_fp32_parts(bad)
+
+
+def test_weight_width_is_recorded_and_8_bit_weights_warn_on_a_cpu_without_vnni(tmp_path, tiny_score_onnx, caplog):
+    """Both flavours record their weight width; an 8-bit file on ONNX Runtime CPU of an x86 CPU without
+    VNNI is named in a WARNING (it can decide differently there than its gate measured), a 7-bit one not."""
+    import logging
+
+    from engines.metadata import read_metadata
+    from engines.ort_runner import cpu_has_vnni, warn_if_int8_may_saturate
+    from engines.ort_session import CPU
+    from engines.quantize import quantize_int8
+
+    calib = calib_set(tmp_path / "calib.npz")
+    seven = quantize_int8(tiny_score_onnx, calib, tmp_path / "cpu.onnx", target="cpu").onnx_path
+    eight = quantize_int8(tiny_score_onnx, calib, tmp_path / "trt.onnx", target="tensorrt").onnx_path
+    assert read_metadata(seven).int8_weight_bits == 7 and read_metadata(eight).int8_weight_bits == 8
+    assert read_metadata(tiny_score_onnx).int8_weight_bits is None
+    caplog.set_level(logging.WARNING, logger="engines.ort_runner")
+    assert warn_if_int8_may_saturate(eight, read_metadata(eight), CPU, vnni=False)
+    assert "trt.onnx has 8-bit INT8 weights" in caplog.text and "--build cpu" in caplog.text
+    assert not warn_if_int8_may_saturate(seven, read_metadata(seven), CPU, vnni=False)
+    assert not warn_if_int8_may_saturate(eight, read_metadata(eight), CPU, vnni=True)
+    assert not warn_if_int8_may_saturate(eight, read_metadata(eight), "CUDAExecutionProvider", vnni=False)
+    assert not warn_if_int8_may_saturate(tiny_score_onnx, read_metadata(tiny_score_onnx), CPU, vnni=False)
+
+    assert cpu_has_vnni("flags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n", "x86_64") is True
+    assert cpu_has_vnni("flags\t\t: fpu sse2 avx2 fma\n", "x86_64") is False
+    assert cpu_has_vnni("flags\t\t: fpu avx2 avx_vnni\n", "AMD64") is True
+    assert cpu_has_vnni("Features\t: fp asimd\n", "aarch64") is None
+    assert cpu_has_vnni("processor\t: 0\n", "x86_64") is None
+
+
+def test_runner_names_an_8_bit_file_when_the_cpu_has_no_vnni(tmp_path, tiny_score_onnx, caplog, monkeypatch):
+    import logging
+
+    import engines.ort_runner as ort_runner
+    from engines.quantize import quantize_int8
+    from engines.runner import open_runner
+
+    eight = quantize_int8(tiny_score_onnx, calib_set(tmp_path / "calib.npz"), tmp_path / "old.onnx").onnx_path
+    monkeypatch.setattr(ort_runner, "cpu_has_vnni", lambda: False)
+    caplog.set_level(logging.WARNING, logger="engines.ort_runner")
+    open_runner(eight, threads=1).close()
+    assert "old.onnx has 8-bit INT8 weights" in caplog.text
