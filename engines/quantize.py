@@ -162,14 +162,15 @@ def parse_fp32_parts(text: str) -> tuple[str, ...]:
     return parts
 
 
-def fp32_part_nodes(graph, parts: tuple[str, ...]) -> list[str]:
-    """The node names of ``graph`` that the named :data:`FP32_PARTS` cover (a part absent from the graph,
-    such as the decoders of a score export with alpha 0, covers nothing)."""
+def fp32_part_nodes(graph, parts: tuple[str, ...], scopes: tuple[str, ...] = ()) -> list[str]:
+    """The node names of ``graph`` that the named :data:`FP32_PARTS` cover, and those whose names start with
+    one of ``scopes`` (a part absent from the graph, such as the decoders of a score export with alpha 0,
+    covers nothing)."""
     unknown = [p for p in parts if p not in FP32_PARTS]
     if unknown:
         raise ConfigError(f"unknown fp32 part '{unknown[0]}'; use: {', '.join(FP32_PARTS)}")
     names = set(depth_entry_nodes(graph)) if "depth-entry" in parts else set()
-    scopes = tuple(scope for p in parts for scope in _PART_SCOPES.get(p, ()))
+    scopes = tuple(scopes) + tuple(scope for p in parts for scope in _PART_SCOPES.get(p, ()))
     if scopes:
         names.update(n.name for n in graph.node if n.name.startswith(scopes))
     return [n.name for n in graph.node if n.name in names]
@@ -228,9 +229,7 @@ def quantize_int8(onnx_path: str | Path, calib: CalibrationData, out_path: str |
         # Shape inference + graph fusion before quantisation: Q/DQ pairs then land on fused Conv+BN
         # nodes instead of the unfused ones (ONNX Runtime docs, "Pre-processing").
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
-        graph = load_onnx(prepared).graph
-        excluded = [n.name for n in graph.node if fp32_scopes and n.name.startswith(tuple(fp32_scopes))]
-        excluded += [name for name in fp32_part_nodes(graph, parts) if name not in excluded]
+        excluded = fp32_part_nodes(load_onnx(prepared).graph, parts, fp32_scopes)
         quantize_static(
             str(prepared), str(out), calibration_reader(calib, limit, progress), nodes_to_exclude=excluded,
             calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,

@@ -297,8 +297,8 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
     rank = context.rank if context is not None else 0
     mix = probe = None
     if trainer.config.species_mix == "hard":
-        species = sorted(set(train_set.pai[train_set.is_attack == 1].tolist()))
-        mix, probe = SpeciesMix([str(s) for s in species]), DifficultyProbe(train_set, job.seed)
+        probe = DifficultyProbe(train_set, job.seed)
+        mix = SpeciesMix(probe.species)  # sorted, as balanced_batches orders them
         mix.set_difficulty(probe.difficulty(torch_scorer(trainer.model)))  # a resumed or fine-tuned run starts informed
         log.info("species mix at step %d: %s", trainer.step, mix.as_dict())
     batches = balanced_batches(train_set, trainer.config.batch_size, job.seed + trainer.step + 7919 * rank,

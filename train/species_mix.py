@@ -13,20 +13,18 @@ The difficulty is measured on training faces, not dev ones: dev data only calibr
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 import numpy as np
 
 from edge.datasets.sampleset import SampleSet
 
-log = logging.getLogger(__name__)
-
 SPECIES_MIX = ("even", "hard")
 HARD_EVERY = 50  # steps between difficulty measurements
 HARD_FLOOR = 0.5  # a species' share never drops below this fraction of its even share
 PROBE_PER_SPECIES = 24  # probe attacks per species
 PROBE_LIVE = 96  # probe live faces
+PROBE_BATCH = 64  # faces per forward pass of the probe
 
 ScoreFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (rgb, depth) -> score, higher = attack
 
@@ -63,31 +61,31 @@ class DifficultyProbe:
     def __init__(self, samples: SampleSet, seed: int) -> None:
         rng = np.random.default_rng(seed + 104729)
         live = np.flatnonzero(samples.is_attack == 0)
-        self.live = rng.choice(live, min(PROBE_LIVE, len(live)), replace=False)
-        self.by_species = {}
-        for p in sorted(set(samples.pai[samples.is_attack == 1].tolist())):
+        picked = [rng.choice(live, min(PROBE_LIVE, len(live)), replace=False)]
+        self.species = [str(p) for p in sorted(set(samples.pai[samples.is_attack == 1].tolist()))]
+        for p in self.species:
             idx = np.flatnonzero((samples.is_attack == 1) & (samples.pai == p))
-            self.by_species[str(p)] = rng.choice(idx, min(PROBE_PER_SPECIES, len(idx)), replace=False)
-        self.samples = samples
+            picked.append(rng.choice(idx, min(PROBE_PER_SPECIES, len(idx)), replace=False))
+        self.faces = samples.subset(np.concatenate(picked))
 
     def difficulty(self, score: ScoreFn) -> dict[str, float]:
-        """1 - AUC of each species against the probe's live faces (0: every attack above every live face)."""
-        order = [self.live, *self.by_species.values()]
-        idx = np.concatenate(order)
-        rgb, depth = self.samples.arrays(idx)
-        scores = np.asarray(score(rgb, depth), dtype=np.float64)
-        live = scores[: len(self.live)]
-        out, start = {}, len(self.live)
-        for name, picked in self.by_species.items():
-            attack = scores[start:start + len(picked)]
-            start += len(picked)
-            above = (attack[:, None] > live[None, :]).mean() + 0.5 * (attack[:, None] == live[None, :]).mean()
-            out[name] = float(1.0 - above)
+        """1 - AUC of each species against the probe's live faces (0: every attack above every live face);
+        ``score`` is called on batches of the probe (calibration.scoring.score_in_batches)."""
+        from calibration.metrics import area_under_curve, scored_set
+        from calibration.scoring import score_in_batches
+
+        scores = score_in_batches(score, self.faces, PROBE_BATCH)
+        live = self.faces.is_attack == 0
+        out = {}
+        for p in self.species:
+            keep = live | (self.faces.pai == p)
+            out[p] = 1.0 - area_under_curve(scored_set(scores[keep], ~live[keep]))
         return out
 
 
 def torch_scorer(model) -> ScoreFn:
-    """The network's fused-map score in eval mode without gradients; its train/eval mode is restored."""
+    """One batch through the network's fused-map score, in eval mode without gradients (its train/eval
+    mode is restored after the batch)."""
     import torch
 
     def score(rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
@@ -96,11 +94,9 @@ def torch_scorer(model) -> ScoreFn:
         try:
             device = next(model.parameters()).device
             with torch.no_grad():
-                out = [model.forward_fused(torch.from_numpy(rgb[i:i + 64]).to(device),
-                                           torch.from_numpy(depth[i:i + 64]).to(device)).score.cpu().numpy()
-                       for i in range(0, len(rgb), 64)]
+                return model.forward_fused(torch.from_numpy(rgb).to(device),
+                                           torch.from_numpy(depth).to(device)).score.cpu().numpy()
         finally:
             model.train(was_training)
-        return np.concatenate(out)
 
     return score
