@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 ALPHA_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # candidate trace weights in the score (DESIGN §4: chosen on dev)
 AUGMENT_PROBABILITY = 0.8
+DEFAULT_BATCH = 16  # edgefas train --batch
 # camera realism (train.augment): share of the perturbed faces drawn as compound ones, per --augment
 AUGMENT_COMPOUND = {"standard": 0.0, "wide": 0.3}
 ALPHA_TIE_EER = 0.005  # dev EERs this close count as a tie, broken on the perturbed dev copy
@@ -31,18 +32,20 @@ ALPHA_TIE_EER = 0.005  # dev EERs this close count as a tie, broken on the pertu
 
 @dataclass(frozen=True)
 class TrainJob:
-    preset: str = "edge"
+    # a None below is "not asked": a new run takes the default in the comment, --resume the run's own value,
+    # and an asked value that differs from the resumed run's is refused (run_training)
+    preset: str | None = None  # None: edge
     dataset: str = "synthetic:4000"
     dev_dataset: str | None = None  # default: the dev split of ``dataset``
     out_dir: Path = Path("runs/edge")
     steps: int = 2000
-    batch_size: int = 16
-    seed: int = 0
+    batch_size: int | None = None  # None: DEFAULT_BATCH
+    seed: int | None = None  # None: 0
     learning_rate: float | None = None  # None: the preset's TrainConfig default
-    augment: str | None = None  # camera realism, a key of AUGMENT_COMPOUND; None: standard, or a resumed run's own
-    species_mix: str | None = None  # train.species_mix.SPECIES_MIX; None: even, or a resumed run's own
-    ema_decay: float = 0.0  # ship a moving average of the weights (TrainConfig.ema_decay); 0 = the last step's
-    modalities: tuple[str, ...] = ("rgb", "depth")
+    augment: str | None = None  # camera realism, a key of AUGMENT_COMPOUND; None: standard
+    species_mix: str | None = None  # train.species_mix.SPECIES_MIX; None: even
+    ema_decay: float | None = None  # ship a moving average of the weights (TrainConfig.ema_decay); None/0: the last step's
+    modalities: tuple[str, ...] | None = None  # None: rgb + depth
     protocol: str = ""  # applied to synthetic sets: grandtest or LOO_<species>
     resume: bool = False
     init: Path | None = None  # start from this checkpoint's weights (fine-tuning): fresh optimiser, step 0
@@ -51,6 +54,13 @@ class TrainJob:
     model_dir: Path | None = None
     threads: int | None = None
     threshold_target: str = "eer"
+
+    def for_new_run(self) -> TrainJob:
+        """The job with every unasked value at its default (a run that does not resume)."""
+        return dataclasses.replace(self, preset=self.preset or "edge",
+                                   batch_size=self.batch_size if self.batch_size is not None else DEFAULT_BATCH,
+                                   seed=self.seed if self.seed is not None else 0,
+                                   modalities=tuple(self.modalities or ("rgb", "depth")))
 
 
 @dataclass(frozen=True)
@@ -230,6 +240,7 @@ def initial_model(model_config, job: TrainJob):
     if job.init is None:
         return build_model(model_config)
     model, info = load_checkpoint(job.init, expect=model_config)
+    job = job.for_new_run()
     if tuple(info.modalities) != tuple(job.modalities):
         raise ModelError(f"--init {job.init} was trained on {'+'.join(info.modalities)}, this run trains on "
                          f"{'+'.join(job.modalities)}; use a checkpoint with the same streams")
@@ -237,13 +248,47 @@ def initial_model(model_config, job: TrainJob):
     return model.train()
 
 
+def resumed_job(job: TrainJob, last: Path):
+    """``job`` with every unasked value taken from the run it resumes (``last``), and that run's model
+    config; an asked value that differs from the run's is refused in one line (before, --batch, --lr,
+    --ema, --seed and --preset were silently the checkpoint's, and a resumed edge-wide run was saved
+    as an edge model when --preset was left out)."""
+    from edge.errors import ConfigError, ModelError
+    from train.checkpoint import load_checkpoint
+    from train.species_mix import SPECIES_MIX
+
+    _, info = load_checkpoint(last)
+    kept = info.train_config
+    for flag, value, known in (("--augment", kept.augment, AUGMENT_COMPOUND),
+                               ("--species-mix", kept.species_mix, SPECIES_MIX)):
+        if value not in known:
+            raise ModelError(f"{last} trains with an unknown {flag} '{value}'; this edgefas knows "
+                             f"{', '.join(known)}: upgrade it or start a new run with --init")
+    streams = tuple(info.modalities)
+    checks = (("--preset", job.preset, info.preset), ("--batch", job.batch_size, kept.batch_size),
+              ("--seed", job.seed, kept.seed), ("--lr", job.learning_rate, kept.learning_rate),
+              ("--ema", job.ema_decay, kept.ema_decay), ("--augment", job.augment, kept.augment),
+              ("--species-mix", job.species_mix, kept.species_mix))
+    for flag, asked, value in checks:
+        if asked is not None and asked != value:
+            raise ConfigError(f"{flag} {asked}: the run in {job.out_dir} trains with {flag} {value}; resume with "
+                              f"that (or leave {flag} out), or start a new run with --init {last}")
+    if job.modalities is not None and tuple(job.modalities) != streams:
+        raise ConfigError(f"{'+'.join(job.modalities)} streams asked: the run in {job.out_dir} trains on "
+                          f"{'+'.join(streams)}; resume without --rgb-only (or with it, as the run was started), "
+                          f"or start a new run with --init {last}")
+    job = dataclasses.replace(job, preset=info.preset, batch_size=kept.batch_size, seed=kept.seed,
+                              learning_rate=kept.learning_rate, ema_decay=kept.ema_decay, augment=kept.augment,
+                              species_mix=kept.species_mix, modalities=streams)
+    return job, info.model_config
+
+
 def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None = None,
                  on_frame: Callable[[str, int, int], None] | None = None) -> TrainSummary:
     import torch
 
-    from edge.errors import ConfigError, ModelError
     from train.checkpoint import save_checkpoint, CheckpointExtra
-    from train.species_mix import HARD_EVERY, SPECIES_MIX, DifficultyProbe, SpeciesMix, torch_scorer
+    from train.species_mix import HARD_EVERY, DifficultyProbe, SpeciesMix, torch_scorer
     from train.model.objective import TrainConfig
     from train.model.presets import get_preset
     from train import distributed
@@ -257,9 +302,12 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
         "cuda" if torch.cuda.is_available() else "cpu")
     if job.threads:
         torch.set_num_threads(job.threads)
-    model_config = get_preset(job.preset)
-    preprocess = PreprocessConfig(size_px=model_config.input_size_px)
     out = Path(job.out_dir)
+    last = out / CHECKPOINT_NAME
+    resuming = job.resume and last.is_file()
+    job, model_config = resumed_job(job, last) if resuming else (job.for_new_run(), None)
+    model_config = model_config or get_preset(job.preset)
+    preprocess = PreprocessConfig(size_px=model_config.input_size_px)
     out.mkdir(parents=True, exist_ok=True)
     train_spec = "+".join(part + (f"#{job.protocol}" if job.protocol and "#" not in part else "")
                           for part in job.dataset.split("+"))
@@ -271,17 +319,8 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
     dev_set = prepare_samples(dev_spec, "dev", preprocess, job.detector, job.model_dir, job.cache_dir,
                               (lambda i, n: on_frame("dev", i, n)) if on_frame else None)
     seed_everything(job.seed)
-    last = out / CHECKPOINT_NAME
-    if job.resume and last.is_file():
+    if resuming:
         trainer = Trainer.resume(last, out, context=context, device=device)
-        for flag, asked, kept, known in (("--augment", job.augment, trainer.config.augment, AUGMENT_COMPOUND),
-                                         ("--species-mix", job.species_mix, trainer.config.species_mix, SPECIES_MIX)):
-            if kept not in known:
-                raise ModelError(f"{last} trains with an unknown {flag} '{kept}'; this edgefas knows "
-                                 f"{', '.join(known)}: upgrade it or start a new run with --init")
-            if asked is not None and asked != kept:
-                raise ConfigError(f"{flag} {asked}: the run in {out} trains with {flag} {kept}; resume with that "
-                                  f"(or leave {flag} out), or start a new run with --init {last}")
         log.info("resumed from %s at step %d", last, trainer.step)
     else:
         overrides = {"batch_size": job.batch_size, "steps": job.steps, "seed": job.seed,
@@ -289,7 +328,7 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
                      "species_mix": job.species_mix or "even"}
         if job.learning_rate is not None:
             overrides["learning_rate"] = job.learning_rate
-        if job.ema_decay:
+        if job.ema_decay is not None:
             overrides["ema_decay"] = job.ema_decay
         train_config = dataclasses.replace(TrainConfig(), **overrides)
         trainer = Trainer(initial_model(model_config, job), model_config, train_config, out,

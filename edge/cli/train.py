@@ -22,7 +22,7 @@ from edge.face.finder import check_detector
 
 
 def train(
-    preset: str = typer.Option("edge", "--preset", help="Model preset: edge (128 px, real time on a Jetson), edge-wide (128 px, wider, for INT8 on CPU) or paper (256 px)."),
+    preset: str | None = typer.Option(None, "--preset", help="Model preset: edge (128 px, real time on a Jetson; the default), edge-wide (128 px, wider, for INT8 on CPU) or paper (256 px)."),
     dataset: str = dataset_spec_option("synthetic:4000", note="Training data: its train split trains the model, "
                                        "its dev split calibrates the score."),
     out: Path = typer.Option(Path("runs/edge"), "--out", file_okay=False,
@@ -31,8 +31,8 @@ def train(
     # at most 1024: a step holds about 35 MiB per edge-preset face (forward and backward, measured on CPU) and
     # four times that at the paper preset's 256 px, so 1024 faces are 35-140 GiB, past any one training
     # machine; a larger batch failed in its first allocation with a traceback
-    batch: int = typer.Option(16, "--batch", min=2, max=1024, help="Batch size, half live and half attacks."),
-    seed: int = seed_option(help="Seed for weights, batches and synthesis."),
+    batch: int | None = typer.Option(None, "--batch", min=2, max=1024, help="Batch size, half live and half attacks (default: 16)."),
+    seed: int | None = seed_option(None, help="Seed for weights, batches and synthesis (default: 0)."),
     lr: float = typer.Option(None, "--lr", callback=finite(above=0), help="Learning rate (default: STDN's 6e-5)."),
     augment: str | None = typer.Option(None, "--augment",
                                        help="Camera realism in training: standard (the default), or wide (30 % of "
@@ -42,12 +42,12 @@ def train(
                                            help="Attack species per batch: even (the default), or hard: every 50 "
                                                 "steps more of the species the network still ranks with live faces "
                                                 "(train/species_mix.py). Kept in checkpoints like --augment."),
-    ema: float = typer.Option(0.0, "--ema", min=0.0, max=0.9999, callback=finite(),
+    ema: float | None = typer.Option(None, "--ema", min=0.0, max=0.9999, callback=finite(),
                               help="Ship an exponential moving average of the weights with this decay (0.99 "
-                                   "averages about the last 100 steps; 0 = the last step's weights). "
+                                   "averages about the last 100 steps; 0, the default, = the last step's weights). "
                                    "Kept in checkpoints, so --resume continues it."),
     rgb_only: bool = typer.Option(False, "--rgb-only", help="Ablation: train without the depth stream."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt with its own preset, batch, seed, learning rate, average, camera realism and species mix (an option given that differs is refused)."),
     init: Path = typer.Option(None, "--init", exists=True, dir_okay=False,
                               help="Start from this checkpoint's weights (fine-tuning, e.g. the bundled "
                                    "engines/models/edge-synthetic.pt): same preset, fresh optimiser, step 0."),
@@ -66,7 +66,8 @@ def train(
     from train.model.presets import PRESETS  # the train package imports torch
     from train.run import AUGMENT_COMPOUND, TrainJob, run_training
 
-    check_choice(preset, PRESETS, "--preset")
+    if preset is not None:
+        check_choice(preset, PRESETS, "--preset")
     if augment is not None:
         check_choice(augment, AUGMENT_COMPOUND, "--augment")
     if species_mix is not None:
@@ -78,7 +79,7 @@ def train(
                           "not both")
     check_detector(detector)
     job = TrainJob(preset=preset, dataset=dataset, dev_dataset=dev_dataset, out_dir=out, steps=steps, batch_size=batch,
-                   seed=seed, learning_rate=lr, ema_decay=ema, augment=augment, species_mix=species_mix, modalities=("rgb",) if rgb_only else ("rgb", "depth"),
+                   seed=seed, learning_rate=lr, ema_decay=ema, augment=augment, species_mix=species_mix, modalities=("rgb",) if rgb_only else None,
                    resume=resume, init=init, cache_dir=cache_dir, detector=detector, model_dir=model_dir, threads=threads)
     stderr = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),

@@ -125,26 +125,40 @@ def test_init_starts_a_new_run_from_a_checkpoint_and_refuses_what_does_not_fit(r
         assert says in str(result.exception) and "\n" not in str(result.exception)
 
 
-def test_resume_keeps_the_runs_camera_realism_and_species_mix_and_refuses_others(tmp_path, shared_data):
-    """--augment and --species-mix are kept in the checkpoint: resuming without them continues the run's own,
-    with a different one it is one line naming both (before, a resumed wide run silently trained on
-    standard batches). A hard species mix measures the species' difficulty before its first batch."""
+def test_resume_keeps_the_runs_own_settings_and_refuses_a_different_one(tmp_path, shared_data):
+    """--resume continues with the run's own preset, batch, seed, learning rate, weight average, streams,
+    camera realism and species mix; each of those options given with a different value is refused in one
+    line naming both values, before any data is read (before, all but the last two were silently the
+    checkpoint's, a resumed edge-wide run left without --preset was saved as an edge model, and a resumed
+    wide run silently trained on standard batches). A hard species mix measures the species' difficulty
+    before its first batch."""
+    from edge.errors import EdgefasError
     from train.checkpoint import load_checkpoint
 
     folder, cache = tmp_path / "wide", tmp_path / "cache"
-    base = ["train", "--dataset", "synthetic:16", "--out", str(folder), "--batch", "4", "--threads", "1",
+    base = ["train", "--dataset", "synthetic:16", "--out", str(folder), "--threads", "1",
             "--cache-dir", str(cache), "--detector", "yunet", "--model-dir", str(shared_data / "models")]
-    result = CliRunner().invoke(app, [*base, "--steps", "1", "--augment", "wide", "--species-mix", "hard"])
+    result = CliRunner().invoke(app, [*base, "--steps", "1", "--preset", "edge-wide", "--batch", "4", "--seed", "3",
+                                      "--lr", "0.0001", "--ema", "0.9", "--augment", "wide", "--species-mix", "hard"])
     assert result.exit_code == 0, result.output
     config = load_checkpoint(folder / "last.pt")[1].train_config
     assert config.augment == "wide" and config.species_mix == "hard"
     assert "species mix at step 0: {'print':" in result.output
-    result = CliRunner().invoke(app, [*base, "--steps", "2", "--resume", "--species-mix", "even"])
-    assert result.exit_code != 0 and "--species-mix hard" in str(result.exception)
-    result = CliRunner().invoke(app, [*base, "--steps", "2", "--resume", "--augment", "standard"])
-    assert result.exit_code != 0 and "--augment standard" in str(result.exception)
-    assert "--augment wide" in str(result.exception) and "\n" not in str(result.exception)
-    result = CliRunner().invoke(app, [*base, "--steps", "2", "--resume"])
+    for extra, asked, kept in ((["--preset", "edge"], "--preset edge", "--preset edge-wide"),
+                               (["--batch", "6"], "--batch 6", "--batch 4"), (["--seed", "0"], "--seed 0", "--seed 3"),
+                               (["--lr", "0.001"], "--lr 0.001", "--lr 0.0001"), (["--ema", "0"], "--ema 0.0", "--ema 0.9"),
+                               (["--rgb-only"], "rgb streams asked", "rgb+depth"),
+                               (["--species-mix", "even"], "--species-mix even", "--species-mix hard"),
+                               (["--augment", "standard"], "--augment standard", "--augment wide")):
+        result = CliRunner().invoke(app, [*base, "--steps", "2", "--resume", *extra])
+        assert result.exit_code != 0 and isinstance(result.exception, EdgefasError), (extra, result.output)
+        message = str(result.exception)
+        assert asked in message and kept in message and "\n" not in message, message
+    assert load_checkpoint(folder / "last.pt")[1].step == 1  # the refusals trained nothing
+    result = CliRunner().invoke(app, [*base, "--steps", "2", "--resume", "--batch", "4"])  # the run's own value is fine
     assert result.exit_code == 0, result.output
-    _, info = load_checkpoint(folder / "last.pt")
-    assert info.step == 2 and info.train_config.augment == "wide" and info.train_config.species_mix == "hard"
+    _, info = load_checkpoint(folder / "model.pt")
+    assert info.step == 2 and info.preset == "edge-wide"
+    config = info.train_config
+    assert (config.batch_size, config.seed, config.learning_rate, config.ema_decay) == (4, 3, 0.0001, 0.9)
+    assert config.augment == "wide" and config.species_mix == "hard"
