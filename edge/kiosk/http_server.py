@@ -13,6 +13,9 @@ changes only that edge:
   than 100 headers or a head over 1 MiB (431) — the limits of the stdlib server the API used before,
   so clients see the same answers;
 - a client that trickles its head (slowloris) is disconnected after ``HEAD_TIMEOUT_S``;
+- a connection beyond ``MAX_CONNECTIONS`` open at once is answered 503 at once and closed (audited like
+  the other refusals), so a crowd of idle sockets cannot exhaust the kiosk's file descriptors and
+  memory; the connections already open are served as before;
 - closing after a refusal is a *lingering* close (Apache's lingering_close, RFC 9112 §9.6): closing
   with unread input makes the kernel send RST, which can destroy the answer at the client, so the
   server half-closes, drops what still arrives (bounded) and closes at the client's EOF or after
@@ -50,6 +53,7 @@ HEAD_TIMEOUT_S = 5.0  # a client that trickles its request (slowloris) is discon
 KEEP_ALIVE_S = 5.0  # an idle kept-alive connection is closed after this (uvicorn's default)
 LINGER_S, LINGER_MAX_BYTES = 0.5, 1 << 20  # lingering close: how long and how much to drain
 START_TIMEOUT_S = 30.0  # the server thread reports "started" within this, or start() fails
+MAX_CONNECTIONS = 64  # open at once, per server: a kiosk's clients and a few console viewers
 STOP_GRACE_S = 1.0  # open requests (a viewer's long poll) get this long to finish at stop()
 SERVER_HEADER = "edgefas-kiosk"
 TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: what a method name may be
@@ -129,8 +133,9 @@ def _protocol_class() -> type:
     impl = import_optional("uvicorn.protocols.http.httptools_impl", "kiosk", "the kiosk's HTTP server")
 
     class _KioskProtocol(impl.HttpToolsProtocol):
-        def __init__(self, *args: Any, on_refusal: RefusalSink, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, on_refusal: RefusalSink, max_connections: int, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
+            self._max_connections = max_connections
             self.logger = log  # uvicorn logs only real failures here ("Exception in ASGI application")
             self._on_refusal = on_refusal
             self._reading_head, self._head_bytes, self._first_line = True, 0, b""
@@ -141,6 +146,10 @@ def _protocol_class() -> type:
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(_LingeringTransport(transport, self.loop))  # type: ignore[arg-type]
+            if len(self.connections) > self._max_connections:  # uvicorn's own limit logs a WARNING per request
+                self._refuse(Refusal(HTTPStatus.SERVICE_UNAVAILABLE, f"more than {self._max_connections} "
+                                     "connections open at once; try again", headers=(("Retry-After", "1"),)))
+                return
             self._arm_head_timer()
 
         def connection_lost(self, exc: Exception | None) -> None:
@@ -236,9 +245,10 @@ def _protocol_class() -> type:
 class BackgroundServer:
     """One ASGI app on one address, served by uvicorn on a daemon thread between start() and stop()."""
 
-    def __init__(self, app: Any, host: str, port: int, name: str, on_refusal: RefusalSink) -> None:
+    def __init__(self, app: Any, host: str, port: int, name: str, on_refusal: RefusalSink,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         self.app, self.host, self.port, self.name = app, host, port, name
-        self.on_refusal = on_refusal
+        self.on_refusal, self.max_connections = on_refusal, max_connections
         self._socket: socket.socket | None = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -253,7 +263,7 @@ class BackgroundServer:
     def start(self) -> None:
         """Bind (``OSError`` when the port is taken), then serve; returns once the app has started."""
         uvicorn = import_optional("uvicorn", "kiosk", f"the {self.name}")
-        protocol = functools.partial(_protocol_class(), on_refusal=self.on_refusal)
+        protocol = functools.partial(_protocol_class(), on_refusal=self.on_refusal, max_connections=self.max_connections)
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -297,6 +307,7 @@ class ServedApp:
     :meth:`serve` and :meth:`stop_serving`, and refusals audited in aggregate by ``self.refusals``."""
 
     refusals: RefusalAudit
+    max_connections: int = MAX_CONNECTIONS  # open at once; one more is answered 503
     _server: BackgroundServer | None = None
 
     def refused(self, refusal: Refusal, peer: str, action: str) -> None:
@@ -314,7 +325,7 @@ class ServedApp:
 
     def serve(self, app: Any, host: str, port: int, name: str, section: str) -> None:
         """Listen on host:port; a port that is taken is a one-line :class:`ConfigError` naming ``[section] port``."""
-        server = BackgroundServer(app, host, port, name, self.refused)
+        server = BackgroundServer(app, host, port, name, self.refused, self.max_connections)
         try:
             server.start()
         except OSError as exc:

@@ -220,6 +220,39 @@ def test_a_flood_is_rate_limited_and_audited_in_aggregate(served, capfd, caplog)
     assert len(warnings) == 4 and all(r.levelno == logging.WARNING for r in warnings)  # one per audit row
 
 
+def test_a_connection_over_the_cap_is_answered_503_and_the_open_ones_are_still_served(tmp_path):
+    """With max_connections open (each with half a request head), one more connection is answered 503 in the
+    refusal shape with Retry-After and audited; the held connections then finish their requests with 200
+    (before, every socket was accepted: a crowd of idle ones could exhaust the kiosk's file descriptors)."""
+    key, audit = HmacKey(secrets.token_bytes(32)), AuditLog(tmp_path / "audit.sqlite")
+    api = KioskApi(ApiConfig(host="127.0.0.1", port=0, allow=("127.0.0.1",)), key, live_claims,
+                   lambda: HealthReport(ok=True, camera="realsense", runner="ort cpu", policy="idle", actuator="none"),
+                   audit)
+    api.max_connections = 2
+    api.start()
+    held = []
+    try:
+        for _ in range(2):
+            held.append(socket.create_connection(api.address, timeout=30))
+            held[-1].sendall(b"GET /healthz HTTP/1.1\r\nHost: kiosk\r\n")  # the head is not finished yet
+        status, headers, body = raw_exchange(api, b"GET /healthz HTTP/1.1\r\nHost: kiosk\r\n\r\n")
+        assert status == 503 and headers.get("retry-after") == "1"
+        assert json.loads(body) == {"error": "more than 2 connections open at once; try again", "status": 503}
+        for connection in held:
+            connection.sendall(b"Connection: close\r\n\r\n")
+            answer = b""
+            while chunk := connection.recv(65536):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
+    finally:
+        for connection in held:
+            connection.close()
+        api.stop()
+    rows = audit.events(100)
+    assert [(e.detail[:3], e.count) for e in rows] == [("503", 1)]
+    audit.close()
+
+
 def test_clients_that_reset_the_connection_leave_no_traceback(served, capfd, caplog):
     api, _, audit = served(burst=1000)
     for _ in range(30):
