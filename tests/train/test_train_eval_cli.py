@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from edge.cli.app import app
+from edge.errors import EdgefasError
 
 pytest.importorskip("torch", reason="training needs torch (edgefas[train])")
 
@@ -125,26 +126,25 @@ def test_init_starts_a_new_run_from_a_checkpoint_and_refuses_what_does_not_fit(r
         assert says in str(result.exception) and "\n" not in str(result.exception)
 
 
-def test_resume_keeps_the_runs_own_settings_and_refuses_a_different_one(tmp_path, shared_data):
+def test_resume_keeps_the_runs_own_settings_and_refuses_a_different_one(run_dir, tmp_path, shared_data):
     """--resume continues with the run's own preset, batch, seed, learning rate, weight average, streams,
     camera realism and species mix; each of those options given with a different value is refused in one
     line naming both values, before any data is read (before, all but the last two were silently the
-    checkpoint's, a resumed edge-wide run left without --preset was saved as an edge model, and a resumed
-    wide run silently trained on standard batches). A hard species mix measures the species' difficulty
+    checkpoint's, and a resumed wide run silently trained on standard batches). A hard species mix measures the species' difficulty
     before its first batch."""
     from edge.errors import EdgefasError
     from train.checkpoint import load_checkpoint
 
-    folder, cache = tmp_path / "wide", tmp_path / "cache"
+    folder, cache = tmp_path / "wide", run_dir[1]  # the module's preprocessed faces (both presets are 128 px)
     base = ["train", "--dataset", "synthetic:16", "--out", str(folder), "--threads", "1",
             "--cache-dir", str(cache), "--detector", "yunet", "--model-dir", str(shared_data / "models")]
-    result = CliRunner().invoke(app, [*base, "--steps", "1", "--preset", "edge-wide", "--batch", "4", "--seed", "3",
+    result = CliRunner().invoke(app, [*base, "--steps", "1", "--batch", "4", "--seed", "3",
                                       "--lr", "0.0001", "--ema", "0.9", "--augment", "wide", "--species-mix", "hard"])
     assert result.exit_code == 0, result.output
     config = load_checkpoint(folder / "last.pt")[1].train_config
     assert config.augment == "wide" and config.species_mix == "hard"
     assert "species mix at step 0: {'print':" in result.output
-    for extra, asked, kept in ((["--preset", "edge"], "--preset edge", "--preset edge-wide"),
+    for extra, asked, kept in ((["--preset", "edge-wide"], "--preset edge-wide", "--preset edge"),
                                (["--batch", "6"], "--batch 6", "--batch 4"), (["--seed", "0"], "--seed 0", "--seed 3"),
                                (["--lr", "0.001"], "--lr 0.001", "--lr 0.0001"), (["--ema", "0"], "--ema 0.0", "--ema 0.9"),
                                (["--rgb-only"], "rgb streams asked", "rgb+depth"),
@@ -158,7 +158,26 @@ def test_resume_keeps_the_runs_own_settings_and_refuses_a_different_one(tmp_path
     result = CliRunner().invoke(app, [*base, "--steps", "2", "--resume", "--batch", "4"])  # the run's own value is fine
     assert result.exit_code == 0, result.output
     _, info = load_checkpoint(folder / "model.pt")
-    assert info.step == 2 and info.preset == "edge-wide"
+    assert info.step == 2 and info.preset == "edge"
     config = info.train_config
     assert (config.batch_size, config.seed, config.learning_rate, config.ema_decay) == (4, 3, 0.0001, 0.9)
     assert config.augment == "wide" and config.species_mix == "hard"
+
+
+def test_a_resumed_run_keeps_its_preset_when_preset_is_left_out(tmp_path):
+    """Resuming an edge-wide run without --preset continues (and later saves) an edge-wide model: before,
+    the job's default preset, edge, labelled the resumed run's model.pt."""
+    from train.checkpoint import save_checkpoint
+    from train.model.network import build_model
+    from train.model.objective import TrainConfig
+    from train.model.presets import get_preset
+    from train.run import TrainJob, resumed_job
+
+    wide = get_preset("edge-wide")
+    last = tmp_path / "last.pt"
+    save_checkpoint(last, build_model(wide), wide, TrainConfig(batch_size=6, seed=4), step=5)
+    job, model_config = resumed_job(TrainJob(out_dir=tmp_path, resume=True), last)
+    assert model_config.name == "edge-wide" and job.preset == "edge-wide"
+    assert (job.batch_size, job.seed, job.modalities) == (6, 4, ("rgb", "depth"))
+    with pytest.raises(EdgefasError, match="--preset edge: .* trains with --preset edge-wide"):
+        resumed_job(TrainJob(out_dir=tmp_path, resume=True, preset="edge"), last)
