@@ -33,7 +33,7 @@ ALPHA_TIE_EER = 0.005  # dev EERs this close count as a tie, broken on the pertu
 @dataclass(frozen=True)
 class TrainJob:
     # a None below is "not asked": a new run takes the default in the comment, --resume the run's own value,
-    # and an asked value that differs from the resumed run's is refused (run_training)
+    # and an asked value that differs from the resumed run's is refused (resumed_job)
     preset: str | None = None  # None: edge
     dataset: str = "synthetic:4000"
     dev_dataset: str | None = None  # default: the dev split of ``dataset``

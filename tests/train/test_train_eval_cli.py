@@ -100,7 +100,6 @@ def test_init_starts_a_new_run_from_a_checkpoint_and_refuses_what_does_not_fit(r
     """Fine-tuning (`--init`): the run starts from the checkpoint's weights at step 0, with its own run folder."""
     import torch
 
-    from edge.errors import EdgefasError
     from train.checkpoint import load_checkpoint
     from train.model.presets import get_preset
     from train.run import TrainJob, initial_model
@@ -130,9 +129,8 @@ def test_resume_keeps_the_runs_own_settings_and_refuses_a_different_one(run_dir,
     """--resume continues with the run's own preset, batch, seed, learning rate, weight average, streams,
     camera realism and species mix; each of those options given with a different value is refused in one
     line naming both values, before any data is read (before, all but the last two were silently the
-    checkpoint's, and a resumed wide run silently trained on standard batches). A hard species mix measures the species' difficulty
-    before its first batch."""
-    from edge.errors import EdgefasError
+    checkpoint's, and a resumed wide run silently trained on standard batches). A hard species mix
+    measures the species' difficulty before its first batch."""
     from train.checkpoint import load_checkpoint
 
     folder, cache = tmp_path / "wide", run_dir[1]  # the module's preprocessed faces (both presets are 128 px)
