@@ -5,6 +5,11 @@ use seed ranges disjoint from each other and from the procedural world's; the ``
 is the person's identity (the victim's for an attack that shows another person's face). Each clip
 gives ``FRAMES_PER_CLIP`` moments a third of a second apart. Protocols: ``grandtest`` or
 ``LOO_<species>`` over the photo world's eight attack species.
+
+``photomix:COUNT[#PROTOCOL]`` is a training set only: the train split's people and as many
+composite faces made from them (``edge.capture.photo.composite``), drawn half and half, from the
+train split's seeds. Dev and test stay ``photo:`` (real people only), so every number that chooses
+or reports a model is on photographs as they are.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from edge.capture.photo import PHOTO_ATTACKS, PhotoWorld
 from edge.capture.photo.library import open_library
 from edge.datasets import rendered
 from edge.datasets.rendered import RenderedDataset, World, parse_count, protocol_keeps  # noqa: F401
+from edge.errors import DatasetError
 
 WORLD_ATTACKS = PHOTO_ATTACKS  # the species this world renders
 # Bumped when the world renders other pixels for the same seed, so no cache made before is reused.
@@ -35,17 +41,28 @@ def check_protocol(protocol: str) -> str:
 class PhotoDataset(RenderedDataset):
     """``count`` frames of the photo world for one split; the library is opened once."""
 
-    def __init__(self, count: int, split: str, protocol: str = "grandtest") -> None:
+    def __init__(self, count: int, split: str, protocol: str = "grandtest", composites: bool = False) -> None:
         library = open_library()
-        world = World("photo", PHOTO_ATTACKS, SPLIT_SEED_BASE, CLIP_CYCLE, FRAMES_PER_CLIP, FRAME_STEP,
-                      lambda scenario, seed, split_: PhotoWorld(scenario, seed, split=split_, library=library))
+        kind = "photomix" if composites else "photo"
+        world = World(kind, PHOTO_ATTACKS, SPLIT_SEED_BASE, CLIP_CYCLE, FRAMES_PER_CLIP, FRAME_STEP,
+                      lambda scenario, seed, split_: PhotoWorld(scenario, seed, split=split_, library=library,
+                                                                composites=composites))
         super().__init__(world, count, split, protocol)
         self.library = library
+        self.composites = composites
 
     def describe(self) -> str:
         people = {p.identity for p in self.library.photos_in(self.split)}
-        return f"{super().describe()} people={len(people)}"
+        extra = f" composites={len(self.library.composites_in(self.split))}" if self.composites else ""
+        return f"{super().describe()} people={len(people)}{extra}"
 
 
 def open_photo_dataset(spec, split: str | None) -> PhotoDataset:
     return PhotoDataset(parse_count(spec, "photo:2000"), split or "train", spec.selector)
+
+
+def open_photomix_dataset(spec, split: str | None) -> PhotoDataset:
+    if (split or "train") != "train":
+        raise DatasetError(f"{spec.text}: photomix is a training set (composite faces); give the {split} "
+                           f"split as photo:COUNT, e.g. --dev-dataset photo:1200")
+    return PhotoDataset(parse_count(spec, "photomix:3000"), "train", spec.selector, composites=True)

@@ -77,6 +77,11 @@ DATASET_KINDS: tuple[DatasetKind, ...] = (
                 "splits; PROTOCOL is grandtest or LOO_<print|replay|mask|cutout|glasses|wrapped|silicone|mannequin>",
                 "edge.datasets.photo:open_photo_dataset", False, folder=False, count=True,
                 check_selector="edge.datasets.photo:check_protocol"),
+    DatasetKind("photomix", "photomix:COUNT[#PROTOCOL]",
+                "training only: COUNT frames of the photo world's train people and composite faces made from "
+                "them (one person's inner face on another's head), half and half; dev and test are photo:COUNT",
+                "edge.datasets.photo:open_photomix_dataset", False, folder=False, count=True,
+                check_selector="edge.datasets.photo:check_protocol"),
     DatasetKind("folder", "folder:PATH", "a labels.csv folder dataset (DESIGN §8); a split column (train, dev, "
                 "test) picks each split's rows, without one the whole folder is every split",
                 "edge.datasets.folder:open_folder_dataset", False),

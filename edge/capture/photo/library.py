@@ -31,6 +31,7 @@ PORTRAITS = {"astronaut.png": "Eileen Collins", "sergey.png": "Sergey (MediaPipe
 class Photo:
     path: Path
     identity: str
+    donor: Path | None = None  # a composite: the inner face comes from this photo (edge.capture.photo.composite)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,20 @@ class PhotoLibrary:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         which = self.split_of()
         return tuple(p for p in self.photos if which[p.identity] == split)
+
+    def composites_in(self, split: str) -> tuple[Photo, ...]:
+        """One composite per photo of ``split``: its head and body with the inner face of a photo of
+        another person of the same split (chosen by a hash of the two names, so the pairs never
+        depend on the manifest's order). Identity ``HEAD~DONOR``: a face no split holds, made only
+        of people of this split."""
+        own = self.photos_in(split)
+        out = []
+        for head in own:
+            donors = sorted((p for p in own if p.identity != head.identity),
+                            key=lambda p: hashlib.sha256(f"{head.path.name}>{p.path.name}".encode()).hexdigest())
+            if donors:
+                out.append(Photo(head.path, f"{head.identity}~{donors[0].identity}", donors[0].path))
+        return tuple(out)
 
 
 def default_root() -> Path:

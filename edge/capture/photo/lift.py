@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from edge.cache import cache_dir as cache_folder
+from edge.capture.photo.composite import COMPOSITE_VERSION, composite_face
 from edge.errors import SourceError
 
 LIFT_VERSION = 4
@@ -247,11 +248,21 @@ def _inpaint16(z: np.ndarray, known: np.ndarray, step: int) -> np.ndarray:
     return cv2.resize(filled, (gw, gh), interpolation=cv2.INTER_LINEAR)
 
 
-def card_for(photo: Path, mesh_path: Path, yunet_path: Path, segmenter) -> PersonCard:
-    """The cached card of ``photo`` (made and cached on first use)."""
+def _decode(data: bytes, photo: Path) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise SourceError(f"cannot decode photo {photo}")
+    return image
+
+
+def card_for(photo: Path, mesh_path: Path, yunet_path: Path, segmenter, donor: Path | None = None) -> PersonCard:
+    """The cached card of ``photo`` (made and cached on first use); with ``donor``, of the composite
+    of the two photos (the donor's inner face on ``photo``'s head, :mod:`edge.capture.photo.composite`)."""
     data = Path(photo).read_bytes()
-    key = hashlib.sha256(data + mesh_path.read_bytes()[:4096] + str(LIFT_VERSION).encode()).hexdigest()[:20]
-    path = cache_dir() / f"{Path(photo).stem}-{key}.npz"
+    extra = b"" if donor is None else Path(donor).read_bytes() + f"composite{COMPOSITE_VERSION}".encode()
+    key = hashlib.sha256(data + extra + mesh_path.read_bytes()[:4096] + str(LIFT_VERSION).encode()).hexdigest()[:20]
+    stem = Path(photo).stem if donor is None else f"{Path(photo).stem}~{Path(donor).stem}"
+    path = cache_dir() / f"{stem}-{key}.npz"
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -260,13 +271,18 @@ def card_for(photo: Path, mesh_path: Path, yunet_path: Path, segmenter) -> Perso
                                   z["body_bgr"], float(z["yaw_deg"]))
         except (OSError, KeyError, ValueError):
             path.unlink(missing_ok=True)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise SourceError(f"cannot decode photo {photo}")
+    image = _decode(data, photo)
     try:
         landmarks = _detect(image, yunet_path)
     except SourceError:
         raise SourceError(f"no face found in {photo}") from None
+    if donor is not None:
+        face = _decode(Path(donor).read_bytes(), donor)
+        try:
+            image = composite_face(image, landmarks, face, _detect(face, yunet_path))
+            landmarks = _detect(image, yunet_path)  # the mesh is posed to the composite's own face
+        except (SourceError, ValueError) as exc:
+            raise SourceError(f"cannot make a composite of {photo} and {donor}: {exc}") from None
     card = lift_photo(image, landmarks, segmenter.probability(image), load_face_mesh(mesh_path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".{os.getpid()}.partial.npz")

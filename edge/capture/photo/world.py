@@ -34,9 +34,10 @@ def _segmenter(root: str):
     return PersonSegmenter(extra_dirs=(Path(root) / "models",))
 
 
-@functools.lru_cache(maxsize=24)  # a card is 10-20 MB; a split has at most a few dozen photos
-def cached_card(photo: str, root: str) -> PersonCard:
-    """The lifted card of one photo, shared by every world of this process."""
+@functools.lru_cache(maxsize=80)  # a card is 10-20 MB; a split has a few dozen photos, twice that with composites
+def cached_card(photo: str, root: str, donor: str = "") -> PersonCard:
+    """The lifted card of one photo (of a composite when ``donor`` names a second photo), shared by
+    every world of this process."""
     yunet = Path(root) / "models" / "face_detection_yunet.onnx"
     if not yunet.is_file():
         from edge.face.model_store import find_yunet
@@ -44,7 +45,8 @@ def cached_card(photo: str, root: str) -> PersonCard:
         yunet = find_yunet()
         if yunet is None:
             raise SourceError("the photo world needs YuNet to place its meshes on the photos; see `edgefas models`")
-    return card_for(Path(photo), Path(root) / "meshes" / "canonical_face_model.obj", yunet, _segmenter(root))
+    return card_for(Path(photo), Path(root) / "meshes" / "canonical_face_model.obj", yunet, _segmenter(root),
+                    Path(donor) if donor else None)
 
 
 class PhotoWorld(SyntheticWorld):
@@ -54,7 +56,7 @@ class PhotoWorld(SyntheticWorld):
 
     def __init__(self, scenario: str, seed: int = 0, rig: SensorRig | None = None, fps: int = 30,
                  distance_m: float | None = None, split: str = SOURCE_SPLIT,
-                 library: PhotoLibrary | None = None) -> None:
+                 library: PhotoLibrary | None = None, composites: bool = False) -> None:
         if scenario not in PHOTO_SCENARIOS:
             raise SourceError(f"unknown photo scenario '{scenario}'; use one of: {', '.join(PHOTO_SCENARIOS)}")
         self.scenario = scenario
@@ -64,13 +66,15 @@ class PhotoWorld(SyntheticWorld):
         self.distance_m = distance_m
         self.split = split
         self.library = library or open_library()
-        self.pool = self.library.photos_in(split)
+        # with composites, half the people drawn are composite faces of this split's people
+        self.pool = self.library.photos_in(split) + (self.library.composites_in(split) if composites else ())
         self._clip = None
         self._static = {}
         self.bystanders = []
 
     def card(self, index: int) -> PersonCard:
-        return cached_card(str(self.pool[index].path), str(self.library.root))
+        photo = self.pool[index]
+        return cached_card(str(photo.path), str(self.library.root), str(photo.donor) if photo.donor else "")
 
     def make_clip(self, scenario: str, clip_seed: int) -> PhotoClip:
         """Who is in the scene: a wearer (the live person, or the attacker) and, for an attack, a victim
