@@ -10,14 +10,6 @@ import pytest
 from edge.errors import DatasetError
 
 
-@pytest.fixture(scope="module")
-def library(shared_data):
-    from edge.capture.photo.library import open_library
-    from edge.capture.photo.segmenter import find_segmenter
-
-    if find_segmenter((shared_data / "models",)) is None:
-        pytest.skip("person segmenter not installed: run `python tools/fetch_segmenter.py` (make setup does)")
-    return open_library(shared_data)
 
 
 def test_composites_pair_two_different_people_of_the_same_split(library):

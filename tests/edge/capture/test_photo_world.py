@@ -8,14 +8,6 @@ import pytest
 from edge.errors import SourceError
 
 
-@pytest.fixture(scope="module")
-def library(shared_data):
-    from edge.capture.photo.library import open_library
-    from edge.capture.photo.segmenter import find_segmenter
-
-    if find_segmenter((shared_data / "models",)) is None:
-        pytest.skip("person segmenter not installed: run `python tools/fetch_segmenter.py` (make setup does)")
-    return open_library(shared_data)
 
 
 def test_every_person_is_in_exactly_one_split(library):
