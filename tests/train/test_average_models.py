@@ -1,0 +1,92 @@
+"""tools/average_models.py: the weight average of fine-tunes, recalibrated, and what it refuses."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the training extra (torch) is not installed")
+
+from edge.errors import ModelError  # noqa: E402
+from train.checkpoint import CheckpointExtra, load_checkpoint, save_checkpoint  # noqa: E402
+from train.model import TrainConfig, get_preset  # noqa: E402
+from train.model.network import build_model  # noqa: E402
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "average_models.py"
+
+
+@pytest.fixture(scope="module")
+def tool():
+    spec = importlib.util.spec_from_file_location("average_models", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def saved(path: Path, seed: int, preset: str = "edge") -> Path:
+    torch.manual_seed(seed)
+    config = get_preset(preset)
+    model = build_model(config)
+    with torch.no_grad():  # distinct running statistics, so "taken from the first" is checkable
+        for name, buf in model.named_buffers():
+            if name.endswith("running_mean"):
+                buf.normal_()
+    return save_checkpoint(path, model, config, TrainConfig(), step=10 * seed)
+
+
+def test_parameters_are_the_uniform_mean_and_norm_statistics_are_not_averaged(tool, tmp_path):
+    paths = [saved(tmp_path / f"{s}.pt", s) for s in (1, 2, 3)]
+    states = [load_checkpoint(p)[0].state_dict() for p in paths]
+    mean = tool.average_state(states)
+    averaged = 0
+    for key, value in mean.items():
+        if key.endswith(("running_mean", "running_var", "num_batches_tracked")):
+            assert torch.equal(value, states[0][key])
+        elif value.is_floating_point():
+            expected = (states[0][key] + states[1][key] + states[2][key]) / 3
+            torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-6)
+            averaged += int(not torch.allclose(value, states[0][key]))
+    assert averaged > 10  # the inputs differed, so the average moved most tensors away from the first
+
+
+def test_one_model_or_mixed_presets_are_refused(tool, tmp_path):
+    edge = saved(tmp_path / "edge.pt", 1)
+    wide = saved(tmp_path / "wide.pt", 2, preset="edge-wide")
+    with pytest.raises(ModelError, match="at least two"):
+        tool.load_all([edge])
+    with pytest.raises(ModelError, match="one preset") as err:
+        tool.load_all([edge, wide])
+    assert "wide.pt" in str(err.value) and "edge.pt" in str(err.value)
+
+
+def test_a_missing_file_or_writing_over_an_input_is_a_one_line_error(tool, tmp_path, capsys):
+    edge = saved(tmp_path / "edge.pt", 1)
+    args = ["--dataset", "synthetic:16", "--dev-dataset", "synthetic:16"]
+    assert tool.main([str(edge), str(tmp_path / "nope.pt"), *args, "--out", str(tmp_path / "o.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "nope.pt" in err and len(err.strip().splitlines()) == 1
+    assert tool.main([str(edge), str(tmp_path / "nope.pt"), *args, "--out", str(edge)]) == 2
+    assert "one of the inputs" in capsys.readouterr().err
+    assert not (tmp_path / "o.pt").exists()
+
+
+def test_the_average_ships_calibrated_with_its_own_norm_statistics(tool, tmp_path, shared_data):
+    paths = [saved(tmp_path / f"{s}.pt", s) for s in (1, 2)]
+    out = tmp_path / "soup" / "model.pt"
+    summary = tool.average_checkpoints(paths, "synthetic:16", "synthetic:16", out, cache_dir=tmp_path / "cache",
+                                       model_dir=shared_data / "models", detector="yunet")
+    model, info = load_checkpoint(out)
+    first = load_checkpoint(paths[0])[0].state_dict()
+    second = load_checkpoint(paths[1])[0].state_dict()
+    state = model.state_dict()
+    key = next(k for k, v in state.items() if k.endswith(".weight") and v.dim() == 4)
+    torch.testing.assert_close(state[key], (first[key] + second[key]) / 2, rtol=1e-5, atol=1e-6)
+    stats = [k for k in state if k.endswith("running_mean")]
+    assert any(not torch.allclose(state[k], first[k]) for k in stats)  # recomputed on training faces
+    assert math.isfinite(info.threshold) and info.threshold == pytest.approx(summary["threshold"])
+    assert info.alpha == pytest.approx(summary["alpha"]) and info.step == 20
+    assert json.loads(out.with_name("model.average.json").read_text())["sources"] == [str(p) for p in paths]
