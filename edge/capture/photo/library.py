@@ -12,6 +12,7 @@ test score is always about people the model never saw (the ``subject`` column is
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -76,15 +77,20 @@ class PhotoLibrary:
         """One composite per photo of ``split``: its head and body with the inner face of a photo of
         another person of the same split (chosen by a hash of the two names, so the pairs never
         depend on the manifest's order). Identity ``HEAD~DONOR``: a face no split holds, made only
-        of people of this split."""
-        own = self.photos_in(split)
-        out = []
-        for head in own:
-            donors = sorted((p for p in own if p.identity != head.identity),
-                            key=lambda p: hashlib.sha256(f"{head.path.name}>{p.path.name}".encode()).hexdigest())
-            if donors:
-                out.append(Photo(head.path, f"{head.identity}~{donors[0].identity}", donors[0].path))
-        return tuple(out)
+        of people of this split. Paired once per library and split (every rendered clip asks)."""
+        return _composites(self, split)
+
+
+@functools.lru_cache(maxsize=16)
+def _composites(library: PhotoLibrary, split: str) -> tuple[Photo, ...]:
+    own = library.photos_in(split)
+    out = []
+    for head in own:
+        donors = sorted((p for p in own if p.identity != head.identity),
+                        key=lambda p: hashlib.sha256(f"{head.path.name}>{p.path.name}".encode()).hexdigest())
+        if donors:
+            out.append(Photo(head.path, f"{head.identity}~{donors[0].identity}", donors[0].path))
+    return tuple(out)
 
 
 def default_root() -> Path:
