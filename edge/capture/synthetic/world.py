@@ -72,17 +72,20 @@ class SyntheticWorld:
 
     def clip_for(self, index: int) -> Clip:
         """The clip frame ``index`` belongs to (a new random scene every segment of ``mixed``)."""
-        if self.scenario == "mixed":
-            segment = index // MIXED_SEGMENT_FRAMES
-            rng = np.random.default_rng([self.seed, segment, 7])
-            scenario = self.mixed_choices[int(rng.integers(len(self.mixed_choices)))]
-            key, clip_seed = segment, outside_split_seeds(int(rng.integers(0, 2**31 - 1)))
-        else:
-            scenario, key, clip_seed = self.scenario, 0, self.seed
+        scenario, key, clip_seed = self.clip_plan(index)
         if self._clip is None or self._clip[0] != key:
             self._clip = (key, self.make_clip(scenario, clip_seed))
             self._static.clear()
         return self._clip[1]
+
+    def clip_plan(self, index: int) -> tuple[str, int, int]:
+        """(scenario, segment key, clip seed) of frame ``index``'s clip, without building the clip."""
+        if self.scenario == "mixed":
+            segment = index // MIXED_SEGMENT_FRAMES
+            rng = np.random.default_rng([self.seed, segment, 7])
+            scenario = self.mixed_choices[int(rng.integers(len(self.mixed_choices)))]
+            return scenario, segment, outside_split_seeds(int(rng.integers(0, 2**31 - 1)))
+        return self.scenario, 0, self.seed
 
     def make_clip(self, scenario: str, clip_seed: int) -> Clip:
         return Clip.create(scenario, clip_seed, self.distance_m)

@@ -132,5 +132,7 @@ def test_mixed_videos_never_draw_a_split_clip_seed():
     assert outside_split_seeds(10_000_000) not in RESERVED_CLIP_SEEDS
     assert outside_split_seeds(5) == 5 and outside_split_seeds(2**31 - 2) == 2**31 - 2
     world = SyntheticWorld("mixed", seed=1)
-    seeds = {world.clip_for(k * 45).rng_seed for k in range(200)}
+    seeds = {world.clip_plan(k * 45)[2] for k in range(200)}
     assert not any(s in RESERVED_CLIP_SEEDS for s in seeds) and len(seeds) > 150
+    for k in (0, 7):  # the plan is the clip that is built
+        assert world.clip_for(k * 45).rng_seed == world.clip_plan(k * 45)[2]
