@@ -4,7 +4,7 @@ Runs fine-tuned from the same weights land in one basin; the uniform average of 
 model of its own (Wortsman et al., "Model soups", ICML 2022). This writes it as a ``model.pt`` that
 ships like any run's: the BatchNorm statistics recomputed on training batches (the averaged weights
 need their own; buffers are not averaged), alpha and the threshold chosen on the dev split by the
-rule every training run ends with (``train.run.calibrate_score``). Every input must be the same
+rule every training run ends with (``train.run.ship_model``). Every input must be the same
 preset with the same streams; anything else is refused in one line.
 
     python tools/average_models.py runs/a/model.pt runs/b/model.pt runs/c/model.pt \\
@@ -48,16 +48,13 @@ def load_all(paths: list[Path]):
 
     if len(paths) < 2:
         raise ModelError("averaging needs at least two model.pt files")
-    loaded = []
-    for path in paths:
-        model, info = load_checkpoint(path)
-        if loaded:
-            first_path, _, first = paths[0], *loaded[0]
-            if info.model_config != first.model_config or tuple(info.modalities) != tuple(first.modalities):
-                raise ModelError(f"{path} is a '{info.preset}' model on {'+'.join(info.modalities)} but {first_path} "
-                                 f"is '{first.preset}' on {'+'.join(first.modalities)}; average runs of one preset "
-                                 f"and one set of streams")
-        loaded.append((model, info))
+    loaded = [load_checkpoint(path) for path in paths]
+    first = loaded[0][1]
+    for path, (_, info) in zip(paths[1:], loaded[1:]):
+        if info.model_config != first.model_config or tuple(info.modalities) != tuple(first.modalities):
+            raise ModelError(f"{path} is a '{info.preset}' model on {'+'.join(info.modalities)} but {paths[0]} "
+                             f"is '{first.preset}' on {'+'.join(first.modalities)}; average runs of one preset "
+                             f"and one set of streams")
     return loaded
 
 
@@ -67,8 +64,7 @@ def average_checkpoints(paths: list[Path], dataset: str, dev_dataset: str, out: 
     """Write the calibrated average of ``paths`` to ``out``; returns a summary (sources, alpha, threshold)."""
     from edge.datasets.sampleset import prepare_samples
     from edge.face.preprocess import PreprocessConfig
-    from train.checkpoint import CheckpointExtra, save_checkpoint
-    from train.run import calibrate_score, recalibrate_batchnorm
+    from train.run import ship_model
 
     loaded = load_all(paths)
     model, info = loaded[0]
@@ -76,10 +72,8 @@ def average_checkpoints(paths: list[Path], dataset: str, dev_dataset: str, out: 
     preprocess = PreprocessConfig(size_px=info.model_config.input_size_px)
     train_set = prepare_samples(dataset, "train", preprocess, detector, model_dir, cache_dir)
     dev_set = prepare_samples(dev_dataset, "dev", preprocess, detector, model_dir, cache_dir)
-    recalibrate_batchnorm(model, train_set, seed=seed)
-    alpha, threshold, report = calibrate_score(model, dev_set, target)
-    save_checkpoint(out, model, info.model_config, info.train_config, max(i.step for _, i in loaded),
-                    CheckpointExtra(preprocess=preprocess.to_metadata(), threshold=threshold))
+    alpha, threshold, report = ship_model(model, info.model_config, info.train_config,
+                                          max(i.step for _, i in loaded), train_set, dev_set, out, target, seed)
     summary = {"sources": [str(p) for p in paths], "dataset": dataset, "dev_dataset": dev_dataset,
                "alpha": alpha, "threshold": threshold, "dev_eer": report.get("eer")}
     out.with_name(out.stem + ".average.json").write_text(json.dumps(summary, indent=2))

@@ -287,7 +287,6 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
                  on_frame: Callable[[str, int, int], None] | None = None) -> TrainSummary:
     import torch
 
-    from train.checkpoint import save_checkpoint, CheckpointExtra
     from train.species_mix import HARD_EVERY, DifficultyProbe, SpeciesMix, torch_scorer
     from train.model.objective import TrainConfig
     from train.model.presets import get_preset
@@ -357,16 +356,30 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
             return TrainSummary(out / "model.pt", trainer.step, time.perf_counter() - started, _peak_rss_mib(),
                                 len(train_set), len(dev_set), float("nan"), float("nan"), {})
     model = trainer.shipped_model().cpu()  # the weight average when the run keeps one
-    recalibrate_batchnorm(model, train_set, seed=job.seed)
-    alpha, threshold, report = calibrate_score(model, dev_set, job.threshold_target)
     final = out / "model.pt"
-    save_checkpoint(final, model, model_config, trainer.config, trainer.step,
-                    CheckpointExtra(preprocess=preprocess.to_metadata(), threshold=threshold))
+    alpha, threshold, report = ship_model(model, model_config, trainer.config, trainer.step, train_set, dev_set,
+                                          final, job.threshold_target, job.seed)
     peak = _peak_rss_mib()
     summary = TrainSummary(final, trainer.step, time.perf_counter() - started, peak, len(train_set), len(dev_set),
                            alpha, threshold, report)
     (out / "summary.json").write_text(json.dumps(dataclasses.asdict(summary), default=str, indent=2))
     return summary
+
+
+def ship_model(model, model_config, train_config, step: int, train_set: SampleSet, dev_set: SampleSet, out: Path,
+               target: str, seed: int) -> tuple[float, float, dict]:
+    """How trained weights become a ``model.pt``: BatchNorm statistics recomputed on ``train_set``,
+    alpha and the threshold chosen on ``dev_set`` (:func:`calibrate_score`), the checkpoint written
+    with its preprocessing contract. A training run ends here, and so does a weight average of runs
+    (tools/average_models.py). Returns (alpha, threshold, dev report)."""
+    from train.checkpoint import CheckpointExtra, save_checkpoint
+
+    recalibrate_batchnorm(model, train_set, seed=seed)
+    alpha, threshold, report = calibrate_score(model, dev_set, target)
+    preprocess = PreprocessConfig(size_px=model_config.input_size_px)
+    save_checkpoint(out, model, model_config, train_config, step,
+                    CheckpointExtra(preprocess=preprocess.to_metadata(), threshold=threshold))
+    return alpha, threshold, report
 
 
 def _peak_rss_mib() -> float:

@@ -11,8 +11,6 @@ from edge.capture.photo.library import PhotoLibrary
 from edge.errors import DatasetError
 
 
-
-
 def test_composites_pair_two_different_people_of_the_same_split(library):
     from edge.capture.photo.library import SPLITS
 

@@ -8,8 +8,6 @@ import pytest
 from edge.errors import SourceError
 
 
-
-
 def test_every_person_is_in_exactly_one_split(library):
     from edge.capture.photo.library import SPLITS
 
