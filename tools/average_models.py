@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from calibration.threshold import parse_target  # noqa: E402
 from edge.errors import EdgefasError, ModelError  # noqa: E402
 
 
@@ -88,12 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="model.pt to write")
     ap.add_argument("--cache-dir", type=Path, default=None)
     ap.add_argument("--model-dir", type=Path, default=None)
-    ap.add_argument("--threshold-target", default="eer")
+    ap.add_argument("--threshold-target", default="eer", help="operating point, as `edgefas calibrate threshold --target`")
     args = ap.parse_args(argv)
     if args.out.resolve() in {p.resolve() for p in args.models}:
         print(f"error: --out {args.out} is one of the inputs; write the average to a new file", file=sys.stderr)
         return 2
     try:
+        parse_target(args.threshold_target)  # a typo is refused now, not after minutes of scoring
         summary = average_checkpoints(args.models, args.dataset, args.dev_dataset, args.out, args.cache_dir,
                                       args.model_dir, target=args.threshold_target)
     except EdgefasError as exc:

@@ -71,6 +71,8 @@ def test_a_missing_file_or_writing_over_an_input_is_a_one_line_error(tool, tmp_p
     assert "nope.pt" in err and len(err.strip().splitlines()) == 1
     assert tool.main([str(edge), str(tmp_path / "nope.pt"), *args, "--out", str(edge)]) == 2
     assert "one of the inputs" in capsys.readouterr().err
+    assert tool.main([str(edge), str(edge), *args, "--threshold-target", "bogus", "--out", str(tmp_path / "o.pt")]) == 2
+    assert "bogus" in capsys.readouterr().err
     assert not (tmp_path / "o.pt").exists()
 
 
