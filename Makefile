@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 # torch==2.13.0 is pinned so pip takes the CPU build (an open range may pull a multi-GB CUDA build);
 # on a Jetson install JetPack's own torch instead (README, "Jetson").
 TORCH ?= torch==2.13.0
+# The suite runs on this many pytest-xdist worker processes (two: the CI machines have two cores; many
+# tests wait on threads, sockets and child processes). TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: setup segmenter demo test clean site-demo
 
@@ -32,7 +35,7 @@ site-demo: setup
 	$(BIN)/python tools/site_demo.py
 
 test: setup
-	$(BIN)/python -m pytest -q -rs -p no:cacheprovider
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider -n $(TEST_WORKERS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
