@@ -371,7 +371,7 @@ def ship_model(model, model_config, train_config, step: int, train_set: SampleSe
     """How trained weights become a ``model.pt``: BatchNorm statistics recomputed on ``train_set``,
     alpha and the threshold chosen on ``dev_set`` (:func:`calibrate_score`), the checkpoint written
     with its preprocessing contract. A training run ends here, and so does a weight average of runs
-    (tools/average_models.py). Returns (alpha, threshold, dev report)."""
+    (train/average.py). Returns (alpha, threshold, dev report)."""
     from train.checkpoint import CheckpointExtra, save_checkpoint
 
     recalibrate_batchnorm(model, train_set, seed=seed)

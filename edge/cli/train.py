@@ -14,6 +14,7 @@ from edge.cli.options import (
     detector_option,
     finite,
     model_dir_option,
+    output_file,
     seed_option,
     threads_option,
 )
@@ -107,5 +108,58 @@ def train(
         f"{summary.threshold:.4f}, alpha {summary.alpha}")
 
 
+def average(
+    models: list[Path] = typer.Argument(..., exists=True, dir_okay=False, show_default=False, metavar="MODEL.pt",
+                                        help="Two or more model.pt files of runs fine-tuned from the same weights "
+                                             "(one preset, one set of streams)."),
+    dataset: str = dataset_spec_option(..., note="The runs' training data: its train split gives the average its "
+                                       "BatchNorm statistics."),
+    dev_dataset: str = dataset_spec_option(..., flag="--dev-dataset", note="Dev data, read at its dev split: alpha "
+                                           "and the threshold are chosen on it as at the end of a training run."),
+    out: Path = typer.Option(..., "--out", dir_okay=False, callback=output_file,
+                             help="model.pt to write (not one of the inputs); OUT's stem + .average.json names "
+                                  "the sources."),
+    threshold_target: str = typer.Option("eer", "--threshold-target",
+                                         help="Operating point, as `edgefas calibrate threshold --target` (default: "
+                                              "eer, the rule a training run ends with)."),
+    seed: int = seed_option(0, help="Seed of the BatchNorm batches."),
+    detector: str = detector_option(note="Used on full frames."),
+    model_dir: Path = model_dir_option(),
+    cache_dir: Path = cache_dir_option("samples"),
+) -> None:
+    """Average the weights of several fine-tunes and calibrate the result like a training run.
+
+    The average of runs fine-tuned from one model is often better than each (docs/weight-average.md).
+
+    BatchNorm statistics are recomputed on training faces, alpha and the threshold chosen on dev.
+    """
+    from calibration.threshold import parse_target
+    from train.average import average_checkpoints, check_out
+
+    parse_target(threshold_target)  # both refused before any model is loaded or face read
+    check_out(models, out)
+    check_detector(detector)
+    stderr = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=stderr, disable=not stderr.is_terminal) as bar:
+        tasks: dict[str, int] = {}
+
+        def on_frame(split: str, i: int, n: int) -> None:
+            if split not in tasks:
+                tasks[split] = bar.add_task(f"preprocess {split}", total=n)
+            bar.update(tasks[split], completed=i)
+
+        def on_stage(text: str) -> None:
+            bar.add_task(text, total=None)
+
+        summary = average_checkpoints(models, dataset, dev_dataset, out, cache_dir, model_dir, detector,
+                                      threshold_target, seed, on_frame=on_frame, on_stage=on_stage)
+    eer = summary["dev_eer"]
+    Console().print(f"wrote {out}: average of {len(models)} models; dev: EER "
+                    f"{'n/a' if eer is None else f'{eer:.2%}'} at threshold {summary['threshold']:.4f}, "
+                    f"alpha {summary['alpha']}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
+    app.command("average")(average)

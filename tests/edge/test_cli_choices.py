@@ -8,6 +8,8 @@ choice option on a command, fails this file until it has a row.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -18,16 +20,23 @@ from edge.errors import EdgefasError
 # Options whose value must be one of a fixed set (or, for --target, one of a few forms).
 CHOICE_OPTIONS = {"--detector", "--split", "--preset", "--precision", "--mode", "--depth-filters", "--filters",
                   "--method", "--build", "--variant", "--format", "--scenario", "--target", "--roi", "--augment",
-                  "--keep-fp32", "--species-mix"}
+                  "--keep-fp32", "--species-mix", "--threshold-target"}
 
 # How a message names an option when not by its flag: --target takes a form (calibration.threshold.parse_target).
-NAMED_AS = {"--target": "threshold target"}
+NAMED_AS = {"--target": "threshold target", "--threshold-target": "threshold target"}
+
+# A checkpoint that exists (outside the test's folder), for commands that check their inputs exist before anything else.
+BUNDLED_PT = str(Path(__file__).resolve().parents[2] / "engines" / "models" / "edge-synthetic.pt")
 
 # (command path, argv with the bad value, option, text every valid message must contain)
 CASES: list[tuple[str, list[str], str, tuple[str, ...]]] = [
     ("faces", ["faces", "x.png", "--detector", "foo"], "--detector", ("auto", "yunet", "haar")),
     ("train", ["train", "--augment", "foo"], "--augment", ("standard", "wide")),
     ("train", ["train", "--species-mix", "foo"], "--species-mix", ("even", "hard")),
+    ("average", ["average", BUNDLED_PT, BUNDLED_PT, "--dataset", "synthetic:8", "--dev-dataset", "synthetic:8",
+                 "--out", "o.pt", "--threshold-target", "foo"], "--threshold-target", ("bpcer@apcer=RATE", "eer")),
+    ("average", ["average", BUNDLED_PT, BUNDLED_PT, "--dataset", "synthetic:8", "--dev-dataset", "synthetic:8",
+                 "--out", "o.pt", "--detector", "foo"], "--detector", ("auto", "yunet", "haar")),
     ("live", ["live", "--headless", "--detector", "foo"], "--detector", ("auto", "yunet", "haar")),
     ("live", ["live", "--headless", "--depth-filters", "foo"], "--depth-filters", ("default", "decimate2", "raw")),
     ("live", ["live", "--headless", "--roi", "foo"], "--roi", ("on", "off")),

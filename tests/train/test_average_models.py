@@ -1,30 +1,22 @@
-"""tools/average_models.py: the weight average of fine-tunes, recalibrated, and what it refuses."""
+"""``edgefas average`` (train/average.py): the weight average of fine-tunes, recalibrated, and what it refuses."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 torch = pytest.importorskip("torch", reason="the training extra (torch) is not installed")
 
-from edge.errors import ModelError  # noqa: E402
-from train.checkpoint import CheckpointExtra, load_checkpoint, save_checkpoint  # noqa: E402
+from edge.cli.app import app  # noqa: E402
+from edge.errors import ConfigError, ModelError  # noqa: E402
+from train import average as tool  # noqa: E402
+from train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from train.model import TrainConfig, get_preset  # noqa: E402
 from train.model.network import build_model  # noqa: E402
-
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "average_models.py"
-
-
-@pytest.fixture(scope="module")
-def tool():
-    spec = importlib.util.spec_from_file_location("average_models", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def saved(path: Path, seed: int, preset: str = "edge") -> Path:
@@ -38,7 +30,7 @@ def saved(path: Path, seed: int, preset: str = "edge") -> Path:
     return save_checkpoint(path, model, config, TrainConfig(), step=10 * seed)
 
 
-def test_parameters_are_the_uniform_mean_and_norm_statistics_are_not_averaged(tool, tmp_path):
+def test_parameters_are_the_uniform_mean_and_norm_statistics_are_not_averaged(tmp_path):
     paths = [saved(tmp_path / f"{s}.pt", s) for s in (1, 2, 3)]
     states = [load_checkpoint(p)[0].state_dict() for p in paths]
     mean = tool.average_state(states)
@@ -53,7 +45,7 @@ def test_parameters_are_the_uniform_mean_and_norm_statistics_are_not_averaged(to
     assert averaged > 10  # the inputs differed, so the average moved most tensors away from the first
 
 
-def test_one_model_or_mixed_presets_are_refused(tool, tmp_path):
+def test_one_model_or_mixed_presets_are_refused(tmp_path):
     edge = saved(tmp_path / "edge.pt", 1)
     wide = saved(tmp_path / "wide.pt", 2, preset="edge-wide")
     with pytest.raises(ModelError, match="at least two"):
@@ -63,24 +55,32 @@ def test_one_model_or_mixed_presets_are_refused(tool, tmp_path):
     assert "wide.pt" in str(err.value) and "edge.pt" in str(err.value)
 
 
-def test_a_missing_file_or_writing_over_an_input_is_a_one_line_error(tool, tmp_path, capsys):
+def test_a_missing_file_writing_over_an_input_or_a_bad_target_is_refused_before_any_work(tmp_path, monkeypatch):
     edge = saved(tmp_path / "edge.pt", 1)
-    args = ["--dataset", "synthetic:16", "--dev-dataset", "synthetic:16"]
-    assert tool.main([str(edge), str(tmp_path / "nope.pt"), *args, "--out", str(tmp_path / "o.pt")]) == 2
-    err = capsys.readouterr().err
-    assert "nope.pt" in err and len(err.strip().splitlines()) == 1
-    assert tool.main([str(edge), str(tmp_path / "nope.pt"), *args, "--out", str(edge)]) == 2
-    assert "one of the inputs" in capsys.readouterr().err
-    assert tool.main([str(edge), str(edge), *args, "--threshold-target", "bogus", "--out", str(tmp_path / "o.pt")]) == 2
-    assert "bogus" in capsys.readouterr().err
-    assert not (tmp_path / "o.pt").exists()
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    args = ["--dataset", "synthetic:16", "--dev-dataset", "synthetic:16", "--cache-dir", str(tmp_path / "cache")]
+    runner = CliRunner()
+    missing = runner.invoke(app, ["average", str(edge), str(tmp_path / "nope.pt"), *args, "--out", "o.pt"])
+    assert missing.exit_code == 2 and "nope.pt" in missing.output  # typer's usage error, naming the file
+    over = runner.invoke(app, ["average", str(edge), str(tmp_path / "edge.pt"), *args, "--out", str(edge)])
+    assert isinstance(over.exception, ModelError) and "one of the inputs" in str(over.exception)
+    bogus = runner.invoke(app, ["average", str(edge), str(edge), *args, "--threshold-target", "bogus", "--out", "o.pt"])
+    assert isinstance(bogus.exception, ConfigError) and "bogus" in str(bogus.exception)
+    assert "\n" not in str(over.exception) + str(bogus.exception)
+    assert list(work.iterdir()) == [] and not (tmp_path / "cache").exists()  # nothing read, nothing written
 
 
-def test_the_average_ships_calibrated_with_its_own_norm_statistics(tool, tmp_path, shared_data):
+def test_the_average_ships_calibrated_with_its_own_norm_statistics(tmp_path, shared_data):
     paths = [saved(tmp_path / f"{s}.pt", s) for s in (1, 2)]
     out = tmp_path / "soup" / "model.pt"
-    summary = tool.average_checkpoints(paths, "synthetic:16", "synthetic:16", out, cache_dir=tmp_path / "cache",
-                                       model_dir=shared_data / "models", detector="yunet")
+    out.parent.mkdir()
+    result = CliRunner().invoke(app, ["average", *map(str, paths), "--dataset", "synthetic:16", "--dev-dataset",
+                                      "synthetic:16", "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+                                      "--model-dir", str(shared_data / "models"), "--detector", "yunet"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out.with_name("model.average.json").read_text())
     model, info = load_checkpoint(out)
     first = load_checkpoint(paths[0])[0].state_dict()
     second = load_checkpoint(paths[1])[0].state_dict()
@@ -91,4 +91,5 @@ def test_the_average_ships_calibrated_with_its_own_norm_statistics(tool, tmp_pat
     assert any(not torch.allclose(state[k], first[k]) for k in stats)  # recomputed on training faces
     assert math.isfinite(info.threshold) and info.threshold == pytest.approx(summary["threshold"])
     assert info.alpha == pytest.approx(summary["alpha"]) and info.step == 20
-    assert json.loads(out.with_name("model.average.json").read_text())["sources"] == [str(p) for p in paths]
+    assert summary["sources"] == [str(p) for p in paths] and summary["dataset"] == "synthetic:16"
+    assert f"{summary['threshold']:.4f}" in result.output and "average of 2 models" in result.output
