@@ -13,6 +13,7 @@ Other specs (``bag:``, ``realsense``, ``folder:``) are played as given.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,7 +86,9 @@ def prepare_feed(spec: str, options: FeedOptions, cache_dir: Path | None = None,
         log.info("bench feed: cached recording %s", path)
         return f"bag:{path}"
     folder.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.partial.db3")
+    # the process id in the name: two benches (or two test workers) recording the same feed at once each
+    # write their own file, and the one that finishes second replaces an identical recording
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.db3")
 
     def views() -> Iterator[RawView]:
         for index in range(options.frames):
