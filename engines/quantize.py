@@ -35,7 +35,7 @@ from typing import Protocol
 
 import numpy as np
 
-from edge.errors import ConfigError, ModelError, import_optional
+from edge.errors import ConfigError, EngineError, ModelError, import_optional
 from engines.metadata import load_onnx, metadata_from_props, set_metadata
 
 log = logging.getLogger(__name__)
@@ -230,12 +230,21 @@ def quantize_int8(onnx_path: str | Path, calib: CalibrationData, out_path: str |
         # nodes instead of the unfused ones (ONNX Runtime docs, "Pre-processing").
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
         excluded = fp32_part_nodes(load_onnx(prepared).graph, parts, fp32_scopes)
-        quantize_static(
-            str(prepared), str(out), calibration_reader(calib, limit, progress), nodes_to_exclude=excluded,
-            calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-                              "percentile": CalibrationMethod.Percentile}[method],
-            **options,
-        )
+        try:
+            quantize_static(
+                str(prepared), str(out), calibration_reader(calib, limit, progress), nodes_to_exclude=excluded,
+                calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                                  "percentile": CalibrationMethod.Percentile}[method],
+                **options,
+            )
+        except ValueError as exc:
+            if "finite-sized bins" not in str(exc):
+                raise
+            # the histogram calibrators split each tensor's range into 2048 bins; one whose values barely
+            # vary (float32 denormals behind a saturated activation) cannot be split so finely
+            out.unlink(missing_ok=True)
+            raise EngineError(f"'{src}': the {method} calibration cannot histogram a tensor whose values barely "
+                              f"vary ({exc}); use --method minmax, which needs only each tensor's range") from None
     quantized = load_onnx(out)
     set_metadata(quantized, replace(metadata, precision="int8", calibration_sha256=calib.sha256,
                                     int8_weight_bits=7 if options.get("reduce_range") else 8))
@@ -257,7 +266,6 @@ def quantize_and_gate(onnx_path: str | Path, calib: CalibrationData, out_path: s
     Returns ``(QuantizeResult, GateResult)``; the gate's JSON is written beside ``out_path``
     (``<stem>.gate.json``) either way, so a refusal leaves its evidence. A refusal is an EngineError.
     """
-    from edge.errors import EngineError
     from engines.accuracy_gate import GateTolerance, run_accuracy_gate
     from engines.runner import open_runner
 

@@ -303,3 +303,26 @@ def test_runner_names_an_8_bit_file_when_the_cpu_has_no_vnni(tmp_path, tiny_scor
     caplog.set_level(logging.WARNING, logger="engines.ort_runner")
     open_runner(eight, threads=1).close()
     assert "old.onnx has 8-bit INT8 weights" in caplog.text
+
+
+def test_a_tensor_too_narrow_to_histogram_is_one_line_naming_the_method(tmp_path, tiny_score_onnx, monkeypatch):
+    """The percentile and entropy calibrators histogram every tensor in 2048 bins; a tensor whose values
+    barely vary (float32 denormals, e.g. behind a saturated sigmoid) cannot be split so finely, and ONNX
+    Runtime's collector let numpy's ValueError through `calibrate int8` and the bundling tool (the tenth
+    session's bundle of a new default). The collector is handed such a tensor here: the real model's
+    activations cannot be steered there from its inputs."""
+    import onnxruntime.quantization as ortq
+
+    from edge.errors import EngineError
+    from engines.quantize import quantize_int8
+
+    def collector_meets_a_denormal_tensor(*args, **kwargs):
+        denormal = (np.random.default_rng(0).random(64) * 1e-43).astype(np.float32)
+        np.histogram(np.abs(denormal), bins=2048)  # numpy: "Too many bins for data range ..."
+        raise AssertionError("numpy split the denormal range after all")
+
+    monkeypatch.setattr(ortq, "quantize_static", collector_meets_a_denormal_tensor)
+    with pytest.raises(EngineError, match="percentile") as err:
+        quantize_int8(tiny_score_onnx, calib_set(tmp_path / "c.npz", n=4), tmp_path / "x.onnx", method="percentile")
+    assert "\n" not in str(err.value) and "--method minmax" in str(err.value)
+    assert not (tmp_path / "x.onnx").exists()
