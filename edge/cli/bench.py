@@ -9,7 +9,6 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from edge.cli.options import (
@@ -25,6 +24,7 @@ from edge.cli.options import (
     threads_option,
     usable_cores,
 )
+from edge.cli.progress import named_bars
 from edge.errors import check_choice
 from edge.face.finder import check_detector
 
@@ -111,15 +111,7 @@ def bench(
         feed=FeedOptions(seed=seed, width=width, height=height, frames=record_frames, extra_faces=extra_faces),
     )
     stderr = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=stderr, disable=not stderr.is_terminal) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(task: str, done: int, total: int) -> None:
-            if task not in tasks:
-                tasks[task] = bar.add_task(task, total=total)
-            bar.update(tasks[task], completed=done)
-
+    with named_bars() as progress:
         report = run_bench(options, progress)
     data = report.to_json()
     if json_out is not None and str(json_out) == "-":

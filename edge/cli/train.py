@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from edge.cli.options import (
     cache_dir_option,
@@ -18,6 +17,7 @@ from edge.cli.options import (
     seed_option,
     threads_option,
 )
+from edge.cli.progress import named_bars
 from edge.errors import ConfigError, check_choice
 from edge.face.finder import check_detector
 
@@ -82,21 +82,12 @@ def train(
     job = TrainJob(preset=preset, dataset=dataset, dev_dataset=dev_dataset, out_dir=out, steps=steps, batch_size=batch,
                    seed=seed, learning_rate=lr, ema_decay=ema, augment=augment, species_mix=species_mix, modalities=("rgb",) if rgb_only else None,
                    resume=resume, init=init, cache_dir=cache_dir, detector=detector, model_dir=model_dir, threads=threads)
-    stderr = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  TextColumn("{task.fields[info]}"), console=stderr, disable=not stderr.is_terminal) as bar:
-        tasks: dict[str, int] = {}
-
+    with named_bars(info=True) as report:
         def on_frame(split: str, i: int, n: int) -> None:
-            if split not in tasks:
-                tasks[split] = bar.add_task(f"preprocess {split}", total=n, info="")
-            bar.update(tasks[split], completed=i)
+            report(f"preprocess {split}", i, n)
 
         def on_step(step: int, total: int, losses: dict) -> None:
-            if "steps" not in tasks:
-                tasks["steps"] = bar.add_task("train", total=total, info="")
-            bar.update(tasks["steps"], completed=step,
-                       info=" ".join(f"{k}={v:.3g}" for k, v in list(losses.items())[:3]))
+            report("train", step, total, info=" ".join(f"{k}={v:.3g}" for k, v in list(losses.items())[:3]))
 
         summary = run_training(job, on_step=on_step, on_frame=on_frame)
     r = summary.dev_report
@@ -139,18 +130,12 @@ def average(
     parse_target(threshold_target)  # both refused before any model is loaded or face read
     check_out(models, out)
     check_detector(detector)
-    stderr = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=stderr, disable=not stderr.is_terminal) as bar:
-        tasks: dict[str, int] = {}
-
+    with named_bars() as report:
         def on_frame(split: str, i: int, n: int) -> None:
-            if split not in tasks:
-                tasks[split] = bar.add_task(f"preprocess {split}", total=n)
-            bar.update(tasks[split], completed=i)
+            report(f"preprocess {split}", i, n)
 
         def on_stage(text: str) -> None:
-            bar.add_task(text, total=None)
+            report(text, 0, None)
 
         summary = average_checkpoints(models, dataset, dev_dataset, out, cache_dir, model_dir, detector,
                                       threshold_target, seed, on_frame=on_frame, on_stage=on_stage)

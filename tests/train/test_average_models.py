@@ -61,7 +61,7 @@ def test_a_missing_file_writing_over_an_input_or_a_bad_target_is_refused_before_
     work.mkdir()
     monkeypatch.chdir(work)
     args = ["--dataset", "synthetic:16", "--dev-dataset", "synthetic:16", "--cache-dir", str(tmp_path / "cache")]
-    runner = CliRunner()
+    runner = CliRunner(env={"COLUMNS": "400"})  # wide enough that the usage box does not cut the path short
     missing = runner.invoke(app, ["average", str(edge), str(tmp_path / "nope.pt"), *args, "--out", "o.pt"])
     assert missing.exit_code == 2 and "nope.pt" in missing.output  # typer's usage error, naming the file
     over = runner.invoke(app, ["average", str(edge), str(tmp_path / "edge.pt"), *args, "--out", str(edge)])
