@@ -282,8 +282,9 @@ def quantize_and_gate(onnx_path: str | Path, calib: CalibrationData, out_path: s
             candidate.close()
         gate_path = gate.write(out.with_name(out.stem + ".gate.json"))
         if not gate.accepted:
+            other = "minmax" if method == "percentile" else "percentile"  # never the method that just failed
             raise EngineError(f"the INT8 model failed the accuracy gate ({'; '.join(gate.reasons)}); evidence in "
-                              f"{gate_path}: try --method percentile, more calibration samples, or fp16 on a GPU")
+                              f"{gate_path}: try --method {other}, more calibration samples, or fp16 on a GPU")
         staging.replace(out)
     finally:
         staging.unlink(missing_ok=True)

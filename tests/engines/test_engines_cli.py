@@ -95,8 +95,12 @@ def test_calibrate_int8_refused_by_gate_keeps_no_model(tiny_score_onnx, tmp_path
     result = runner.invoke(app, ["calibrate", "int8", "--onnx", str(tiny_score_onnx), "--calib", str(calib),
                                  "--out", str(out), "--max-abs", "1e-9"])
     assert result.exit_code != 0 and "accuracy gate" in str(result.exception)
+    assert "--method percentile" in str(result.exception)  # minmax (the default) failed: the hint is another
     assert not out.exists() and (tmp_path / "strict.int8.gate.json").is_file()
     assert not list(tmp_path.glob(".*staging*"))
+    again = runner.invoke(app, ["calibrate", "int8", "--onnx", str(tiny_score_onnx), "--calib", str(calib),
+                                "--out", str(out), "--max-abs", "1e-9", "--method", "percentile"])
+    assert "accuracy gate" in str(again.exception) and "--method minmax" in str(again.exception)
 
 
 def test_calibrate_threshold_bad_target_is_one_line(tiny_score_onnx):
