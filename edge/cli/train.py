@@ -124,12 +124,9 @@ def average(
 
     BatchNorm statistics are recomputed on training faces, alpha and the threshold chosen on dev.
     """
-    from calibration.threshold import parse_target
-    from train.average import average_checkpoints, check_out
+    from train.average import average_checkpoints
 
-    parse_target(threshold_target)  # both refused before any model is loaded or face read
-    check_out(models, out)
-    check_detector(detector)
+    check_detector(detector)  # the target and --out are checked by average_checkpoints before any model is loaded
     with named_bars() as report:
         def on_frame(split: str, i: int, n: int) -> None:
             report(f"preprocess {split}", i, n)
