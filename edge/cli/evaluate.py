@@ -16,6 +16,7 @@ from edge.cli.options import (
     detector_option,
     finite,
     frames_option,
+    json_output,
     model_dir_option,
     model_option,
     output_file,
@@ -38,7 +39,9 @@ def evaluate_command(
                                        check=False),  # checked below, with --protocol
     split: str = split_option("test"),
     protocol: str = typer.Option("", "--protocol", help="Protocol for sets that have them (grandtest, LOO_mask, ...)."),
-    json_out: Path = typer.Option(None, "--json", callback=output_file, help="Write the metrics as JSON to this file."),
+    json_out: Path = typer.Option(None, "--json", callback=json_output,
+                                  help="Write the metrics as JSON to this file ('-' = stdout; the table then goes "
+                                       "to stderr)."),
     plot: Path = typer.Option(None, "--plot", callback=output_file, help="Write a DET curve (PNG) to this file."),
     threshold: float = typer.Option(None, "--threshold", min=0.0, callback=finite(),
                                     help="Decide at this threshold instead of the model's own."),
@@ -79,8 +82,11 @@ def evaluate_command(
     for name, nr in data["non_response"].items():
         if nr["no_face"]:
             table.add_row(f"no face found: {name}", f"{nr['no_face']} ({nr['rate']:.1%})")
-    Console().print(table)
-    if json_out is not None:
+    to_stdout = json_out is not None and str(json_out) == "-"
+    (stderr if to_stdout else Console()).print(table)
+    if to_stdout:
+        print(json.dumps(data, indent=2, sort_keys=True))
+    elif json_out is not None:
         json_out.write_text(json.dumps(data, indent=2, sort_keys=True))
     if plot is not None:
         write_det_plot(result.scores, result.samples.is_attack.astype(bool), plot, result.samples.pai,

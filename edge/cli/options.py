@@ -211,11 +211,19 @@ def finite(above: float | None = None) -> Callable[[float | None], float | None]
 
 def output_file(value: Path | None) -> Path | None:
     """A callback for an option naming a file the command writes at its end: a folder, or a file in a
-    folder that does not exist, is refused when the command line is parsed, not after the work."""
-    if value is None or str(value) == "-":
+    folder that does not exist, is refused when the command line is parsed, not after the work; so is
+    '-' (before, a file named '-' was written where a reader would expect standard output)."""
+    if value is None:
         return value
+    if str(value) == "-":
+        raise typer.BadParameter("'-' (standard output) is not supported here; give the path of a file to write")
     if value.is_dir():
         raise typer.BadParameter(f"'{value}' is a folder; give the path of a file to write")
     if not value.parent.is_dir():
         raise typer.BadParameter(f"folder '{value.parent}' does not exist; create it first or choose another path")
     return value
+
+
+def json_output(value: Path | None) -> Path | None:
+    """:func:`output_file` for a JSON report, where '-' means standard output (as `bench --json -`)."""
+    return value if value is not None and str(value) == "-" else output_file(value)

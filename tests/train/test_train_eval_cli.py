@@ -73,6 +73,30 @@ def test_export_eval_and_explain(run_dir, tmp_path, shared_data):
     assert sorted(p.suffix for p in pics.iterdir()) == [".png", ".png"]
 
 
+def test_eval_json_dash_prints_the_report_on_stdout_and_writes_no_file(run_dir, tmp_path, shared_data, monkeypatch):
+    """`--json -` is standard output (as on `bench`); before, eval wrote a file named '-'."""
+    folder, cache = run_dir
+    onnx = tmp_path / "m.onnx"
+    assert CliRunner().invoke(app, ["export", "--model", str(folder / "model.pt"), "--out", str(onnx)]).exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["eval", "--model", str(onnx), "--dataset", "synthetic:16", "--split", "dev",
+                                      "--json", "-", "--cache-dir", str(cache), "--detector", "yunet",
+                                      "--model-dir", str(shared_data / "models")])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)  # stdout holds the JSON alone: the table went to stderr
+    assert data["n_live"] + data["n_spoof"] >= 12 and "ACER" in result.stderr
+    assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("args", [["eval", "--plot", "-"], ["calibrate", "threshold", "--out", "-"],
+                                  ["average", "a.pt", "b.pt", "--out", "-"]])
+def test_a_file_option_refuses_dash_before_any_work(args, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "400"})
+    assert result.exit_code == 2 and "standard output" in result.output, result.output
+    assert not (tmp_path / "-").exists()
+
+
 def test_explain_refuses_a_score_only_model(run_dir, tmp_path, shared_data):
     folder, _ = run_dir
     onnx = tmp_path / "m.onnx"
