@@ -1,0 +1,56 @@
+"""tools/operating_points.py: thresholds chosen on dev by calibrate-threshold targets, read on test sets."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from calibration.threshold import choose_threshold
+from edge.errors import ConfigError
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "operating_points.py"
+
+
+@pytest.fixture(scope="module")
+def tool():
+    spec = importlib.util.spec_from_file_location("operating_points", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def scored(tool, seed: int):
+    """Live faces low, prints high, and a 'silicone' species that overlaps the live faces."""
+    rng = np.random.default_rng(seed)
+    live = rng.normal(0.2, 0.1, 400)
+    prints = rng.normal(0.9, 0.05, 200)
+    silicone = rng.normal(0.35, 0.15, 200)
+    scores = np.concatenate([live, prints, silicone])
+    pai = np.array([""] * 400 + ["print"] * 200 + ["silicone"] * 200)
+    return tool.Scored(scores, pai != "", pai)
+
+
+def test_each_target_picks_its_threshold_on_dev_and_reads_it_on_test(tool):
+    dev, test = scored(tool, 1), scored(tool, 2)
+    rows = tool.operating_points(dev, {"test": test}, ["eer", "bpcer=5%", "bpcer=20%"])
+    assert [r["target"] for r in rows] == ["eer", "bpcer=0.05", "bpcer=0.2"]
+    eer = choose_threshold(dev.scores, dev.is_attack, "eer", dev.pai).threshold
+    assert rows[0]["threshold"] == pytest.approx(eer)
+    # a looser owner budget moves the threshold down: more owners refused, fewer silicone masks through
+    assert rows[2]["threshold"] < rows[1]["threshold"]
+    assert rows[2]["dev"]["bpcer"] <= 0.2 and rows[1]["dev"]["bpcer"] <= 0.05
+    assert rows[2]["test"]["bpcer"] > rows[1]["test"]["bpcer"]
+    assert rows[2]["test"]["apcer"]["silicone"] < rows[1]["test"]["apcer"]["silicone"]
+    assert rows[1]["test"]["apcer"]["print"] == 0.0  # the separable species is caught at every point
+    table = tool.markdown(rows, ["test"])
+    assert sum(line.startswith("| bpcer=") or line.startswith("| eer") for line in table.splitlines()) == 3
+    assert "(silicone)" in table
+
+
+def test_a_mistyped_target_is_refused_before_anything_is_scored(tool):
+    dev = scored(tool, 1)
+    with pytest.raises(ConfigError, match="unknown threshold target"):
+        tool.operating_points(dev, {}, ["bpcer=5"])

@@ -1,0 +1,119 @@
+"""Operating points: what each threshold target costs in owners refused and buys in attacks caught.
+
+Thresholds are chosen on a dev split with the targets of ``edgefas calibrate threshold --target``
+(``eer``, ``bpcer=RATE``: the lowest worst-case APCER with BPCER <= RATE, ``bpcer@apcer=RATE``) and
+read on held-out test splits, clean and as the combined camera copy of ``tools/robustness.py``
+(colour, blur, depth noise and holes, JPEG), per attack species. Nothing is written into a model:
+the table is for choosing a target before running ``calibrate threshold`` with it.
+
+    python tools/operating_points.py --model engines/models/edge-synthetic.onnx \\
+        --dev synthetic:1200+photo:1200 --test photo:1200 --test synthetic:1200 \\
+        --targets eer,bpcer=3%,bpcer=5%,bpcer=10% --cache-dir out/cache --model-dir ../shared/data/models
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from calibration.metrics import pad_report  # noqa: E402
+from calibration.threshold import choose_threshold, parse_target  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Scores of one labelled set (score >= threshold = attack) and each face's species ('' = live)."""
+
+    scores: np.ndarray
+    is_attack: np.ndarray
+    pai: np.ndarray
+
+
+def operating_points(dev: Scored, tests: Mapping[str, Scored], targets: Sequence[str]) -> list[dict]:
+    """One row per target: the threshold chosen on ``dev`` and the ISO/IEC 30107-3 report of ``dev``
+    and of every test set at that threshold."""
+    rows = []
+    for text in targets:
+        target = parse_target(text)
+        choice = choose_threshold(dev.scores, dev.is_attack, target, dev.pai)
+        row = {"target": str(target), "threshold": choice.threshold, "dev": choice.report.to_json()}
+        for name, s in tests.items():
+            row[name] = pad_report(s.scores, s.is_attack, choice.threshold, s.pai).to_json()
+        rows.append(row)
+    return rows
+
+
+def _cell(report: dict) -> str:
+    worst = max(report["apcer"].items(), key=lambda kv: kv[1], default=("-", 0.0))
+    return f"{report['bpcer']:.2%} / {report['apcer_max']:.1%} ({worst[0]}) / {report['acer']:.2%}"
+
+
+def markdown(rows: list[dict], names: Sequence[str]) -> str:
+    head = "| target | threshold | dev | " + " | ".join(names) + " |"
+    lines = [head, "|" + "---|" * (3 + len(names)),
+             *(f"| {r['target']} | {r['threshold']:.4f} | {_cell(r['dev'])} | "
+               + " | ".join(_cell(r[n]) for n in names) + " |" for r in rows)]
+    return "\n".join(lines) + "\n\n(each cell: BPCER / worst-case APCER (species) / ACER)"
+
+
+def _score(runner, samples) -> Scored:
+    from calibration.scoring import score_samples
+
+    return Scored(score_samples(runner, samples).scores, samples.is_attack.astype(bool), samples.pai)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, required=True, help="ONNX model")
+    ap.add_argument("--dev", default="synthetic:1200+photo:1200", help="dataset spec whose dev split chooses")
+    ap.add_argument("--test", action="append", default=None,
+                    help="dataset spec whose test split is read (repeat; default: photo:1200)")
+    ap.add_argument("--targets", default="eer,bpcer=3%,bpcer=5%,bpcer=10%",
+                    help="comma-separated calibrate-threshold targets")
+    ap.add_argument("--no-combined", action="store_true", help="skip the combined camera copy of each test set")
+    ap.add_argument("--cache-dir", type=Path, default=Path("out/cache"))
+    ap.add_argument("--model-dir", type=Path, default=Path("../shared/data/models"))
+    ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    args = ap.parse_args()
+    if not args.model.is_file():
+        raise SystemExit(f"--model {args.model}: no such file; give an ONNX model from edgefas export")
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    for text in targets:
+        parse_target(text)  # a mistyped target fails before anything is scored
+
+    from edge.datasets.sampleset import prepare_samples
+    from edge.face.preprocess import PreprocessConfig
+    from engines.runner import open_runner
+    from robustness import perturb
+
+    runner = open_runner(args.model)
+    try:
+        config = PreprocessConfig.from_metadata(runner.contract)
+        dev = _score(runner, prepare_samples(args.dev, "dev", config, "yunet", args.model_dir, args.cache_dir))
+        tests: dict[str, Scored] = {}
+        for spec in args.test or ["photo:1200"]:
+            samples = prepare_samples(spec, "test", config, "yunet", args.model_dir, args.cache_dir)
+            tests[f"{spec} test"] = _score(runner, samples)
+            if not args.no_combined:
+                tests[f"{spec} test, combined copy"] = _score(runner, perturb(samples, "combined"))
+        stored = float(runner.threshold)
+    finally:
+        runner.close()
+    rows = operating_points(dev, tests, targets)
+    print(f"model {args.model} (stored threshold {stored:.4f}); thresholds chosen on {args.dev} dev")
+    print(markdown(rows, list(tests)))
+    if args.json:
+        args.json.write_text(json.dumps({"model": str(args.model), "stored_threshold": stored, "dev": args.dev,
+                                         "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
