@@ -11,14 +11,16 @@ from pathlib import Path
 from edge.errors import ModelError
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-# No TensorRT-flavour (symmetric) INT8 file ships with this model: its accuracy gate refused it
-# (engines/models/MODEL_CARD.md); build a TensorRT INT8 engine from the fp32 file with a calibration set.
-VARIANTS = {"score": "edge-synthetic.onnx", "int8-cpu": "edge-synthetic.int8-cpu.onnx", "full": "edge-synthetic.full.onnx"}
+# Two INT8 flavours of the same calibration (docs/int8.md): ``int8`` the symmetric Q/DQ file TensorRT
+# compiles (`edgefas build-engine --onnx edge-synthetic.int8.onnx --precision int8`), ``int8-cpu`` the
+# U8S8 file ONNX Runtime runs fast on a CPU. Each passed the accuracy gate (engines/models/MODEL_CARD.md).
+VARIANTS = {"score": "edge-synthetic.onnx", "int8": "edge-synthetic.int8.onnx",
+            "int8-cpu": "edge-synthetic.int8-cpu.onnx", "full": "edge-synthetic.full.onnx"}
 
 
 def default_model_path(variant: str = "score") -> Path:
-    """The bundled model file: ``score`` (fp32, the default), ``int8-cpu`` (Q/DQ, U8S8: what ONNX Runtime
-    runs fast on a CPU) or ``full`` (with traces)."""
+    """The bundled model file: ``score`` (fp32, the default), ``int8`` (Q/DQ, symmetric: for TensorRT),
+    ``int8-cpu`` (Q/DQ, U8S8: what ONNX Runtime runs fast on a CPU) or ``full`` (with traces)."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {tuple(VARIANTS)}, got {variant!r}")
     path = MODELS_DIR / VARIANTS[variant]

@@ -41,22 +41,25 @@ def test_variants_agree_on_the_same_input():
     np.testing.assert_allclose(scores["score"], scores["full"], atol=1e-5)
 
 
-def test_the_int8_file_is_the_cpu_flavour_of_this_model_and_no_other_int8_file_ships():
-    """``int8-cpu`` is what ONNX Runtime runs fast (zero points), made from this fp32 file; the symmetric
-    TensorRT flavour was refused by the accuracy gate, so no file of that name may sit beside it."""
+@pytest.mark.parametrize(("variant", "target"), [("int8", "tensorrt"), ("int8-cpu", "cpu")])
+def test_each_int8_file_is_its_flavour_of_this_model_and_passed_its_gate(variant, target):
+    """``int8`` is the symmetric file TensorRT compiles, ``int8-cpu`` what ONNX Runtime runs fast (zero
+    points); both made from this fp32 file with its threshold, both accepted by the accuracy gate, both
+    with the depth entry left in fp32, and both checked against fp32 on the held-out split."""
     from engines.metadata import load_onnx, read_metadata
     from engines.quantize import int8_target_of
 
-    cpu = default_model_path("int8-cpu")
-    assert int8_target_of(load_onnx(cpu)) == "cpu"
-    fp32, m_cpu = read_metadata(default_model_path()), read_metadata(cpu)
-    assert m_cpu.model_sha256 == fp32.model_sha256 and m_cpu.calibration_sha256
-    assert m_cpu.threshold == fp32.threshold
-    assert not (cpu.parent / "edge-synthetic.int8.onnx").exists()
-    checks = json.loads((cpu.parent / "edge-synthetic.checks.json").read_text())
-    assert checks["int8"]["int8-cpu"]["file"] == cpu.name
-    assert checks["int8"]["int8-cpu"]["fp32_decision_agreement"] >= 0.99
-    assert "int8" in checks["int8_refused"]  # the refusal is on record, with its reason
+    path = default_model_path(variant)
+    assert int8_target_of(load_onnx(path)) == target
+    fp32, meta = read_metadata(default_model_path()), read_metadata(path)
+    assert meta.model_sha256 == fp32.model_sha256 and meta.calibration_sha256
+    assert meta.threshold == fp32.threshold
+    gate = json.loads(path.with_suffix(".gate.json").read_text())
+    assert gate["accepted"] and gate["agreement"] >= 0.99
+    checks = json.loads((path.parent / "edge-synthetic.checks.json").read_text())
+    assert checks["int8"][variant]["file"] == path.name and checks["int8"][variant]["target"] == target
+    assert checks["int8"][variant]["fp32_decision_agreement"] >= 0.99
+    assert variant not in checks["int8_refused"]
 
 
 def test_model_card_states_what_it_was_trained_on():

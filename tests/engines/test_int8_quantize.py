@@ -191,15 +191,17 @@ def test_bench_tool_measures_both_flavours(tmp_path, tiny_score_onnx, capsys):
     assert all(0.0 <= row["agreement"] <= 1.0 for row in report["agreement"].values())
 
 
-def test_named_scopes_stay_fp32(tmp_path, tiny_score_onnx, int8_model):
+def test_named_scopes_stay_fp32(tmp_path, tiny_score_onnx):
     """``fp32_scopes``: every node under a named scope keeps fp32 inputs, the rest is still quantised."""
     from engines.quantize import quantize_int8
 
     convs = [n.name for n in onnx.load(str(tiny_score_onnx)).graph.node if n.op_type == "Conv"]
     assert len(convs) >= 2
     kept = convs[0]
-    result = quantize_int8(tiny_score_onnx, calib_set(tmp_path / "calib.npz"), tmp_path / "part.int8.onnx",
-                           fp32_scopes=(kept,))
+    calib = calib_set(tmp_path / "calib.npz")
+    # no default parts kept, so the scope is the only thing left in fp32
+    result = quantize_int8(tiny_score_onnx, calib, tmp_path / "part.int8.onnx", fp32_scopes=(kept,), fp32_parts=())
+    bare = quantize_int8(tiny_score_onnx, calib, tmp_path / "bare.int8.onnx", fp32_parts=())
     graph = onnx.load(str(result.onnx_path)).graph
     producers = {o: n for n in graph.node for o in n.output}
     node = next(n for n in graph.node if n.name.startswith(kept) and n.op_type == "Conv")
@@ -208,7 +210,7 @@ def test_named_scopes_stay_fp32(tmp_path, tiny_score_onnx, int8_model):
     others = [n for n in graph.node if n.op_type == "Conv" and not n.name.startswith(kept)]
     assert all(producers.get(n.input[1]) is not None and producers[n.input[1]].op_type == "DequantizeLinear"
                for n in others), "every other conv is still quantised"
-    assert 0 < result.qdq_nodes < int8_model.qdq_nodes, "fewer Q/DQ nodes, but the rest still quantised"
+    assert 0 < result.qdq_nodes < bare.qdq_nodes, "fewer Q/DQ nodes, but the rest still quantised"
 
 
 def test_depth_entry_is_found_from_the_graph(tiny_score_onnx):
@@ -248,7 +250,8 @@ def test_cpu_flavour_keeps_the_depth_entry_in_fp32_by_default(tmp_path, tiny_sco
     assert all(conv_weight_quantised(kept.onnx_path, False)), "the colour stream and fusion are still quantised"
     assert all(conv_weight_quantised(bare.onnx_path, True)), "with no parts kept the depth entry is quantised"
     tensorrt = quantize_int8(tiny_score_onnx, calib, tmp_path / "trt.onnx")
-    assert tensorrt.fp32_parts == ()
+    assert tensorrt.fp32_parts == ("depth-entry", "depth-decoder")  # both flavours keep the depth entry by default
+    assert not any(conv_weight_quantised(tensorrt.onnx_path, True))
 
 
 def test_fp32_parts_are_parsed_with_a_clear_error():
