@@ -1,0 +1,58 @@
+"""tools/stream_probe.py: a small CNN per stream finds a cue that only one stream carries."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="the probe trains with torch (edgefas[train])")
+
+from edge.datasets.sampleset import DEPTH_SCALE, SampleSet  # noqa: E402
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "stream_probe.py"
+
+
+@pytest.fixture(scope="module")
+def tool():
+    spec = importlib.util.spec_from_file_location("stream_probe", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def faces(seed: int, n: int = 96, size: int = 32) -> SampleSet:
+    """Live faces and 'shell' attacks whose only difference is a raised ring in depth; prints differ in colour."""
+    rng = np.random.default_rng(seed)
+    pai = np.array([""] * n + ["shell"] * n + ["print"] * 8)
+    rgb = rng.integers(0, 256, (len(pai), 3, size, size), dtype=np.uint8)
+    rgb[pai == "print"] //= 4
+    yy, xx = np.mgrid[:size, :size]
+    ring = (np.abs(np.hypot(yy - size / 2, xx - size / 2) - size / 4) < 2).astype(np.float32)
+    depth = 0.5 + 0.05 * rng.standard_normal((len(pai), 1, size, size)).astype(np.float32)
+    depth[pai == "shell", 0] += 0.3 * ring
+    return SampleSet(rgb, np.rint(np.clip(depth, 0, 1) * DEPTH_SCALE).astype(np.uint16), (pai != "").astype(np.int8),
+                     pai, np.array(["p"] * len(pai)), np.array([""] * len(pai)))
+
+
+def test_the_depth_probe_finds_a_depth_only_cue_and_the_colour_probe_does_not(tool):
+    import torch
+
+    torch.set_num_threads(1)
+    rgb, depth, y = tool.species_arrays(faces(1), "shell")
+    assert set(np.unique(y)) == {0.0, 1.0} and len(y) == 192  # live and the one species, no prints
+    trgb, tdepth, ty = tool.species_arrays(faces(2), "shell")
+    found = {}
+    for stream in ("depth", "rgb"):
+        net = tool.train_probe(rgb, depth, y, stream, steps=60, seed=0, augment=False, batch=16)
+        found[stream] = tool.separation(tool.probe_scores(net, tool.select(trgb, tdepth, stream)), ty, "shell")
+    assert found["depth"]["auc"] > 0.95
+    assert found["rgb"]["auc"] < 0.75  # colour is noise here: a probe on it cannot separate
+    assert tool.select(rgb, depth, "both").shape[1] == 4
+
+
+def test_a_species_the_set_does_not_have_is_named(tool):
+    with pytest.raises(SystemExit, match="no such attack in this set.*print, shell"):
+        tool.species_arrays(faces(1), "silicone")

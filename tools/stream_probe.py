@@ -1,0 +1,182 @@
+"""Which stream carries an attack species' cue on unseen people? A small CNN per input, live vs one species.
+
+A probe, not a product model: a four-block CNN (16-64 channels, about 60 k weights) is trained on the
+train split's live faces and one attack species, on the depth crop alone, the colour crop alone, or
+both stacked as four channels, with the training's camera realism (``train.augment``) unless
+``--no-augment``; then read on the test split (people never seen in training), clean and as
+``tools/robustness.py``'s depth and combined copies. Its AUC beside the bundled model's on the same
+faces says whether a cue is in a stream at all, and whether the full model uses it.
+
+    python tools/stream_probe.py --species silicone --streams depth,rgb,both --steps 600 --seeds 0,1 \\
+        --train photo:3000 --test photo:1200 --cache-dir out/cache --model-dir ../shared/data/models
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from calibration.metrics import area_under_curve, equal_error_rate, scored_set  # noqa: E402
+
+STREAMS = ("depth", "rgb", "both")
+COPIES = ("clean", "depth", "combined")
+
+
+def species_arrays(samples, species: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Colour [N,3,S,S], depth [N,1,S,S] (float32) and labels (1 = ``species``) of the live faces and that
+    species of ``samples``."""
+    keep = (samples.pai == "") | (samples.pai == species)
+    if not (samples.pai[keep] == species).any():
+        raise SystemExit(f"--species {species}: no such attack in this set (has: "
+                         f"{', '.join(sorted(set(samples.pai[samples.is_attack == 1].tolist())))})")
+    rgb, depth = samples.arrays(np.flatnonzero(keep))
+    return rgb, depth, (samples.pai[keep] == species).astype(np.float32)
+
+
+def select(rgb: np.ndarray, depth: np.ndarray, stream: str) -> np.ndarray:
+    """The probe's input: one stream, or both stacked as four channels."""
+    return {"depth": depth, "rgb": rgb, "both": np.concatenate([rgb, depth], axis=1)}[stream]
+
+
+def make_net(channels: int):
+    import torch.nn as nn
+
+    widths = [channels, 16, 32, 48, 64]
+    layers = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        layers += [nn.Conv2d(a, b, 3, padding=1), nn.BatchNorm2d(b), nn.ReLU(), nn.MaxPool2d(2)]
+
+    class Probe(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.features = nn.Sequential(*layers)
+            self.head = nn.Linear(widths[-1], 1)
+
+        def forward(self, x):
+            return self.head(self.features(x).mean((2, 3))).squeeze(1)
+
+    return Probe()
+
+
+def train_probe(rgb: np.ndarray, depth: np.ndarray, y: np.ndarray, stream: str, steps: int, seed: int,
+                augment: bool, batch: int = 32):
+    """A probe trained on balanced batches (half ``y`` = 1); with ``augment`` each batch gets the
+    training's camera realism on both streams together (dark colour makes depth holes), then the
+    probe's stream is kept."""
+    import torch
+
+    from train.augment import perturb_arrays
+    from train.run import AUGMENT_PROBABILITY
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = make_net(select(rgb[:1], depth[:1], stream).shape[1])
+    opt = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-3)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    for _ in range(steps):
+        idx = np.concatenate([rng.choice(pos, batch // 2), rng.choice(neg, batch - batch // 2)])
+        rb, db = rgb[idx], depth[idx]
+        if augment:
+            rb, db, _ = perturb_arrays(rb, db, rng, probability=AUGMENT_PROBABILITY)
+        xt = torch.from_numpy(np.ascontiguousarray(select(rb, db, stream)))
+        if rng.random() < 0.5:
+            xt = xt.flip(3)
+        loss = loss_fn(net(xt), torch.from_numpy(y[idx]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval()
+    return net
+
+
+def probe_scores(net, x: np.ndarray) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        return torch.cat([net(torch.from_numpy(x[i:i + 256])) for i in range(0, len(x), 256)]).numpy()
+
+
+def separation(scores: np.ndarray, y: np.ndarray, species: str) -> dict[str, float]:
+    data = scored_set(scores, y.astype(bool), np.where(y == 1, species, ""))
+    return {"auc": area_under_curve(data), "eer": equal_error_rate(data).eer}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--species", required=True, help="attack species against live faces (e.g. silicone)")
+    ap.add_argument("--streams", default="depth,rgb,both", help=f"comma-separated: {', '.join(STREAMS)}")
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--no-augment", action="store_true", help="train on the crops as rendered")
+    ap.add_argument("--train", default="photo:3000", help="dataset spec read at its train split")
+    ap.add_argument("--test", default="photo:1200", help="dataset spec read at its test split")
+    ap.add_argument("--model", type=Path, default=None,
+                    help="also score the same faces with this ONNX model (default: the bundled one)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--cache-dir", type=Path, default=Path("out/cache"))
+    ap.add_argument("--model-dir", type=Path, default=Path("../shared/data/models"))
+    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = ap.parse_args()
+    streams = [s.strip() for s in args.streams.split(",") if s.strip()]
+    bad = [s for s in streams if s not in STREAMS]
+    if bad or not streams:
+        raise SystemExit(f"--streams {args.streams}: use some of {', '.join(STREAMS)}")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        raise SystemExit(f"--seeds {args.seeds}: comma-separated integers") from None
+
+    import torch
+
+    from calibration.scoring import score_samples
+    from edge.datasets.sampleset import prepare_samples
+    from edge.face.preprocess import PreprocessConfig
+    from engines.bundled import default_model_path
+    from engines.runner import open_runner
+    from robustness import perturb
+
+    torch.set_num_threads(args.threads)
+    runner = open_runner(args.model or default_model_path())
+    config = PreprocessConfig.from_metadata(runner.contract)
+    train = prepare_samples(args.train, "train", config, "yunet", args.model_dir, args.cache_dir)
+    test = prepare_samples(args.test, "test", config, "yunet", args.model_dir, args.cache_dir)
+    copies = {name: perturb(test, name) for name in COPIES}
+    results: dict[str, dict] = {"model": {}}
+    keep = (test.pai == "") | (test.pai == args.species)
+    for name, copy in copies.items():
+        scores = score_samples(runner, copy.subset(keep)).scores
+        results["model"][name] = separation(scores, (copy.pai[keep] == args.species).astype(np.float32), args.species)
+    runner.close()
+    print(f"{args.species} vs live, test split of {args.test}: AUC / EER")
+    print(f"  {runner.path.name} (the full model): " +
+          ", ".join(f"{k} {v['auc']:.3f} / {v['eer']:.1%}" for k, v in results["model"].items()), flush=True)
+    rgb, depth, y = species_arrays(train, args.species)
+    held = {name: species_arrays(copy, args.species) for name, copy in copies.items()}
+    for stream in streams:
+        runs = []
+        for seed in seeds:
+            started = time.perf_counter()
+            net = train_probe(rgb, depth, y, stream, args.steps, seed, not args.no_augment)
+            row = {}
+            for name, (trgb, tdepth, ty) in held.items():
+                row[name] = separation(probe_scores(net, select(trgb, tdepth, stream)), ty, args.species)
+            runs.append(row)
+            print(f"  probe {stream}, seed {seed} ({time.perf_counter() - started:.0f} s): " +
+                  ", ".join(f"{k} {v['auc']:.3f} / {v['eer']:.1%}" for k, v in row.items()), flush=True)
+        results[stream] = runs
+    if args.json:
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results},
+                                        indent=2))
+
+
+if __name__ == "__main__":
+    main()
