@@ -1,5 +1,6 @@
 """Shared by the dataset tests (readers in tests/edge/datasets, threshold calibration in tests/calibration): the
-fixture writer in tools/, and record comparison helpers. It lies in tests/ so that every test folder can import it."""
+fixture writer in tools/ (and any other tool, ``load_tool``), and record comparison helpers. It lies in tests/ so
+that every test folder can import it."""
 
 from __future__ import annotations
 
@@ -10,15 +11,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def load_fixture_writer():
-    """``tools/make_dataset_fixtures.py`` as a module (tools/ is not a package)."""
-    name = "make_dataset_fixtures"
+def load_tool(name: str):
+    """``tools/NAME.py`` as a module (tools/ is not a package), loaded once."""
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # dataclasses look their module up while the file executes
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+def load_fixture_writer():
+    """``tools/make_dataset_fixtures.py`` as a module."""
+    return load_tool("make_dataset_fixtures")
 
 
 def truth(samples) -> list[tuple[str, str, str, str]]:

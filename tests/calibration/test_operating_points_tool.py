@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from calibration.threshold import choose_threshold
+from dataset_fixture_loader import load_tool
 from edge.errors import ConfigError
-
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "operating_points.py"
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("operating_points", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("operating_points")
 
 
 def scored(tool, seed: int):

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 pytest.importorskip("torch", reason="the probe trains with torch (edgefas[train])")
 
+from dataset_fixture_loader import load_tool  # noqa: E402
 from edge.datasets.sampleset import DEPTH_SCALE, SampleSet  # noqa: E402
-
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "stream_probe.py"
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("stream_probe", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("stream_probe")
 
 
 def faces(seed: int, n: int = 96, size: int = 32) -> SampleSet:
