@@ -1,6 +1,6 @@
 """Which stream carries an attack species' cue on unseen people? A small CNN per input, live vs one species.
 
-A probe, not a product model: a four-block CNN (16-64 channels, about 60 k weights) is trained on the
+A probe, not a product model: a four-block CNN (16-64 channels, about 47 k weights) is trained on the
 train split's live faces and one attack species, on the depth crop alone, the colour crop alone, or
 both stacked as four channels, with the training's camera realism (``train.augment``) unless
 ``--no-augment``; then read on the test split (people never seen in training), clean and as
