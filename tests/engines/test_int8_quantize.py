@@ -173,13 +173,9 @@ def test_unknown_target(tmp_path, tiny_score_onnx):
 
 
 def test_bench_tool_measures_both_flavours(tmp_path, tiny_score_onnx, capsys):
-    import importlib.util
-    from pathlib import Path
+    from dataset_fixture_loader import load_tool
 
-    tool = Path(__file__).resolve().parents[2] / "tools" / "bench_int8.py"
-    spec = importlib.util.spec_from_file_location("bench_int8", tool)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_tool("bench_int8")
     calib = calib_file(tmp_path / "calib.npz", n=16)
     holdout = calib_file(tmp_path / "holdout.npz", n=32, seed=5)
     code = bench.main(["--fp32", str(tiny_score_onnx), "--calib", str(calib), "--holdout", str(holdout),
