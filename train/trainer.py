@@ -338,6 +338,7 @@ class Trainer:
         self.generator_optimizer.zero_grad(set_to_none=True)
         extra.backward()
         self.generator_optimizer.step()
+        blind_value = self._colour_blind_step(step, rgb, depth, labels) if cfg.colour_blind_weight > 0 else math.nan
         if self.average is not None:
             self.average.update_parameters(self.model)
 
@@ -365,11 +366,31 @@ class Trainer:
         losses = LossTerms(
             generator=_scalar(generator), esr=_scalar(esr), adversarial=_scalar(adversarial),
             regularisation=_scalar(regularisation), extra=_scalar(extra), pixel=_scalar(pixel),
-            extra_esr=_scalar(extra_esr), discriminator=d_value,
+            extra_esr=_scalar(extra_esr), discriminator=d_value, blind=blind_value,
         )
         for sink in self.sinks:
             sink.write(step, losses.as_row())
         return StepResult(step, losses, time.perf_counter() - started)
+
+    def _colour_blind_step(self, step: int, rgb: torch.Tensor, depth: torch.Tensor, labels: torch.Tensor) -> float:
+        """The batch again with flat grey colour: the fused and depth ESR maps must find every attack from depth.
+
+        Trained only through the ESR maps (the traces of a grey image mean nothing); the decoders and the
+        colour head join the loss at weight 0 so that every parameter takes part, as DistributedDataParallel
+        needs. Batch-norm running statistics stay those of real batches (a grey batch would skew the colour
+        encoder's, as the extra step's would).
+        """
+        cfg = self.config
+        grey = torch.full_like(rgb, 0.5)
+        with keep_batchnorm_statistics(self.model):
+            out = self.generator_pass(grey, depth)
+        blind = esr_loss(out.spoof_map, labels) + cfg.depth_weight * esr_loss(out.esr_depth, labels)
+        unused = out.esr_rgb.sum() + out.trace_rgb.sum() + out.trace_depth.sum()
+        self._check_finite(step, {"blind": blind})
+        self.generator_optimizer.zero_grad(set_to_none=True)
+        (cfg.esr_weight * cfg.colour_blind_weight * blind + 0.0 * unused).backward()
+        self.generator_optimizer.step()
+        return _scalar(blind)
 
     def shipped_model(self) -> SpoofTraceNet:
         """The weights a run ships: the moving average when the config keeps one, else the last step's.

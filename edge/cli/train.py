@@ -43,12 +43,17 @@ def train(
                                            help="Attack species per batch: even (the default), or hard: every 50 "
                                                 "steps more of the species the network still ranks with live faces "
                                                 "(train/species_mix.py). Kept in checkpoints like --augment."),
+    colour_blind: float | None = typer.Option(None, "--colour-blind", min=0.0, max=10.0, callback=finite(),
+                                              help="Weight of a colour-blind step (0, the default, = off): each "
+                                                   "batch again with grey colour, so the depth stream must find "
+                                                   "every attack on its own (1 = the main ESR weight). Kept in "
+                                                   "checkpoints like --augment."),
     ema: float | None = typer.Option(None, "--ema", min=0.0, max=0.9999, callback=finite(),
                               help="Ship an exponential moving average of the weights with this decay (0.99 "
                                    "averages about the last 100 steps; 0, the default, = the last step's weights). "
                                    "Kept in checkpoints, so --resume continues it."),
     rgb_only: bool = typer.Option(False, "--rgb-only", help="Ablation: train without the depth stream."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt with its own preset, batch, seed, learning rate, average, camera realism and species mix (an option given that differs is refused)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt with its own preset, batch, seed, learning rate, average, camera realism, species mix and colour-blind weight (an option given that differs is refused)."),
     init: Path = typer.Option(None, "--init", exists=True, dir_okay=False,
                               help="Start from this checkpoint's weights (fine-tuning, e.g. the bundled "
                                    "engines/models/edge-synthetic.pt): same preset, fresh optimiser, step 0."),
@@ -80,7 +85,8 @@ def train(
                           "not both")
     check_detector(detector)
     job = TrainJob(preset=preset, dataset=dataset, dev_dataset=dev_dataset, out_dir=out, steps=steps, batch_size=batch,
-                   seed=seed, learning_rate=lr, ema_decay=ema, augment=augment, species_mix=species_mix, modalities=("rgb",) if rgb_only else None,
+                   seed=seed, learning_rate=lr, ema_decay=ema, augment=augment, species_mix=species_mix, colour_blind_weight=colour_blind,
+                   modalities=("rgb",) if rgb_only else None,
                    resume=resume, init=init, cache_dir=cache_dir, detector=detector, model_dir=model_dir, threads=threads)
     with named_bars(info=True) as report:
         def on_frame(split: str, i: int, n: int) -> None:

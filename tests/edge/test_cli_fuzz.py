@@ -56,6 +56,7 @@ RULES: dict[tuple[str, str], str] = {
     ("train", "--batch"): "count", ("train", "--seed"): "seed", ("train", "--lr"): "positive",
     ("train", "--dev-dataset"): "dataset", ("train", "--model-dir"): "in_dir", ("train", "--cache-dir"): "out_dir",
     ("train", "--threads"): "count", ("train", "--init"): "file:.pt", ("train", "--ema"): "fraction",
+    ("train", "--colour-blind"): "tolerance",
     ("average", "models"): "file:.pt", ("average", "--dataset"): "dataset", ("average", "--dev-dataset"): "dataset",
     ("average", "--out"): "out_file:.pt", ("average", "--seed"): "seed", ("average", "--model-dir"): "in_dir",
     ("average", "--cache-dir"): "out_dir",
@@ -104,6 +105,7 @@ RULES: dict[tuple[str, str], str] = {
 # Bad values beyond a kind's, where an option has its own bounds: (label, value).
 EXTRA: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("train", "--batch"): [("below 2", "1"), ("huge", "1000000000")],
+    ("train", "--colour-blind"): [("above 10", "11")],
     ("train", "--threads"): [("huge", "100000")], ("live", "--threads"): [("huge", "100000")],
     ("bench", "--threads"): [("huge", "100000")], ("bench", "--cv-threads"): [("huge", "100000")],
     ("bench", "--block"): [("below 4", "3")],

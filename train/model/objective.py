@@ -47,6 +47,11 @@ class TrainConfig:
     augment: str = "standard"
     # attack species per batch (train.species_mix): even, or hard (more of those the model still misses)
     species_mix: str = "even"
+    # colour-blind step: after the extra step, the same batch again with the colour crop replaced by flat grey,
+    # trained on the fused and depth ESR maps only, weighted by this times esr_weight (0 = off). The photo
+    # world's silicone masks are separated by a depth-only network and missed by the full model, which leans
+    # on colour (docs/experiments.md, twelfth session); this step makes the depth stream carry every species.
+    colour_blind_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if tuple(self.modalities) not in (("rgb", "depth"), ("rgb",)):
@@ -59,6 +64,11 @@ class TrainConfig:
             raise ConfigError(f"EMA decay must be in [0, 1) (0 = off), got {self.ema_decay}")
         if not self.learning_rate > 0:
             raise ConfigError(f"learning rate must be positive, got {self.learning_rate}")
+        if not 0.0 <= self.colour_blind_weight <= 10.0:
+            raise ConfigError(f"colour-blind weight must be in [0, 10] (0 = off), got {self.colour_blind_weight}")
+        if self.colour_blind_weight > 0 and "depth" not in self.modalities:
+            raise ConfigError("the colour-blind step trains the depth stream: it cannot run in the RGB-only ablation "
+                              "(leave out --colour-blind or --rgb-only)")
 
     @property
     def depth_weight(self) -> float:
@@ -90,6 +100,7 @@ class LossTerms:
     pixel: float
     extra_esr: float
     discriminator: float
+    blind: float = float("nan")  # the colour-blind step's ESR loss (nan when the step is off)
 
     def as_row(self) -> dict[str, float]:
         return asdict(self)
