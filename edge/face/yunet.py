@@ -22,9 +22,6 @@ log = logging.getLogger(__name__)
 SCORE_THRESHOLD = 0.9
 NMS_THRESHOLD = 0.3
 TOP_K = 5000
-# input sizes with a network of their own: the full detection image and the face-first windows (sides in
-# 32 px steps between about 96 and 256 at 640x480)
-MAX_SIZES = 6
 
 
 class YuNetFinder:
@@ -39,11 +36,15 @@ class YuNetFinder:
         self.model_path = Path(model_path)
         self.detect_width_px = int(detect_width_px)
         self.model = identify_model(self.model_path)
-        self._score = float(score_threshold)
-        # one network per input size, kept: setInputSize re-plans OpenCV's network (0.5-1 ms), and the
-        # face-first finder alternates full scans with windows of a few sizes (docs/face-first-speed.md)
-        self._detectors: dict[tuple[int, int], tuple[cv2.FaceDetectorYN, float]] = {}
-        self._create((320, 320))
+        try:
+            self._detector = cv2.FaceDetectorYN.create(str(self.model_path), "", (320, 320),
+                                                       score_threshold, NMS_THRESHOLD, TOP_K)
+        except cv2.error as exc:
+            raise ModelError(
+                f"OpenCV cannot load the YuNet model {self.model_path} ({str(exc).strip().splitlines()[-1]}); "
+                f"replace it with a release listed by `edgefas models`"
+            ) from None
+        self._input_size: tuple[int, int] = (320, 320)
         if self.model.known:
             log.info("face finder=yunet model=%s release=%s detect_width=%d", self.model_path,
                      self.model.release, self.detect_width_px)
@@ -58,41 +59,16 @@ class YuNetFinder:
     def set_score_threshold(self, score: float) -> None:
         """Keep candidates scoring at least ``score`` (the face-first finder lowers it for tracked
         windows and applies its own rule, edge.face.face_first)."""
-        self._score = float(score)
-
-    def _create(self, size: tuple[int, int]) -> cv2.FaceDetectorYN:
-        if len(self._detectors) >= MAX_SIZES:  # the least recently used size's network is re-planned
-            detector, score = self._detectors.pop(next(iter(self._detectors)))
-            detector.setInputSize(size)
-            if score != self._score:
-                detector.setScoreThreshold(self._score)
-        else:
-            try:
-                detector = cv2.FaceDetectorYN.create(str(self.model_path), "", size, self._score, NMS_THRESHOLD,
-                                                     TOP_K)
-            except cv2.error as exc:
-                raise ModelError(
-                    f"OpenCV cannot load the YuNet model {self.model_path} "
-                    f"({str(exc).strip().splitlines()[-1]}); replace it with a release listed by `edgefas models`"
-                ) from None
-        self._detectors[size] = (detector, self._score)
-        return detector
-
-    def _detector_for(self, size: tuple[int, int]) -> cv2.FaceDetectorYN:
-        entry = self._detectors.pop(size, None)
-        if entry is None:
-            return self._create(size)
-        detector, score = entry
-        if score != self._score:
-            detector.setScoreThreshold(self._score)
-        self._detectors[size] = (detector, self._score)  # most recently used last
-        return detector
+        self._detector.setScoreThreshold(float(score))
 
     def detect_downscaled(self, image: np.ndarray, factor: float) -> list[FaceBox]:
         """Faces in ``image``, a detection image (:func:`downscale_for_detection`) or a window cut
         from one, in that image's pixels multiplied by ``factor``."""
-        detector = self._detector_for((image.shape[1], image.shape[0]))
-        _, rows = detector.detect(image)
+        size = (image.shape[1], image.shape[0])
+        if size != self._input_size:
+            self._detector.setInputSize(size)
+            self._input_size = size
+        _, rows = self._detector.detect(image)
         if rows is None:
             return []
         faces = []

@@ -167,27 +167,3 @@ def test_a_face_in_a_16_9_mode_is_found_where_it_is_found_at_640x480():
         ys, xs = np.nonzero(frame.truth.face_mask)
         cx, cy = faces[0].center
         assert xs.min() <= cx <= xs.max() and ys.min() <= cy <= ys.max()
-
-
-def test_yunet_keeps_a_network_per_size_and_finds_what_a_fresh_one_finds():
-    """The face-first finder alternates the full detection image with windows of a few sizes; the finder
-    keeps one network per size (re-planning costs 0.5-1 ms a switch) up to MAX_SIZES, re-plans the least
-    recently used beyond that, and every call still finds exactly what a new finder at that size and
-    score threshold finds."""
-    from edge.face import yunet
-
-    require_dir(MODELS)
-    image = photo("astronaut.png")
-    views = [cv2.resize(image, (320, 320))] + [image[40:40 + s, 150:150 + s] for s in (160, 192, 224, 256, 288, 320)]
-    views += [cv2.resize(image, (352, 352)), views[1], views[0]]
-    kept = YuNetFinder(find_yunet(MODELS))
-    for i, view in enumerate(views):
-        score = 0.7 if i % 2 else 0.9
-        kept.set_score_threshold(score)
-        fresh = YuNetFinder(find_yunet(MODELS), score_threshold=score)
-        got, want = kept.detect_downscaled(view, 1.0), fresh.detect_downscaled(view, 1.0)
-        assert [f.score for f in got] == [f.score for f in want] and len(want) >= 1, (i, view.shape)
-        assert [(f.x0, f.y0, f.x1, f.y1) for f in got] == [(f.x0, f.y0, f.x1, f.y1) for f in want]
-        assert len(kept._detectors) <= yunet.MAX_SIZES
-    assert len(kept._detectors) == yunet.MAX_SIZES  # more sizes than that were seen: the oldest were re-planned
-    assert next(reversed(kept._detectors)) == (320, 320)  # the last used is the most recent
