@@ -171,14 +171,18 @@ def test_batch_validation_names_the_field():
         dataclasses.replace(good, pai=("",))
 
 
-def _paper_step(size: int) -> None:
+def _paper_step(size: int, colour_blind: float = 0.0) -> None:
     config = dataclasses.replace(get_preset("paper"), input_size_px=size)
     seed_everything(0)
-    trainer = Trainer(build_model(config), config, TrainConfig(batch_size=2, discriminator_every=1))
+    trainer = Trainer(build_model(config), config,
+                      TrainConfig(batch_size=2, discriminator_every=1, colour_blind_weight=colour_blind))
     batch = Batch(torch.rand(2, 3, size, size), torch.rand(2, 1, size, size), torch.tensor([0.0, 1.0]), ("", "replay"))
     before = flat_weights(trainer.model)
     result = trainer.train_step(batch)
-    assert all(math.isfinite(v) for v in result.losses.as_row().values())
+    losses = result.losses.as_row()
+    if not colour_blind:
+        assert math.isnan(losses.pop("blind"))  # off: the step did not run, and says so
+    assert all(math.isfinite(v) for v in losses.values())
     assert not torch.equal(before, flat_weights(trainer.model))
     summary = summarise_preset("paper")
     print(f"{summary.as_line()}; one training step at {size} px: {result.seconds:.1f} s")
@@ -188,7 +192,7 @@ def test_paper_widths_run_a_training_step():
     # The paper preset's layers at 128 px: the network is fully convolutional, so this exercises
     # every paper-width layer and loss at a quarter of the cost; building and exporting the
     # 256 px preset itself is tested in test_model_export.py, the full-size step just below.
-    _paper_step(128)
+    _paper_step(128, colour_blind=1.0)  # every loss term, the colour-blind step's too
 
 
 @pytest.mark.slow
