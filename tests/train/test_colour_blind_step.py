@@ -3,6 +3,7 @@ real batches' batch-norm statistics, and a depth stream that learns to find atta
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the training extra (torch) is not installed")
 
 from edge.errors import ConfigError  # noqa: E402
-from test_trainer_loop import batches, new_trainer  # noqa: E402
+from test_trainer_loop import SIZE, batches, new_trainer  # noqa: E402
 from train.model import TrainConfig  # noqa: E402
 
 
@@ -59,10 +60,6 @@ def test_the_step_sees_grey_colour_and_the_batch_depth_and_leaves_running_statis
 def shallow_attacks(data, relief: float = 0.6):
     """The toy batches with each attack's depth a shallower copy of the live bump: colour (stripes) stays
     the easy cue, depth the subtle one, as the photo world's silicone masks are."""
-    import dataclasses
-
-    from test_trainer_loop import SIZE
-
     gen = torch.Generator().manual_seed(5)
     yy, xx = torch.meshgrid(torch.linspace(-1, 1, SIZE), torch.linspace(-1, 1, SIZE), indexing="ij")
     bump = (1 - (xx**2 + yy**2)).clamp(min=0)
@@ -78,8 +75,6 @@ def shallow_attacks(data, relief: float = 0.6):
 def with_live_colour(data):
     """Each attack given the colour of the live face before it: an attack whose colour shows nothing (as a
     silicone mask on a person the model never saw), so only its shallow depth tells it apart."""
-    import dataclasses
-
     out = []
     for b in data:
         rgb = b.rgb.clone()
