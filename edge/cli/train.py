@@ -83,6 +83,9 @@ def train(
     if init is not None and resume:
         raise ConfigError("give --init (start a new run from a checkpoint) or --resume (continue OUT/last.pt), "
                           "not both")
+    if rgb_only and colour_blind:
+        # TrainConfig refuses it too; said here before minutes of preprocessing
+        raise ConfigError("--colour-blind trains the depth stream: it cannot run with --rgb-only (leave one out)")
     check_detector(detector)
     job = TrainJob(preset=preset, dataset=dataset, dev_dataset=dev_dataset, out_dir=out, steps=steps, batch_size=batch,
                    seed=seed, learning_rate=lr, ema_decay=ema, augment=augment, species_mix=species_mix, colour_blind_weight=colour_blind,

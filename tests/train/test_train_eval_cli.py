@@ -205,3 +205,16 @@ def test_a_resumed_run_keeps_its_preset_when_preset_is_left_out(tmp_path):
     assert (job.batch_size, job.seed, job.modalities) == (6, 4, ("rgb", "depth"))
     with pytest.raises(EdgefasError, match="--preset edge: .* trains with --preset edge-wide"):
         resumed_job(TrainJob(out_dir=tmp_path, resume=True, preset="edge"), last)
+
+
+def test_colour_blind_with_rgb_only_is_refused_before_any_data_is_read(tmp_path):
+    """The colour-blind step trains the depth stream; with --rgb-only the CLI says so in one line at once,
+    before any frame is rendered or cached (TrainConfig refuses the pair as well, after the data)."""
+    cache = tmp_path / "cache"
+    result = CliRunner().invoke(app, ["train", "--dataset", "synthetic:16", "--steps", "1", "--batch", "4",
+                                      "--rgb-only", "--colour-blind", "1", "--out", str(tmp_path / "run"),
+                                      "--cache-dir", str(cache), "--detector", "haar"])
+    assert result.exit_code != 0 and isinstance(result.exception, EdgefasError), result.output
+    message = str(result.exception)
+    assert "--colour-blind" in message and "--rgb-only" in message and "\n" not in message
+    assert not cache.exists() and not (tmp_path / "run").exists()
