@@ -29,6 +29,10 @@ from edge.frames import RGBDFrame
 
 log = logging.getLogger(__name__)
 
+# A looped file that played before but gives nothing after a restart (under heavy load librealsense's
+# reader can reach the end of a short file before the restarted pipeline takes its frames) is
+# restarted again, up to this many empty passes in a row; a file that never delivered ends at once.
+LOOP_EMPTY_PASSES = 3
 RECORDING_SUFFIXES = (".bag", ".db3")  # ROS1 bag (librealsense < 2.58 records it), ROS2 sqlite (2.58+)
 
 
@@ -101,6 +105,7 @@ class BagSource(ClosesOnExit):
 
     def __iter__(self) -> Iterator[RGBDFrame]:
         delivered = 0
+        empty_passes = 0  # looped passes in a row that delivered nothing
         try:
             while not self._closed:
                 if self._pipeline is None:
@@ -122,8 +127,12 @@ class BagSource(ClosesOnExit):
                     log.info("end of recording %s after %d frames (%d mixed pairs dropped)", self.path,
                              reader.delivered, reader.matcher.dropped_mixed)
                 self._stop()
-                if not self.options.loop or reader.delivered == 0:
+                empty_passes = 0 if reader.delivered else empty_passes + 1
+                if not self.options.loop or delivered == 0 or empty_passes >= LOOP_EMPTY_PASSES:
                     return
+                if empty_passes:
+                    log.warning("recording %s delivered nothing after a restart (%d of %d); restarting again",
+                                self.path, empty_passes, LOOP_EMPTY_PASSES)
         finally:
             self._stop()
 

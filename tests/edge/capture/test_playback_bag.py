@@ -182,6 +182,43 @@ def test_max_frames_and_loop(tmp_path: Path) -> None:
     assert [f.frame_number for f in looped] == list(range(7))
 
 
+def test_a_looped_pass_that_delivers_nothing_is_restarted_a_bounded_number_of_times(tmp_path: Path, monkeypatch,
+                                                                                   caplog) -> None:
+    """Under heavy load a restarted short file can give no frame in a pass; the loop goes on, but a file
+    whose passes keep coming back empty ends after LOOP_EMPTY_PASSES of them instead of spinning."""
+    from edge.capture import playback
+    from edge.capture.software_device import record_synthetic
+
+    path = record_synthetic("live", 2, 3, tmp_path / "loop.db3").path
+    real_reader = playback.FramesetReader
+
+    def scripted(empty_passes: set[int]):
+        passes = []
+
+        class Reader(real_reader):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                passes.append(self)
+                self.empty = len(passes) in empty_passes
+
+            def read(self):
+                return None if self.empty else super().read()
+
+        monkeypatch.setattr(playback, "FramesetReader", Reader)
+        return passes
+
+    passes = scripted({2, 3})  # the second and third passes come back empty, the fourth plays
+    with caplog.at_level("WARNING", logger="edge.capture.playback"):
+        looped = list(open_source(f"bag:{path}", SourceOptions(timeout_s=1.0, loop=True, max_frames=6)))
+    assert len(looped) == 6 and len(passes) == 4
+    assert [f.meta.color_frame_number for f in looped[:3]] == [f.meta.color_frame_number for f in looped[3:]]
+    assert sum("delivered nothing after a restart" in r.getMessage() for r in caplog.records) == 2
+
+    passes = scripted(set(range(2, 100)))  # every pass after the first is empty
+    looped = list(open_source(f"bag:{path}", SourceOptions(timeout_s=1.0, loop=True, max_frames=50)))
+    assert len(looped) == 3 and len(passes) == 1 + playback.LOOP_EMPTY_PASSES
+
+
 def test_production_mode_refuses_recordings(tmp_path: Path) -> None:
     from edge.errors import ProductionError
 
