@@ -6,7 +6,10 @@ The copies are made from the preprocessed crops (the runtime's own preprocessing
 - ``colour``: white balance +-15 % per channel, gain 0.7-1.4, gamma 0.85-1.2 per face;
 - ``blur``: Gaussian, sigma 1.5 px of the 128 px crop;
 - ``depth``: noise sigma 4 mm on every valid depth pixel, and blob holes over ~10 % of the crop;
-- ``combined``: all three, then JPEG quality 70.
+- ``combined``: all three, then JPEG quality 70;
+- ``glasses``: real eyeglasses on every face but the paper-glasses attack (``train.eyeglasses``, the
+  drawing ``--augment glasses`` trains with, so a model trained with it has seen this kind of face:
+  read the line as "does the model refuse people for wearing glasses", not as an unseen condition).
 
 These are fixed settings, not the training augmentation's random ranges (``train.augment``), so
 the table is not the training distribution measured on itself.
@@ -33,8 +36,9 @@ from edge.datasets.sampleset import DEPTH_SCALE, SampleSet, prepare_samples  # n
 from edge.face.preprocess import PreprocessConfig  # noqa: E402
 from engines.runner import open_runner  # noqa: E402
 from train.evaluate import bpcer_by_subject  # noqa: E402
+from train.eyeglasses import add_eyeglasses  # noqa: E402
 
-KINDS = ("clean", "colour", "blur", "depth", "combined")
+KINDS = ("clean", "colour", "blur", "depth", "combined", "glasses")
 
 
 def _colour(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -55,6 +59,11 @@ def perturb(samples: SampleSet, kind: str, seed: int = 7) -> SampleSet:
         return samples
     rng = np.random.default_rng([seed, KINDS.index(kind)])
     rgb, depth = samples.arrays(slice(0, len(samples)))
+    if kind == "glasses":
+        if samples.landmarks is None:
+            raise SystemExit("the glasses copy needs the faces' landmarks; rebuild the cache with this edgefas")
+        rgb, depth, _ = add_eyeglasses(rgb, depth, samples.landmarks, samples.pai, rng, 1.0)
+        return _repacked(samples, rgb, depth)
     for i in range(len(samples)):
         img = rgb[i].transpose(1, 2, 0)
         if kind in ("colour", "combined"):
@@ -67,8 +76,12 @@ def perturb(samples: SampleSet, kind: str, seed: int = 7) -> SampleSet:
         rgb[i] = img.transpose(2, 0, 1)
         if kind in ("depth", "combined"):
             depth[i, 0] = _depth(depth[i, 0], rng)
+    return _repacked(samples, rgb, depth)
+
+
+def _repacked(samples: SampleSet, rgb: np.ndarray, depth: np.ndarray) -> SampleSet:
     return SampleSet(np.rint(np.clip(rgb, 0, 1) * 255).astype(np.uint8), np.rint(depth * DEPTH_SCALE).astype(np.uint16),
-                     samples.is_attack, samples.pai, samples.subject, samples.gate, samples.provenance)
+                     samples.is_attack, samples.pai, samples.subject, samples.gate, samples.provenance, samples.landmarks)
 
 
 def table(model: Path, dataset: str, split: str, cache_dir: Path, model_dir: Path | None) -> dict[str, dict]:

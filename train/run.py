@@ -26,7 +26,9 @@ ALPHA_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # candidate trace weights in the s
 AUGMENT_PROBABILITY = 0.8
 DEFAULT_BATCH = 16  # edgefas train --batch
 # camera realism (train.augment): share of the perturbed faces drawn as compound ones, per --augment
-AUGMENT_COMPOUND = {"standard": 0.0, "wide": 0.3}
+AUGMENT_COMPOUND = {"standard": 0.0, "wide": 0.3, "glasses": 0.0}
+# real eyeglasses drawn before the camera realism (train.eyeglasses): share of the faces, per --augment
+AUGMENT_EYEGLASSES = {"standard": 0.0, "wide": 0.0, "glasses": 0.25}
 ALPHA_TIE_EER = 0.005  # dev EERs this close count as a tie, broken on the perturbed dev copy
 
 
@@ -78,12 +80,14 @@ class TrainSummary:
 
 
 def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bool = True,
-                     compound_fraction: float = 0.0, mix=None) -> Iterator:
+                     compound_fraction: float = 0.0, mix=None, eyeglasses_fraction: float = 0.0) -> Iterator:
     """Endless batches, half live and half attack, attacks drawn evenly over species, or by the shares of
-    ``mix`` (a :class:`train.species_mix.SpeciesMix` over the same sorted species, read at every batch)."""
+    ``mix`` (a :class:`train.species_mix.SpeciesMix` over the same sorted species, read at every batch).
+    With ``eyeglasses_fraction``, that share of the faces wear glasses (:mod:`train.eyeglasses`)."""
     import torch
 
     from train.augment import mirror_landmarks, perturb_arrays
+    from train.eyeglasses import add_eyeglasses
     from train.trainer import Batch
 
     rng = np.random.default_rng(seed)
@@ -105,6 +109,8 @@ def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bo
             depth[flip] = depth[flip, :, :, ::-1]
             if landmarks is not None:
                 landmarks[flip] = mirror_landmarks(landmarks[flip])
+            # glasses first, so the camera realism blurs, compresses and punches holes in them like the rest
+            rgb, depth, _ = add_eyeglasses(rgb, depth, landmarks, samples.pai[idx], rng, eyeglasses_fraction)
             # another camera, room and distance (train.augment); a fifth of the faces stay as rendered
             rgb, depth, landmarks = perturb_arrays(rgb, depth, rng, probability=AUGMENT_PROBABILITY,
                                                    landmarks=landmarks, compound_fraction=compound_fraction)
@@ -345,7 +351,8 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
         mix.set_difficulty(probe.difficulty(torch_scorer(trainer.model)))  # a resumed or fine-tuned run starts informed
         log.info("species mix at step %d: %s", trainer.step, mix.as_dict())
     batches = balanced_batches(train_set, trainer.config.batch_size, job.seed + trainer.step + 7919 * rank,
-                               compound_fraction=AUGMENT_COMPOUND[trainer.config.augment], mix=mix)
+                               compound_fraction=AUGMENT_COMPOUND[trainer.config.augment], mix=mix,
+                               eyeglasses_fraction=AUGMENT_EYEGLASSES[trainer.config.augment])
 
     def step_hook(result) -> None:
         if mix is not None and result.step % HARD_EVERY == 0:

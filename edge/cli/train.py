@@ -36,9 +36,11 @@ def train(
     seed: int | None = seed_option(None, help="Seed for weights, batches and synthesis (default: 0)."),
     lr: float = typer.Option(None, "--lr", callback=finite(above=0), help="Learning rate (default: STDN's 6e-5)."),
     augment: str | None = typer.Option(None, "--augment",
-                                       help="Camera realism in training: standard (the default), or wide (30 % of "
+                                       help="Camera realism in training: standard (the default), wide (30 % of "
                                             "the augmented faces get blur, JPEG and strong depth noise together; "
-                                            "train/augment.py). Kept in checkpoints: --resume continues the run's own."),
+                                            "train/augment.py) or glasses (standard, and a quarter of the faces, live "
+                                            "and attack alike, wear real eyeglasses; train/eyeglasses.py). Kept in "
+                                            "checkpoints: --resume continues the run's own."),
     species_mix: str | None = typer.Option(None, "--species-mix",
                                            help="Attack species per batch: even (the default), or hard: every 50 "
                                                 "steps more of the species the network still ranks with live faces "
