@@ -27,7 +27,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-DEPTH_WINDOW_MM = 200.0  # 1 mm = 1/200 of the normalised depth (edge.face.depth_norm's +-100 mm window)
+from train.augment import DEPTH_WINDOW_MM  # 1 mm = 1/200 of the normalised depth
 SKIP_SPECIES = ("glasses",)  # the paper-glasses attack: its band is where the frames would be
 SUPERSAMPLE = 4  # the frame is drawn at 4x and area-averaged: a 1 px line at 128 px stays a soft 1 px
 

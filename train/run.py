@@ -25,11 +25,19 @@ log = logging.getLogger(__name__)
 ALPHA_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # candidate trace weights in the score (DESIGN §4: chosen on dev)
 AUGMENT_PROBABILITY = 0.8
 DEFAULT_BATCH = 16  # edgefas train --batch
-# camera realism (train.augment): share of the perturbed faces drawn as compound ones, per --augment
-AUGMENT_COMPOUND = {"standard": 0.0, "wide": 0.3, "glasses": 0.0}
-# real eyeglasses drawn before the camera realism (train.eyeglasses): share of the faces, per --augment
-AUGMENT_EYEGLASSES = {"standard": 0.0, "wide": 0.0, "glasses": 0.25}
 ALPHA_TIE_EER = 0.005  # dev EERs this close count as a tie, broken on the perturbed dev copy
+
+
+@dataclass(frozen=True)
+class Augment:
+    """One ``--augment`` choice: the share of the perturbed faces drawn as compound ones (train.augment)
+    and the share of the faces wearing eyeglasses, drawn before the camera realism (train.eyeglasses)."""
+
+    compound: float
+    eyeglasses: float
+
+
+AUGMENTS = {"standard": Augment(0.0, 0.0), "wide": Augment(0.3, 0.0), "glasses": Augment(0.0, 0.25)}
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,7 @@ class TrainJob:
     batch_size: int | None = None  # None: DEFAULT_BATCH
     seed: int | None = None  # None: 0
     learning_rate: float | None = None  # None: the preset's TrainConfig default
-    augment: str | None = None  # camera realism, a key of AUGMENT_COMPOUND; None: standard
+    augment: str | None = None  # camera realism, a key of AUGMENTS; None: standard
     species_mix: str | None = None  # train.species_mix.SPECIES_MIX; None: even
     colour_blind_weight: float | None = None  # TrainConfig.colour_blind_weight; None: 0 (off)
     ema_decay: float | None = None  # ship a moving average of the weights (TrainConfig.ema_decay); None/0: the last step's
@@ -266,7 +274,7 @@ def resumed_job(job: TrainJob, last: Path):
 
     _, info = load_checkpoint(last)
     kept = info.train_config
-    for flag, value, known in (("--augment", kept.augment, AUGMENT_COMPOUND),
+    for flag, value, known in (("--augment", kept.augment, AUGMENTS),
                                ("--species-mix", kept.species_mix, SPECIES_MIX)):
         if value not in known:
             raise ModelError(f"{last} trains with an unknown {flag} '{value}'; this edgefas knows "
@@ -350,9 +358,9 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
         mix = SpeciesMix(probe.species)  # sorted, as balanced_batches orders them
         mix.set_difficulty(probe.difficulty(torch_scorer(trainer.model)))  # a resumed or fine-tuned run starts informed
         log.info("species mix at step %d: %s", trainer.step, mix.as_dict())
+    augment = AUGMENTS[trainer.config.augment]
     batches = balanced_batches(train_set, trainer.config.batch_size, job.seed + trainer.step + 7919 * rank,
-                               compound_fraction=AUGMENT_COMPOUND[trainer.config.augment], mix=mix,
-                               eyeglasses_fraction=AUGMENT_EYEGLASSES[trainer.config.augment])
+                               compound_fraction=augment.compound, mix=mix, eyeglasses_fraction=augment.eyeglasses)
 
     def step_hook(result) -> None:
         if mix is not None and result.step % HARD_EVERY == 0:

@@ -72,12 +72,12 @@ def train(
     `torchrun --nproc-per-node 4 -m edge.cli.app train ...` (gloo on CPU, NCCL on GPUs).
     """
     from train.model.presets import PRESETS  # the train package imports torch
-    from train.run import AUGMENT_COMPOUND, TrainJob, run_training
+    from train.run import AUGMENTS, TrainJob, run_training
 
     if preset is not None:
         check_choice(preset, PRESETS, "--preset")
     if augment is not None:
-        check_choice(augment, AUGMENT_COMPOUND, "--augment")
+        check_choice(augment, AUGMENTS, "--augment")
     if species_mix is not None:
         from train.species_mix import SPECIES_MIX
 

@@ -106,6 +106,6 @@ def test_compound_samples_bring_every_camera_effect_together():
 
 
 def test_wide_augment_is_a_choice_of_the_train_command():
-    from train.run import AUGMENT_COMPOUND
+    from train.run import AUGMENTS
 
-    assert AUGMENT_COMPOUND["standard"] == 0.0 < AUGMENT_COMPOUND["wide"] < 1.0
+    assert AUGMENTS["standard"].compound == 0.0 < AUGMENTS["wide"].compound < 1.0

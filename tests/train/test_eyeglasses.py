@@ -89,16 +89,17 @@ def test_glasses_go_on_live_and_attack_faces_alike_but_not_on_paper_glasses():
 
 def test_the_glasses_augment_is_a_choice_and_the_others_are_the_stream_they_were():
     from edge.datasets.sampleset import SampleSet
-    from train.run import AUGMENT_COMPOUND, AUGMENT_EYEGLASSES, balanced_batches
+    from train.run import AUGMENTS, balanced_batches
 
-    assert set(AUGMENT_EYEGLASSES) == set(AUGMENT_COMPOUND)
-    assert AUGMENT_EYEGLASSES["standard"] == AUGMENT_EYEGLASSES["wide"] == 0.0 < AUGMENT_EYEGLASSES["glasses"]
+    assert set(AUGMENTS) == {"standard", "wide", "glasses"}
+    assert AUGMENTS["standard"].eyeglasses == AUGMENTS["wide"].eyeglasses == 0.0 < AUGMENTS["glasses"].eyeglasses
+    assert AUGMENTS["glasses"].compound == AUGMENTS["standard"].compound, "glasses is standard realism plus glasses"
     n = 8
     pai = np.array(["", "", "", "", "print", "print", "mask", "mask"])
     samples = SampleSet(np.full((n, 3, S, S), 150, np.uint8), np.full((n, 1, S, S), 30000, np.uint16),
                         (pai != "").astype(np.int8), pai, np.array([f"s{i}" for i in range(n)]),
                         np.array([""] * n), {}, np.repeat(FACE[None], n, axis=0))
-    plain = [next(balanced_batches(samples, 8, seed=4)) for _ in range(1)][0]
+    plain = next(balanced_batches(samples, 8, seed=4))
     zero = next(balanced_batches(samples, 8, seed=4, eyeglasses_fraction=0.0))
     assert np.array_equal(plain.rgb.numpy(), zero.rgb.numpy()), "standard and wide draw the same batches as before"
     worn = next(balanced_batches(samples, 8, seed=4, eyeglasses_fraction=1.0))

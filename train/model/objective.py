@@ -42,7 +42,7 @@ class TrainConfig:
     # step's weights). Batches of 8 make the last step's weights noisy; averaging them evens out seed
     # luck (Polyak averaging; model soups, Wortsman et al., ICML 2022). 0.99 averages ~100 steps.
     ema_decay: float = 0.0
-    # camera realism of the training batches (a key of train.run.AUGMENT_COMPOUND); kept so that --resume
+    # camera realism of the training batches (a key of train.run.AUGMENTS); kept so that --resume
     # continues with the run's own (checkpoints from before it was stored read as standard)
     augment: str = "standard"
     # attack species per batch (train.species_mix): even, or hard (more of those the model still misses)
