@@ -47,3 +47,39 @@ def test_a_mistyped_target_is_refused_before_anything_is_scored(tool):
     dev = scored(tool, 1)
     with pytest.raises(ConfigError, match="unknown threshold target"):
         tool.operating_points(dev, {}, ["bpcer=5"])
+
+
+def test_across_people_chooses_without_the_held_out_person_and_reads_only_their_faces(tool):
+    """Three people like the rest and one whose masks score like live faces: held out, that person's
+    masks pass at a threshold chosen on the others, and the others' are caught."""
+    rng = np.random.default_rng(3)
+    scores, pai, subject = [], [], []
+    for person, mask_mean in (("photo/a", 0.9), ("photo/b", 0.9), ("photo/c", 0.9), ("photo/d", 0.2)):
+        scores += list(rng.normal(0.2, 0.05, 50)) + list(rng.normal(mask_mean, 0.05, 30))
+        pai += [""] * 50 + ["mannequin"] * 30
+        subject += [person] * 80
+    scores += list(rng.normal(0.9, 0.05, 40))  # another world's attacks: never held out, always in the rest
+    pai += ["print"] * 40
+    subject += ["synthetic/7"] * 40
+    pai = np.array(pai)
+    dev = tool.Scored(np.array(scores), pai != "", pai, np.array(subject))
+    rows = tool.across_people(dev, ["eer"])
+    assert [r["person"] for r in rows] == ["photo/a", "photo/b", "photo/c", "photo/d"]
+    by = {r["person"]: r for r in rows}
+    assert by["photo/d"]["report"]["apcer"]["mannequin"] > 0.5
+    assert by["photo/a"]["report"]["apcer"]["mannequin"] == 0.0
+    # each person's report counts only their faces
+    assert by["photo/a"]["report"]["n_live"] == 50 and by["photo/a"]["report"]["n_spoof"] == 30
+    # the threshold held out of d is chosen without d's masks, so it differs from the one without a
+    thresholds = {r["person"]: r["threshold"] for r in rows}
+    assert thresholds["photo/d"] != thresholds["photo/a"]
+    assert "| eer | photo/d |" in tool.across_people_markdown(rows)
+
+
+def test_across_people_needs_subjects_and_two_people(tool):
+    dev = scored(tool, 1)
+    with pytest.raises(ValueError, match="subject"):
+        tool.across_people(dev, ["eer"])
+    one = tool.Scored(dev.scores, dev.is_attack, dev.pai, np.array(["photo/a"] * len(dev.scores)))
+    with pytest.raises(ValueError, match="two or more"):
+        tool.across_people(one, ["eer"])
