@@ -84,6 +84,15 @@ def across_people(dev: Scored, targets: Sequence[str], world: str = "photo") -> 
     return rows
 
 
+def by_person(scored: Scored, threshold: float) -> dict[str, dict]:
+    """The report of each subject's own faces at one threshold (a test split's people, for example)."""
+    if scored.subject is None:
+        raise ValueError("by_person needs each face's subject")
+    names = np.unique(scored.subject.astype(str))
+    return {str(n): pad_report(part.scores, part.is_attack, threshold, part.pai).to_json()
+            for n in names for part in [scored.subset(scored.subject.astype(str) == n)]}
+
+
 def across_people_markdown(rows: list[dict]) -> str:
     lines = ["| target | held-out person | threshold (rest of dev) | their faces |", "|---|---|---|---|"]
     lines += [f"| {r['target']} | {r['person']} | {r['threshold']:.4f} | {_cell(r['report'])} |" for r in rows]
@@ -163,6 +172,11 @@ def main() -> None:
             raise SystemExit(f"--across-people {args.across_people}: {err}")
         print(f"\n{args.dev} dev, each {args.across_people} person held out in turn:")
         print(across_people_markdown(people))
+        for name, scored in tests.items():
+            if not name.endswith("combined copy"):
+                print(f"\n{name}, each person at the stored threshold {stored:.4f}:")
+                for person, report in by_person(scored, stored).items():
+                    print(f"- {person}: {_cell(report)}")
     if args.json:
         args.json.write_text(json.dumps({"model": str(args.model), "stored_threshold": stored, "dev": args.dev,
                                          "rows": rows, "across_people": people}, indent=2))

@@ -83,3 +83,13 @@ def test_across_people_needs_subjects_and_two_people(tool):
     one = tool.Scored(dev.scores, dev.is_attack, dev.pai, np.array(["photo/a"] * len(dev.scores)))
     with pytest.raises(ValueError, match="two or more"):
         tool.across_people(one, ["eer"])
+
+
+def test_by_person_reads_each_subjects_faces_at_one_threshold(tool):
+    pai = np.array(["", "", "mannequin", "", "mannequin", "mannequin"])
+    s = tool.Scored(np.array([0.1, 0.2, 0.9, 0.1, 0.3, 0.8]), pai != "", pai,
+                    np.array(["a", "a", "a", "b", "b", "b"]))
+    reports = tool.by_person(s, 0.5)
+    assert set(reports) == {"a", "b"}
+    assert reports["a"]["apcer"]["mannequin"] == 0.0 and reports["b"]["apcer"]["mannequin"] == 0.5
+    assert reports["b"]["n_live"] == 1 and reports["b"]["n_spoof"] == 2
