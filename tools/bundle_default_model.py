@@ -121,14 +121,16 @@ def main() -> None:
     items = (CalibItem(rgb[i], depth[i], bool(dev.is_attack[k]), str(dev.pai[k])) for i, k in enumerate(pick))
     calib = build_calibration_set(items, len(rgb), f"{args.dev} dev", runner.contract,
                                   note="dev faces spread over the dev split, YuNet crops")
-    calib_path = args.calib_set or args.out.parent.parent / "out" / "calib-dev.npz"
+    # another count gets its own file, so that a trial never overwrites the set the default was built with
+    calib_name = "calib-dev.npz" if args.calib_count == CALIB_COUNT else f"calib-dev-{args.calib_count}.npz"
+    calib_path = args.calib_set or args.out.parent.parent / "out" / calib_name
     if args.calib_set is None:
         calib_path.parent.mkdir(parents=True, exist_ok=True)
         save_calibration_set(calib, calib_path)
     # INT8: the flavour asked for, and beside a TensorRT-flavour file its CPU twin. A flavour the
     # accuracy gate refuses is not shipped: its gate JSON stays as evidence, and an earlier model's
     # file of that name is removed so that no INT8 file of another model sits beside this one.
-    flavours = [("int8", args.int8_target, (INT8_METHOD,))]
+    flavours = [("int8", args.int8_target, CPU_INT8_METHODS if args.int8_target == "cpu" else (INT8_METHOD,))]
     if args.int8_target == "tensorrt":
         flavours.append(("int8-cpu", "cpu", CPU_INT8_METHODS))
     shipped: dict[str, tuple[Path, str, str]] = {}
