@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,11 +38,14 @@ class ThresholdCalibration:
     split: str
     frames: int  # frames read from the dataset
     skipped: int  # frames in which no face was found (not scored: at run time they are never a decision)
+    # the threshold the target chooses with each person left out in turn (calibration.threshold.held_out_thresholds)
+    held_out: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         return {**self.choice.to_json(), "model": str(self.model_path), "report": str(self.report_path),
                 "det_plot": str(self.det_plot_path) if self.det_plot_path else None, "dataset": self.dataset,
-                "split": self.split, "frames": self.frames, "skipped": self.skipped}
+                "split": self.split, "frames": self.frames, "skipped": self.skipped,
+                "threshold_without_each_person": self.held_out}
 
 
 def frames_read(samples: SampleSet) -> tuple[int, int]:
@@ -64,7 +67,7 @@ def calibrate_threshold(model_path: str | Path, dataset: str, target: str, out_p
     None is the samples cache under the one cache root (:mod:`edge.cache`).
     """
     from calibration.scoring import score_samples
-    from calibration.threshold import parse_target, write_det_plot
+    from calibration.threshold import held_out_thresholds, parse_target, write_det_plot
     from edge.datasets.sampleset import prepare_samples
     from edge.face.preprocess import PreprocessConfig
     from engines.metadata import read_metadata, write_metadata
@@ -91,6 +94,7 @@ def calibrate_threshold(model_path: str | Path, dataset: str, target: str, out_p
     plot = write_det_plot(scored.scores, scored.is_attack, det_plot, scored.species, choice.threshold,
                           title=f"{out.name} on {dataset} [{split}]") if det_plot else None
     frames, skipped = frames_read(samples)
-    result = ThresholdCalibration(choice, out, report, plot, dataset, split, frames, skipped)
+    held_out = held_out_thresholds(scored.scores, scored.is_attack, parsed, scored.species, samples.subject)
+    result = ThresholdCalibration(choice, out, report, plot, dataset, split, frames, skipped, held_out)
     report.write_text(json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n")
     return result

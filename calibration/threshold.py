@@ -108,6 +108,40 @@ def choose_threshold(scores: Sequence[float] | np.ndarray, is_attack: Sequence[b
     return ThresholdChoice(target, threshold, pad_report(scores, is_attack, threshold, species))
 
 
+MIN_PEOPLE_FOR_SPREAD = 3  # with fewer, holding one out leaves too little to choose on
+MAX_PEOPLE_FOR_SPREAD = 200  # with more, no one person sets the point (and the loop would be long)
+
+
+def held_out_thresholds(scores: Sequence[float] | np.ndarray, is_attack: Sequence[bool] | np.ndarray,
+                        target: ThresholdTarget | str, species: Sequence[str] | None,
+                        subjects: Sequence[str]) -> dict[str, float]:
+    """The threshold ``target`` chooses with each person's faces left out in turn, keyed by that person.
+
+    With few people the threshold can be set by one of them (one person's live faces scoring high
+    make a lenient point for everyone else); the spread of these thresholds shows it. Only people
+    with live faces are held out, and only when there are :data:`MIN_PEOPLE_FOR_SPREAD` to
+    :data:`MAX_PEOPLE_FOR_SPREAD` of them; otherwise the answer is empty. A person whose absence leaves no finite threshold is left out.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    attack = np.asarray(is_attack, dtype=bool)
+    names = np.asarray(subjects).astype(str)
+    kinds = np.asarray(species).astype(str) if species is not None else None
+    if len(names) != len(scores):
+        raise ValueError(f"held_out_thresholds needs one subject per score, got {len(names)} for {len(scores)}")
+    people = sorted({str(n) for n in names[~attack] if str(n)})
+    if not MIN_PEOPLE_FOR_SPREAD <= len(people) <= MAX_PEOPLE_FOR_SPREAD:
+        return {}
+    out: dict[str, float] = {}
+    for person in people:
+        rest = names != person
+        try:
+            choice = choose_threshold(scores[rest], attack[rest], target, None if kinds is None else kinds[rest])
+        except ConfigError:
+            continue
+        out[person] = choice.threshold
+    return out
+
+
 def write_det_plot(scores: Sequence[float] | np.ndarray, is_attack: Sequence[bool] | np.ndarray,
                    out_path: str | Path, species: Sequence[str] | None = None,
                    threshold: float | None = None, title: str = "DET") -> Path:

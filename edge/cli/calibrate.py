@@ -150,6 +150,12 @@ def threshold(
     stdout.print(table)
     stdout.print(f"{result.dataset} [{result.split}]: threshold written to {result.model_path}; "
                  f"report {result.report_path}", soft_wrap=True)
+    if result.held_out:
+        low, high = min(result.held_out, key=result.held_out.get), max(result.held_out, key=result.held_out.get)
+        stdout.print(f"with one of its {len(result.held_out)} people left out the threshold would be "
+                     f"{result.held_out[low]:.4f} (without {low}) to {result.held_out[high]:.4f} (without {high}): "
+                     f"a wide range means one person sets it; add people to the {result.split} split",
+                     soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

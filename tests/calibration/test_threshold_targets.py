@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from calibration.threshold import choose_threshold, parse_target, write_det_plot
@@ -61,3 +62,30 @@ def test_det_plot_written(tmp_path):
     out = write_det_plot(SCORES, ATTACK, tmp_path / "det.png", SPECIES, threshold=0.55)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out.stat().st_size > 2000
+
+
+def test_held_out_thresholds_show_the_person_who_sets_the_point():
+    """Four people; d's live faces score high. With d in, the EER point is lenient; without d it is strict."""
+    from calibration.threshold import held_out_thresholds
+
+    rng = np.random.default_rng(5)
+    scores, attack, species, subjects = [], [], [], []
+    for person, live_mean in (("a", 0.1), ("b", 0.1), ("c", 0.1), ("d", 0.7)):
+        scores += list(rng.normal(live_mean, 0.03, 40)) + list(rng.normal(0.8, 0.1, 40))
+        attack += [False] * 40 + [True] * 40
+        species += [""] * 40 + ["mannequin"] * 40
+        subjects += [person] * 80
+    held = held_out_thresholds(scores, attack, "eer", species, subjects)
+    assert set(held) == {"a", "b", "c", "d"}
+    assert held["d"] < min(held["a"], held["b"], held["c"]) - 0.1  # without d the point is stricter
+    everyone = choose_threshold(scores, attack, "eer", species).threshold
+    assert held["a"] == pytest.approx(everyone, abs=0.1)  # a's absence barely moves it
+
+
+def test_held_out_thresholds_need_three_people_and_one_subject_per_score():
+    from calibration.threshold import held_out_thresholds
+
+    scores, attack = [0.1, 0.2, 0.9, 0.8], [False, False, True, True]
+    assert held_out_thresholds(scores, attack, "eer", None, ["a", "b", "a", "b"]) == {}
+    with pytest.raises(ValueError, match="one subject per score"):
+        held_out_thresholds(scores, attack, "eer", None, ["a"])

@@ -144,5 +144,9 @@ def test_calibrate_threshold_chooses_on_dev_and_eval_reports_what_it_stored(stan
     result = calibrate_threshold(model, "synthetic:20", "eer")
     assert asked == ["dev"] and result.split == "dev"
     assert DEV_GAP[0] < result.choice.threshold <= DEV_GAP[1], "chosen on dev, not on test"
+    # each dev person with live faces left out in turn: ten people, each point still in dev's gap
+    assert sorted(result.held_out) == sorted(f"s{i}" for i in range(10))
+    assert all(DEV_GAP[0] < t <= DEV_GAP[1] for t in result.held_out.values())
+    assert result.to_json()["threshold_without_each_person"] == result.held_out
     stored = json.loads(read_metadata(model).threshold_metrics)
     assert evaluate(model, "synthetic:20", split="dev", threshold=result.choice.threshold).report == stored
