@@ -114,13 +114,14 @@ MAX_PEOPLE_FOR_SPREAD = 200  # with more, no one person sets the point (and the 
 
 def held_out_thresholds(scores: Sequence[float] | np.ndarray, is_attack: Sequence[bool] | np.ndarray,
                         target: ThresholdTarget | str, species: Sequence[str] | None,
-                        subjects: Sequence[str]) -> dict[str, float]:
+                        subjects: Sequence[str], people: Sequence[str] | None = None) -> dict[str, float]:
     """The threshold ``target`` chooses with each person's faces left out in turn, keyed by that person.
 
     With few people the threshold can be set by one of them (one person's live faces scoring high
-    make a lenient point for everyone else); the spread of these thresholds shows it. Only people
-    with live faces are held out, and only when there are :data:`MIN_PEOPLE_FOR_SPREAD` to
-    :data:`MAX_PEOPLE_FOR_SPREAD` of them; otherwise the answer is empty. A person whose absence leaves no finite threshold is left out.
+    make a lenient point for everyone else); the spread of these thresholds shows it. By default the
+    people with live faces are held out, and only when there are :data:`MIN_PEOPLE_FOR_SPREAD` to
+    :data:`MAX_PEOPLE_FOR_SPREAD` of them (otherwise the answer is empty); ``people`` names exactly
+    whom to hold out instead. A person whose absence leaves no finite threshold is left out.
     """
     scores = np.asarray(scores, dtype=np.float64)
     attack = np.asarray(is_attack, dtype=bool)
@@ -128,9 +129,10 @@ def held_out_thresholds(scores: Sequence[float] | np.ndarray, is_attack: Sequenc
     kinds = np.asarray(species).astype(str) if species is not None else None
     if len(names) != len(scores):
         raise ValueError(f"held_out_thresholds needs one subject per score, got {len(names)} for {len(scores)}")
-    people = sorted({str(n) for n in names[~attack] if str(n)})
-    if not MIN_PEOPLE_FOR_SPREAD <= len(people) <= MAX_PEOPLE_FOR_SPREAD:
-        return {}
+    if people is None:
+        people = sorted({str(n) for n in names[~attack] if str(n)})
+        if not MIN_PEOPLE_FOR_SPREAD <= len(people) <= MAX_PEOPLE_FOR_SPREAD:
+            return {}
     out: dict[str, float] = {}
     for person in people:
         rest = names != person

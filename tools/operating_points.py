@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from calibration.metrics import pad_report  # noqa: E402
-from calibration.threshold import choose_threshold, parse_target  # noqa: E402
+from calibration.threshold import choose_threshold, held_out_thresholds, parse_target  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,9 @@ def across_people(dev: Scored, targets: Sequence[str], world: str = "photo") -> 
     rows = []
     for text in targets:
         target = parse_target(text)
-        for person in people:
-            mine = dev.subject.astype(str) == person
-            rest = dev.subset(~mine)
-            held = dev.subset(mine)
-            threshold = choose_threshold(rest.scores, rest.is_attack, target, rest.pai).threshold
+        thresholds = held_out_thresholds(dev.scores, dev.is_attack, target, dev.pai, dev.subject, people)
+        for person, threshold in thresholds.items():
+            held = dev.subset(dev.subject.astype(str) == person)
             rows.append({"target": str(target), "person": person, "threshold": threshold,
                          "report": pad_report(held.scores, held.is_attack, threshold, held.pai).to_json()})
     return rows
