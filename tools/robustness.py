@@ -9,7 +9,10 @@ The copies are made from the preprocessed crops (the runtime's own preprocessing
 - ``combined``: all three, then JPEG quality 70;
 - ``glasses``: real eyeglasses on every face but the paper-glasses attack (``train.eyeglasses``, the
   drawing ``--augment glasses`` trains with, so a model trained with it has seen this kind of face:
-  read the line as "does the model refuse people for wearing glasses", not as an unseen condition).
+  read the line as "does the model refuse people for wearing glasses", not as an unseen condition);
+- ``flat``: every face, live and attack, lit flat and washed out like a studio portrait (contrast
+  0.65, saturation 0.6, a lift of 0.12 toward white: ``train.augment.flat_light``, inside the range
+  ``--augment glasses-flat`` trains with; read it as "does the model refuse a flat-lit owner").
 
 These are fixed settings, not the training augmentation's random ranges (``train.augment``), so
 the table is not the training distribution measured on itself.
@@ -36,9 +39,10 @@ from edge.datasets.sampleset import DEPTH_SCALE, SampleSet, prepare_samples  # n
 from edge.face.preprocess import PreprocessConfig  # noqa: E402
 from engines.runner import open_runner  # noqa: E402
 from train.evaluate import bpcer_by_subject  # noqa: E402
+from train.augment import flat_light  # noqa: E402
 from train.eyeglasses import add_eyeglasses  # noqa: E402
 
-KINDS = ("clean", "colour", "blur", "depth", "combined", "glasses")
+KINDS = ("clean", "colour", "blur", "depth", "combined", "glasses", "flat")  # new kinds go last: seeds by index
 
 
 def _colour(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -66,6 +70,8 @@ def perturb(samples: SampleSet, kind: str, seed: int = 7) -> SampleSet:
         return _repacked(samples, rgb, depth)
     for i in range(len(samples)):
         img = rgb[i].transpose(1, 2, 0)
+        if kind == "flat":
+            img = flat_light(img, 0.65, 0.6, 0.12)
         if kind in ("colour", "combined"):
             img = _colour(img, rng)
         if kind in ("blur", "combined"):

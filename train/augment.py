@@ -28,6 +28,18 @@ the z^2 model, holes up to 15 %. Each effect alone is common in the standard dra
 together (a soft, compressed stream from a noisier unit) almost never is, and another camera brings
 them together.
 
+A *flat-light* sample (``--augment glasses-flat`` draws 30 % of the perturbed faces so) is lit the way
+a studio or a bright, white-walled entrance lights a face: soft and frontal, little shading, colours
+washed out. Contrast about the crop's mean 0.55-0.9, saturation 0.45-0.9 and a lift toward white
+0-0.2 (veiling glare), drawn after the exposure above. Why: high-key portrait photographs (a white
+background, a soft box) are common among real people's photographs, and a live face lit so loses the
+contrast and the saturation that the print and screen species lose to their lower gamut; the
+sixteenth session found a model refusing exactly such a person (docs/experiments.md). The same share
+of attacks is drawn flat, so a washed-out look stops telling live from attack and the depth stream and
+the fine texture must. Ranges: soft-box and ring-light portraits measure a luminance spread about half
+that of a side-lit face; a lift of 0.2 of full scale is the glare of a light source just outside the
+frame.
+
 ``perturb_arrays`` with a fixed seed is also the perturbed dev set that the score's alpha is
 chosen on (``train.run.calibrate_score``).
 """
@@ -47,12 +59,13 @@ def _blobs(rng: np.random.Generator, size: int, scale_px: float) -> np.ndarray:
 
 
 def perturb_sample(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator, strength: float = 1.0,
-                   landmarks: np.ndarray | None = None, compound: bool = False
+                   landmarks: np.ndarray | None = None, compound: bool = False, flat: bool = False
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """One crop: ``rgb`` [3,S,S] and ``depth`` [1,S,S] float32 in [0, 1] (0 depth = no data).
 
     ``landmarks`` [5,2] in crop coordinates [0, 1] are moved with the crop's zoom and shift.
     ``compound`` applies blur, JPEG and strong depth noise together, each at the far end of its range.
+    ``flat`` lights the face flat and washed out (lower contrast and saturation, a lift toward white).
     """
     s = rgb.shape[-1]
     img = rgb.transpose(1, 2, 0).copy()
@@ -73,6 +86,8 @@ def perturb_sample(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
     gain = float(np.exp(strength * rng.uniform(np.log(0.6), np.log(1.6))))
     gamma = float(np.exp(strength * rng.uniform(np.log(0.8), np.log(1.25))))
     img = np.clip(img * wb[None, None, :] * gain, 0, 1) ** gamma
+    if flat:
+        img = flat_light(img, rng.uniform(0.55, 0.9), rng.uniform(0.45, 0.9), rng.uniform(0.0, 0.2))
     if compound or rng.random() < 0.5 * strength:
         sigma = strength * (rng.uniform(0.8, 2.0) if compound else rng.uniform(0.0, 1.5))
         if sigma > 0.2:
@@ -102,18 +117,29 @@ def perturb_sample(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
     return img.transpose(2, 0, 1).astype(np.float32), dep[None].astype(np.float32), moved
 
 
+def flat_light(img: np.ndarray, contrast: float, saturation: float, lift: float) -> np.ndarray:
+    """An [S,S,3] image in [0, 1] lit flat: grey levels pulled toward the crop's mean by ``contrast``,
+    colour toward grey by ``saturation`` (1 = unchanged for both), then ``lift`` of the way to white."""
+    grey = img.mean(axis=2, keepdims=True)
+    img = grey + saturation * (img - grey)
+    img = grey.mean() + contrast * (img - grey.mean())
+    return np.clip(img + lift * (1.0 - img), 0, 1).astype(np.float32)
+
+
 def perturb_arrays(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator, strength: float = 1.0,
-                   probability: float = 1.0, landmarks: np.ndarray | None = None, compound_fraction: float = 0.0
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """A batch [N,3,S,S] / [N,1,S,S] (and landmarks [N,5,2]): each sample perturbed with ``probability``,
-    and a perturbed sample is a compound one with ``compound_fraction``."""
+                   probability: float = 1.0, landmarks: np.ndarray | None = None, compound_fraction: float = 0.0,
+                   flat_fraction: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A batch [N,3,S,S] / [N,1,S,S] (and landmarks [N,5,2]): each sample perturbed with ``probability``;
+    a perturbed sample is a compound one with ``compound_fraction`` and lit flat with ``flat_fraction``
+    (drawn independently of the label, so live faces and attacks are washed out alike)."""
     out_rgb, out_depth = rgb.copy(), depth.copy()
     out_lm = None if landmarks is None else landmarks.copy()
     for i in range(rgb.shape[0]):
         if rng.random() < probability:
             compound = compound_fraction > 0 and rng.random() < compound_fraction
+            flat = flat_fraction > 0 and rng.random() < flat_fraction
             out_rgb[i], out_depth[i], moved = perturb_sample(rgb[i], depth[i], rng, strength,
-                                                             None if landmarks is None else landmarks[i], compound)
+                                                             None if landmarks is None else landmarks[i], compound, flat)
             if moved is not None:
                 out_lm[i] = moved
     return out_rgb, out_depth, out_lm

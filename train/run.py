@@ -30,14 +30,17 @@ ALPHA_TIE_EER = 0.005  # dev EERs this close count as a tie, broken on the pertu
 
 @dataclass(frozen=True)
 class Augment:
-    """One ``--augment`` choice: the share of the perturbed faces drawn as compound ones (train.augment)
-    and the share of the faces wearing eyeglasses, drawn before the camera realism (train.eyeglasses)."""
+    """One ``--augment`` choice: the share of the perturbed faces drawn as compound ones (train.augment),
+    the share of the faces wearing eyeglasses, drawn before the camera realism (train.eyeglasses), and
+    the share of the perturbed faces lit flat and washed out (train.augment.flat_light)."""
 
     compound: float
     eyeglasses: float
+    flat: float = 0.0
 
 
-AUGMENTS = {"standard": Augment(0.0, 0.0), "wide": Augment(0.3, 0.0), "glasses": Augment(0.0, 0.25)}
+AUGMENTS = {"standard": Augment(0.0, 0.0), "wide": Augment(0.3, 0.0), "glasses": Augment(0.0, 0.25),
+            "glasses-flat": Augment(0.0, 0.25, 0.3)}
 
 
 @dataclass(frozen=True)
@@ -88,10 +91,12 @@ class TrainSummary:
 
 
 def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bool = True,
-                     compound_fraction: float = 0.0, mix=None, eyeglasses_fraction: float = 0.0) -> Iterator:
+                     compound_fraction: float = 0.0, mix=None, eyeglasses_fraction: float = 0.0,
+                     flat_fraction: float = 0.0) -> Iterator:
     """Endless batches, half live and half attack, attacks drawn evenly over species, or by the shares of
     ``mix`` (a :class:`train.species_mix.SpeciesMix` over the same sorted species, read at every batch).
-    With ``eyeglasses_fraction``, that share of the faces wear glasses (:mod:`train.eyeglasses`)."""
+    With ``eyeglasses_fraction``, that share of the faces wear glasses (:mod:`train.eyeglasses`); with
+    ``flat_fraction``, that share of the perturbed faces is lit flat (:func:`train.augment.flat_light`)."""
     import torch
 
     from train.augment import mirror_landmarks, perturb_arrays
@@ -121,7 +126,8 @@ def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bo
             rgb, depth, _ = add_eyeglasses(rgb, depth, landmarks, samples.pai[idx], rng, eyeglasses_fraction)
             # another camera, room and distance (train.augment); a fifth of the faces stay as rendered
             rgb, depth, landmarks = perturb_arrays(rgb, depth, rng, probability=AUGMENT_PROBABILITY,
-                                                   landmarks=landmarks, compound_fraction=compound_fraction)
+                                                   landmarks=landmarks, compound_fraction=compound_fraction,
+                                                   flat_fraction=flat_fraction)
         yield Batch(rgb=torch.from_numpy(np.ascontiguousarray(rgb)), depth=torch.from_numpy(np.ascontiguousarray(depth)),
                     label=torch.from_numpy(samples.is_attack[idx].astype(np.float32)),
                     pai=tuple(str(p) for p in samples.pai[idx]),
@@ -360,7 +366,8 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
         log.info("species mix at step %d: %s", trainer.step, mix.as_dict())
     augment = AUGMENTS[trainer.config.augment]
     batches = balanced_batches(train_set, trainer.config.batch_size, job.seed + trainer.step + 7919 * rank,
-                               compound_fraction=augment.compound, mix=mix, eyeglasses_fraction=augment.eyeglasses)
+                               compound_fraction=augment.compound, mix=mix, eyeglasses_fraction=augment.eyeglasses,
+                               flat_fraction=augment.flat)
 
     def step_hook(result) -> None:
         if mix is not None and result.step % HARD_EVERY == 0:

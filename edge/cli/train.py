@@ -39,7 +39,9 @@ def train(
                                        help="Camera realism in training: standard (the default), wide (30 % of "
                                             "the augmented faces get blur, JPEG and strong depth noise together; "
                                             "train/augment.py) or glasses (standard, and a quarter of the faces, live "
-                                            "and attack alike, wear real eyeglasses; train/eyeglasses.py). Kept in "
+                                            "and attack alike, wear real eyeglasses; train/eyeglasses.py) or "
+                                            "glasses-flat (glasses, and 30 % of the augmented faces, live and "
+                                            "attack alike, lit flat and washed out like a studio portrait). Kept in "
                                             "checkpoints: --resume continues the run's own."),
     species_mix: str | None = typer.Option(None, "--species-mix",
                                            help="Attack species per batch: even (the default), or hard: every 50 "

@@ -31,7 +31,7 @@ BUNDLED_PT = str(Path(__file__).resolve().parents[2] / "engines" / "models" / "e
 # (command path, argv with the bad value, option, text every valid message must contain)
 CASES: list[tuple[str, list[str], str, tuple[str, ...]]] = [
     ("faces", ["faces", "x.png", "--detector", "foo"], "--detector", ("auto", "yunet", "haar")),
-    ("train", ["train", "--augment", "foo"], "--augment", ("standard", "wide", "glasses")),
+    ("train", ["train", "--augment", "foo"], "--augment", ("standard", "wide", "glasses", "glasses-flat")),
     ("train", ["train", "--species-mix", "foo"], "--species-mix", ("even", "hard")),
     ("average", ["average", BUNDLED_PT, BUNDLED_PT, "--dataset", "synthetic:8", "--dev-dataset", "synthetic:8",
                  "--out", "o.pt", "--threshold-target", "foo"], "--threshold-target", ("bpcer@apcer=RATE", "eer")),

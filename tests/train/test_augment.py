@@ -109,3 +109,92 @@ def test_wide_augment_is_a_choice_of_the_train_command():
     from train.run import AUGMENTS
 
     assert AUGMENTS["standard"].compound == 0.0 < AUGMENTS["wide"].compound < 1.0
+
+
+def _colour_face() -> np.ndarray:
+    """A shaded, coloured crop: a warm face-like gradient with a dark band (hair) on top."""
+    y, x = np.mgrid[0:S, 0:S].astype(np.float32) / S
+    shade = 0.35 + 0.55 * np.exp(-((x - 0.5) ** 2 + (y - 0.55) ** 2) / 0.08)
+    img = np.stack([shade * 0.55, shade * 0.7, shade * 0.95])  # BGR order is irrelevant here: channels differ
+    img[:, : S // 6] = 0.08
+    return img.astype(np.float32)
+
+
+def _spread_and_colour(img: np.ndarray) -> tuple[float, float, float]:
+    grey = img.mean(axis=0)
+    return float(grey.std()), float(np.abs(img - grey[None]).mean()), float(grey.min())
+
+
+def test_flat_light_washes_a_face_out_and_leaves_it_alone_at_one():
+    from train.augment import flat_light
+
+    hwc = _colour_face().transpose(1, 2, 0)
+    assert np.allclose(flat_light(hwc, 1.0, 1.0, 0.0), hwc, atol=1e-6)
+    spread, colour, black = _spread_and_colour(hwc.transpose(2, 0, 1))
+    f_spread, f_colour, f_black = _spread_and_colour(flat_light(hwc, 0.6, 0.5, 0.15).transpose(2, 0, 1))
+    assert f_spread < 0.55 * spread, "contrast 0.6 and lift 0.15 should leave about half the grey spread"
+    assert f_colour < 0.3 * colour, "saturation 0.5 with contrast 0.6 should leave under a third of the colour"
+    assert f_black > black + 0.1, "the lift raises the darkest part (veiling glare)"
+
+
+def test_flat_draws_are_washed_out_and_drawn_for_live_and_attack_alike():
+    """perturb_arrays with flat_fraction=1 washes out every face it perturbs (median grey spread and colour
+    well below the standard draws of the same faces), and flat_fraction=0 is the stream it was."""
+    face = _colour_face()
+    depth = np.full((1, S, S), 0.5, np.float32)
+    batch = face[None].repeat(40, 0)
+    deps = depth[None].repeat(40, 0)
+    standard = perturb_arrays(batch, deps, np.random.default_rng(5))[0]
+    flat = perturb_arrays(batch, deps, np.random.default_rng(5), flat_fraction=1.0)[0]
+    s_spread, s_colour = np.median([_spread_and_colour(i)[:2] for i in standard], axis=0)
+    f_spread, f_colour = np.median([_spread_and_colour(i)[:2] for i in flat], axis=0)
+    assert f_spread < 0.85 * s_spread and f_colour < 0.75 * s_colour
+    zero = perturb_arrays(batch, deps, np.random.default_rng(5), flat_fraction=0.0)[0]
+    assert np.array_equal(zero, standard)
+
+
+def test_the_glasses_flat_augment_reaches_the_training_batches():
+    """``--augment glasses-flat`` is glasses plus flat light, and balanced_batches passes the share on: the
+    same seed with flat_fraction=1 gives washed-out live faces and washed-out attacks."""
+    from edge.datasets.sampleset import SampleSet
+    from train.run import AUGMENTS, balanced_batches
+
+    kind = AUGMENTS["glasses-flat"]
+    assert kind.eyeglasses == AUGMENTS["glasses"].eyeglasses and kind.compound == 0.0 and 0.0 < kind.flat < 1.0
+    assert AUGMENTS["standard"].flat == AUGMENTS["wide"].flat == AUGMENTS["glasses"].flat == 0.0
+    n = 8
+    pai = np.array(["", "", "", "", "print", "print", "mask", "mask"])
+    rgb = np.repeat((_colour_face() * 255).astype(np.uint8)[None], n, axis=0)
+    samples = SampleSet(rgb, np.full((n, 1, S, S), 30000, np.uint16), (pai != "").astype(np.int8), pai,
+                        np.array([f"s{i}" for i in range(n)]), np.array([""] * n), {})
+    colour = {}
+    for frac in (0.0, 1.0):
+        it = balanced_batches(samples, 16, seed=9, flat_fraction=frac)
+        batches = [next(it) for _ in range(6)]
+        rgbs = np.concatenate([b.rgb.numpy() for b in batches])
+        labels = np.concatenate([b.label.numpy() for b in batches])
+        colour[frac] = {lab: float(np.median([_spread_and_colour(i)[1] for i in rgbs[labels == lab]]))
+                        for lab in (0.0, 1.0)}
+    for lab in (0.0, 1.0):
+        assert colour[1.0][lab] < 0.8 * colour[0.0][lab], f"label {lab}: flat light did not reach the batch"
+
+
+def test_the_robustness_tool_has_a_flat_light_copy_and_the_old_copies_keep_their_faces():
+    """The ``flat`` copy washes out every face, live and attack, with one fixed setting; appending it to the
+    kinds leaves the seeds (and so the faces) of the older copies as they were."""
+    from dataset_fixture_loader import load_tool
+    from edge.datasets.sampleset import SampleSet
+
+    tool = load_tool("robustness")
+    assert tool.KINDS[:6] == ("clean", "colour", "blur", "depth", "combined", "glasses") and "flat" in tool.KINDS
+    n = 4
+    pai = np.array(["", "", "print", "mask"])
+    rgb = np.repeat((_colour_face() * 255).astype(np.uint8)[None], n, axis=0)
+    samples = SampleSet(rgb, np.full((n, 1, S, S), 30000, np.uint16), (pai != "").astype(np.int8), pai,
+                        np.array([f"s{i}" for i in range(n)]), np.array([""] * n), {})
+    copy = tool.perturb(samples, "flat")
+    before = [_spread_and_colour(i.astype(np.float32) / 255) for i in samples.rgb]
+    after = [_spread_and_colour(i.astype(np.float32) / 255) for i in copy.rgb]
+    for (s0, c0, _), (s1, c1, _) in zip(before, after):
+        assert s1 < 0.75 * s0 and c1 < 0.5 * c0
+    assert np.array_equal(copy.depth, samples.depth) and np.array_equal(copy.is_attack, samples.is_attack)
