@@ -43,8 +43,13 @@ face window itself (in the overlapped and pipelined modes the capture thread als
 detection image, :class:`edge.face.face_first.Lookahead`, as ``edgefas live``'s capture thread can);
 full-frame rows read a source that filters and aligns the whole frame, as today. Both play the same
 recording in the same blocks, so their ratio is measured side by side.
-(In process mode the child cannot hand a pending frame over, so a face-first row's child aligns the
-whole frame and only detection is face first, as ``edgefas live --capture-process`` does.)
+In process mode a face-first row's child does all of that work before the frame crosses: it finds
+the face (its own tracker and scan schedule), aligns the window's depth and crops
+(:class:`edge.capture.child_process.StagingSpec`, as ``edgefas live --capture-process`` does); the
+parent runs the model and the policy. The face-first rows of one run then share the child's face
+finding (one stream, one finder, as one camera has), so they must share one preprocessing contract.
+Their ``detect``, ``region`` and ``crop`` columns are the child's time, spent in parallel with the
+parent; the parent's own host time is the frame interval less inference.
 
 The queue blocks instead of dropping (unlike the live capture queue): a recording played
 non-real-time must not lose frames, and the measured rate is then the most the pipeline sustains.
@@ -64,6 +69,7 @@ from edge.bench.contestants import Contestant
 from edge.bench.stages import FrameTiming
 from edge.errors import EdgefasError, SourceError
 from edge.frames import RGBDFrame
+from edge.face.staging import Staged
 
 log = logging.getLogger(__name__)
 
@@ -190,14 +196,15 @@ class _Prefetcher:
         self._thread.join(timeout=5.0)
 
 
-def open_bench_source(spec: str, source_options, filters: str, process: bool = False, prefetch: int = 2):
+def open_bench_source(spec: str, source_options, filters: str, process: bool = False, prefetch: int = 2,
+                      staging=None):
     """``spec`` through the named depth filter chain (``edge.capture.playback.open_with_filters``); with
     ``process``, the same opened and read in a child process (:mod:`edge.capture.child_process`) with
-    ``prefetch`` frames in flight."""
+    ``prefetch`` frames in flight, staging each frame there with ``staging`` (a ``StagingSpec``)."""
     if process:
         from edge.capture.child_process import ChildProcessSource
 
-        return ChildProcessSource(spec, source_options, filters=filters, prefetch=prefetch)
+        return ChildProcessSource(spec, source_options, filters=filters, prefetch=prefetch, staging=staging)
     from edge.capture.playback import open_with_filters
 
     return open_with_filters(spec, source_options, filters)
@@ -242,6 +249,18 @@ def _pipelines(contestants: Sequence[Contestant], options: StreamOptions) -> lis
         pipelines.append(LivePipeline(runner, finder, preprocess=preprocess,
                                       face_first=ScanPolicy() if contestant.face_first else None))
     return pipelines
+
+
+def _staging(pipelines: Sequence, options: StreamOptions):
+    """The child's staging for the face-first rows of process mode: one finder for the stream, so the
+    rows must share one preprocessing contract."""
+    from edge.capture.child_process import StagingSpec
+
+    configs = {p.preprocess for p in pipelines if p.face_first is not None}
+    if len(configs) != 1:
+        raise ValueError("process mode stages face-first frames once in the child: the face-first models of "
+                         "one run must share one preprocessing contract; bench them in separate runs")
+    return StagingSpec(configs.pop(), options.detector, options.model_dir)
 
 
 def _lookahead(pipelines: Sequence) -> Callable[[RGBDFrame], None] | None:
@@ -317,10 +336,10 @@ def run_stream(spec: str, contestants: Sequence[Contestant], options: StreamOpti
 
     try:
         for face_first in sorted({c.face_first for c in contestants}):
-            source_options = SourceOptions(loop=True, timeout_s=options.stall_timeout_s,
-                                           face_first=face_first and not in_child)
+            source_options = SourceOptions(loop=True, timeout_s=options.stall_timeout_s, face_first=face_first)
+            staging = _staging(pipelines, options) if in_child and face_first else None
             source = open_bench_source(spec, source_options, options.filters, process=in_child,
-                                       prefetch=options.queue_size)
+                                       prefetch=options.queue_size, staging=staging)
             log.info("bench source=%s mode=%s path=%s", source.describe(), options.mode,
                      "face-first" if face_first else "full-frame")
             frames = iter(source)
@@ -338,6 +357,9 @@ def run_stream(spec: str, contestants: Sequence[Contestant], options: StreamOpti
             wait_start = time.perf_counter()
             frame = feed.next(options.stall_timeout_s)
             waited_ms = (time.perf_counter() - wait_start) * 1000.0
+            staged = None
+            if isinstance(frame, Staged):  # staged in the child: found, aligned and cropped there
+                staged, frame = frame, frame.frame
             if frame is None:
                 raise SourceError(f"{spec} gave no frame after {index} frames (ended or stalled for "
                                   f"{options.stall_timeout_s:g} s); check the recording or camera")
@@ -353,7 +375,11 @@ def run_stream(spec: str, contestants: Sequence[Contestant], options: StreamOpti
             capture_ms = waited_ms if feed.prefetch is not None or in_child else max(0.0, waited_ms - align_ms)
             t_ms = max(frame.t_ms, last_t[k] + 1e-3)  # a looped recording restarts its clock
             last_t[k] = t_ms
-            if threads is None:
+            if staged is not None:
+                prepared = pipelines[k].accept(staged, t_ms, capture_ms)
+                results = [(k, timed, restarted, capture_ms, align_ms,
+                            pipelines[k].finish(prepared, pipelines[k].infer(prepared)))]
+            elif threads is None:
                 results = [(k, timed, restarted, capture_ms, align_ms, pipelines[k].process(frame, t_ms, capture_ms))]
             else:
                 if current is not None and current != k:  # a block ended: its last frame is decided now

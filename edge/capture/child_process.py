@@ -8,6 +8,14 @@ interpreter (``python -m edge.capture.child_process FD``) and receives finished
 :class:`~edge.frames.RGBDFrame` objects over a socket pair, so filtering and alignment run on
 another core in parallel with detection and inference.
 
+With a :class:`StagingSpec` (face first, ``edgefas live --capture-process``) the child also does the
+frame's model-free work: it reads raw depth, finds the face (window scans with scheduled full scans,
+its own tracker), filters and aligns depth for the face's crop window and crops
+(:class:`edge.face.staging.FacePreparer`), and sends each frame as a :class:`StagedFrame`: colour,
+the window's depth, the face and the crop. The parent runs only the model and the decision policy.
+Why: pyrealsense2's filters hold the GIL, so on a thread they stop the parent's Python; a process
+does not (docs/capture-process.md).
+
 Flow control: the parent grants the child ``prefetch`` frames of credit and returns one credit per
 frame it takes, so at most ``prefetch`` frames are in flight (a recording played non-real-time
 loses nothing; a live camera's own queue drops as it would in-process). Errors in the child (a
@@ -19,6 +27,7 @@ retried by the watchdog and a :class:`~edge.errors.ProductionError` is not; a ch
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import subprocess
@@ -27,12 +36,20 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 import edge.errors
 from edge.capture.source import ClosesOnExit, SourceOptions
 from edge.errors import EdgefasError, SourceError
 from edge.frames import RGBDFrame
+
+if TYPE_CHECKING:
+    from edge.face.face_first import ScanPolicy
+    from edge.face.preprocess import PreprocessConfig
+    from edge.face.staging import Staged
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +79,92 @@ class _Failed:
         return kind(self.message)
 
 
+@dataclass(frozen=True)
+class StagingSpec:
+    """What a capture process needs to stage frames itself: the model's preprocessing contract, the
+    face detector (a :data:`edge.face.finder.DETECTORS` name and its model folder) and the face-first
+    scan policy. The source must be opened with ``SourceOptions.face_first`` (raw depth, aligned per window)."""
+
+    preprocess: PreprocessConfig
+    detector: str = "auto"
+    model_dir: Path | None = None
+    scan: ScanPolicy | None = None  # None: ScanPolicy()
+
+
+@dataclass(frozen=True)
+class StagedFrame:
+    """A staged frame as it crosses the socket: the colour image, only the face window's depth (the
+    rest of an aligned face-first frame is 0, "no data"), and the staging's results. :meth:`unpack`
+    gives the :class:`~edge.face.staging.Staged` the parent's pipeline accepts."""
+
+    fields: dict[str, Any]  # RGBDFrame's fields but depth_raw
+    depth_window: tuple[int, int, int, int] | None
+    depth_patch: np.ndarray | None
+    stage_ms: dict[str, float]
+    face: Any
+    sample: Any
+    faces_in_view: int
+    scan: str
+    cropped: bool
+
+    @classmethod
+    def pack(cls, staged: Staged) -> StagedFrame:
+        frame = staged.frame
+        fields = {f.name: getattr(frame, f.name) for f in dataclasses.fields(RGBDFrame) if f.name != "depth_raw"}
+        window, patch = staged.depth_window, None
+        if window is None and np.any(frame.depth_raw):  # a source that aligns whole frames (no pending depth)
+            window = (0, 0, frame.depth_raw.shape[1], frame.depth_raw.shape[0])
+        if window is not None:
+            x0, y0, x1, y1 = window
+            patch = np.ascontiguousarray(frame.depth_raw[y0:y1, x0:x1])
+        return cls(fields, window, patch, staged.stage_ms, staged.face, staged.sample,
+                   staged.faces_in_view, staged.scan, staged.cropped)
+
+    def unpack(self) -> Staged:
+        from edge.face.staging import Staged
+
+        height, width = self.fields["color_bgr"].shape[:2]
+        depth = np.zeros((height, width), np.uint16)
+        if self.depth_window is not None and self.depth_patch is not None:
+            x0, y0, x1, y1 = self.depth_window
+            depth[y0:y1, x0:x1] = self.depth_patch
+        frame = RGBDFrame(depth_raw=depth, **self.fields)
+        return Staged(frame, self.stage_ms, self.face, self.sample, self.faces_in_view, self.scan, self.cropped,
+                      self.depth_window)  # for a whole-frame source: the whole frame
+
+
+def _stager(staging: StagingSpec):
+    """The child's :class:`~edge.face.staging.FacePreparer` and a function staging one frame into a
+    :class:`StagedFrame` (its own monotonic stream of times for the scan schedule: a looped recording
+    restarts its timestamps)."""
+    from edge.face.face_first import ScanPolicy
+    from edge.face.finder import open_face_finder
+    from edge.face.staging import FacePreparer
+
+    finder = open_face_finder(staging.detector, staging.model_dir, staging.preprocess.detect_width_px)
+    preparer = FacePreparer(finder, staging.preprocess, staging.scan or ScanPolicy())
+    last = [float("-inf")]
+
+    def stage(frame: RGBDFrame) -> StagedFrame:
+        t_ms = max(float(frame.t_ms), last[0] + 1e-3)  # as edge.live.clock.STEP_MS
+        last[0] = t_ms
+        return StagedFrame.pack(preparer.stage(frame, t_ms))
+
+    return stage
+
+
 _END = "end"
 _CREDIT = "credit"
 _STOP = "stop"
 
 
-def _child_main(conn: Connection, spec: str, options: SourceOptions, filters: str | None) -> None:
-    """Entry point of the child: open, then send frames while the parent grants credit."""
+def _child_main(conn: Connection, spec: str, options: SourceOptions, filters: str | None,
+                staging: StagingSpec | None = None) -> None:
+    """Entry point of the child: open, then send frames (staged, with ``staging``) while the parent grants credit."""
     from edge.capture.playback import open_with_filters
 
     try:
+        stage = _stager(staging) if staging is not None else None
         source = open_with_filters(spec, options, filters)
     except EdgefasError as err:
         conn.send(_Failed.of(err))
@@ -85,7 +178,7 @@ def _child_main(conn: Connection, spec: str, options: SourceOptions, filters: st
                 if message == _STOP:
                     return
                 credit += message == _CREDIT
-            conn.send(frame)
+            conn.send(frame if stage is None else stage(frame))
             credit -= 1
         conn.send(_END)
     except EdgefasError as err:
@@ -100,16 +193,23 @@ class ChildProcessSource(ClosesOnExit):
     """``spec`` opened and read in a spawned child process (see the module docstring).
 
     ``filters`` names a depth filter chain (:data:`edge.capture.rs_pipeline.FILTER_CHAINS`) to use
-    instead of ``options.depth_filters``; ``prefetch`` is how many frames may be in flight. The
-    constructor returns once the child has opened the source, so a bad spec fails here with the
-    child's one-line error.
+    instead of ``options.depth_filters``; ``prefetch`` is how many frames may be in flight. With
+    ``staging`` (and ``options.face_first``) the child stages every frame and iteration yields
+    :class:`~edge.face.staging.Staged` frames instead of :class:`~edge.frames.RGBDFrame`. The
+    constructor returns once the child has opened the source (and the face detector), so a bad spec
+    fails here with the child's one-line error.
     """
 
     def __init__(self, spec: str, options: SourceOptions | None = None, filters: str | None = None,
-                 prefetch: int = 2) -> None:
+                 prefetch: int = 2, staging: StagingSpec | None = None) -> None:
         if prefetch < 1:
             raise ValueError(f"prefetch must be at least 1, got {prefetch}")
-        self.spec, self.options, self.filters, self.prefetch = spec, options or SourceOptions(), filters, prefetch
+        options = options or SourceOptions()
+        if staging is not None and not options.face_first:
+            raise ValueError("staging in the capture process needs SourceOptions(face_first=True): raw depth, "
+                             "aligned for the face's window")
+        self.spec, self.options, self.filters, self.prefetch = spec, options, filters, prefetch
+        self.staging = staging
         # A fresh interpreter (`python -m edge.capture.child_process FD`), not multiprocessing's fork (unsafe
         # with librealsense's threads) or spawn (it re-runs the caller's main script).
         ours, theirs = socket.socketpair()
@@ -120,7 +220,7 @@ class ChildProcessSource(ClosesOnExit):
             self._process = subprocess.Popen(command, pass_fds=(theirs.fileno(),))
         self._conn = Connection(ours.detach())
         self._closed = False
-        self._conn.send((spec, self.options, filters))
+        self._conn.send((spec, self.options, filters, staging))
         ready = self._receive(READY_TIMEOUT_S, "opening")
         if isinstance(ready, _Failed):
             self.close()
@@ -145,7 +245,7 @@ class ChildProcessSource(ClosesOnExit):
             raise SourceError(f"{self.spec}: the capture process ended unexpectedly (exit code {code}) while "
                               f"{doing}") from None
 
-    def __iter__(self) -> Iterator[RGBDFrame]:
+    def __iter__(self) -> Iterator[RGBDFrame | Staged]:
         # the child waits on timeout_s per frame itself; the margin covers a loaded machine
         wait_s = self.options.timeout_s + 10.0
         for _ in range(self.prefetch):
@@ -155,6 +255,9 @@ class ChildProcessSource(ClosesOnExit):
             if isinstance(item, RGBDFrame):
                 self._grant()
                 yield item
+            elif isinstance(item, StagedFrame):
+                self._grant()
+                yield item.unpack()
             elif isinstance(item, _Failed):
                 raise item.exception()
             else:
@@ -202,10 +305,10 @@ def _main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s capture-process: %(message)s")
     conn = Connection(int(argv[1]))
     try:
-        spec, options, filters = conn.recv()
+        spec, options, filters, staging = conn.recv()
     except (EOFError, OSError):
         return 1
-    _child_main(conn, spec, options, filters)
+    _child_main(conn, spec, options, filters, staging)
     conn.close()
     return 0
 

@@ -53,9 +53,11 @@ def live(
     model_dir: Path = model_dir_option(),
     threads: int = threads_option("Inference threads (default: the runner's choice)."),
     pace: bool = typer.Option(False, "--pace", help="Play software sources at camera speed (30 fps)."),
-    capture_process: bool = typer.Option(False, "--capture-process", help="Read the camera, filter and align depth "
-                                         "in a child process, in parallel with detection and the model (the "
-                                         "depth filters hold Python's GIL, so a thread cannot overlap them)."),
+    capture_process: bool = typer.Option(False, "--capture-process", help="Read the camera in a child process; with "
+                                         "--roi on (the default) the child also finds the face, filters and aligns "
+                                         "its window's depth and crops it, so this process runs only the model and "
+                                         "the decision (the depth filters hold Python's GIL, so a thread cannot "
+                                         "overlap them); with --roi off it filters and aligns whole frames."),
     depth_filters: str = depth_filters_option(),
     roi: str = roi_option(),
     expect_sha256: str = typer.Option(None, "--expect-sha256", callback=_check_sha256,

@@ -48,6 +48,11 @@ class PolicyClock(Protocol):
         """Decision time of a fault after waiting ``waited_ms`` in vain for a frame."""
         ...
 
+    def work_ms(self, wall_ms: float) -> float:
+        """A frame's work measured elsewhere in wall time (a capture process staged it before it arrived),
+        as a duration of this clock, to add to the frame's age."""
+        ...
+
 
 class WallClock:
     """A live camera's clock: monotonic wall time (``time.monotonic`` unless another is passed)."""
@@ -66,6 +71,9 @@ class WallClock:
 
     def stall_time(self, waited_ms: float) -> float:
         return self.now_ms()
+
+    def work_ms(self, wall_ms: float) -> float:
+        return max(0.0, wall_ms)
 
 
 class StreamClock:
@@ -92,6 +100,9 @@ class StreamClock:
         self._t_ms += waited_ms
         self._started = True
         return self._t_ms
+
+    def work_ms(self, wall_ms: float) -> float:
+        return 0.0  # stream time does not move while a frame is worked on
 
 
 def clock_for(spec: str) -> PolicyClock:

@@ -21,12 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.capture.region_depth import PendingDepthFrame, window_bounds
-from edge.face.crop import crop_window
-from edge.face.face_first import LOOKAHEAD_FRAMES, FaceFirstFinder, Lookahead, ScanPolicy
+from edge.face.face_first import ScanPolicy
 from edge.face.finder import FaceFinder
-from edge.face.preprocess import PreprocessConfig, crop_and_normalise, find_primary_face
-from edge.face.tracker import FaceTracker
+from edge.face.preprocess import PreprocessConfig, crop_and_normalise
+from edge.face.staging import FacePreparer, Staged
 from edge.frames import RGBDFrame
 from edge.live.clock import PolicyClock, WallClock
 from edge.policy import Decision, DecisionPolicy, Observation, PolicyConfig
@@ -129,27 +127,14 @@ class LivePipeline:
             raise ModelError(f"model '{runner.path}' carries no decision threshold; set one with: edgefas calibrate "
                              f"threshold --model {runner.path} --dataset SPEC")
         self.threshold = float(threshold)
-        self.tracker = FaceTracker()
         self.policy = DecisionPolicy(policy_config or PolicyConfig(), self.threshold)
-        self.face_first: FaceFirstFinder | None = None
-        if face_first is not None:
-            if not hasattr(finder, "detect_downscaled"):
-                raise ValueError(f"the {finder.name} finder cannot detect in a window (no detect_downscaled)")
-            self.face_first = FaceFirstFinder(finder, self.tracker, face_first)
+        self.preparer = FacePreparer(finder, self.preprocess, face_first)
+        self.tracker = self.preparer.tracker
+        self.face_first = self.preparer.face_first
 
     def capture_hook(self, queue_size: int = 2) -> Callable[[RGBDFrame], None] | None:
-        """Work a capture thread can do for this pipeline on every frame it reads, before the frame is
-        queued (``CaptureThread(on_frame=...)``): on the face-first path, the frame's detection image
-        and motion thumbnail (:class:`~edge.face.face_first.Lookahead`), which depend on the frame
-        alone. None on the full-frame path. Decisions are the same with or without it. ``queue_size``: the
-        capture queue's length; the views of that many frames (and a few more) are kept."""
-        finder = self.face_first
-        if finder is None:
-            return None
-        if finder.lookahead is None:
-            finder.lookahead = Lookahead(finder.finder.detect_width_px, max(LOOKAHEAD_FRAMES, queue_size + 2))
-        lookahead = finder.lookahead
-        return lambda frame: lookahead.prepare(frame.color_bgr)
+        """Work a capture thread can do for this pipeline on every frame it reads (:meth:`FacePreparer.capture_hook`)."""
+        return self.preparer.capture_hook(queue_size)
 
     def process(self, frame: RGBDFrame, t_ms: float, capture_ms: float = 0.0,
                 frame_age_ms: float = 0.0, wait_ms: float | None = None) -> FrameResult:
@@ -175,30 +160,20 @@ class LivePipeline:
         model thread can make it while the caller finds the face in the next frame
         (:class:`edge.live.model_thread.ModelThread`); the sample is the same.
         """
-        stage = {"capture": capture_ms if wait_ms is None else wait_ms}
         clock_started = self.clock.now_ms()
-        started = time.perf_counter()
-        scan = "full"
-        if self.face_first is not None:
-            found = self.face_first.find(frame.color_bgr, t_ms)
-            boxes, face, scan, in_view = found.boxes, found.primary, found.scan, found.faces_in_view
-        else:
-            boxes, face = find_primary_face(frame, self.finder, self.tracker)
-            in_view = len(boxes)
-        t1 = time.perf_counter()
-        stage["detect"] = (t1 - started) * 1000.0
-        sample = None
-        if face is not None:
-            if isinstance(frame, PendingDepthFrame):
-                frame = self.with_face_depth(frame, face)
-                t_aligned = time.perf_counter()
-                stage["region"] = (t_aligned - t1) * 1000.0
-                t1 = t_aligned
-            if crop:
-                sample = crop_and_normalise(frame, face, self.preprocess)
-                stage["crop"] = (time.perf_counter() - t1) * 1000.0
-        return Prepared(frame, t_ms, capture_ms, frame_age_ms, clock_started, stage, face, sample, in_view, scan,
-                        cropped=crop or face is None)
+        staged = self.preparer.stage(frame, t_ms, crop)
+        return self.accept(staged, t_ms, capture_ms, frame_age_ms, wait_ms, clock_started)
+
+    def accept(self, staged: Staged, t_ms: float, capture_ms: float = 0.0, frame_age_ms: float = 0.0,
+               wait_ms: float | None = None, clock_started: float | None = None) -> Prepared:
+        """A frame staged elsewhere (a capture process: :mod:`edge.capture.child_process`), ready for
+        :meth:`infer` and :meth:`finish` like one from :meth:`prepare`. ``clock_started`` is when its
+        scoring began on the pipeline's clock (default: now); the staging's own time is the caller's
+        to count in ``frame_age_ms`` (:meth:`edge.live.clock.PolicyClock.work_ms`)."""
+        stage = {"capture": capture_ms if wait_ms is None else wait_ms, **staged.stage_ms}
+        started = self.clock.now_ms() if clock_started is None else clock_started
+        return Prepared(staged.frame, t_ms, capture_ms, frame_age_ms, started, stage, staged.face, staged.sample,
+                        staged.faces_in_view, staged.scan, cropped=staged.cropped)
 
     def infer(self, prepared: Prepared) -> Inferred:
         """The model on a prepared crop (nothing for no face or a gated crop: the policy would not
@@ -244,13 +219,6 @@ class LivePipeline:
         stage["decide"] = (time.perf_counter() - t3) * 1000.0
         return FrameResult(p.frame.frame_number, p.t_ms, p.face, sample, inferred.score, decision, stage,
                            inferred.spoof_map, p.faces_in_view, p.scan, p.frame)
-
-    def with_face_depth(self, frame: PendingDepthFrame, face: FaceBox) -> RGBDFrame:
-        """``frame`` with depth filtered and aligned inside the crop window of ``face`` (face-first path)."""
-        p = self.preprocess
-        window = crop_window(face, p.crop_scale, p.size_px, p.align_roll)
-        height, width = frame.color_bgr.shape[:2]
-        return frame.with_window_depth(window_bounds(window.frame_bounds(), width, height))
 
     def fault(self, t_ms: float, reason: str, frame_number: int = -1) -> FrameResult:
         """No usable frame (stall, camera fault): an "unknown" decision that also resets the evidence."""

@@ -28,6 +28,7 @@ from edge.face.face_first import ScanPolicy
 from edge.face.preprocess import PreprocessConfig
 from edge.live.capture_thread import CaptureThread
 from edge.live.clock import PolicyClock, clock_for
+from edge.face.staging import Staged
 from edge.live.pipeline import FrameResult, LivePipeline
 from edge.policy import PolicyConfig
 
@@ -93,8 +94,9 @@ class LiveSession:
         from engines.runner import open_runner
 
         self.options = options
-        # a child process hands frames over pickled: its depth is aligned there, for the whole frame
-        region_depth = options.face_first and not options.capture_process
+        # face first: depth aligned per face window, in this process or (capture process) in the child,
+        # which then also finds the face and crops it (edge.capture.child_process.StagingSpec)
+        region_depth = options.face_first
         src_options = SourceOptions(seed=options.seed, width=options.width, height=options.height, fps=options.fps,
                                     timeout_s=options.stall_timeout_s, loop=options.loop,
                                     depth_filters=options.depth_filters, production=options.production,
@@ -113,23 +115,27 @@ class LiveSession:
         if source is not None:
             self.source = source
         elif options.capture_process:
-            from edge.capture.child_process import ChildProcessSource
+            from edge.capture.child_process import ChildProcessSource, StagingSpec
+
+            staging = (StagingSpec(preprocess, options.detector, options.model_dir, ScanPolicy())
+                       if options.face_first else None)
 
             def opener() -> FrameSource:
-                return ChildProcessSource(options.spec, src_options, prefetch=options.queue_size)
+                return ChildProcessSource(options.spec, src_options, prefetch=options.queue_size, staging=staging)
 
             self.source = Watchdog(opener, options.spec, patience) if options.watchdog else opener()
         elif options.watchdog:
             self.source = watch_source(options.spec, src_options, patience)
         else:
             self.source = open_source(options.spec, src_options)
-        path = ("whole frame" if not options.face_first else "face first" if region_depth
-                else "face-first detection, whole-frame depth (capture process)")
+        path = ("whole frame" if not options.face_first else "face first, staged in the capture process"
+                if options.capture_process else "face first")
         log.info("policy clock=%s for %s; pipeline=%s", self.clock.name, spec, path)
         self.capture = CaptureThread(self.source, options.queue_size,
                                      pace_fps=options.fps if (options.pace and not is_physical(spec)) else None,
                                      arrival_ms=self.clock.now_ms,
-                                     on_frame=self.pipeline.capture_hook(options.queue_size))  # face first: detection image made there
+                                     # face first in this process: the detection image is made on the capture thread
+                                     on_frame=None if options.capture_process else self.pipeline.capture_hook(options.queue_size))
         self.decisions = 0
         self.last_frame = None  # the newest frame decided on, for a preview window
 
@@ -164,9 +170,16 @@ class LiveSession:
                 yield self.pipeline.fault(clock.stall_time(opts.stall_timeout_s * 1000.0), reason)
                 self.decisions += 1
                 continue
-            t_ms, age = clock.frame_time(item.frame.t_ms, item.arrived_ms)
-            result = self.pipeline.process(item.frame, t_ms, capture_ms, age, wait_ms)
-            self.last_frame = result.frame if result.frame is not None else item.frame
+            staged = item.frame if isinstance(item.frame, Staged) else None  # staged in the capture process
+            frame = item.frame if staged is None else staged.frame
+            t_ms, age = clock.frame_time(frame.t_ms, item.arrived_ms)
+            if staged is None:
+                result = self.pipeline.process(frame, t_ms, capture_ms, age, wait_ms)
+            else:  # the child's staging happened before the frame arrived: it is part of the frame's age
+                age += clock.work_ms(sum(staged.stage_ms.values()))
+                prepared = self.pipeline.accept(staged, t_ms, capture_ms, age, wait_ms)
+                result = self.pipeline.finish(prepared, self.pipeline.infer(prepared))
+            self.last_frame = result.frame if result.frame is not None else frame
             self.decisions += 1
             if result.face is not None and meter is not None:
                 face = result.face  # the camera rate-limits these itself (a USB control transfer each)

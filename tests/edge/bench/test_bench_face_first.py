@@ -73,3 +73,33 @@ def test_cli_renders_both_paths_and_the_ratio(tmp_path, bench_cache, edge_int8, 
     assert [c["path"] for c in data["contestants"]] == ["full-frame", "face-first"]
     result = CliRunner().invoke(app, ["bench", "--model", str(edge_int8), "--roi", "sideways"])
     assert result.exit_code != 0 and "--roi must be one of both, on, off" in str(result.exception or result.output)
+
+
+def test_process_mode_stages_face_first_frames_in_the_child(bench_cache, edge_int8, yunet_dir):
+    """In process mode the face-first row's child finds, aligns and crops: the row still has window
+    scans and a region stage, its parent pipeline's finder never ran, and the model scored its crops."""
+    from edge.bench.report import BenchOptions, run_bench
+
+    options = BenchOptions(spec="synthetic:live", models=(edge_int8,), frames=4, warmup=1, modes=("process",),
+                           threads=1, detector="yunet", model_dir=yunet_dir, feed=BENCH_FEED, cache_dir=bench_cache,
+                           ceiling_side=64, ceiling_runs=1)
+    report = json.loads(json.dumps(run_bench(options).to_json()))
+    rows = {c["label"]: c["modes"]["process"] for c in report["contestants"]}
+    first, full = rows["onnxruntime/int8 face-first"], rows["onnxruntime/int8"]
+    assert first["stages"]["region"]["frames"] > 0 and full["stages"]["region"]["frames"] == 0
+    assert first["stages"]["infer"]["frames"] > 0, "the parent scored the child's crops"
+    assert "fps_ratio_process" in report["ratios"]["onnxruntime/int8 face-first vs onnxruntime/int8"]
+
+
+def test_process_mode_refuses_face_first_rows_with_two_contracts():
+    from edge.bench.stream import StreamOptions, _staging
+    from edge.face.preprocess import PreprocessConfig
+
+    class Row:
+        def __init__(self, preprocess):
+            self.preprocess, self.face_first = preprocess, object()
+
+    rows = [Row(PreprocessConfig()), Row(PreprocessConfig(size_px=256))]
+    with pytest.raises(ValueError, match="share one preprocessing contract"):
+        _staging(rows, StreamOptions(mode="process"))
+    assert _staging(rows[:1], StreamOptions(mode="process")).preprocess == PreprocessConfig()

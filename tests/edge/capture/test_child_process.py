@@ -131,3 +131,52 @@ def test_a_crashing_child_leaves_its_stack_on_stderr(capfd):
     source.close()
     assert source._process.returncode == -signal.SIGSEGV
     assert "Fatal Python error: Segmentation fault" in capfd.readouterr().err
+
+
+def _staged(depth_window, depth):
+    from edge.frames import Intrinsics
+    from edge.face.staging import Staged
+    from edge.frames import RGBDFrame
+
+    color = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    frame = RGBDFrame(color, depth, 0.001, Intrinsics(64, 48, 50.0, 50.0, 32.0, 24.0), 12.5, 7, "test")
+    return Staged(frame, {"detect": 1.0, "region": 2.0}, None, None, 1, "window", True, depth_window)
+
+
+def test_a_staged_frame_crosses_with_only_its_window_of_depth():
+    import pickle
+
+    from edge.capture.child_process import StagedFrame
+
+    depth = np.zeros((48, 64), np.uint16)
+    depth[10:30, 20:40] = np.arange(400, dtype=np.uint16).reshape(20, 20) + 1
+    packed = StagedFrame.pack(_staged((20, 10, 40, 30), depth))
+    assert packed.depth_patch.shape == (20, 20)
+    back = pickle.loads(pickle.dumps(packed)).unpack()
+    np.testing.assert_array_equal(back.frame.depth_raw, depth)
+    assert back.frame.t_ms == 12.5 and back.frame.frame_number == 7 and back.scan == "window"
+    assert back.stage_ms == {"detect": 1.0, "region": 2.0} and back.depth_window == (20, 10, 40, 30)
+    # a source that aligned the whole frame (no pending depth) sends all of it; a frame without depth sends none
+    whole = np.full((48, 64), 900, np.uint16)
+    np.testing.assert_array_equal(StagedFrame.pack(_staged(None, whole)).unpack().frame.depth_raw, whole)
+    empty = StagedFrame.pack(_staged(None, np.zeros((48, 64), np.uint16)))
+    assert empty.depth_patch is None and not empty.unpack().frame.depth_raw.any()
+
+
+def test_staging_in_the_child_needs_raw_depth_and_a_detector(tmp_path):
+    from edge.capture.child_process import StagingSpec
+    from edge.errors import ModelError
+    from edge.face.preprocess import PreprocessConfig
+
+    spec = StagingSpec(PreprocessConfig(), detector="yunet", model_dir=tmp_path)
+    with pytest.raises(ValueError, match="face_first=True"):
+        ChildProcessSource("synthetic:live", SourceOptions(seed=1), staging=spec)
+    with pytest.raises(ModelError, match="no YuNet model"):  # raised in the child, one line, its own class
+        ChildProcessSource("synthetic:live", SourceOptions(seed=1, face_first=True), staging=spec)
+
+
+def test_a_wall_clock_counts_the_childs_staging_in_the_frame_age_and_stream_time_does_not():
+    from edge.live.clock import StreamClock, WallClock
+
+    assert WallClock(lambda: 1.0).work_ms(7.5) == 7.5 and WallClock().work_ms(-1.0) == 0.0
+    assert StreamClock().work_ms(7.5) == 0.0

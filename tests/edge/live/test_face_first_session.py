@@ -74,3 +74,29 @@ def test_face_first_frames_carry_depth_only_in_the_crop_window(recording):
     full, _ = decide(recording, face_first=False)
     assert all("region" not in r.stage_ms for r in full)
     assert all(np.count_nonzero(r.frame.depth_raw) > 0.3 * r.frame.depth_raw.size for r in full[:3])
+
+
+def test_face_first_staged_in_the_capture_process_is_the_in_process_path(recording):
+    """``--capture-process`` with face first: the child finds the face, aligns the window's depth and
+    crops; the parent gets the same boxes, crops, depth and scores, and so the same decisions."""
+    here, _ = decide(recording, face_first=True)
+    options = LiveOptions(spec=f"bag:{recording}", detector="yunet", model_dir=YUNET_DIR, face_first=True,
+                          queue_size=64, threads=1, capture_process=True)
+    with LiveSession(options) as session:
+        child = list(session)
+        finder = session.pipeline.face_first
+        assert finder is not None and finder.window_scans == finder.full_scans == 0, "the parent found no face itself"
+    assert len(child) == len(here) >= FRAMES - 2
+    assert [r.decision.state for r in child] == [r.decision.state for r in here]
+    assert sum(r.score is not None for r in child) >= len(child) // 2  # the model ran on the child's crops
+    assert "window" in {r.scan for r in child}
+    for a, b in zip(child, here, strict=True):
+        assert (a.face is None) == (b.face is None) and a.scan == b.scan
+        if a.face is None:
+            continue
+        assert "region" in a.stage_ms, "the child aligned the face window itself"
+        assert (a.face.x0, a.face.y0, a.face.track_id) == (b.face.x0, b.face.y0, b.face.track_id)
+        np.testing.assert_array_equal(a.frame.depth_raw, b.frame.depth_raw)
+        np.testing.assert_array_equal(a.sample.rgb, b.sample.rgb)
+        np.testing.assert_array_equal(a.sample.depth, b.sample.depth)
+        assert a.score == b.score
