@@ -81,13 +81,13 @@ def test_every_scenario_shows_a_face_the_detector_finds_where_the_truth_says(lib
     from edge.capture.photo import PhotoWorld
     from edge.face.yunet import YuNetFinder
 
-    # four frames of one clip: a detector may miss one frame of a hard species (a grey mannequin lit from
-    # the side), never most of them, and a face it finds is where the truth says
-    world = PhotoWorld(scenario, seed=11, split="dev", distance_m=0.45)
+    # one frame of each of four clips: a detector may miss a clip of a hard species (a grey mannequin:
+    # YuNet finds 46 of 48 of them over both splits), never most of them, and a face it finds is where
+    # the truth says
     finder = YuNetFinder(library.model_dir / "face_detection_yunet.onnx")
     found = 0
-    for index in range(4):
-        frame = world.frame(index)
+    for seed in range(11, 15):
+        frame = PhotoWorld(scenario, seed=seed, split="dev", distance_m=0.45).frame(3)
         assert frame.truth.label == ("live" if scenario == "live" else "spoof")
         assert frame.truth.pai == ("" if scenario == "live" else scenario)
         assert frame.truth.subject in {p.identity for p in library.photos_in("dev")}
@@ -99,7 +99,7 @@ def test_every_scenario_shows_a_face_the_detector_finds_where_the_truth_says(lib
         best = max(faces, key=lambda f: f.width * f.height)
         fx, fy = best.center
         assert x0 <= fx <= x1 and y0 <= fy <= y1, f"{scenario}: detected face centre {fx:.0f},{fy:.0f} not in {x0, y0, x1, y1}"
-    assert found >= 3, f"{scenario}: a face found in {found} of 4 frames"
+    assert found >= 3, f"{scenario}: a face found in {found} of 4 clips"
 
 
 def test_fitted_mesh_is_life_size(library):
