@@ -25,7 +25,7 @@ WORLD_ATTACKS = PHOTO_ATTACKS  # the species this world renders
 # 2: silicone masks bridge the eye sockets, stand 3-6 mm out and may leave the mouth open.
 # 3: their skin is no longer blurred (a blur cue made blurred live faces look like masks).
 # 4: nor flattened or tinted one way (those cues refused a darker-skinned test person 3x as often).
-WORLD_VERSION = 4
+WORLD_VERSION = 5
 
 # Above the procedural world's ranges (10, 20, 30 million), so no clip of one world reuses a seed of the other.
 SPLIT_SEED_BASE = {"train": 40_000_000, "dev": 50_000_000, "test": 60_000_000}

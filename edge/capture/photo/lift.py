@@ -5,9 +5,13 @@ the photo (albedo), the segmented person (domain: face, hair, ears, neck, should
 grid in metres. The face's height comes from MediaPipe's canonical face mesh (468 vertices, a real
 average adult face, ``meshes/canonical_face_model.obj``) posed to the photo's five landmarks with
 ``cv2.solvePnP`` (rotation and translation: better than a similarity fit, which cannot turn the
-mesh with a turned head). Outside the mesh the head continues as the mesh's own border depth,
-curving away like a sphere of head radius (hair a little behind the scalp, ears behind the cheeks);
-below the chin the neck and shoulders stand behind the face on a torso's curve.
+mesh with a turned head). Outside the mesh the head continues from the mesh's border depth (and,
+above the forehead, its slope: the forehead keeps turning away at the angle it has where the mesh
+ends), then curves away
+like a sphere of head radius (hair a little behind the scalp, ears behind the cheeks); below the chin
+the neck and shoulders stand behind the face on a torso's curve. Until LIFT_VERSION 5 the
+continuation started flat, which left a crease along the mesh's top edge: lit from above it showed
+as a bright seam across the forehead, like a mask's rim, strongest on tilted heads.
 
 Scale: the mesh is life size (eye centres 6.3 cm apart), so the pose's distance over the assumed
 focal length gives metres per photo pixel. Cards are cached per photo (``photo`` under the cache root,
@@ -29,7 +33,7 @@ from edge.cache import cache_dir as cache_folder
 from edge.capture.photo.composite import COMPOSITE_VERSION, composite_face
 from edge.errors import SourceError
 
-LIFT_VERSION = 4
+LIFT_VERSION = 5  # 5: the continuation outside the mesh keeps the border's slope (no forehead crease)
 TEXELS_PER_M = 1500.0  # card resolution: 0.67 mm per texel (a face at 0.35 m is 0.57 mm per pixel at fx 613)
 FOCAL_PER_SIZE = 1.5  # assumed photo focal length, in units of the photo's longer side (a short tele portrait)
 HEAD_RADIUS_M = 0.07  # how fast the head curves away outside the mesh (a sphere of about head radius)
@@ -193,7 +197,8 @@ def lift_photo(image: np.ndarray, landmarks_px: np.ndarray, person_prob: np.ndar
     tex = texel_of(cam)
     z_mesh = _rasterise(tex, cam[:, 2] - t[2], mesh.triangles, (gh, gw))
     area = np.isfinite(z_mesh)
-    # outside the mesh: continue its border depth (inpaint) and curve away with the distance from it
+    # outside the mesh: continue its border depth and outward slope (inpaint both), then curve away
+    # with the distance from it
     z_known = np.where(area, z_mesh, 0.0).astype(np.float32)
     lo, hi = float(z_known[area].min()), float(z_known[area].max())
     z8 = np.where(area, (z_known - lo) / max(hi - lo, 1e-6) * 65535.0, 0).astype(np.float32)
@@ -202,7 +207,8 @@ def lift_photo(image: np.ndarray, landmarks_px: np.ndarray, person_prob: np.ndar
     z_out = lo + z_in / 65535.0 * (hi - lo)
     dist_px = cv2.distanceTransform((~area).astype(np.uint8), cv2.DIST_L2, 5)
     d_m = dist_px / TEXELS_PER_M
-    z_out = z_out + np.minimum(d_m * d_m / (2 * HEAD_RADIUS_M), 0.08)
+    slope = _border_slope(z_known, area, small)
+    z_out = z_out + np.minimum(slope * d_m + d_m * d_m / (2 * HEAD_RADIUS_M), 0.08)
     height = np.where(area, z_mesh, z_out).astype(np.float32)
     # neck and shoulders: below the chin, behind the face on a torso's curve
     chin_v = float(tex[CHIN, 1])
@@ -213,9 +219,9 @@ def lift_photo(image: np.ndarray, landmarks_px: np.ndarray, person_prob: np.ndar
     torso = nose_z + NECK_BEHIND_M + 0.04 * np.clip((yy - chin_v) / (0.15 * TEXELS_PER_M), 0, 1) \
         - 0.05 * np.sqrt(np.clip(1 - ((xx - cx) / (0.25 * TEXELS_PER_M)) ** 2, 0, 1))
     height = np.where(below, np.maximum(height, torso), height).astype(np.float32)
-    # smooth everywhere: the mesh's flat triangles (about 1 cm) would otherwise shade as facets
-    height = np.where(area, cv2.GaussianBlur(height, (0, 0), 4.0), cv2.GaussianBlur(height, (0, 0), 2.0))
-    height = height.astype(np.float32)
+    # smooth everywhere, with one kernel: the mesh's flat triangles (about 1 cm) would otherwise shade as
+    # facets, and two kernels meeting at the mesh's edge left a step there
+    height = cv2.GaussianBlur(height, (0, 0), 4.0).astype(np.float32)
     # inner face: the mesh area, eroded by 8 % of its width
     k = max(3, int(0.08 * float(np.ptp(tex[:, 0]))) | 1)
     face = cv2.erode(area.astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
@@ -234,6 +240,33 @@ def lift_photo(image: np.ndarray, landmarks_px: np.ndarray, person_prob: np.ndar
     yaw = math.degrees(math.atan2(-rot[2, 0], math.hypot(rot[0, 0], rot[1, 0])))
     return PersonCard(albedo, height, domain, face, area, half_w, half_h, lm, to_local(list(FACE_OVAL)),
                       body.astype(np.float32), yaw)
+
+
+BORDER_BAND_M = (0.006, 0.014)  # where the mesh's outward slope is read: 6-14 mm inside its edge
+MAX_SLOPE = 1.5  # metres away per metre outward, at most (about 56 degrees)
+
+
+def _border_slope(z: np.ndarray, area: np.ndarray, step: int) -> np.ndarray:
+    """How fast the mesh surface turns away from the camera as it nears its edge (metres of depth per
+    metre outward, >= 0), read in a band just inside the edge and carried outward like the depth: the
+    continuation then leaves the mesh at the angle the face has there, instead of starting flat."""
+    inside = cv2.distanceTransform(area.astype(np.uint8), cv2.DIST_L2, 5)  # texels to the edge
+    weight = cv2.GaussianBlur(area.astype(np.float32), (0, 0), 2.0)
+    smooth = cv2.GaussianBlur(np.where(area, z, 0.0).astype(np.float32), (0, 0), 2.0) / np.maximum(weight, 1e-6)
+    gy, gx = np.gradient(smooth)  # the mesh's own surface, not pulled toward the zeros outside it
+    dy, dx = np.gradient(inside)
+    norm = np.maximum(np.hypot(dx, dy), 1e-6)
+    outward = -(gx * dx + gy * dy) / norm * TEXELS_PER_M  # dz per metre away from the mesh's interior
+    lo, hi = (b * TEXELS_PER_M for b in BORDER_BAND_M)
+    # only where the mesh's edge faces up (the forehead into the scalp): at the sides the head's
+    # continuation keeps starting flat, as before, so ears and the wearer's head under a mask stay where they were
+    upward = np.clip(dy / norm, 0.0, 1.0)  # 1 where "outward" is straight up (the distance grows downward)
+    band = area & (inside >= lo) & (inside <= hi)
+    if not band.any():
+        return np.zeros_like(z)
+    slope = np.where(band, np.clip(outward, 0.0, MAX_SLOPE) * upward, 0.0).astype(np.float32)
+    filled = _inpaint16(slope / MAX_SLOPE * 65535.0, band, step) / 65535.0 * MAX_SLOPE
+    return np.clip(filled, 0.0, MAX_SLOPE).astype(np.float32)
 
 
 def _inpaint16(z: np.ndarray, known: np.ndarray, step: int) -> np.ndarray:

@@ -81,17 +81,25 @@ def test_every_scenario_shows_a_face_the_detector_finds_where_the_truth_says(lib
     from edge.capture.photo import PhotoWorld
     from edge.face.yunet import YuNetFinder
 
-    world = PhotoWorld(scenario, seed=11, split="dev", distance_m=0.45)
-    frame = world.frame(3)
-    assert frame.truth.label == ("live" if scenario == "live" else "spoof")
-    assert frame.truth.pai == ("" if scenario == "live" else scenario)
-    assert frame.truth.subject in {p.identity for p in library.photos_in("dev")}
-    faces = YuNetFinder(library.model_dir / "face_detection_yunet.onnx").detect(frame.color_bgr)
-    assert faces, f"{scenario}: no face found"
-    x0, y0, x1, y1 = frame.truth.faces[0].box_xyxy
-    best = max(faces, key=lambda f: f.width * f.height)
-    fx, fy = best.center
-    assert x0 <= fx <= x1 and y0 <= fy <= y1, f"{scenario}: detected face centre {fx:.0f},{fy:.0f} not in {x0, y0, x1, y1}"
+    # one frame of each of four clips: a detector may miss a clip of a hard species (a grey mannequin:
+    # YuNet finds 46 of 48 of them over both splits), never most of them, and a face it finds is where
+    # the truth says
+    finder = YuNetFinder(library.model_dir / "face_detection_yunet.onnx")
+    found = 0
+    for seed in range(11, 15):
+        frame = PhotoWorld(scenario, seed=seed, split="dev", distance_m=0.45).frame(3)
+        assert frame.truth.label == ("live" if scenario == "live" else "spoof")
+        assert frame.truth.pai == ("" if scenario == "live" else scenario)
+        assert frame.truth.subject in {p.identity for p in library.photos_in("dev")}
+        faces = finder.detect(frame.color_bgr)
+        if not faces:
+            continue
+        found += 1
+        x0, y0, x1, y1 = frame.truth.faces[0].box_xyxy
+        best = max(faces, key=lambda f: f.width * f.height)
+        fx, fy = best.center
+        assert x0 <= fx <= x1 and y0 <= fy <= y1, f"{scenario}: detected face centre {fx:.0f},{fy:.0f} not in {x0, y0, x1, y1}"
+    assert found >= 3, f"{scenario}: a face found in {found} of 4 clips"
 
 
 def test_fitted_mesh_is_life_size(library):
@@ -138,3 +146,29 @@ def test_a_silicone_mask_spans_the_hollows_follows_the_nose_and_leaves_the_eyes_
     for ex, ey in clip.wearer.texel(clip.wearer.landmarks_m[:2, :2]):
         assert mask.domain[int(ey), int(ex)] < 0.5, "an eye hole: the wearer's own eye shows through"
     assert (mask.domain[clip.wearer.face] > 0.5).mean() > 0.8, "the rest of the face is covered"
+
+
+def test_the_head_leaves_the_face_mesh_without_a_crease(library):
+    """Above the forehead the head continues at the slope the mesh has at its edge: the surface's
+    curvature across the mesh's top edge is no sharper than on the forehead below it (a crease there
+    shades as a bright seam, like a mask's rim). Checked on the tilted studio portrait where it was worst."""
+    import cv2
+
+    from edge.capture.photo.world import cached_card
+
+    photos = [p for p in library.photos if p.path.name in ("unit_dataset_img13.jpg", "unit_dataset_img29.jpg")]
+    if not photos:
+        pytest.skip("the studio portraits of the shared photo library are absent")
+    for photo in photos:
+        card = cached_card(str(photo.path), str(library.root))
+        z_mm = (card.height * 1000.0).astype(np.float32)
+        col = int(card.texel(card.eye_mid_m[None, :2])[0, 0])
+        top = int(np.flatnonzero(card.mesh_area[:, col])[0])
+        eye_row = int(card.texel(card.eye_mid_m[None, :2])[0, 1])
+        curvature = np.abs(cv2.Laplacian(z_mm, cv2.CV_32F))
+        edge = float(curvature[top - 6:top + 6, col - 20:col + 20].max())
+        forehead = float(curvature[(top + eye_row) // 2 - 6:(top + eye_row) // 2 + 6, col - 20:col + 20].max())
+        assert edge < 2.0 * max(forehead, 0.05), f"{photo.path.name}: crease at the mesh edge {edge:.3f} vs forehead {forehead:.3f}"
+        # and the head still curves away above the mesh (hair behind the scalp), not forward
+        above = z_mm[max(0, top - 60), col]
+        assert above > z_mm[top, col] + 2.0, f"{photo.path.name}: the head does not curve away above the mesh"
