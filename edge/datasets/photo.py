@@ -25,6 +25,7 @@ WORLD_ATTACKS = PHOTO_ATTACKS  # the species this world renders
 # 2: silicone masks bridge the eye sockets, stand 3-6 mm out and may leave the mouth open.
 # 3: their skin is no longer blurred (a blur cue made blurred live faces look like masks).
 # 4: nor flattened or tinted one way (those cues refused a darker-skinned test person 3x as often).
+# 5: the head leaves the face mesh above the forehead without a crease (edge.capture.photo.lift, LIFT_VERSION 5).
 WORLD_VERSION = 5
 
 # Above the procedural world's ranges (10, 20, 30 million), so no clip of one world reuses a seed of the other.
