@@ -63,7 +63,7 @@ class ServiceSettings:
     model_sha256: str | None = None
     unlock_s: float = 3.0  # relay pulse / unlock duration; typical electric-strike setting, adjust per door
     decision_max_age_ms: float = 1000.0  # the API answers "unknown" when the newest decision is older
-    capture_process: bool = False  # read, filter and align in a child process (LiveOptions.capture_process)
+    capture_process: bool = False  # read in a child process; face first: it also finds, aligns and crops (LiveOptions.capture_process)
     depth_filters: str = "default"  # librealsense depth chain (LiveOptions.depth_filters)
     face_first: bool = True  # roi = "on": the face-first path (docs/face-first.md); "off": the whole frame
 
