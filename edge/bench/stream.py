@@ -68,8 +68,8 @@ from pathlib import Path
 from edge.bench.contestants import Contestant
 from edge.bench.stages import FrameTiming
 from edge.errors import EdgefasError, SourceError
-from edge.frames import RGBDFrame
 from edge.face.staging import Staged
+from edge.frames import RGBDFrame
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ from edge.digest import file_sha256
 from edge.errors import ModelError, SourceError
 from edge.face.face_first import ScanPolicy
 from edge.face.preprocess import PreprocessConfig
+from edge.face.staging import Staged
 from edge.live.capture_thread import CaptureThread
 from edge.live.clock import PolicyClock, clock_for
-from edge.face.staging import Staged
 from edge.live.pipeline import FrameResult, LivePipeline
 from edge.policy import PolicyConfig
 

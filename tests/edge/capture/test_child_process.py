@@ -134,9 +134,8 @@ def test_a_crashing_child_leaves_its_stack_on_stderr(capfd):
 
 
 def _staged(depth_window, depth):
-    from edge.frames import Intrinsics
     from edge.face.staging import Staged
-    from edge.frames import RGBDFrame
+    from edge.frames import Intrinsics, RGBDFrame
 
     color = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
     frame = RGBDFrame(color, depth, 0.001, Intrinsics(64, 48, 50.0, 50.0, 32.0, 24.0), 12.5, 7, "test")
