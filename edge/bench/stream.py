@@ -376,9 +376,8 @@ def run_stream(spec: str, contestants: Sequence[Contestant], options: StreamOpti
             t_ms = max(frame.t_ms, last_t[k] + 1e-3)  # a looped recording restarts its clock
             last_t[k] = t_ms
             if staged is not None:
-                prepared = pipelines[k].accept(staged, t_ms, capture_ms)
-                results = [(k, timed, restarted, capture_ms, align_ms,
-                            pipelines[k].finish(prepared, pipelines[k].infer(prepared)))]
+                decided = pipelines[k].process_staged(staged, t_ms, capture_ms)
+                results = [(k, timed, restarted, capture_ms, align_ms, decided)]
             elif threads is None:
                 results = [(k, timed, restarted, capture_ms, align_ms, pipelines[k].process(frame, t_ms, capture_ms))]
             else:

@@ -98,14 +98,8 @@ class StagedFrame:
     gives the :class:`~edge.face.staging.Staged` the parent's pipeline accepts."""
 
     fields: dict[str, Any]  # RGBDFrame's fields but depth_raw
-    depth_window: tuple[int, int, int, int] | None
-    depth_patch: np.ndarray | None
-    stage_ms: dict[str, float]
-    face: Any
-    sample: Any
-    faces_in_view: int
-    scan: str
-    cropped: bool
+    depth_patch: np.ndarray | None  # the depth inside staged.depth_window
+    staged: Staged  # the staging's results, its frame left out (None): it travels as the two fields above
 
     @classmethod
     def pack(cls, staged: Staged) -> StagedFrame:
@@ -117,20 +111,16 @@ class StagedFrame:
         if window is not None:
             x0, y0, x1, y1 = window
             patch = np.ascontiguousarray(frame.depth_raw[y0:y1, x0:x1])
-        return cls(fields, window, patch, staged.stage_ms, staged.face, staged.sample,
-                   staged.faces_in_view, staged.scan, staged.cropped)
+        return cls(fields, patch, dataclasses.replace(staged, frame=None, depth_window=window))
 
     def unpack(self) -> Staged:
-        from edge.face.staging import Staged
-
         height, width = self.fields["color_bgr"].shape[:2]
         depth = np.zeros((height, width), np.uint16)
-        if self.depth_window is not None and self.depth_patch is not None:
-            x0, y0, x1, y1 = self.depth_window
+        window = self.staged.depth_window  # for a whole-frame source: the whole frame
+        if window is not None and self.depth_patch is not None:
+            x0, y0, x1, y1 = window
             depth[y0:y1, x0:x1] = self.depth_patch
-        frame = RGBDFrame(depth_raw=depth, **self.fields)
-        return Staged(frame, self.stage_ms, self.face, self.sample, self.faces_in_view, self.scan, self.cropped,
-                      self.depth_window)  # for a whole-frame source: the whole frame
+        return dataclasses.replace(self.staged, frame=RGBDFrame(depth_raw=depth, **self.fields))
 
 
 def _stager(staging: StagingSpec):

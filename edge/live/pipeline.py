@@ -164,6 +164,12 @@ class LivePipeline:
         staged = self.preparer.stage(frame, t_ms, crop)
         return self.accept(staged, t_ms, capture_ms, frame_age_ms, wait_ms, clock_started)
 
+    def process_staged(self, staged: Staged, t_ms: float, capture_ms: float = 0.0, frame_age_ms: float = 0.0,
+                       wait_ms: float | None = None) -> FrameResult:
+        """Decide on a frame staged elsewhere (a capture process), as :meth:`process` does on a raw one."""
+        prepared = self.accept(staged, t_ms, capture_ms, frame_age_ms, wait_ms)
+        return self.finish(prepared, self.infer(prepared))
+
     def accept(self, staged: Staged, t_ms: float, capture_ms: float = 0.0, frame_age_ms: float = 0.0,
                wait_ms: float | None = None, clock_started: float | None = None) -> Prepared:
         """A frame staged elsewhere (a capture process: :mod:`edge.capture.child_process`), ready for

@@ -177,8 +177,7 @@ class LiveSession:
                 result = self.pipeline.process(frame, t_ms, capture_ms, age, wait_ms)
             else:  # the child's staging happened before the frame arrived: it is part of the frame's age
                 age += clock.work_ms(sum(staged.stage_ms.values()))
-                prepared = self.pipeline.accept(staged, t_ms, capture_ms, age, wait_ms)
-                result = self.pipeline.finish(prepared, self.pipeline.infer(prepared))
+                result = self.pipeline.process_staged(staged, t_ms, capture_ms, age, wait_ms)
             self.last_frame = result.frame if result.frame is not None else frame
             self.decisions += 1
             if result.face is not None and meter is not None:

@@ -7,9 +7,8 @@ average adult face, ``meshes/canonical_face_model.obj``) posed to the photo's fi
 ``cv2.solvePnP`` (rotation and translation: better than a similarity fit, which cannot turn the
 mesh with a turned head). Outside the mesh the head continues from the mesh's border depth (and,
 above the forehead, its slope: the forehead keeps turning away at the angle it has where the mesh
-ends), then curves away
-like a sphere of head radius (hair a little behind the scalp, ears behind the cheeks); below the chin
-the neck and shoulders stand behind the face on a torso's curve. Until LIFT_VERSION 5 the
+ends), then curves away like a sphere of head radius (hair a little behind the scalp, ears behind the
+cheeks); below the chin the neck and shoulders stand behind the face on a torso's curve. Until LIFT_VERSION 5 the
 continuation started flat, which left a crease along the mesh's top edge: lit from above it showed
 as a bright seam across the forehead, like a mask's rim, strongest on tilted heads.
 
