@@ -40,6 +40,7 @@ from train.model.objective import (
 )
 from train.model.presets import ModelConfig
 from train.model.synthesis import make_plan, planned_trace
+from train.qat import QuantisationNoise
 
 CHECKPOINT_NAME = "last.pt"
 
@@ -226,6 +227,8 @@ class Trainer:
             self.average = torch.optim.swa_utils.AveragedModel(
                 self.model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(train_config.ema_decay))
         self.critic_optimizer = torch.optim.Adam(self.critics.parameters(), lr=train_config.learning_rate, betas=betas)
+        # quantisation-aware fine-tuning: the INT8 build's rounding inside the generator's training passes
+        self.noise = QuantisationNoise(self.model, train_config.qat) if train_config.qat != "off" else None
         is_main = context is None or context.is_main
         if sinks is None:
             sinks = [CsvMetrics(self.run_dir / "metrics.csv"), TensorBoardMetrics(self.run_dir / "tensorboard")] if (self.run_dir and is_main) else []
@@ -288,6 +291,15 @@ class Trainer:
                 "check the data for NaN/inf pixels or resume with a lower learning rate"
             )
 
+    def _generator(self, rgb: torch.Tensor, depth: torch.Tensor, observe: bool = False):
+        """The generator's training pass, with the INT8 rounding when the run is quantisation-aware;
+        ``observe``: this pass's activations update the rounding's ranges (real batches only, not the
+        synthesised or grey ones)."""
+        if self.noise is None:
+            return self.generator_pass(rgb, depth)
+        with self.noise.active(observe=observe):
+            return self.generator_pass(rgb, depth)
+
     def train_step(self, batch: Batch) -> StepResult:
         """Generator step, extra step on synthesised spoofs, and every ``discriminator_every`` steps a D step."""
         started = time.perf_counter()
@@ -302,7 +314,7 @@ class Trainer:
         depth_in = depth * self.model.depth_enabled
 
         # 1. generator: ESR + adversarial + trace regularisation
-        out = self.generator_pass(rgb, depth)
+        out = self._generator(rgb, depth, observe=True)
         plan = make_plan(labels.cpu(), rgb.shape[-1], self.rng, cfg.warp_amplitude, cfg.hard_fraction,
                          landmarks.cpu() if landmarks is not None else None)
         plan = type(plan)(*(t.to(self.device) for t in (plan.partner, plan.usable, plan.displacement, plan.element, plan.factor)))
@@ -327,7 +339,7 @@ class Trainer:
         target_depth = planned_trace(plan, out.elements_depth, depth_in, detach=True) * w_depth
         syn_rgb_in, syn_depth_in = (rgb + target_rgb).detach(), (depth_in + target_depth).detach()
         with keep_batchnorm_statistics(self.model):
-            out2 = self.generator_pass(syn_rgb_in, syn_depth_in)
+            out2 = self._generator(syn_rgb_in, syn_depth_in)
         ones = torch.ones_like(labels)
         extra_esr = (esr_loss(out2.spoof_map, ones, usable) + esr_loss(out2.esr_rgb, ones, usable)
                      + w_depth * esr_loss(out2.esr_depth, ones, usable))
@@ -383,7 +395,7 @@ class Trainer:
         cfg = self.config
         grey = torch.full_like(rgb, 0.5)
         with keep_batchnorm_statistics(self.model):
-            out = self.generator_pass(grey, depth)
+            out = self._generator(grey, depth)
         blind = esr_loss(out.spoof_map, labels) + cfg.depth_weight * esr_loss(out.esr_depth, labels)
         unused = out.esr_rgb.sum() + out.trace_rgb.sum() + out.trace_depth.sum()
         self._check_finite(step, {"blind": blind})

@@ -52,12 +52,17 @@ def train(
                                                    "batch again with grey colour, so the depth stream must find "
                                                    "every attack on its own (1 = the main ESR weight). Kept in "
                                                    "checkpoints like --augment."),
+    qat: str | None = typer.Option(None, "--qat",
+                                   help="Quantisation-aware fine-tuning for an INT8 build: off (the default), cpu "
+                                        "or tensorrt (the --build of edgefas calibrate int8). Every training pass "
+                                        "rounds weights and activations as that build will, so that its scores "
+                                        "stay those of fp32 (train/qat.py). Kept in checkpoints like --augment."),
     ema: float | None = typer.Option(None, "--ema", min=0.0, max=0.9999, callback=finite(),
                               help="Ship an exponential moving average of the weights with this decay (0.99 "
                                    "averages about the last 100 steps; 0, the default, = the last step's weights). "
                                    "Kept in checkpoints, so --resume continues it."),
     rgb_only: bool = typer.Option(False, "--rgb-only", help="Ablation: train without the depth stream."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt with its own preset, batch, seed, learning rate, average, camera realism, species mix and colour-blind weight (an option given that differs is refused)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt with its own preset, batch, seed, learning rate, average, camera realism, species mix, colour-blind weight and QAT (an option given that differs is refused)."),
     init: Path = typer.Option(None, "--init", exists=True, dir_okay=False,
                               help="Start from this checkpoint's weights (fine-tuning, e.g. the bundled "
                                    "engines/models/edge-synthetic.pt): same preset, fresh optimiser, step 0."),
@@ -84,6 +89,10 @@ def train(
         from train.species_mix import SPECIES_MIX
 
         check_choice(species_mix, SPECIES_MIX, "--species-mix")
+    if qat is not None:
+        from train.model.objective import QAT_CHOICES
+
+        check_choice(qat, QAT_CHOICES, "--qat")
     if init is not None and resume:
         raise ConfigError("give --init (start a new run from a checkpoint) or --resume (continue OUT/last.pt), "
                           "not both")
@@ -93,7 +102,7 @@ def train(
     check_detector(detector)
     job = TrainJob(preset=preset, dataset=dataset, dev_dataset=dev_dataset, out_dir=out, steps=steps, batch_size=batch,
                    seed=seed, learning_rate=lr, ema_decay=ema, augment=augment, species_mix=species_mix, colour_blind_weight=colour_blind,
-                   modalities=("rgb",) if rgb_only else None,
+                   qat=qat, modalities=("rgb",) if rgb_only else None,
                    resume=resume, init=init, cache_dir=cache_dir, detector=detector, model_dir=model_dir, threads=threads)
     with named_bars(info=True) as report:
         def on_frame(split: str, i: int, n: int) -> None:

@@ -20,7 +20,7 @@ from edge.errors import EdgefasError
 # Options whose value must be one of a fixed set (or, for --target, one of a few forms).
 CHOICE_OPTIONS = {"--detector", "--split", "--preset", "--precision", "--mode", "--depth-filters", "--filters",
                   "--method", "--build", "--variant", "--format", "--scenario", "--target", "--roi", "--augment",
-                  "--keep-fp32", "--species-mix", "--threshold-target"}
+                  "--keep-fp32", "--species-mix", "--threshold-target", "--qat"}
 
 # How a message names an option when not by its flag: --target takes a form (calibration.threshold.parse_target).
 NAMED_AS = {"--target": "threshold target", "--threshold-target": "threshold target"}
@@ -33,6 +33,7 @@ CASES: list[tuple[str, list[str], str, tuple[str, ...]]] = [
     ("faces", ["faces", "x.png", "--detector", "foo"], "--detector", ("auto", "yunet", "haar")),
     ("train", ["train", "--augment", "foo"], "--augment", ("standard", "wide", "glasses", "glasses-flat")),
     ("train", ["train", "--species-mix", "foo"], "--species-mix", ("even", "hard")),
+    ("train", ["train", "--qat", "foo"], "--qat", ("off", "cpu", "tensorrt")),
     ("average", ["average", BUNDLED_PT, BUNDLED_PT, "--dataset", "synthetic:8", "--dev-dataset", "synthetic:8",
                  "--out", "o.pt", "--threshold-target", "foo"], "--threshold-target", ("bpcer@apcer=RATE", "eer")),
     ("average", ["average", BUNDLED_PT, BUNDLED_PT, "--dataset", "synthetic:8", "--dev-dataset", "synthetic:8",

@@ -17,6 +17,8 @@ import torch
 
 from edge.errors import ConfigError, ModelError
 
+# --qat: off, or a flavour of engines.quantize.INT8_TARGETS (train.qat.QAT_TARGETS simulates each)
+QAT_CHOICES = ("off", "cpu", "tensorrt")
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -52,6 +54,9 @@ class TrainConfig:
     # world's silicone masks are separated by a depth-only network and missed by the full model, which leans
     # on colour (docs/experiments.md, twelfth session); this step makes the depth stream carry every species.
     colour_blind_weight: float = 0.0
+    # quantisation-aware fine-tuning (train.qat): off, or the INT8 flavour whose rounding every training
+    # forward pass simulates (cpu: 7-bit weights, uint8 activations; tensorrt: 8-bit symmetric)
+    qat: str = "off"
 
     def __post_init__(self) -> None:
         if tuple(self.modalities) not in (("rgb", "depth"), ("rgb",)):
@@ -66,6 +71,8 @@ class TrainConfig:
             raise ConfigError(f"learning rate must be positive, got {self.learning_rate}")
         if not 0.0 <= self.colour_blind_weight <= 10.0:
             raise ConfigError(f"colour-blind weight must be in [0, 10] (0 = off), got {self.colour_blind_weight}")
+        if self.qat not in QAT_CHOICES:
+            raise ConfigError(f"QAT must be one of {', '.join(QAT_CHOICES)}, got {self.qat}")
         if self.colour_blind_weight > 0 and "depth" not in self.modalities:
             raise ConfigError("the colour-blind step trains the depth stream: it cannot run in the RGB-only ablation "
                               "(leave out --colour-blind or --rgb-only)")
