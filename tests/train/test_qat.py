@@ -13,7 +13,7 @@ from edge.errors import ConfigError  # noqa: E402
 from test_trainer_loop import batches, new_trainer  # noqa: E402
 from train.model import TrainConfig  # noqa: E402
 from train.model.objective import QAT_CHOICES  # noqa: E402
-from train.qat import FP32_MODULES, QAT_TARGETS, QuantisationNoise, fake_quantize_weight  # noqa: E402
+from train.qat import FP32_MODULES, QAT_TARGETS, fake_quantize_weight  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
