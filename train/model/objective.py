@@ -20,6 +20,7 @@ from edge.errors import ConfigError, ModelError
 # --qat: off, or a flavour of engines.quantize.INT8_TARGETS (train.qat.QAT_TARGETS simulates each)
 QAT_CHOICES = ("off", "cpu", "tensorrt")
 
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Schedule and loss weights of one training run; stored in every checkpoint."""
