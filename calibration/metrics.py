@@ -165,6 +165,27 @@ def equal_error_rate(data: ScoredSet) -> EqualErrorRate:
     return EqualErrorRate(float(0.5 * (curve.apcer_pooled[i] + curve.bpcer[i])), float(curve.thresholds[i]))
 
 
+def worst_species_eer(data: ScoredSet) -> EqualErrorRate:
+    """EER on the **worst** species' APCER vs BPCER: where no species gets through more often than
+    owners are refused. The pooled :func:`equal_error_rate` lets the hardest species through more
+    often than that whenever the species differ. Ties and the reported rate as there; with one
+    species the two points coincide.
+    """
+    curve = error_curve(data)
+    gap = np.abs(curve.apcer_max - curve.bpcer)
+    i = int(np.flatnonzero(gap <= gap.min() + 1e-12)[0])  # the lowest threshold of a tie: the stricter
+    return EqualErrorRate(float(0.5 * (curve.apcer_max[i] + curve.bpcer[i])), float(curve.thresholds[i]))
+
+
+def lowest_acer(data: ScoredSet) -> tuple[float, float]:
+    """The lowest ACER ((worst-species APCER + BPCER) / 2) over the candidate thresholds; returns
+    (acer, threshold). On a tie, the lowest threshold: the one that lets fewer attacks through."""
+    curve = error_curve(data)
+    acer = 0.5 * (curve.apcer_max + curve.bpcer)
+    i = int(np.flatnonzero(acer <= acer.min() + 1e-12)[0])
+    return float(acer[i]), float(curve.thresholds[i])
+
+
 def area_under_curve(data: ScoredSet) -> float:
     """ROC AUC as the Mann–Whitney probability P(attack score > live score), ties counted 1/2."""
     live = np.sort(data.live_scores)

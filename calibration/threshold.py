@@ -6,6 +6,10 @@ same words:
 - ``bpcer@apcer=0.01`` — the threshold with the lowest BPCER while the **worst-case** APCER stays at
   or below 1 % (ISO/IEC 30107-3 reports APCER per species; an operating point must hold for each).
 - ``eer`` — the equal-error-rate threshold (pooled APCER = BPCER).
+- ``worst-eer`` — where the **worst** species' APCER meets BPCER: no species gets through more often
+  than owners are refused (at ``eer`` the hardest species does, whenever species differ).
+- ``acer`` — the lowest ACER ((worst APCER + BPCER) / 2, the ISO/IEC 30107-3 summary the gates
+  read); on a tie, the threshold that lets fewer attacks through.
 - ``bpcer=0.01`` — the lowest worst-case APCER while BPCER stays at or below 1 % (a convenience-first
   deployment: at most one live user in a hundred is refused).
 - ``apcer=0.01`` — the same operating point as ``bpcer@apcer=0.01``, named by the rate it bounds (a
@@ -32,18 +36,24 @@ from calibration.metrics import (
     bpcer_at_apcer,
     det_points,
     equal_error_rate,
+    lowest_acer,
     pad_report,
     scored_set,
+    worst_species_eer,
 )
 from edge.errors import ConfigError, import_optional
 
-TARGET_FORMS = ("bpcer@apcer=RATE, apcer=RATE (the same), eer, bpcer=RATE (RATE a fraction in (0, 1) or a "
-                "percentage, e.g. 0.01 or 1%)")
+TARGET_FORMS = ("bpcer@apcer=RATE, apcer=RATE (the same), eer, worst-eer, acer, bpcer=RATE (RATE a fraction in "
+                "(0, 1) or a percentage, e.g. 0.01 or 1%)")
+
+
+RATELESS_TARGETS = ("eer", "worst-eer", "acer")
 
 
 @dataclass(frozen=True)
 class ThresholdTarget:
-    """A parsed operating point: ``kind`` is "bpcer@apcer", "eer" or "bpcer"; ``rate`` is the bound."""
+    """A parsed operating point: ``kind`` is "bpcer@apcer", "eer", "worst-eer", "acer" or "bpcer";
+    ``rate`` is the bound (None for the three without one)."""
 
     kind: str
     rate: float | None
@@ -55,8 +65,8 @@ class ThresholdTarget:
 def parse_target(text: str) -> ThresholdTarget:
     """Parse a target string; anything else is a one-line ConfigError listing the valid forms."""
     raw = (text or "").strip().lower().replace(" ", "")
-    if raw == "eer":
-        return ThresholdTarget("eer", None)
+    if raw in RATELESS_TARGETS:
+        return ThresholdTarget(raw, None)
     match = re.fullmatch(r"(bpcer@apcer|apcer|bpcer)=([0-9.e+-]+)(%?)", raw)
     if match:
         try:
@@ -94,12 +104,16 @@ def choose_threshold(scores: Sequence[float] | np.ndarray, is_attack: Sequence[b
     data = scored_set(scores, is_attack, species)
     if target.kind == "eer":
         threshold = equal_error_rate(data).threshold
+    elif target.kind == "worst-eer":
+        threshold = worst_species_eer(data).threshold
+    elif target.kind == "acer":
+        _, threshold = lowest_acer(data)
     elif target.kind == "bpcer@apcer":
         _, threshold = bpcer_at_apcer(data, float(target.rate), worst_case=True)
     elif target.kind == "bpcer":
         _, threshold = apcer_at_bpcer(data, float(target.rate), worst_case=True)
     else:
-        raise ValueError(f"ThresholdTarget.kind '{target.kind}' is not one of bpcer@apcer, eer, bpcer")
+        raise ValueError(f"ThresholdTarget.kind '{target.kind}' is not one of bpcer@apcer, eer, worst-eer, acer, bpcer")
     if not math.isfinite(threshold):
         raise ConfigError(
             f"target {target} is only met by classifying every sample as live on this set; "

@@ -117,8 +117,9 @@ def threshold(
                               "split a model is trained or tested on."),
     target: str = typer.Option("bpcer@apcer=0.01", "--target",
                                help="Operating point: bpcer@apcer=RATE (or apcer=RATE: lowest BPCER with every "
-                                    "species' APCER <= RATE), bpcer=RATE (lowest worst-case APCER with BPCER <= RATE) "
-                                    "or eer; RATE a fraction or a percentage (0.01 or 1%)."),
+                                    "species' APCER <= RATE), bpcer=RATE (lowest worst-case APCER with BPCER <= RATE), "
+                                    "eer (pooled APCER = BPCER), worst-eer (the worst species' APCER = BPCER) or acer "
+                                    "(lowest ACER); RATE a fraction or a percentage (0.01 or 1%)."),
     out: Path | None = typer.Option(None, "--out", callback=output_file,
                                     help="Write the model with its threshold here (default: in place)."),
     det_plot: Path | None = typer.Option(None, "--det-plot", callback=output_file,

@@ -15,6 +15,8 @@ SPECIES = [""] * 4 + ["print"] * 3 + ["replay"] * 3
 
 @pytest.mark.parametrize("text,kind,rate", [
     ("eer", "eer", None),
+    ("Worst-EER", "worst-eer", None),
+    ("acer", "acer", None),
     ("BPCER@APCER=0.01", "bpcer@apcer", 0.01),
     ("bpcer = 0.05", "bpcer", 0.05),
     ("bpcer@apcer=1e-3", "bpcer@apcer", 0.001),
@@ -24,7 +26,8 @@ def test_parse_target(text, kind, rate):
     assert (target.kind, target.rate) == (kind, rate)
 
 
-@pytest.mark.parametrize("text", ["apcer=0", "bpcer=2", "bpcer=0", "bpcer@apcer=abc", "", "eer=0.1"])
+@pytest.mark.parametrize("text", ["apcer=0", "bpcer=2", "bpcer=0", "bpcer@apcer=abc", "", "eer=0.1",
+                                  "acer=0.03", "worst_eer"])
 def test_bad_target_is_one_line_config_error(text):
     with pytest.raises(ConfigError) as info:
         parse_target(text)
@@ -43,6 +46,39 @@ def test_eer_target():
     choice = choose_threshold(SCORES, ATTACK, "eer", SPECIES)
     assert choice.threshold == pytest.approx(0.55)
     assert choice.to_json()["target"] == "eer"
+
+
+# Four live faces, an easy species and a hard one (a mask scored among the live faces).
+DOOR_SCORES = [0.10, 0.20, 0.30, 0.50] + [0.60, 0.70, 0.80, 0.90] + [0.40, 0.45, 0.55, 0.95]
+DOOR_ATTACK = [0] * 4 + [1] * 8
+DOOR_SPECIES = [""] * 4 + ["print"] * 4 + ["mask"] * 4
+
+
+def test_the_three_balanced_targets_differ_when_one_species_is_hard():
+    # eer: at 0.50 one live of four is refused and two attacks of eight pass (pooled 25 % = 25 %),
+    #   but two masks of four pass (50 %).
+    # worst-eer: at 0.45 one mask of four passes and one live of four is refused (25 % = 25 %).
+    # acer: at 0.40 no attack passes and one live is refused: (0 + 25 %) / 2 = 12.5 %, the lowest.
+    by_target = {t: choose_threshold(DOOR_SCORES, DOOR_ATTACK, t, DOOR_SPECIES) for t in ("eer", "worst-eer", "acer")}
+    assert {t: c.threshold for t, c in by_target.items()} == pytest.approx({"eer": 0.50, "worst-eer": 0.45, "acer": 0.40})
+    assert by_target["eer"].report.apcer_max == pytest.approx(0.5)
+    assert by_target["worst-eer"].report.apcer_max == pytest.approx(by_target["worst-eer"].report.bpcer)
+    assert by_target["acer"].report.acer == pytest.approx(0.125)
+    assert all(c.report.acer >= by_target["acer"].report.acer for c in by_target.values())
+    assert by_target["worst-eer"].to_json()["target"] == "worst-eer"
+
+
+def test_worst_eer_is_eer_with_one_species():
+    one = ["print"] * 6
+    assert choose_threshold(SCORES, ATTACK, "worst-eer", [""] * 4 + one).threshold == \
+        choose_threshold(SCORES, ATTACK, "eer", [""] * 4 + one).threshold
+
+
+def test_acer_tie_takes_the_stricter_threshold():
+    # Live 0.1, 0.5; attacks 0.3, 0.9. At 0.3: (0 + 1/2) / 2; at 0.5: (1/2 + 1/2) / 2; at 0.9: (1/2 + 0) / 2.
+    # 0.3 and 0.9 tie at 25 %: the lower threshold lets no attack through.
+    choice = choose_threshold([0.1, 0.5, 0.3, 0.9], [0, 0, 1, 1], "acer", ["", "", "print", "print"])
+    assert choice.threshold == pytest.approx(0.3) and choice.report.apcer_max == 0.0
 
 
 def test_bpcer_target():
