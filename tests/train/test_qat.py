@@ -134,3 +134,31 @@ def test_the_setting_is_kept_in_checkpoints(tmp_path):
     assert all("parametrizations" not in k for k in model.state_dict())
     resumed = type(trainer).resume(path, tmp_path)
     assert resumed.noise is not None and resumed.noise.target == "tensorrt" and resumed.noise.ranges == {}
+
+
+def test_the_parts_spared_are_the_ones_the_int8_build_keeps_in_fp32(tmp_path):
+    """QAT's FP32_MODULES and the INT8 build's default fp32 parts (engines/quantize.py) name the same
+    convolutions of the exported edge model: the depth stream before it meets the colour stream, found
+    from the graph there, and the depth trace decoder, found by scope. If the streams met elsewhere, or
+    a module were renamed, training would round what the shipped file does not (or the reverse)."""
+    onnx = pytest.importorskip("onnx", reason="the training extra (onnx) is not installed")
+    from edge.face.preprocess import PreprocessConfig
+    from engines.export import export_module
+    from engines.metadata import ModelMetadata
+    from engines.quantize import DEFAULT_FP32_PARTS, fp32_part_nodes
+    from train.model.network import build_model
+    from train.model.presets import get_preset
+
+    config = get_preset("edge")
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    model.set_alpha(1.0)  # a score that weighs the traces, so the decoders are in the graph
+    meta = ModelMetadata(preprocess=PreprocessConfig(size_px=config.input_size_px).to_metadata(),
+                         input_size=config.input_size_px, preset="edge", threshold=0.5)
+    graph = onnx.load(str(export_module(model, tmp_path / "edge.onnx", meta, "score").onnx_path)).graph
+    for target, parts in DEFAULT_FP32_PARTS.items():
+        kept = set(fp32_part_nodes(graph, parts))
+        kept_convs = sum(1 for n in graph.node if n.op_type == "Conv" and n.name in kept)
+        spared = [name for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)
+                  and any(name == p or name.startswith(p + ".") for p in FP32_MODULES)]
+        assert spared and kept_convs == len(spared), (target, kept_convs, spared)
