@@ -73,7 +73,7 @@ def landmark_field(source_xy: torch.Tensor, target_xy: torch.Tensor, size_px: in
 def warp(image: torch.Tensor, displacement: torch.Tensor) -> torch.Tensor:
     """Sample ``image`` [N,K,H,W] at identity + ``displacement``; outside the crop reads 0 (no trace)."""
     n, _, h, w = image.shape
-    theta = torch.eye(2, 3, dtype=image.dtype).expand(n, 2, 3)
+    theta = torch.eye(2, 3, dtype=image.dtype, device=image.device).expand(n, 2, 3)
     base = F.affine_grid(theta, [n, 1, h, w], align_corners=False)
     return F.grid_sample(image, base + displacement, mode="bilinear", padding_mode="zeros", align_corners=False)
 
