@@ -9,7 +9,8 @@ Writes ``edge-synthetic.onnx`` (fp32, score variant), ``edge-synthetic.full.onnx
 a refusal is recorded in the checks — and
 ``edge-synthetic.checks.json`` (another stem with ``--name``, e.g. ``edge-wide-synthetic``): ONNX Runtime vs PyTorch parity on 200 held-out samples, INT8 vs fp32
 decision agreement on the whole held-out split, and the grand-test PAD metrics. The sample caches
-are the ones `edgefas train`/`eval` made (the runtime's own preprocessing).
+are the ones `edgefas train`/`eval` made (the runtime's own preprocessing). ``--gate-only`` stops after
+the INT8 gate on dev faces, before the test split is read: the INT8 line of a model-choice rule.
 """
 
 from __future__ import annotations
@@ -92,6 +93,9 @@ def main() -> None:
                     help="keep the fp32 (and full) files already in --out, exported from --run's checkpoint "
                          "(an export on another CPU kind rounds the folded BatchNorm weights differently: "
                          "the same model, different bytes); quantise and check again only")
+    ap.add_argument("--gate-only", action="store_true",
+                    help="stop after the INT8 accuracy gate on dev faces, before any test split is read (to "
+                         "compare runs' INT8 lines before a choice sees a test number)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.name or VARIANTS["score"].removesuffix(".onnx")
@@ -112,7 +116,6 @@ def main() -> None:
     runner = open_runner(fp32)
     config = PreprocessConfig.from_metadata(runner.contract)
     dev = prepare_samples(args.dev, "dev", config, "yunet", args.model_dir, args.cache_dir)
-    test = prepare_samples(args.test, "test", config, "yunet", args.model_dir, args.cache_dir)
 
     # calibration set: dev faces spread evenly over the whole dev split (both worlds when it joins
     # two), live and attack alike (what the camera will show)
@@ -157,6 +160,12 @@ def main() -> None:
             failed_first[key] = failures
     if not shipped:
         raise SystemExit(f"no INT8 flavour passed the accuracy gate: {'; '.join(refused.values())}")
+    if args.gate_only:
+        for path, target, method in shipped.values():
+            print(f"{path.name} ({target}, {method}) passed the gate on {calib_set.rgb.shape[0]} dev faces; "
+                  f"no test split read")
+        return
+    test = prepare_samples(args.test, "test", config, "yunet", args.model_dir, args.cache_dir)
 
     # parity on 200 held-out samples
     rgb_t, depth_t = test.arrays(slice(0, 200))
