@@ -6,17 +6,23 @@ splits (subjects never seen in training; people never seen, in the photo world) 
 threshold chosen on the run's own dev split. Results go to ``OUT/results.json`` and ``results.md``.
 
     python tools/experiments.py --steps 300 --batch 8 --out runs/experiments [--only NAME ...]
+        [--train-args "--colour-blind 2 --species-mix hard"] [--parallel N]
 
-Runs that already have their results are skipped, so the script can be resumed.
+Runs that already have their results are skipped, and a training stopped part-way continues from its
+last checkpoint (``edgefas train --resume``), so the script can be stopped and run again. ``--parallel``
+trains that many runs at once (on a GPU machine with many cores; on a 2-core machine one at a time is
+as fast): each run's batches are made on the CPU, so more runs than cores/2 slow every one of them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 EDGEFAS = [sys.executable, "-m", "edge.cli.app"]
@@ -40,6 +46,18 @@ def spec(worlds: list[str], counts: dict[str, str], protocol: str) -> str:
     return "+".join(f"{WORLDS[w]}:{counts[w]}" + (f"#{protocol}" if protocol else "") for w in worlds)
 
 
+def train_command(folder: Path, worlds: list[str], protocol: str, extra: list[str], args: argparse.Namespace,
+                  train_counts: dict[str, str], eval_counts: dict[str, str], common: list[str]) -> list[str]:
+    """``edgefas train`` for one run: its worlds (with the protocol on train and dev), the shared budget,
+    ``--resume`` (a run stopped part-way continues from its last checkpoint), then the run's own
+    arguments and ``--train-args``."""
+    return (EDGEFAS + ["train", "--preset", "edge", "--dataset", spec(worlds, train_counts, protocol),
+                       "--dev-dataset", spec(worlds, eval_counts, protocol), "--out", str(folder),
+                       "--steps", str(args.steps), "--batch", str(args.batch), "--lr", str(args.lr),
+                       "--threads", str(args.threads), "--resume"]
+            + extra + shlex.split(args.train_args) + common)
+
+
 def run(cmd: list[str], log: Path) -> None:
     with log.open("a") as fh:
         fh.write("$ " + " ".join(cmd) + "\n")
@@ -59,26 +77,35 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("runs/experiments"))
     ap.add_argument("--only", nargs="*", help="run only these names")
+    ap.add_argument("--train-args", default="", help="more `edgefas train` options for every run, one string")
+    ap.add_argument("--parallel", type=int, default=1, help="train this many runs at once")
     args = ap.parse_args()
+    if args.parallel < 1:
+        ap.error("--parallel must be at least 1")
     train_counts = dict(kv.split("=") for kv in args.train_count.split(","))
     eval_counts = dict(kv.split("=") for kv in args.eval_count.split(","))
     args.out.mkdir(parents=True, exist_ok=True)
     common = ["--cache-dir", args.cache_dir, "--detector", "yunet", "--model-dir", args.model_dir]
-    results: dict[str, dict] = {}
-    for name, worlds, protocol, extra in runs(train_counts):
-        if args.only and name not in args.only:
-            continue
+    chosen = [r for r in runs(train_counts) if not args.only or r[0] in args.only]
+
+    def train(name: str, worlds: list[str], protocol: str, extra: list[str]) -> None:
         folder = args.out / name
         folder.mkdir(parents=True, exist_ok=True)
         log = folder / "log.txt"
-        if not (folder / "model.onnx").is_file():
-            started = time.perf_counter()
-            run(EDGEFAS + ["train", "--preset", "edge", "--dataset", spec(worlds, train_counts, protocol),
-                           "--dev-dataset", spec(worlds, eval_counts, protocol), "--out", str(folder),
-                           "--steps", str(args.steps), "--batch", str(args.batch), "--lr", str(args.lr),
-                           "--threads", str(args.threads)] + extra + common, log)
-            (folder / "train_wall_s.txt").write_text(f"{time.perf_counter() - started:.0f}\n")
-            run(EDGEFAS + ["export", "--model", str(folder / "model.pt"), "--out", str(folder / "model.onnx")], log)
+        if (folder / "model.onnx").is_file():
+            return
+        started = time.perf_counter()
+        run(train_command(folder, worlds, protocol, extra, args, train_counts, eval_counts, common), log)
+        (folder / "train_wall_s.txt").write_text(f"{time.perf_counter() - started:.0f}\n")
+        run(EDGEFAS + ["export", "--model", str(folder / "model.pt"), "--out", str(folder / "model.onnx")], log)
+
+    with ThreadPoolExecutor(max_workers=args.parallel) as pool:  # threads only wait on their subprocesses
+        for done in [pool.submit(train, *r) for r in chosen]:
+            done.result()  # a failed run stops the script with its error (its log.txt says more)
+    results: dict[str, dict] = {}
+    for name, worlds, protocol, extra in chosen:
+        folder = args.out / name
+        log = folder / "log.txt"
         results[name] = {}
         species = protocol[4:] if protocol else ""
         for world in ("procedural", "photo"):
