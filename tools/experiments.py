@@ -42,8 +42,16 @@ def runs(counts: dict[str, str]) -> list[tuple[str, list[str], str, list[str]]]:
     return out
 
 
+SPECIES_OF = {"procedural": PROCEDURAL_SPECIES, "photo": PHOTO_SPECIES}
+
+
 def spec(worlds: list[str], counts: dict[str, str], protocol: str) -> str:
-    return "+".join(f"{WORLDS[w]}:{counts[w]}" + (f"#{protocol}" if protocol else "") for w in worlds)
+    """The joined dataset spec; a leave-one-out protocol goes on the worlds that have that species (the
+    others keep their grand test: there is nothing of it to leave out, and their specs refuse it)."""
+    def held(world: str) -> bool:
+        return bool(protocol) and (not protocol.startswith("LOO_") or protocol[4:] in SPECIES_OF[world])
+
+    return "+".join(f"{WORLDS[w]}:{counts[w]}" + (f"#{protocol}" if held(w) else "") for w in worlds)
 
 
 def train_command(folder: Path, worlds: list[str], protocol: str, extra: list[str], args: argparse.Namespace,
