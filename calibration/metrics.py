@@ -160,9 +160,15 @@ def equal_error_rate(data: ScoredSet) -> EqualErrorRate:
     two rates there, the usual convention for discrete score sets (e.g. bob.measure's ``eer``).
     """
     curve = error_curve(data)
-    gap = np.abs(curve.apcer_pooled - curve.bpcer)
+    return _crossing(curve.apcer_pooled, curve)
+
+
+def _crossing(apcer: np.ndarray, curve: ErrorCurve) -> EqualErrorRate:
+    """Where ``apcer`` (pooled or worst species) and BPCER are closest: the lowest such threshold on a
+    tie (the stricter), and the mean of the two rates there."""
+    gap = np.abs(apcer - curve.bpcer)
     i = int(np.flatnonzero(gap <= gap.min() + 1e-12)[0])  # tolerance: rates are ratios of counts
-    return EqualErrorRate(float(0.5 * (curve.apcer_pooled[i] + curve.bpcer[i])), float(curve.thresholds[i]))
+    return EqualErrorRate(float(0.5 * (apcer[i] + curve.bpcer[i])), float(curve.thresholds[i]))
 
 
 def worst_species_eer(data: ScoredSet) -> EqualErrorRate:
@@ -172,9 +178,7 @@ def worst_species_eer(data: ScoredSet) -> EqualErrorRate:
     species the two points coincide.
     """
     curve = error_curve(data)
-    gap = np.abs(curve.apcer_max - curve.bpcer)
-    i = int(np.flatnonzero(gap <= gap.min() + 1e-12)[0])  # the lowest threshold of a tie: the stricter
-    return EqualErrorRate(float(0.5 * (curve.apcer_max[i] + curve.bpcer[i])), float(curve.thresholds[i]))
+    return _crossing(curve.apcer_max, curve)
 
 
 def lowest_acer(data: ScoredSet) -> tuple[float, float]:

@@ -13,7 +13,7 @@ from edge.errors import ConfigError  # noqa: E402
 from test_trainer_loop import batches, new_trainer  # noqa: E402
 from train.model import TrainConfig  # noqa: E402
 from train.model.objective import QAT_CHOICES  # noqa: E402
-from train.qat import FP32_MODULES, QAT_TARGETS, fake_quantize_weight  # noqa: E402
+from train.qat import FP32_MODULES, QAT_TARGETS, _kept_fp32, fake_quantize_weight  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -159,6 +159,5 @@ def test_the_parts_spared_are_the_ones_the_int8_build_keeps_in_fp32(tmp_path):
     for target, parts in DEFAULT_FP32_PARTS.items():
         kept = set(fp32_part_nodes(graph, parts))
         kept_convs = sum(1 for n in graph.node if n.op_type == "Conv" and n.name in kept)
-        spared = [name for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)
-                  and any(name == p or name.startswith(p + ".") for p in FP32_MODULES)]
+        spared = [name for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d) and _kept_fp32(name)]
         assert spared and kept_convs == len(spared), (target, kept_convs, spared)
