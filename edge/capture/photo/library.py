@@ -41,10 +41,6 @@ class PhotoLibrary:
     photos: tuple[Photo, ...]
 
     @property
-    def mesh_path(self) -> Path:
-        return self.root / "meshes" / "canonical_face_model.obj"
-
-    @property
     def model_dir(self) -> Path:
         return self.root / "models"
 

@@ -2,23 +2,25 @@
 
 A :class:`PersonCard` is what the ray caster needs to draw the whole person from the photo in 3D:
 the photo (albedo), the segmented person (domain: face, hair, ears, neck, shoulders), and a height
-grid in metres. The face's height comes from MediaPipe's canonical face mesh (468 vertices, a real
-average adult face, ``meshes/canonical_face_model.obj``) posed to the photo's five landmarks with
-``cv2.solvePnP`` (rotation and translation: better than a similarity fit, which cannot turn the
-mesh with a turned head). Outside the mesh the head continues from the mesh's border depth (and,
-above the forehead, its slope: the forehead keeps turning away at the angle it has where the mesh
-ends), then curves away like a sphere of head radius (hair a little behind the scalp, ears behind the
-cheeks); below the chin the neck and shoulders stand behind the face on a torso's curve. Until LIFT_VERSION 5 the
-continuation started flat, which left a crease along the mesh's top edge: lit from above it showed
-as a bright seam across the forehead, like a mask's rim, strongest on tilted heads.
+grid in metres. The face's height comes from MediaPipe's canonical face mesh (468 vertices,
+``meshes/canonical_face_model.obj``), either as it is (an average adult face) or carried into the
+shape of one of the ICT Face Model's light-stage head scans (:data:`HEADS`, :func:`head_shape`),
+posed to the photo's five landmarks with ``cv2.solvePnP`` (rotation and translation: better than a
+similarity fit, which cannot turn the mesh with a turned head). Around the face stands the scan's
+own head (skull, ears, jaw, neck). Outside the head the surface continues from its border depth and
+slope, then curves away like a sphere of head radius (hair a little behind the scalp); below the
+neck the shoulders stand behind the face on a torso's curve. Until LIFT_VERSION 6 the face stood
+alone and the surface went on flat beside it (a flange round every face, like a mask's rim); until
+5 also above it (a crease across the forehead, lit from above a bright seam).
 
-Scale: the mesh is life size (eye centres 6.3 cm apart), so the pose's distance over the assumed
-focal length gives metres per photo pixel. Cards are cached per photo (``photo`` under the cache root,
+Scale: the mesh is life size (eye centres 58-63 mm apart), so the pose's distance over the assumed
+focal length gives metres per photo pixel. Cards are cached per photo and head shape (``photo`` under the cache root,
 :mod:`edge.cache`).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -32,7 +34,7 @@ from edge.cache import cache_dir as cache_folder
 from edge.capture.photo.composite import COMPOSITE_VERSION, composite_face
 from edge.errors import SourceError
 
-LIFT_VERSION = 5  # 5: the continuation outside the mesh keeps the border's slope (no forehead crease)
+LIFT_VERSION = 6  # 5: the continuation outside the mesh keeps the border's slope (no forehead crease); 6: head shapes
 TEXELS_PER_M = 1500.0  # card resolution: 0.67 mm per texel (a face at 0.35 m is 0.57 mm per pixel at fx 613)
 FOCAL_PER_SIZE = 1.5  # assumed photo focal length, in units of the photo's longer side (a short tele portrait)
 HEAD_RADIUS_M = 0.07  # how fast the head curves away outside the mesh (a sphere of about head radius)
@@ -60,20 +62,119 @@ class FaceMesh:
                          v[MOUTH_LEFT]]).astype(np.float32)
 
 
-def load_face_mesh(path: Path) -> FaceMesh:
-    """The OBJ in centimetres, y up, z towards the viewer -> metres, y down, z away."""
-    verts, tris = [], []
+def _read_obj(path: Path) -> tuple[np.ndarray, list[list[int]]]:
+    """Vertices (centimetres, as stored) and faces (0-based vertex indices) of an OBJ file."""
+    verts, faces = [], []
     try:
         lines = Path(path).read_text().splitlines()
     except OSError as exc:
-        raise SourceError(f"cannot read face mesh {path} ({exc.strerror})") from None
+        raise SourceError(f"cannot read face mesh {path} ({exc.strerror}); the photo world needs the shared "
+                          "data's meshes/ folder") from None
     for line in lines:
         if line.startswith("v "):
             verts.append([float(t) for t in line.split()[1:4]])
         elif line.startswith("f "):
-            tris.append([int(t.split("/")[0]) - 1 for t in line.split()[1:4]])
-    v = np.asarray(verts, np.float32) * np.array([0.01, -0.01, -0.01], np.float32)
-    return FaceMesh(v, np.asarray(tris, np.int32))
+            faces.append([int(t.split("/")[0]) - 1 for t in line.split()[1:]])
+    return np.asarray(verts, np.float64), faces
+
+
+def _to_card_frame(v_cm: np.ndarray) -> np.ndarray:
+    """OBJ centimetres, y up, z towards the viewer -> metres, y down, z away."""
+    return (v_cm * np.array([0.01, -0.01, -0.01])).astype(np.float32)
+
+
+def load_face_mesh(path: Path) -> FaceMesh:
+    """MediaPipe's canonical face mesh (triangles) in the card frame."""
+    v, faces = _read_obj(path)
+    return FaceMesh(_to_card_frame(v), np.asarray([f[:3] for f in faces], np.int32))
+
+
+# Head shapes a person can be given (``meshes/`` files of the shared data). The ICT Face Model's
+# heads are light-stage scans of real people (a generic neutral head and two identities); each is
+# carried onto the canonical mesh's topology (below), so landmarks, chin and face oval stay the same
+# vertices whatever the shape.
+HEAD_MESHES = {"mediapipe": "canonical_face_model.obj", "ict-neutral": "ict_generic_neutral_mesh.obj",
+               "ict-000": "ict_identity000.obj", "ict-001": "ict_identity001.obj"}
+HEADS = tuple(HEAD_MESHES)
+ICT_FACE_VERTICES = 9409  # the ICT model's face area is its first 9,409 vertices (ICT-FaceKit's own split)
+ICT_HEAD_VERTICES = 11248  # then the head and neck; after them mouth and eye sockets, teeth and eyeballs
+
+
+def _nearest(points: np.ndarray, cloud: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Distances and indices of the k nearest cloud points of each point (brute force, in chunks)."""
+    d_all, i_all = [], []
+    for chunk in np.array_split(points, max(1, len(points) // 64)):
+        d2 = ((chunk[:, None, :] - cloud[None]) ** 2).sum(-1)
+        idx = np.argsort(d2, axis=1)[:, :k]
+        d_all.append(np.sqrt(np.take_along_axis(d2, idx, 1)))
+        i_all.append(idx)
+    return np.concatenate(d_all), np.concatenate(i_all)
+
+
+@dataclass(frozen=True)
+class HeadShape:
+    face: FaceMesh  # the canonical mesh's topology in this head's shape (landmarks, chin, face oval)
+    head: FaceMesh  # the scanned head around it: skull, ears, jaw, neck (same frame)
+
+
+def _align(canonical_cm: np.ndarray, scan_cm: np.ndarray, iterations: int = 30) -> tuple[np.ndarray, float, np.ndarray]:
+    """Similarity (R, s, t) that puts the canonical mesh on a scanned face (ICP from nose tip on nose
+    tip): aligned = s * canonical @ R.T + t."""
+    rot, scale, shift = np.eye(3), 1.0, scan_cm[int(np.argmax(scan_cm[:, 2]))] - canonical_cm[NOSE_TIP]
+    cur = canonical_cm + shift
+    for _ in range(iterations):
+        tgt = scan_cm[_nearest(cur, scan_cm)[1][:, 0]]
+        mu_s, mu_t = cur.mean(0), tgt.mean(0)
+        a, b = cur - mu_s, tgt - mu_t
+        u, sv, vt = np.linalg.svd(a.T @ b)
+        d = np.diag([1.0, 1.0, np.sign(np.linalg.det(vt.T @ u.T))])
+        r = vt.T @ d @ u.T
+        s = float((sv * np.diag(d)).sum() / (a ** 2).sum())
+        cur = s * (cur - mu_s) @ r.T + mu_t
+        rot, scale, shift = r @ rot, s * scale, s * (shift - mu_s) @ r.T + mu_t
+    return rot, scale, shift
+
+
+def shape_onto(canonical_cm: np.ndarray, scan_cm: np.ndarray, head_cm: np.ndarray,
+               keep_scan_size: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
+    """A scanned head carried onto the canonical mesh: the scan's face surface under each canonical
+    vertex (the inverse-distance mean of its three nearest scan vertices once the canonical mesh is
+    aligned to the scan), the scan's whole head (``head_cm``) in the same frame, and the mean fit
+    distance (cm). Both come back in the canonical frame: at the scan's own size (real heads differ by
+    several per cent), or with ``keep_scan_size=False`` the canonical face itself, unchanged, with the
+    scan's head scaled to it (the scan then only dresses the canonical face)."""
+    rot, scale, shift = _align(canonical_cm, scan_cm)
+    dist, idx = _nearest(scale * canonical_cm @ rot.T + shift, scan_cm, 3)
+    w = 1.0 / np.maximum(dist, 1e-3)
+    surface = (scan_cm[idx] * w[..., None]).sum(1) / w.sum(1, keepdims=True)
+    back_face, back_head = ((pts - shift) @ rot / scale for pts in (surface, head_cm))  # canonical frame and size
+    if not keep_scan_size:
+        return canonical_cm, back_head, float(dist[:, 0].mean())
+    centre = back_face.mean(0)
+    return (centre + (back_face - centre) * scale, centre + (back_head - centre) * scale,
+            float(dist[:, 0].mean()))
+
+
+@functools.lru_cache(maxsize=len(HEADS))
+def head_shape(meshes_dir: str, head: str) -> HeadShape:
+    """The canonical face mesh in the shape of ``head`` (one of :data:`HEADS`) and the scanned head
+    around it (``mediapipe``: the canonical face itself, dressed with the ICT generic neutral head)."""
+    if head not in HEAD_MESHES:
+        raise SourceError(f"unknown head shape '{head}'; use one of: {', '.join(HEADS)}")
+    canonical_cm, faces = _read_obj(Path(meshes_dir) / HEAD_MESHES["mediapipe"])
+    scan_path = Path(meshes_dir) / HEAD_MESHES["ict-neutral" if head == "mediapipe" else head]
+    scan, scan_faces = _read_obj(scan_path)
+    if len(scan) < ICT_HEAD_VERTICES:
+        raise SourceError(f"{scan_path}: not an ICT Face Model head ({len(scan)} vertices, expected at least "
+                          f"{ICT_HEAD_VERTICES})")
+    # face, skull, ears and neck only; quads split in two
+    head_tris = [t for f in scan_faces if max(f) < ICT_HEAD_VERTICES
+                 for t in ([f[0], f[1], f[2]], [f[0], f[2], f[3]])[:len(f) - 2]]
+    face_cm, head_cm, _ = shape_onto(canonical_cm, scan[:ICT_FACE_VERTICES], scan[:ICT_HEAD_VERTICES],
+                                     keep_scan_size=head != "mediapipe")
+    triangles = np.asarray([f[:3] for f in faces], np.int32)
+    return HeadShape(FaceMesh(_to_card_frame(face_cm), triangles),
+                     FaceMesh(_to_card_frame(head_cm), np.asarray(head_tris, np.int32)))
 
 
 @dataclass(frozen=True)
@@ -168,8 +269,10 @@ def _rasterise(points_px: np.ndarray, z: np.ndarray, triangles: np.ndarray, shap
     return out
 
 
-def lift_photo(image: np.ndarray, landmarks_px: np.ndarray, person_prob: np.ndarray, mesh: FaceMesh) -> PersonCard:
-    """The card for one photo (BGR uint8), its five landmarks and its person probability map."""
+def lift_photo(image: np.ndarray, landmarks_px: np.ndarray, person_prob: np.ndarray, mesh: FaceMesh,
+               head: FaceMesh | None = None) -> PersonCard:
+    """The card for one photo (BGR uint8), its five landmarks and its person probability map; ``head``
+    (in ``mesh``'s frame) gives the skull, ears, jaw and neck around the face."""
     h, w = image.shape[:2]
     rot, t, f = _fit_pose(mesh, landmarks_px, (h, w))
     cam = mesh.vertices_m @ rot.T + t  # camera frame of the photo
@@ -196,25 +299,35 @@ def lift_photo(image: np.ndarray, landmarks_px: np.ndarray, person_prob: np.ndar
     tex = texel_of(cam)
     z_mesh = _rasterise(tex, cam[:, 2] - t[2], mesh.triangles, (gh, gw))
     area = np.isfinite(z_mesh)
-    # outside the mesh: continue its border depth and outward slope (inpaint both), then curve away
-    # with the distance from it
     z_known = np.where(area, z_mesh, 0.0).astype(np.float32)
-    lo, hi = float(z_known[area].min()), float(z_known[area].max())
-    z8 = np.where(area, (z_known - lo) / max(hi - lo, 1e-6) * 65535.0, 0).astype(np.float32)
+    known = area
+    if head is not None:
+        # the scanned head around the face, its depth matched to the face's along the face's edge
+        head_cam = head.vertices_m @ rot.T + t
+        z_head = _rasterise(texel_of(head_cam), head_cam[:, 2] - t[2], head.triangles, (gh, gw))
+        rim = area & ~cv2.erode(area.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & np.isfinite(z_head)
+        offset = float(np.median(z_mesh[rim] - z_head[rim])) if rim.any() else 0.0
+        around = np.isfinite(z_head) & ~area
+        z_known = np.where(around, z_head + offset, z_known).astype(np.float32)
+        known = area | around
+    # outside what is known: continue its border depth and outward slope (inpaint both), then curve
+    # away with the distance from it
+    lo, hi = float(z_known[known].min()), float(z_known[known].max())
+    z8 = np.where(known, (z_known - lo) / max(hi - lo, 1e-6) * 65535.0, 0).astype(np.float32)
     small = max(1, int(max(gw, gh) / 200))  # inpaint on a coarse grid: the far field is smooth anyway
-    z_in = _inpaint16(z8, area, small)
+    z_in = _inpaint16(z8, known, small)
     z_out = lo + z_in / 65535.0 * (hi - lo)
-    dist_px = cv2.distanceTransform((~area).astype(np.uint8), cv2.DIST_L2, 5)
+    dist_px = cv2.distanceTransform((~known).astype(np.uint8), cv2.DIST_L2, 5)
     d_m = dist_px / TEXELS_PER_M
-    slope = _border_slope(z_known, area, small)
+    slope = _border_slope(z_known, known, small)
     z_out = z_out + np.minimum(slope * d_m + d_m * d_m / (2 * HEAD_RADIUS_M), 0.08)
-    height = np.where(area, z_mesh, z_out).astype(np.float32)
-    # neck and shoulders: below the chin, behind the face on a torso's curve
+    height = np.where(known, z_known, z_out).astype(np.float32)
+    # shoulders: below the chin, behind the face on a torso's curve (the scanned neck stays as it is)
     chin_v = float(tex[CHIN, 1])
     nose_z = float(z_mesh[area].min())
     yy, xx = np.mgrid[0:gh, 0:gw].astype(np.float32)
     cx = float((eye[0] - x0) * scale)
-    below = (yy > chin_v) & ~area
+    below = (yy > chin_v) & ~known
     torso = nose_z + NECK_BEHIND_M + 0.04 * np.clip((yy - chin_v) / (0.15 * TEXELS_PER_M), 0, 1) \
         - 0.05 * np.sqrt(np.clip(1 - ((xx - cx) / (0.25 * TEXELS_PER_M)) ** 2, 0, 1))
     height = np.where(below, np.maximum(height, torso), height).astype(np.float32)
@@ -287,13 +400,18 @@ def _decode(data: bytes, photo: Path) -> np.ndarray:
     return image
 
 
-def card_for(photo: Path, mesh_path: Path, yunet_path: Path, segmenter, donor: Path | None = None) -> PersonCard:
-    """The cached card of ``photo`` (made and cached on first use); with ``donor``, of the composite
-    of the two photos (the donor's inner face on ``photo``'s head, :mod:`edge.capture.photo.composite`)."""
+def card_for(photo: Path, meshes_dir: Path, yunet_path: Path, segmenter, donor: Path | None = None,
+             head: str = "mediapipe") -> PersonCard:
+    """The cached card of ``photo`` (made and cached on first use) with the head shape ``head``
+    (:data:`HEADS`); with ``donor``, of the composite of the two photos (the donor's inner face on
+    ``photo``'s head, :mod:`edge.capture.photo.composite`)."""
+    shape = head_shape(str(meshes_dir), head)
     data = Path(photo).read_bytes()
     extra = b"" if donor is None else Path(donor).read_bytes() + f"composite{COMPOSITE_VERSION}".encode()
-    key = hashlib.sha256(data + extra + mesh_path.read_bytes()[:4096] + str(LIFT_VERSION).encode()).hexdigest()[:20]
+    key = hashlib.sha256(data + extra + shape.face.vertices_m.tobytes() + shape.head.vertices_m.tobytes()
+                         + str(LIFT_VERSION).encode()).hexdigest()[:20]
     stem = Path(photo).stem if donor is None else f"{Path(photo).stem}~{Path(donor).stem}"
+    stem += "" if head == "mediapipe" else f"@{head}"
     path = cache_dir() / f"{stem}-{key}.npz"
     if path.is_file():
         try:
@@ -315,7 +433,7 @@ def card_for(photo: Path, mesh_path: Path, yunet_path: Path, segmenter, donor: P
             landmarks = _detect(image, yunet_path)  # the mesh is posed to the composite's own face
         except (SourceError, ValueError) as exc:
             raise SourceError(f"cannot make a composite of {photo} and {donor}: {exc}") from None
-    card = lift_photo(image, landmarks, segmenter.probability(image), load_face_mesh(mesh_path))
+    card = lift_photo(image, landmarks, segmenter.probability(image), shape.face, shape.head)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".{os.getpid()}.partial.npz")
     np.savez(tmp, albedo=card.albedo, height=card.height, domain=card.domain, face=card.face,

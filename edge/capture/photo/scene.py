@@ -327,6 +327,9 @@ def _wear(clip: PhotoClip, wearer: PersonCard, surf: Surface, gap_m: float) -> N
     clip.shown = ShownFace(surf, wearer.outline_m, wearer.landmarks_m)
 
 
+SHELL_BASE_M = 0.04  # the scale of a head's own curvature, kept out of the silicone sheet's bridging
+
+
 def silicone_shell(card: PersonCard, span_m: float) -> np.ndarray:
     """The outer surface of a flexible mask pulled over ``card``'s face (height grid, metres).
 
@@ -334,12 +337,17 @@ def silicone_shell(card: PersonCard, span_m: float) -> np.ndarray:
     sockets, the sides of the nose and the corners of the mouth. Where the face is hollow its
     height (which grows away from the camera) lies behind a smoothed copy of itself (Gaussian,
     ``span_m`` sigma), so the sheet is the nearer of the two: on the nose, cheeks and forehead it
-    follows the face, over the hollows it spans them (1-4 mm on the fitted meshes, about 2 mm at
-    the eyes). The caller places the shell its thickness in front of the face.
+    follows the face, over the hollows it spans them (1-4 mm on the fitted meshes, 2-4 mm at
+    the eyes). The head's own curvature (a smoothed copy at ``SHELL_BASE_M``) is taken out first and
+    put back after: smoothing a head that turns away would pull the copy back behind every point of
+    the face, and the sheet would sink into the hollows. The caller places the shell its thickness in
+    front of the face.
     """
     height = card.height.astype(np.float32)
     px_per_m = card.albedo.shape[1] / (2 * card.half_w)
-    return np.minimum(height, cv2.GaussianBlur(height, (0, 0), span_m * px_per_m))
+    base = cv2.GaussianBlur(height, (0, 0), SHELL_BASE_M * px_per_m)
+    detail = height - base
+    return np.minimum(height, base + np.minimum(detail, cv2.GaussianBlur(detail, (0, 0), span_m * px_per_m)))
 
 
 def _build_silicone(clip: PhotoClip, wearer: PersonCard, victim: PersonCard, rng: np.random.Generator) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.capture.photo.library import PhotoLibrary, open_library
-from edge.capture.photo.lift import PersonCard, card_for
+from edge.capture.photo.lift import HEADS, PersonCard, card_for
 from edge.capture.photo.scene import PHOTO_ATTACKS, PHOTO_SCENARIOS, PhotoClip
 from edge.capture.source import SourceOptions
 from edge.capture.synthetic.raycast import project
@@ -35,9 +35,9 @@ def _segmenter(root: str):
 
 
 @functools.lru_cache(maxsize=80)  # a card is 10-20 MB; a split has a few dozen photos, twice that with composites
-def cached_card(photo: str, root: str, donor: str = "") -> PersonCard:
-    """The lifted card of one photo (of a composite when ``donor`` names a second photo), shared by
-    every world of this process."""
+def cached_card(photo: str, root: str, donor: str = "", head: str = "mediapipe") -> PersonCard:
+    """The lifted card of one photo (of a composite when ``donor`` names a second photo) on the head
+    shape ``head``, shared by every world of this process."""
     yunet = Path(root) / "models" / "face_detection_yunet.onnx"
     if not yunet.is_file():
         from edge.face.model_store import find_yunet
@@ -45,8 +45,8 @@ def cached_card(photo: str, root: str, donor: str = "") -> PersonCard:
         yunet = find_yunet()
         if yunet is None:
             raise SourceError("the photo world needs YuNet to place its meshes on the photos; see `edgefas models`")
-    return card_for(Path(photo), Path(root) / "meshes" / "canonical_face_model.obj", yunet, _segmenter(root),
-                    Path(donor) if donor else None)
+    return card_for(Path(photo), Path(root) / "meshes", yunet, _segmenter(root), Path(donor) if donor else None,
+                    head)
 
 
 class PhotoWorld(SyntheticWorld):
@@ -56,7 +56,7 @@ class PhotoWorld(SyntheticWorld):
 
     def __init__(self, scenario: str, seed: int = 0, rig: SensorRig | None = None, fps: int = 30,
                  distance_m: float | None = None, split: str = SOURCE_SPLIT,
-                 library: PhotoLibrary | None = None, composites: bool = False) -> None:
+                 library: PhotoLibrary | None = None, composites: bool = False, heads: tuple[str, ...] = HEADS) -> None:
         if scenario not in PHOTO_SCENARIOS:
             raise SourceError(f"unknown photo scenario '{scenario}'; use one of: {', '.join(PHOTO_SCENARIOS)}")
         self.scenario = scenario
@@ -68,13 +68,17 @@ class PhotoWorld(SyntheticWorld):
         self.library = library or open_library()
         # with composites, half the people drawn are composite faces of this split's people
         self.pool = self.library.photos_in(split) + (self.library.composites_in(split) if composites else ())
+        unknown = [h for h in heads if h not in HEADS]
+        if not heads or unknown:
+            raise SourceError(f"unknown head shape '{unknown[0] if unknown else ''}'; use some of: {', '.join(HEADS)}")
+        self.heads = tuple(heads)
         self._clip = None
         self._static = {}
         self.bystanders = []
 
-    def card(self, index: int) -> PersonCard:
+    def card(self, index: int, head: str = "mediapipe") -> PersonCard:
         photo = self.pool[index]
-        return cached_card(str(photo.path), str(self.library.root), str(photo.donor) if photo.donor else "")
+        return cached_card(str(photo.path), str(self.library.root), str(photo.donor) if photo.donor else "", head)
 
     def make_clip(self, scenario: str, clip_seed: int) -> PhotoClip:
         """Who is in the scene: a wearer (the live person, or the attacker) and, for an attack, a victim
@@ -83,12 +87,15 @@ class PhotoWorld(SyntheticWorld):
         wearer_i = int(rng.integers(len(self.pool)))
         others = [i for i, p in enumerate(self.pool) if p.identity != self.pool[wearer_i].identity]
         victim_i = int(rng.choice(others)) if others and rng.random() < 0.8 else int(rng.integers(len(self.pool)))
-        wearer = self.card(wearer_i)
+        # each person's head shape, drawn after the people so a clip keeps its people across world versions
+        wearer_head, victim_head = (self.heads[int(i)] for i in rng.integers(len(self.heads), size=2))
+        wearer = self.card(wearer_i, wearer_head)
         if scenario in ("live", "empty"):
             return PhotoClip.create(scenario, clip_seed, wearer, None, self.pool[wearer_i].identity, self.distance_m)
         shows_victim = scenario not in ("glasses", "mannequin")
         subject = self.pool[victim_i if shows_victim else wearer_i].identity
-        return PhotoClip.create(scenario, clip_seed, wearer, self.card(victim_i), subject, self.distance_m)
+        return PhotoClip.create(scenario, clip_seed, wearer, self.card(victim_i, victim_head), subject,
+                                self.distance_m)
 
     def frame(self, index: int) -> RGBDFrame:
         v = self.render(index, depth_camera=False)

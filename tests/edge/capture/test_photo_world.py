@@ -81,12 +81,12 @@ def test_every_scenario_shows_a_face_the_detector_finds_where_the_truth_says(lib
     from edge.capture.photo import PhotoWorld
     from edge.face.yunet import YuNetFinder
 
-    # one frame of each of four clips: a detector may miss a clip of a hard species (a grey mannequin:
-    # YuNet finds 46 of 48 of them over both splits), never most of them, and a face it finds is where
-    # the truth says
+    # one frame of each of eight clips: a detector may miss a clip of a hard species (a grey mannequin
+    # whose sides turn away into shadow: YuNet finds 35 of 48 of them at 0.45 m over both splits),
+    # never most of the others, and a face it finds is where the truth says
     finder = YuNetFinder(library.model_dir / "face_detection_yunet.onnx")
     found = 0
-    for seed in range(11, 15):
+    for seed in range(11, 19):
         frame = PhotoWorld(scenario, seed=seed, split="dev", distance_m=0.45).frame(3)
         assert frame.truth.label == ("live" if scenario == "live" else "spoof")
         assert frame.truth.pai == ("" if scenario == "live" else scenario)
@@ -99,7 +99,7 @@ def test_every_scenario_shows_a_face_the_detector_finds_where_the_truth_says(lib
         best = max(faces, key=lambda f: f.width * f.height)
         fx, fy = best.center
         assert x0 <= fx <= x1 and y0 <= fy <= y1, f"{scenario}: detected face centre {fx:.0f},{fy:.0f} not in {x0, y0, x1, y1}"
-    assert found >= 3, f"{scenario}: a face found in {found} of 4 clips"
+    assert found >= (3 if scenario == "mannequin" else 6), f"{scenario}: a face found in {found} of 8 clips"
 
 
 def test_fitted_mesh_is_life_size(library):
@@ -172,3 +172,68 @@ def test_the_head_leaves_the_face_mesh_without_a_crease(library):
         # and the head still curves away above the mesh (hair behind the scalp), not forward
         above = z_mm[max(0, top - 60), col]
         assert above > z_mm[top, col] + 2.0, f"{photo.path.name}: the head does not curve away above the mesh"
+
+
+def test_every_head_shape_is_a_real_face_on_the_canonical_vertices(library):
+    """Each head shape keeps the canonical mesh's 468 vertices (landmarks, chin, face oval stay the same
+    indices) with a face's proportions; the three ICT scans really change the face's shape, and every
+    shape brings a whole head (skull, ears, neck) wider than the face."""
+    from edge.capture.photo.lift import HEADS, _read_obj, head_shape, shape_onto
+
+    meshes = library.root / "meshes"
+    canonical = head_shape(str(meshes), "mediapipe").face.vertices_m
+    for head in HEADS:
+        shape = head_shape(str(meshes), head)
+        v, lm = shape.face.vertices_m, shape.face.landmarks_m()
+        assert v.shape == canonical.shape, head
+        eyes_mm = float(np.linalg.norm(lm[1] - lm[0])) * 1000
+        nose_mm = float(lm[:2, 2].mean() - lm[2, 2]) * 1000
+        assert 55 < eyes_mm < 70 and 30 < nose_mm < 45, f"{head}: eyes {eyes_mm:.0f} mm apart, nose {nose_mm:.0f} mm out"
+        moved = v - canonical
+        change_mm = float(np.abs(moved - moved.mean(0)).mean()) * 1000
+        assert (change_mm > 0.5) == (head != "mediapipe"), f"{head}: face shape moved {change_mm:.2f} mm"
+        face_w, head_w = np.ptp(v[:, 0]), np.ptp(shape.head.vertices_m[:, 0])
+        assert head_w > face_w + 0.03, f"{head}: the head ({head_w * 100:.0f} cm) is no wider than the face"
+    canonical_cm, _ = _read_obj(meshes / "canonical_face_model.obj")
+    scan, _ = _read_obj(meshes / "ict_identity000.obj")
+    assert shape_onto(canonical_cm, scan[:9409], scan[:10])[2] < 0.3, "the canonical face fits the scan within 3 mm"
+
+
+def test_the_side_of_the_head_turns_away_behind_the_face(library):
+    """Beside the face the head's own surface turns away like a head; before the scanned heads the
+    surface went on flat from the face's edge (a flange, like a mask's rim: 2 mm back 1 cm out)."""
+    from edge.capture.photo.lift import HEADS
+    from edge.capture.photo.world import cached_card
+
+    photo = library.photos_in("test")[1]
+    for head in (HEADS[0], HEADS[-1]):
+        card = cached_card(str(photo.path), str(library.root), "", head)
+        row = int(card.texel(card.eye_mid_m[None, :2])[0, 1])
+        edge = int(np.flatnonzero(card.mesh_area[row]).max())
+        one_cm = int(round(0.01 * card.albedo.shape[1] / (2 * card.half_w)))
+        behind_mm = float(card.height[row, edge + one_cm] - card.height[row, edge]) * 1000
+        assert behind_mm > 15, f"{head}: 1 cm beside the face the head is only {behind_mm:.1f} mm further back"
+
+
+def test_each_clip_draws_its_head_shapes_after_its_people(library, monkeypatch):
+    """Every head shape turns up across clips, and drawing them does not change who is in a clip."""
+    import edge.capture.photo.world as world_module
+    from edge.capture.photo.lift import HEADS
+    from edge.capture.photo.world import PhotoClip, PhotoWorld
+
+    calls = []
+    monkeypatch.setattr(world_module, "cached_card", lambda photo, root, donor="", head="mediapipe":
+                        calls.append((photo, head)) or (photo, head))
+    monkeypatch.setattr(PhotoClip, "create", staticmethod(lambda *args: None))
+    drawn = {}
+    for heads in (HEADS, ("ict-001",)):
+        calls.clear()
+        world = PhotoWorld("mask", split="dev", heads=heads)
+        for seed in range(40):
+            world.make_clip("mask", seed)
+        drawn[heads] = list(calls)
+    assert {h for _, h in drawn[HEADS]} == set(HEADS), "every head shape is drawn"
+    assert {h for _, h in drawn[("ict-001",)]} == {"ict-001"}
+    assert [p for p, _ in drawn[HEADS]] == [p for p, _ in drawn[("ict-001",)]], "the same people, clip by clip"
+    with pytest.raises(SourceError, match="unknown head shape 'round'"):
+        PhotoWorld("live", split="dev", heads=("round",))
