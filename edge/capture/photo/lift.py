@@ -105,7 +105,7 @@ def _nearest(points: np.ndarray, cloud: np.ndarray, k: int = 1) -> tuple[np.ndar
     d_all, i_all = [], []
     for chunk in np.array_split(points, max(1, len(points) // 64)):
         d2 = ((chunk[:, None, :] - cloud[None]) ** 2).sum(-1)
-        idx = np.argsort(d2, axis=1)[:, :k]
+        idx = np.argmin(d2, axis=1)[:, None] if k == 1 else np.argpartition(d2, k, axis=1)[:, :k]
         d_all.append(np.sqrt(np.take_along_axis(d2, idx, 1)))
         i_all.append(idx)
     return np.concatenate(d_all), np.concatenate(i_all)
@@ -304,7 +304,12 @@ def lift_photo(image: np.ndarray, landmarks_px: np.ndarray, person_prob: np.ndar
     if head is not None:
         # the scanned head around the face, its depth matched to the face's along the face's edge
         head_cam = head.vertices_m @ rot.T + t
-        z_head = _rasterise(texel_of(head_cam), head_cam[:, 2] - t[2], head.triangles, (gh, gw))
+        head_tex = texel_of(head_cam)
+        a, b, c = (head_tex[head.triangles[:, i]] for i in range(3))
+        cross = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+        front = np.sign(cross[(head.triangles < ICT_FACE_VERTICES).all(axis=1)].sum())  # the face faces us
+        facing = head.triangles[cross * front > 0]  # culling the far half of the head changes no depth
+        z_head = _rasterise(head_tex, head_cam[:, 2] - t[2], facing, (gh, gw))
         rim = area & ~cv2.erode(area.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & np.isfinite(z_head)
         offset = float(np.median(z_mesh[rim] - z_head[rim])) if rim.any() else 0.0
         around = np.isfinite(z_head) & ~area
