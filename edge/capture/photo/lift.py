@@ -83,12 +83,6 @@ def _to_card_frame(v_cm: np.ndarray) -> np.ndarray:
     return (v_cm * np.array([0.01, -0.01, -0.01])).astype(np.float32)
 
 
-def load_face_mesh(path: Path) -> FaceMesh:
-    """MediaPipe's canonical face mesh (triangles) in the card frame."""
-    v, faces = _read_obj(path)
-    return FaceMesh(_to_card_frame(v), np.asarray([f[:3] for f in faces], np.int32))
-
-
 # Head shapes a person can be given (``meshes/`` files of the shared data). The ICT Face Model's
 # heads are light-stage scans of real people (a generic neutral head and two identities); each is
 # carried onto the canonical mesh's topology (below), so landmarks, chin and face oval stay the same
@@ -269,6 +263,16 @@ def _rasterise(points_px: np.ndarray, z: np.ndarray, triangles: np.ndarray, shap
     return out
 
 
+def _rasterise_facing(points_px: np.ndarray, z: np.ndarray, triangles: np.ndarray,
+                     shape: tuple[int, int]) -> np.ndarray:
+    """:func:`_rasterise` of a whole head's triangles that face the camera (the face area's winding
+    says which way that is); the far half of the head is hidden anyway, so culling it changes no depth."""
+    a, b, c = (points_px[triangles[:, i]] for i in range(3))
+    cross = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    front = np.sign(cross[(triangles < ICT_FACE_VERTICES).all(axis=1)].sum())
+    return _rasterise(points_px, z, triangles[cross * front > 0], shape)
+
+
 def lift_photo(image: np.ndarray, landmarks_px: np.ndarray, person_prob: np.ndarray, mesh: FaceMesh,
                head: FaceMesh | None = None) -> PersonCard:
     """The card for one photo (BGR uint8), its five landmarks and its person probability map; ``head``
@@ -304,13 +308,9 @@ def lift_photo(image: np.ndarray, landmarks_px: np.ndarray, person_prob: np.ndar
     if head is not None:
         # the scanned head around the face, its depth matched to the face's along the face's edge
         head_cam = head.vertices_m @ rot.T + t
-        head_tex = texel_of(head_cam)
-        a, b, c = (head_tex[head.triangles[:, i]] for i in range(3))
-        cross = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-        front = np.sign(cross[(head.triangles < ICT_FACE_VERTICES).all(axis=1)].sum())  # the face faces us
-        facing = head.triangles[cross * front > 0]  # culling the far half of the head changes no depth
-        z_head = _rasterise(head_tex, head_cam[:, 2] - t[2], facing, (gh, gw))
-        rim = area & ~cv2.erode(area.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & np.isfinite(z_head)
+        z_head = _rasterise_facing(texel_of(head_cam), head_cam[:, 2] - t[2], head.triangles, (gh, gw))
+        inner = cv2.erode(area.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        rim = area & ~inner & np.isfinite(z_head)
         offset = float(np.median(z_mesh[rim] - z_head[rim])) if rim.any() else 0.0
         around = np.isfinite(z_head) & ~area
         z_known = np.where(around, z_head + offset, z_known).astype(np.float32)
