@@ -62,15 +62,19 @@ class FaceMesh:
                          v[MOUTH_LEFT]]).astype(np.float32)
 
 
-def _read_obj(path: Path) -> tuple[np.ndarray, list[list[int]]]:
-    """Vertices (centimetres, as stored) and faces (0-based vertex indices) of an OBJ file."""
-    verts, faces = [], []
+def _read_bytes(path: Path) -> bytes:
+    """A mesh file's bytes, or a one-line error naming it."""
     try:
-        lines = Path(path).read_text().splitlines()
+        return path.read_bytes()
     except OSError as exc:
         raise SourceError(f"cannot read face mesh {path} ({exc.strerror}); the photo world needs the shared "
                           "data's meshes/ folder") from None
-    for line in lines:
+
+
+def _read_obj(path: Path) -> tuple[np.ndarray, list[list[int]]]:
+    """Vertices (centimetres, as stored) and faces (0-based vertex indices) of an OBJ file."""
+    verts, faces = [], []
+    for line in _read_bytes(Path(path)).decode().splitlines():
         if line.startswith("v "):
             verts.append([float(t) for t in line.split()[1:4]])
         elif line.startswith("f "):
@@ -149,14 +153,21 @@ def shape_onto(canonical_cm: np.ndarray, scan_cm: np.ndarray, head_cm: np.ndarra
             float(dist[:, 0].mean()))
 
 
+def head_files(meshes_dir: str, head: str) -> tuple[Path, Path]:
+    """The two mesh files a head shape is made from: the canonical face and the scan it is carried to
+    (``mediapipe``: the neutral scan, which only dresses the canonical face)."""
+    if head not in HEAD_MESHES:
+        raise SourceError(f"unknown head shape '{head}'; use one of: {', '.join(HEADS)}")
+    return (Path(meshes_dir) / HEAD_MESHES["mediapipe"],
+            Path(meshes_dir) / HEAD_MESHES["ict-neutral" if head == "mediapipe" else head])
+
+
 @functools.lru_cache(maxsize=len(HEADS))
 def head_shape(meshes_dir: str, head: str) -> HeadShape:
     """The canonical face mesh in the shape of ``head`` (one of :data:`HEADS`) and the scanned head
     around it (``mediapipe``: the canonical face itself, dressed with the ICT generic neutral head)."""
-    if head not in HEAD_MESHES:
-        raise SourceError(f"unknown head shape '{head}'; use one of: {', '.join(HEADS)}")
-    canonical_cm, faces = _read_obj(Path(meshes_dir) / HEAD_MESHES["mediapipe"])
-    scan_path = Path(meshes_dir) / HEAD_MESHES["ict-neutral" if head == "mediapipe" else head]
+    canonical_path, scan_path = head_files(meshes_dir, head)
+    canonical_cm, faces = _read_obj(canonical_path)
     scan, scan_faces = _read_obj(scan_path)
     if len(scan) < ICT_HEAD_VERTICES:
         raise SourceError(f"{scan_path}: not an ICT Face Model head ({len(scan)} vertices, expected at least "
@@ -410,11 +421,11 @@ def card_for(photo: Path, meshes_dir: Path, yunet_path: Path, segmenter, donor: 
     """The cached card of ``photo`` (made and cached on first use) with the head shape ``head``
     (:data:`HEADS`); with ``donor``, of the composite of the two photos (the donor's inner face on
     ``photo``'s head, :mod:`edge.capture.photo.composite`)."""
-    shape = head_shape(str(meshes_dir), head)
+    # keyed by the mesh files, not the shape made from them: a cached card needs no alignment (seconds)
+    meshes = b"".join(_read_bytes(m) for m in head_files(str(meshes_dir), head))
     data = Path(photo).read_bytes()
     extra = b"" if donor is None else Path(donor).read_bytes() + f"composite{COMPOSITE_VERSION}".encode()
-    key = hashlib.sha256(data + extra + shape.face.vertices_m.tobytes() + shape.head.vertices_m.tobytes()
-                         + str(LIFT_VERSION).encode()).hexdigest()[:20]
+    key = hashlib.sha256(data + extra + meshes + str(LIFT_VERSION).encode()).hexdigest()[:20]
     stem = Path(photo).stem if donor is None else f"{Path(photo).stem}~{Path(donor).stem}"
     stem += "" if head == "mediapipe" else f"@{head}"
     path = cache_dir() / f"{stem}-{key}.npz"
@@ -438,6 +449,7 @@ def card_for(photo: Path, meshes_dir: Path, yunet_path: Path, segmenter, donor: 
             landmarks = _detect(image, yunet_path)  # the mesh is posed to the composite's own face
         except (SourceError, ValueError) as exc:
             raise SourceError(f"cannot make a composite of {photo} and {donor}: {exc}") from None
+    shape = head_shape(str(meshes_dir), head)
     card = lift_photo(image, landmarks, segmenter.probability(image), shape.face, shape.head)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".{os.getpid()}.partial.npz")
