@@ -6,6 +6,11 @@ is the person's identity (the victim's for an attack that shows another person's
 gives ``FRAMES_PER_CLIP`` moments a third of a second apart. Protocols: ``grandtest`` or
 ``LOO_<species>`` over the photo world's eight attack species.
 
+``photomorph:COUNT[#PROTOCOL]`` is a training set only: the train split's people, each on one of the
+scanned heads or of ``TRAIN_MORPHS`` heads morphed between the scans (``edge.capture.photo.lift``,
+``morph-K``), so that no head shape is learned as part of "live". The morphs of evaluation
+(``tools/novel_heads.py``) are other draws.
+
 ``photomix:COUNT[#PROTOCOL]`` is a training set only: the train split's people and as many
 composite faces made from them (``edge.capture.photo.composite``), drawn half and half, from the
 train split's seeds. Dev and test stay ``photo:`` (real people only), so every number that chooses
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 from edge.capture.photo import PHOTO_ATTACKS, PhotoWorld
 from edge.capture.photo.library import open_library
+from edge.capture.photo.lift import HEADS, MORPH_PREFIX
 from edge.datasets import rendered
 from edge.datasets.rendered import RenderedDataset, World, parse_count, protocol_keeps  # noqa: F401
 from edge.errors import DatasetError
@@ -35,6 +41,7 @@ SPLIT_SEED_BASE = {"train": 40_000_000, "dev": 50_000_000, "test": 60_000_000}
 FRAMES_PER_CLIP = 2
 FRAME_STEP = 10
 CLIP_CYCLE = tuple(x for a in PHOTO_ATTACKS for x in ("live", a))
+TRAIN_MORPHS = 8  # photomorph's morphed heads: morph-0 .. morph-7 (evaluation uses draws from 1000 on)
 
 
 def check_protocol(protocol: str) -> str:
@@ -44,12 +51,13 @@ def check_protocol(protocol: str) -> str:
 class PhotoDataset(RenderedDataset):
     """``count`` frames of the photo world for one split; the library is opened once."""
 
-    def __init__(self, count: int, split: str, protocol: str = "grandtest", composites: bool = False) -> None:
+    def __init__(self, count: int, split: str, protocol: str = "grandtest", composites: bool = False,
+                 heads: tuple[str, ...] = HEADS, kind: str = "") -> None:
         library = open_library()
-        kind = "photomix" if composites else "photo"
+        kind = kind or ("photomix" if composites else "photo")
         world = World(kind, PHOTO_ATTACKS, SPLIT_SEED_BASE, CLIP_CYCLE, FRAMES_PER_CLIP, FRAME_STEP,
                       lambda scenario, seed, split_: PhotoWorld(scenario, seed, split=split_, library=library,
-                                                                composites=composites))
+                                                                composites=composites, heads=heads))
         super().__init__(world, count, split, protocol)
         self.library = library
         self.composites = composites
@@ -62,6 +70,15 @@ class PhotoDataset(RenderedDataset):
 
 def open_photo_dataset(spec, split: str | None) -> PhotoDataset:
     return PhotoDataset(parse_count(spec, "photo:2000"), split or "train", spec.selector)
+
+
+def open_photomorph_dataset(spec, split: str | None) -> PhotoDataset:
+    if (split or "train") != "train":
+        raise DatasetError(f"{spec.text}: photomorph is a training set (morphed heads); give the {split} "
+                           f"split as photo:COUNT, e.g. --dev-dataset photo:1200")
+    heads = HEADS + tuple(f"{MORPH_PREFIX}{k}" for k in range(TRAIN_MORPHS))
+    return PhotoDataset(parse_count(spec, "photomorph:3000"), "train", spec.selector, heads=heads,
+                        kind="photomorph")
 
 
 def open_photomix_dataset(spec, split: str | None) -> PhotoDataset:

@@ -82,6 +82,11 @@ DATASET_KINDS: tuple[DatasetKind, ...] = (
                 "them (one person's inner face on another's head), half and half; dev and test are photo:COUNT",
                 "edge.datasets.photo:open_photomix_dataset", False, folder=False, count=True,
                 check_selector="edge.datasets.photo:check_protocol"),
+    DatasetKind("photomorph", "photomorph:COUNT[#PROTOCOL]",
+                "training only: COUNT frames of the photo world's train people, each on one of the scanned heads "
+                "or of 8 heads morphed between the scans; dev and test are photo:COUNT",
+                "edge.datasets.photo:open_photomorph_dataset", False, folder=False, count=True,
+                check_selector="edge.datasets.photo:check_protocol"),
     DatasetKind("folder", "folder:PATH", "a labels.csv folder dataset (DESIGN §8); a split column (train, dev, "
                 "test) picks each split's rows, without one the whole folder is every split",
                 "edge.datasets.folder:open_folder_dataset", False),

@@ -217,7 +217,7 @@ def concatenate(sets: list[SampleSet], source: str) -> SampleSet:
 
 # Rendered worlds whose protocols only drop samples, so every protocol shares the grand test's cache.
 RENDERED_PROTOCOLS = {"synthetic": "edge.datasets.synthetic", "photo": "edge.datasets.photo",
-                      "photomix": "edge.datasets.photo"}
+                      "photomix": "edge.datasets.photo", "photomorph": "edge.datasets.photo"}
 
 
 def prepare_samples(spec: str, split: str, config: PreprocessConfig, detector: str, model_dir: Path | None,

@@ -153,25 +153,69 @@ def shape_onto(canonical_cm: np.ndarray, scan_cm: np.ndarray, head_cm: np.ndarra
             float(dist[:, 0].mean()))
 
 
-def head_files(meshes_dir: str, head: str) -> tuple[Path, Path]:
-    """The two mesh files a head shape is made from: the canonical face and the scan it is carried to
-    (``mediapipe``: the neutral scan, which only dresses the canonical face)."""
-    if head not in HEAD_MESHES:
-        raise SourceError(f"unknown head shape '{head}'; use one of: {', '.join(HEADS)}")
-    return (Path(meshes_dir) / HEAD_MESHES["mediapipe"],
-            Path(meshes_dir) / HEAD_MESHES["ict-neutral" if head == "mediapipe" else head])
+# Morphed heads, ``morph-K``: head shapes no scan has, for measuring (and training) how a model fares on
+# head geometry it has never seen. The ICT scans share one topology, so a morph is the neutral scan
+# plus weights of the two identities' offsets from it (outside the pair's span too, up to half an
+# offset beyond: features stronger or weaker than either person's), stretched along each axis by a
+# few per cent (adult head breadth, length and face height each vary by about 4 % across people:
+# Farkas 1994's norms). K picks the draw.
+MORPH_PREFIX = "morph-"
+MORPH_IDENTITY_RANGE = (-0.5, 1.5)
+MORPH_STRETCH = 0.06  # each axis scaled by 1 +- up to this
 
 
-@functools.lru_cache(maxsize=len(HEADS))
+def is_morph(head: str) -> bool:
+    return head.startswith(MORPH_PREFIX) and head[len(MORPH_PREFIX):].isdigit()
+
+
+def check_head(head: str) -> str:
+    if head not in HEAD_MESHES and not is_morph(head):
+        raise SourceError(f"unknown head shape '{head}'; use one of: {', '.join(HEADS)}, or {MORPH_PREFIX}K "
+                          f"(K = 0, 1, ...: a head morphed between the scans)")
+    return head
+
+
+def morph_weights(head: str) -> tuple[np.ndarray, np.ndarray]:
+    """The identity weights (2) and per-axis stretch (3: x, y, z) of the morphed head ``morph-K``."""
+    rng = np.random.default_rng([int(head[len(MORPH_PREFIX):]), 7177])
+    return (rng.uniform(*MORPH_IDENTITY_RANGE, size=2),
+            1.0 + rng.uniform(-MORPH_STRETCH, MORPH_STRETCH, size=3))
+
+
+def head_files(meshes_dir: str, head: str) -> tuple[Path, ...]:
+    """The mesh files a head shape is made from: the canonical face and the scan(s) it is carried to
+    (``mediapipe``: the neutral scan, which only dresses the canonical face; a morph: all three)."""
+    check_head(head)
+    scans = (("ict-neutral", "ict-000", "ict-001") if is_morph(head)
+             else ("ict-neutral" if head == "mediapipe" else head,))
+    return (Path(meshes_dir) / HEAD_MESHES["mediapipe"], *(Path(meshes_dir) / HEAD_MESHES[s] for s in scans))
+
+
+def _scan_vertices(paths: tuple[Path, ...], head: str) -> tuple[np.ndarray, list[list[int]]]:
+    """The scan a head shape is carried to: one file's vertices, or a morph's blend of the three."""
+    scans = [_read_obj(p) for p in paths]
+    for (vertices, _), path in zip(scans, paths):
+        if len(vertices) < ICT_HEAD_VERTICES:
+            raise SourceError(f"{path}: not an ICT Face Model head ({len(vertices)} vertices, expected at least "
+                              f"{ICT_HEAD_VERTICES})")
+    if not is_morph(head):
+        return scans[0]
+    n = min(len(v) for v, _ in scans)
+    neutral, one, two = (v[:n] for v, _ in scans)
+    identity, stretch = morph_weights(head)
+    blend = neutral + identity[0] * (one - neutral) + identity[1] * (two - neutral)
+    centre = blend[:ICT_HEAD_VERTICES].mean(0)
+    return centre + (blend - centre) * stretch, scans[0][1]
+
+
+@functools.lru_cache(maxsize=64)
 def head_shape(meshes_dir: str, head: str) -> HeadShape:
-    """The canonical face mesh in the shape of ``head`` (one of :data:`HEADS`) and the scanned head
-    around it (``mediapipe``: the canonical face itself, dressed with the ICT generic neutral head)."""
-    canonical_path, scan_path = head_files(meshes_dir, head)
+    """The canonical face mesh in the shape of ``head`` (one of :data:`HEADS`, or a morph) and the
+    scanned head around it (``mediapipe``: the canonical face itself, dressed with the ICT generic
+    neutral head)."""
+    canonical_path, *scan_paths = head_files(meshes_dir, head)
     canonical_cm, faces = _read_obj(canonical_path)
-    scan, scan_faces = _read_obj(scan_path)
-    if len(scan) < ICT_HEAD_VERTICES:
-        raise SourceError(f"{scan_path}: not an ICT Face Model head ({len(scan)} vertices, expected at least "
-                          f"{ICT_HEAD_VERTICES})")
+    scan, scan_faces = _scan_vertices(tuple(scan_paths), head)
     # face, skull, ears and neck only; quads split in two
     head_tris = [t for f in scan_faces if max(f) < ICT_HEAD_VERTICES
                  for t in ([f[0], f[1], f[2]], [f[0], f[2], f[3]])[:len(f) - 2]]
@@ -419,10 +463,11 @@ def _decode(data: bytes, photo: Path) -> np.ndarray:
 def card_for(photo: Path, meshes_dir: Path, yunet_path: Path, segmenter, donor: Path | None = None,
              head: str = "mediapipe") -> PersonCard:
     """The cached card of ``photo`` (made and cached on first use) with the head shape ``head``
-    (:data:`HEADS`); with ``donor``, of the composite of the two photos (the donor's inner face on
+    (:data:`HEADS`, or ``morph-K``); with ``donor``, of the composite of the two photos (the donor's inner face on
     ``photo``'s head, :mod:`edge.capture.photo.composite`)."""
     # keyed by the mesh files, not the shape made from them: a cached card needs no alignment (seconds)
     meshes = b"".join(_read_bytes(m) for m in head_files(str(meshes_dir), head))
+    meshes += head.encode() if is_morph(head) else b""  # morphs share their files
     data = Path(photo).read_bytes()
     extra = b"" if donor is None else Path(donor).read_bytes() + f"composite{COMPOSITE_VERSION}".encode()
     key = hashlib.sha256(data + extra + meshes + str(LIFT_VERSION).encode()).hexdigest()[:20]

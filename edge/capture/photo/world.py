@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.capture.photo.library import PhotoLibrary, open_library
-from edge.capture.photo.lift import HEADS, PersonCard, card_for
+from edge.capture.photo.lift import HEADS, PersonCard, card_for, check_head
 from edge.capture.photo.scene import PHOTO_ATTACKS, PHOTO_SCENARIOS, PhotoClip
 from edge.capture.source import SourceOptions
 from edge.capture.synthetic.raycast import project
@@ -68,10 +68,9 @@ class PhotoWorld(SyntheticWorld):
         self.library = library or open_library()
         # with composites, half the people drawn are composite faces of this split's people
         self.pool = self.library.photos_in(split) + (self.library.composites_in(split) if composites else ())
-        unknown = [h for h in heads if h not in HEADS]
-        if not heads or unknown:
-            raise SourceError(f"unknown head shape '{unknown[0] if unknown else ''}'; use some of: {', '.join(HEADS)}")
-        self.heads = tuple(heads)
+        if not heads:
+            raise SourceError(f"a photo world needs at least one head shape; use some of: {', '.join(HEADS)}")
+        self.heads = tuple(check_head(h) for h in heads)
         self._clip = None
         self._static = {}
         self.bystanders = []

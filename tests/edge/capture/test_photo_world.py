@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.errors import SourceError
+from edge.errors import DatasetError, SourceError
 
 
 def test_every_person_is_in_exactly_one_split(library):
@@ -197,6 +197,59 @@ def test_every_head_shape_is_a_real_face_on_the_canonical_vertices(library):
     canonical_cm, _ = _read_obj(meshes / "canonical_face_model.obj")
     scan, _ = _read_obj(meshes / "ict_identity000.obj")
     assert shape_onto(canonical_cm, scan[:9409], scan[:10])[2] < 0.3, "the canonical face fits the scan within 3 mm"
+
+
+def test_a_morphed_head_is_a_new_real_sized_head_between_and_beyond_the_scans(library):
+    """morph-K: the same K gives the same head; each is a face with a face's proportions on the
+    canonical vertices, yet differs from every scan's shape (unseen geometry for evaluation), and
+    two morphs differ from each other."""
+    from edge.capture.photo.lift import HEADS, check_head, head_shape, morph_weights
+
+    meshes = str(library.root / "meshes")
+
+    def centred(head):
+        v = head_shape(meshes, head).face.vertices_m
+        return v - v.mean(0)
+
+    morphs = [centred(f"morph-{k}") for k in (1000, 1001)]
+    assert np.array_equal(morph_weights("morph-1000")[0], morph_weights("morph-1000")[0])
+    assert not np.allclose(morph_weights("morph-1000")[1], morph_weights("morph-1001")[1])
+    for k, v in zip((1000, 1001), morphs):
+        lm = head_shape(meshes, f"morph-{k}").face.landmarks_m()
+        eyes_mm = float(np.linalg.norm(lm[1] - lm[0])) * 1000
+        assert 50 < eyes_mm < 75, f"morph-{k}: eyes {eyes_mm:.0f} mm apart"
+        for scan in HEADS:
+            rms_mm = float(np.sqrt(((v - centred(scan)) ** 2).sum(1).mean())) * 1000
+            assert rms_mm > 0.5, f"morph-{k} is {scan} again ({rms_mm:.2f} mm rms)"
+    assert float(np.sqrt(((morphs[0] - morphs[1]) ** 2).sum(1).mean())) * 1000 > 0.5
+    for bad in ("morph-", "morph-x", "round"):
+        with pytest.raises(SourceError, match=f"unknown head shape '{bad}'"):
+            check_head(bad)
+
+
+def test_photomorph_trains_on_scanned_and_morphed_heads_never_the_evaluation_morphs(library, monkeypatch):
+    """photomorph draws the scans and its own morphs for train people only; the evaluation morphs
+    (tools/novel_heads.py, from 1000 on) are never among them; dev and test are refused."""
+    import edge.capture.photo.world as world_module
+    from edge.capture.photo.lift import HEADS
+    from edge.capture.photo.world import PhotoClip
+    from edge.datasets.photo import TRAIN_MORPHS
+    from edge.datasets.registry import open_dataset, parse_dataset_spec
+
+    calls = []
+    monkeypatch.setattr(world_module, "cached_card", lambda photo, root, donor="", head="mediapipe":
+                        calls.append(head) or (photo, head))
+    monkeypatch.setattr(PhotoClip, "create", staticmethod(lambda *args: None))
+    dataset = open_dataset(parse_dataset_spec("photomorph:200"), "train")
+    for clip in range(60):
+        dataset.world.make_world("mask", dataset.clip_seed(clip), "train").make_clip("mask", dataset.clip_seed(clip))
+    morphs = {h for h in calls if h.startswith("morph-")}
+    assert set(HEADS) <= set(calls) and len(morphs) >= TRAIN_MORPHS // 2, set(calls)
+    assert all(int(h[6:]) < TRAIN_MORPHS for h in morphs)
+    assert dataset.spec.startswith("photomorph:200")
+    for split in ("dev", "test"):
+        with pytest.raises(DatasetError, match="photomorph is a training set"):
+            open_dataset(parse_dataset_spec("photomorph:24"), split)
 
 
 def test_the_side_of_the_head_turns_away_behind_the_face(library):

@@ -1,0 +1,112 @@
+"""Unseen head geometry: a model on the photo world's clips with every person on a head no split has.
+
+The photo world gives each person one of four head shapes (``edge.capture.photo.lift.HEADS``), and
+every split draws from the same four, so the test split measures unseen *people* but not unseen
+*heads*. This tool renders the same clips (same people, scenes and seeds: a clip draws its heads
+after its people) with every head replaced by a morph between the scans (``morph-K``, K from a range
+reserved here for evaluation) and reports each model at its stored threshold on both, side by side:
+what changes is the head geometry alone.
+
+    python tools/novel_heads.py --model engines/models/edge-synthetic.onnx --split test \\
+        --cache-dir out/cache --model-dir ../shared/data/models --json out/novel-heads.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from calibration.metrics import area_under_curve, pad_report, scored_set  # noqa: E402
+from calibration.scoring import score_samples  # noqa: E402
+from edge.capture.photo.lift import MORPH_PREFIX  # noqa: E402
+from edge.datasets.photo import PhotoDataset  # noqa: E402
+from edge.datasets.sampleset import (SampleSet, build_sample_set, cache_path, load_sample_set,  # noqa: E402
+                                     prepare_samples, save_sample_set)
+from edge.errors import EdgefasError  # noqa: E402
+from edge.face.finder import open_face_finder  # noqa: E402
+from edge.face.preprocess import PreprocessConfig  # noqa: E402
+from engines.runner import open_runner  # noqa: E402
+from train.evaluate import bpcer_by_subject  # noqa: E402
+
+EVAL_MORPHS = range(1000, 1008)  # morph draws no training recipe uses (training morphs, if any, stay below 1000)
+
+
+def novel_samples(count: int, split: str, morphs: range, config: PreprocessConfig, model_dir: Path | None,
+                  cache_dir: Path) -> SampleSet:
+    """The photo split's clips with every person on one of ``morphs``; cached like any dataset."""
+    heads = tuple(f"{MORPH_PREFIX}{k}" for k in morphs)
+    finder = open_face_finder("yunet", model_dir, config.detect_width_px)
+    spec = f"photo:{count}#heads={heads[0]}..{heads[-1]}"
+    path = cache_path(cache_dir, spec, split, config, finder.name)
+    if path.is_file():
+        return load_sample_set(path)
+    samples, _ = build_sample_set(PhotoDataset(count, split, heads=heads), finder, config, spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_sample_set(samples, path)
+    return samples
+
+
+def report(runner, samples: SampleSet) -> dict:
+    scores = score_samples(runner, samples).scores
+    attack = samples.is_attack.astype(bool)
+    out = pad_report(scores, attack, float(runner.threshold), samples.pai).to_json()
+    out["auc_attack_high"] = area_under_curve(scored_set(scores, attack, samples.pai))
+    people = bpcer_by_subject(samples, scores, float(runner.threshold))
+    out["bpcer_worst_person"] = max((p["bpcer"] for p in people.values()), default=0.0)
+    out["faces"] = {"live": int((~attack).sum()), "attack": int(attack.sum())}
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, action="append", required=True, help="an ONNX model (repeat for several)")
+    ap.add_argument("--count", type=int, default=1200, help="frames of the photo split (as photo:COUNT)")
+    ap.add_argument("--split", default="test", choices=("train", "dev", "test"))
+    ap.add_argument("--morphs", default=f"{EVAL_MORPHS.start}-{EVAL_MORPHS.stop - 1}",
+                    help="morph draws K (first-last) for the unseen heads")
+    ap.add_argument("--cache-dir", type=Path, default=Path("out/cache"))
+    ap.add_argument("--model-dir", type=Path, default=Path("../shared/data/models"))
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    try:
+        first, _, last = args.morphs.partition("-")
+        morphs = range(int(first), int(last) + 1)
+    except ValueError:
+        print(f"error: --morphs {args.morphs!r} must be FIRST-LAST, e.g. 1000-1007", file=sys.stderr)
+        return 2
+    if not morphs:
+        print(f"error: --morphs {args.morphs!r} is empty; give FIRST <= LAST", file=sys.stderr)
+        return 2
+    result = {}
+    try:
+        for model in args.model:
+            runner = open_runner(model)
+            try:
+                config = PreprocessConfig.from_metadata(runner.contract)
+                scans = prepare_samples(f"photo:{args.count}", args.split, config, "yunet", args.model_dir, args.cache_dir)
+                novel = novel_samples(args.count, args.split, morphs, config, args.model_dir, args.cache_dir)
+                result[str(model)] = {"scanned heads": report(runner, scans), "unseen heads": report(runner, novel)}
+            finally:
+                runner.close()
+    except EdgefasError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"photo {args.split}, stored thresholds; unseen heads = morph-{morphs.start}..{morphs.stop - 1}")
+    print("| model | heads | ACER | BPCER | worst person BPCER | APCER worst | EER | AUC |")
+    print("|---|---|---|---|---|---|---|---|")
+    for model, rows in result.items():
+        for heads, r in rows.items():
+            print(f"| {Path(model).name} | {heads} | {r['acer']:.2%} | {r['bpcer']:.2%} | {r['bpcer_worst_person']:.2%} "
+                  f"| {r['apcer_max']:.2%} | {r['eer']:.2%} | {r['auc_attack_high']:.3f} |")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
