@@ -96,3 +96,16 @@ def test_a_quantised_file_or_a_file_of_another_graph_is_refused(tmp_path):
     with pytest.raises(ModelError, match="another 'edge-wide' graph"):
         rebuild_from_onnx(other, tmp_path / "w.pt", _faces)
     assert not (tmp_path / "q.pt").exists() and not (tmp_path / "w.pt").exists()
+
+
+def test_the_tool_refuses_a_missing_file_or_too_few_faces_in_one_line(tmp_path, monkeypatch, capsys):
+    from dataset_fixture_loader import load_tool
+
+    tool = load_tool("recover_checkpoint")
+    for argv, names in (([str(tmp_path / "gone.onnx"), str(tmp_path / "x.pt")], "gone.onnx"),
+                        ([str(BUNDLED_ONNX), str(tmp_path / "x.pt"), "--faces", "8"], "--faces")):
+        monkeypatch.setattr("sys.argv", ["recover_checkpoint.py", *argv])
+        assert tool.main() == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and names in err and "\n" not in err
+    assert not (tmp_path / "x.pt").exists()

@@ -290,3 +290,16 @@ def test_each_clip_draws_its_head_shapes_after_its_people(library, monkeypatch):
     assert [p for p, _ in drawn[HEADS]] == [p for p, _ in drawn[("ict-001",)]], "the same people, clip by clip"
     with pytest.raises(SourceError, match="unknown head shape 'round'"):
         PhotoWorld("live", split="dev", heads=("round",))
+
+
+def test_the_unseen_heads_tool_uses_morphs_training_never_draws_and_refuses_a_bad_range(monkeypatch, capsys):
+    from dataset_fixture_loader import load_tool
+    from edge.datasets.photo import TRAIN_MORPHS
+
+    tool = load_tool("novel_heads")
+    assert not set(tool.EVAL_MORPHS) & set(range(TRAIN_MORPHS))
+    for bad in ("x-2", "1007-1000"):
+        monkeypatch.setattr("sys.argv", ["novel_heads.py", "--model", "m.onnx", "--morphs", bad])
+        assert tool.main() == 2
+        err = capsys.readouterr().err.strip()
+        assert "--morphs" in err and "\n" not in err
