@@ -12,8 +12,12 @@ training mode:
   (exactly) and in training mode (up to how far a batch's statistics stray from the measured ones);
 - every weight the exporter kept by name (linear layers, convolutions without a batch norm, ``alpha``)
   is copied as is;
-- weights the score graph does not use (parts only training reads) keep a fresh initialisation, and
-  are listed.
+- the per-stream early-spoof-regressor heads, which only training reads (so no export holds them),
+  are fitted by ridge regression to reproduce the file's fused spoof map from each stream's own
+  features on the same faces: a fresh head would start near zero for every face, and at a
+  fine-tune's learning rate take hundreds of steps to say anything, its loss pulling on the shared
+  features all that time;
+- anything else the score graph does not use keeps a fresh initialisation, and is listed.
 
 Which fused initializer belongs to which convolution is found by exporting a probe network of the
 same preset whose weights are random and distinct, through the same exporter, and matching each of
@@ -56,6 +60,7 @@ class Recovery:
     fresh: tuple[str, ...]  # state-dict keys the score graph does not carry (fresh initialisation)
     parity_max_abs_score: float  # eval-mode rebuilt network against the ONNX file, on the faces given
     train_mode_max_abs_score: float  # the same faces through training-mode batch norms
+    head_fit: dict[str, float]  # per-stream ESR head: R^2 of its fit to the fused map
 
 
 def _conv_bn_pairs(model: nn.Module) -> dict[str, tuple[str, nn.Conv2d, nn.BatchNorm2d]]:
@@ -181,6 +186,9 @@ def rebuild_from_onnx(onnx_path: str | Path, out_path: str | Path,
     if not batches:
         raise ModelError("no faces to measure the batch norms on; pass a dataset with faces")
     _measure_batch_norms(model, {bn: pairs[bn][2] for bn in fused}, batches)
+    head_fit = _fit_stream_heads(model, batches)
+    touched |= {f"{name}.head.{p}" for name in head_fit for p in ("weight", "bias")}
+    fresh = tuple(k for k in fresh if k not in touched)
     parity = _max_abs_score(model, onnx_path, batches, train_mode=False)
     if not parity <= tolerance:
         raise ModelError(f"the network rebuilt from {onnx_path} scores up to {parity:.2e} away from the file "
@@ -189,7 +197,7 @@ def rebuild_from_onnx(onnx_path: str | Path, out_path: str | Path,
     threshold = metadata.threshold if metadata.threshold is not None else math.nan
     out = save_checkpoint(out_path, model, config, TrainConfig(), step=0,
                           extra=CheckpointExtra(preprocess=dict(metadata.preprocess), threshold=threshold))
-    return Recovery(out, len(fused), named, fresh, parity, train_mode)
+    return Recovery(out, len(fused), named, fresh, parity, train_mode, head_fit)
 
 
 def _measure_batch_norms(model: SpoofTraceNet, norms: dict[str, nn.BatchNorm2d],
@@ -222,6 +230,38 @@ def _measure_batch_norms(model: SpoofTraceNet, norms: dict[str, nn.BatchNorm2d],
             bn.running_var.copy_(var.float())
             bn.weight.copy_(torch.sqrt(var + bn.eps).float())
             bn.bias.copy_((mean + shift).float())
+
+
+def _fit_stream_heads(model: SpoofTraceNet, batches, ridge: float = 1e-3) -> dict[str, float]:
+    """Fit each stream's ESR head (a 3x3 conv to one channel) to the fused map by ridge regression
+    on its own hidden features; returns each fit's R^2 on those faces."""
+    heads = {"esr_rgb": model.esr_rgb.head, "esr_depth": model.esr_depth.head}
+    gram = {name: None for name in heads}
+    cross = {name: None for name in heads}
+    y_sum = y_sq = 0.0
+    count = 0
+    with torch.no_grad():
+        for rgb, depth in batches:
+            _, feats_rgb, feats_depth = model._encode(torch.from_numpy(rgb), torch.from_numpy(depth))
+            hidden_rgb, hidden_depth, fused = model._fused_map(feats_rgb, feats_depth)
+            y = fused.double().reshape(-1, 1)
+            y_sum, y_sq, count = y_sum + float(y.sum()), y_sq + float((y * y).sum()), count + len(y)
+            for name, hidden in (("esr_rgb", hidden_rgb), ("esr_depth", hidden_depth)):
+                head = heads[name]
+                cols = torch.nn.functional.unfold(hidden.double(), head.kernel_size, padding=head.padding)
+                x = torch.cat([cols.transpose(1, 2).reshape(-1, cols.shape[1]), torch.ones(len(y), 1, dtype=y.dtype)], 1)
+                gram[name] = x.T @ x if gram[name] is None else gram[name] + x.T @ x
+                cross[name] = x.T @ y if cross[name] is None else cross[name] + x.T @ y
+        total = y_sq - y_sum * y_sum / count
+        fit = {}
+        for name, head in heads.items():
+            a, b = gram[name], cross[name]
+            w = torch.linalg.solve(a + ridge * torch.eye(len(a), dtype=a.dtype) * a.diagonal().mean(), b)
+            residual = y_sq - 2 * float(w.T @ b) + float(w.T @ a @ w)
+            head.weight.copy_(w[:-1, 0].reshape(head.weight.shape).float())
+            head.bias.copy_(w[-1:, 0].float())
+            fit[name] = 1.0 - residual / max(total, 1e-12)
+    return fit
 
 
 def _max_abs_score(model: SpoofTraceNet, onnx_path: Path, batches, train_mode: bool) -> float:
