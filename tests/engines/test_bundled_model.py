@@ -99,12 +99,13 @@ def test_the_int8_preset_files_describe_themselves_and_run():
         runner.close()
 
 
-def test_the_bundled_checkpoint_is_the_one_the_default_onnx_was_exported_from():
-    """engines/models/edge-synthetic.pt is there so users can fine-tune it (`edgefas train --init`);
+def test_each_bundled_checkpoint_is_the_one_its_onnx_was_exported_from():
+    """engines/models/edge-synthetic.pt and edge-wide-synthetic.pt are there so users can fine-tune it (`edgefas train --init`);
     it must be the very weights of the bundled ONNX files (their metadata carry its sha256)."""
     from edge.digest import file_sha256
     from engines.metadata import read_metadata
 
-    checkpoint = default_model_path().with_suffix(".pt")
-    assert checkpoint.is_file()
-    assert read_metadata(default_model_path()).model_sha256 == file_sha256(checkpoint)
+    for onnx in (default_model_path(), default_model_path().with_name("edge-wide-synthetic.onnx")):
+        checkpoint = onnx.with_suffix(".pt")
+        assert checkpoint.is_file(), checkpoint
+        assert read_metadata(onnx).model_sha256 == file_sha256(checkpoint), onnx.name
