@@ -19,9 +19,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # robustness: the stored-threshold report
 
-from calibration.metrics import area_under_curve, pad_report, scored_set  # noqa: E402
-from calibration.scoring import score_samples  # noqa: E402
 from edge.capture.photo.lift import MORPH_PREFIX  # noqa: E402
 from edge.datasets.photo import PhotoDataset  # noqa: E402
 from edge.datasets.sampleset import (SampleSet, build_sample_set, cache_path, load_sample_set,  # noqa: E402
@@ -30,7 +29,6 @@ from edge.errors import EdgefasError  # noqa: E402
 from edge.face.finder import open_face_finder  # noqa: E402
 from edge.face.preprocess import PreprocessConfig  # noqa: E402
 from engines.runner import open_runner  # noqa: E402
-from train.evaluate import bpcer_by_subject  # noqa: E402
 
 EVAL_MORPHS = range(1000, 1008)  # morph draws no training recipe uses (training morphs, if any, stay below 1000)
 
@@ -51,13 +49,10 @@ def novel_samples(count: int, split: str, morphs: range, config: PreprocessConfi
 
 
 def report(runner, samples: SampleSet) -> dict:
-    scores = score_samples(runner, samples).scores
-    attack = samples.is_attack.astype(bool)
-    out = pad_report(scores, attack, float(runner.threshold), samples.pai).to_json()
-    out["auc_attack_high"] = area_under_curve(scored_set(scores, attack, samples.pai))
-    people = bpcer_by_subject(samples, scores, float(runner.threshold))
-    out["bpcer_worst_person"] = max((p["bpcer"] for p in people.values()), default=0.0)
-    out["faces"] = {"live": int((~attack).sum()), "attack": int(attack.sum())}
+    from robustness import stored_threshold_report
+
+    out = stored_threshold_report(runner, samples)
+    out["faces"] = {"live": int((samples.is_attack == 0).sum()), "attack": int((samples.is_attack == 1).sum())}
     return out
 
 

@@ -90,23 +90,24 @@ def _repacked(samples: SampleSet, rgb: np.ndarray, depth: np.ndarray) -> SampleS
                      samples.is_attack, samples.pai, samples.subject, samples.gate, samples.provenance, samples.landmarks)
 
 
+def stored_threshold_report(runner, samples: SampleSet) -> dict:
+    """ISO/IEC 30107-3 report of ``samples`` at the model's stored threshold, with AUC and per-person BPCER."""
+    scores = score_samples(runner, samples).scores
+    attack = samples.is_attack.astype(bool)
+    report = pad_report(scores, attack, float(runner.threshold), samples.pai).to_json()
+    report["auc_attack_high"] = area_under_curve(scored_set(scores, attack, samples.pai))
+    people = bpcer_by_subject(samples, scores, float(runner.threshold))
+    report["bpcer_by_subject"] = people
+    report["bpcer_worst_person"] = max((p["bpcer"] for p in people.values()), default=0.0)
+    return report
+
+
 def table(model: Path, dataset: str, split: str, cache_dir: Path, model_dir: Path | None) -> dict[str, dict]:
     runner = open_runner(model)
     try:
         config = PreprocessConfig.from_metadata(runner.contract)
         samples = prepare_samples(dataset, split, config, "yunet", model_dir, cache_dir)
-        out = {}
-        for kind in KINDS:
-            copy = perturb(samples, kind)
-            scores = score_samples(runner, copy).scores
-            attack = copy.is_attack.astype(bool)
-            report = pad_report(scores, attack, float(runner.threshold), copy.pai).to_json()
-            report["auc_attack_high"] = area_under_curve(scored_set(scores, attack, copy.pai))
-            people = bpcer_by_subject(copy, scores, float(runner.threshold))
-            report["bpcer_by_subject"] = people
-            report["bpcer_worst_person"] = max((p["bpcer"] for p in people.values()), default=0.0)
-            out[kind] = report
-        return out
+        return {kind: stored_threshold_report(runner, perturb(samples, kind)) for kind in KINDS}
     finally:
         runner.close()
 
