@@ -23,8 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # robustness: the stor
 
 from edge.capture.photo.lift import MORPH_PREFIX  # noqa: E402
 from edge.datasets.photo import PhotoDataset  # noqa: E402
-from edge.datasets.sampleset import (SampleSet, build_sample_set, cache_path, load_sample_set,  # noqa: E402
-                                     prepare_samples, save_sample_set)
+from edge.datasets.sampleset import SampleSet, cache_path, cached_samples, prepare_samples  # noqa: E402
 from edge.errors import EdgefasError  # noqa: E402
 from edge.face.finder import open_face_finder  # noqa: E402
 from edge.face.preprocess import PreprocessConfig  # noqa: E402
@@ -39,13 +38,8 @@ def novel_samples(count: int, split: str, morphs: range, config: PreprocessConfi
     heads = tuple(f"{MORPH_PREFIX}{k}" for k in morphs)
     finder = open_face_finder("yunet", model_dir, config.detect_width_px)
     spec = f"photo:{count}#heads={heads[0]}..{heads[-1]}"
-    path = cache_path(cache_dir, spec, split, config, finder.name)
-    if path.is_file():
-        return load_sample_set(path)
-    samples, _ = build_sample_set(PhotoDataset(count, split, heads=heads), finder, config, spec)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_sample_set(samples, path)
-    return samples
+    return cached_samples(cache_path(cache_dir, spec, split, config, finder.name),
+                          lambda: PhotoDataset(count, split, heads=heads), finder, config, spec, split)
 
 
 def report(runner, samples: SampleSet) -> dict:

@@ -109,10 +109,7 @@ def _probe_map(model_config, alpha: float, variant: str, metadata) -> tuple[dict
         out = Path(tmp) / "probe.onnx"
         export_module(probe, out, metadata, variant)
         inits = _initializers(out)
-    folded = {}
-    for bn_name, (conv_name, conv, bn) in _conv_bn_pairs(probe).items():
-        weight, bias = _fold(conv, bn)
-        folded[bn_name] = (weight, bias)
+    folded = {bn_name: _fold(conv, bn) for bn_name, (_, conv, bn) in _conv_bn_pairs(probe).items()}
     mapping: dict[str, tuple[str, str]] = {}
     for name, value in inits.items():
         if name.startswith(EXPORT_PREFIX):
@@ -180,7 +177,6 @@ def rebuild_from_onnx(onnx_path: str | Path, out_path: str | Path,
     model.eval()
     for bn_name in fused:
         touched |= {k for k in state if k.startswith((f"{bn_name}.", f"{pairs[bn_name][0]}."))}
-    fresh = tuple(sorted(k for k in state if k not in touched and not k.endswith("num_batches_tracked")))
 
     batches = faces()
     if not batches:
@@ -188,12 +184,15 @@ def rebuild_from_onnx(onnx_path: str | Path, out_path: str | Path,
     _measure_batch_norms(model, {bn: pairs[bn][2] for bn in fused}, batches)
     head_fit = _fit_stream_heads(model, batches)
     touched |= {f"{name}.head.{p}" for name in head_fit for p in ("weight", "bias")}
-    fresh = tuple(k for k in fresh if k not in touched)
-    parity = _max_abs_score(model, onnx_path, batches, train_mode=False)
+    fresh = tuple(sorted(k for k in state if k not in touched and not k.endswith("num_batches_tracked")))
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    parity = _max_abs_score(model, session, batches, train_mode=False)
     if not parity <= tolerance:
         raise ModelError(f"the network rebuilt from {onnx_path} scores up to {parity:.2e} away from the file "
                          f"(tolerance {tolerance:g}); nothing written: report it with the file")
-    train_mode = _max_abs_score(model, onnx_path, batches, train_mode=True)
+    train_mode = _max_abs_score(model, session, batches, train_mode=True)
     threshold = metadata.threshold if metadata.threshold is not None else math.nan
     out = save_checkpoint(out_path, model, config, TrainConfig(), step=0,
                           extra=CheckpointExtra(preprocess=dict(metadata.preprocess), threshold=threshold))
@@ -264,10 +263,8 @@ def _fit_stream_heads(model: SpoofTraceNet, batches, ridge: float = 1e-3) -> dic
     return fit
 
 
-def _max_abs_score(model: SpoofTraceNet, onnx_path: Path, batches, train_mode: bool) -> float:
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+def _max_abs_score(model: SpoofTraceNet, session, batches, train_mode: bool) -> float:
+    """Largest |score| difference between ``model`` (eval or training mode) and an ONNX Runtime session."""
     worst = 0.0
     model = copy.deepcopy(model).train(train_mode)  # a training-mode pass moves running statistics
     with torch.no_grad():

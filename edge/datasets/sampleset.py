@@ -220,6 +220,26 @@ RENDERED_PROTOCOLS = {"synthetic": "edge.datasets.synthetic", "photo": "edge.dat
                       "photomix": "edge.datasets.photo", "photomorph": "edge.datasets.photo"}
 
 
+def cached_samples(path: Path, open_frames: Callable[[], Iterable[RawSample]], finder: FaceFinder,
+                   config: PreprocessConfig, source: str, split: str,
+                   on_frame: Callable[[int, int], None] | None = None) -> SampleSet:
+    """The samples cached at ``path``, or those of the frames ``open_frames()`` gives (opened only on a
+    miss), preprocessed and cached there."""
+    if path.is_file():
+        samples = load_sample_set(path)
+        log.info("samples=%s split=%s from cache %s (%d faces)", source, split, path, len(samples))
+        return samples
+    frames = open_frames()
+    total = len(frames)
+    samples, stats = build_sample_set(frames, finder, config, source,
+                                      on_frame=(lambda i: on_frame(i, total)) if on_frame else None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_sample_set(samples, path)
+    log.info("samples=%s split=%s frames=%d faces=%d missed live=%d spoof=%d cached at %s", source, split,
+             stats.frames, stats.faces, stats.missed_live, stats.missed_spoof, path)
+    return samples
+
+
 def prepare_samples(spec: str, split: str, config: PreprocessConfig, detector: str, model_dir: Path | None,
                     cache_dir: Path | None = None, on_frame: Callable[[int, int], None] | None = None) -> SampleSet:
     """Preprocessed samples of (spec, split), from the cache when the same contract made them before.
@@ -260,19 +280,8 @@ def prepare_samples(spec: str, split: str, config: PreprocessConfig, detector: s
                                    f"({', '.join(module.WORLD_ATTACKS)})")
             protocol = "grandtest"
         protocol = module.check_protocol(protocol)
-    path = cache_path(cache_dir, base_spec, split, config, finder.name)
-    if path.is_file():
-        samples = load_sample_set(path)
-        log.info("samples=%s split=%s from cache %s (%d faces)", base_spec, split, path, len(samples))
-    else:
-        dataset = open_dataset(base_spec, split)
-        total = len(dataset)
-        samples, stats = build_sample_set(dataset, finder, config, base_spec,
-                                          on_frame=(lambda i: on_frame(i, total)) if on_frame else None)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_sample_set(samples, path)
-        log.info("samples=%s split=%s frames=%d faces=%d missed live=%d spoof=%d cached at %s", base_spec, split,
-                 stats.frames, stats.faces, stats.missed_live, stats.missed_spoof, path)
+    samples = cached_samples(cache_path(cache_dir, base_spec, split, config, finder.name),
+                             lambda: open_dataset(base_spec, split), finder, config, base_spec, split, on_frame)
     if protocol:
         keep = np.array([module.protocol_keeps(protocol, split, str(p)) for p in samples.pai], bool)
         samples = samples.subset(keep)
