@@ -6,7 +6,11 @@ splits (subjects never seen in training; people never seen, in the photo world) 
 threshold chosen on the run's own dev split. Results go to ``OUT/results.json`` and ``results.md``.
 
     python tools/experiments.py --steps 300 --batch 8 --out runs/experiments [--only NAME ...]
-        [--train-args "--colour-blind 2 --species-mix hard"] [--parallel N]
+        [--train-args "--colour-blind 2 --species-mix hard"] [--parallel N] [--train-only]
+
+Runs: ``both-rgbd`` / ``both-rgb`` (both worlds, RGB-D and RGB-only), the same for ``procedural-*`` and
+``photo-*``, and leave-one-species-out for every photo species, on both worlds (``both-loo-SPECIES``) or
+on the photo world alone (``photo-loo-SPECIES``, whose control is ``photo-rgbd``).
 
 Runs that already have their results are skipped, and a training stopped part-way continues from its
 last checkpoint (``edgefas train --resume``), so the script can be stopped and run again. ``--parallel``
@@ -39,6 +43,8 @@ def runs(counts: dict[str, str]) -> list[tuple[str, list[str], str, list[str]]]:
            ("photo-rgbd", ["photo"], "", []), ("photo-rgb", ["photo"], "", ["--rgb-only"])]
     for species in PHOTO_SPECIES:
         out.append((f"both-loo-{species}", both, f"LOO_{species}", []))
+    for species in PHOTO_SPECIES:
+        out.append((f"photo-loo-{species}", ["photo"], f"LOO_{species}", []))
     return out
 
 
@@ -87,6 +93,7 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", help="run only these names")
     ap.add_argument("--train-args", default="", help="more `edgefas train` options for every run, one string")
     ap.add_argument("--parallel", type=int, default=1, help="train this many runs at once")
+    ap.add_argument("--train-only", action="store_true", help="train and export the runs, score nothing")
     args = ap.parse_args()
     if args.parallel < 1:
         ap.error("--parallel must be at least 1")
@@ -94,7 +101,11 @@ def main() -> None:
     eval_counts = dict(kv.split("=") for kv in args.eval_count.split(","))
     args.out.mkdir(parents=True, exist_ok=True)
     common = ["--cache-dir", args.cache_dir, "--detector", "yunet", "--model-dir", args.model_dir]
-    chosen = [r for r in runs(train_counts) if not args.only or r[0] in args.only]
+    known = runs(train_counts)
+    unknown = sorted(set(args.only or ()) - {r[0] for r in known})
+    if unknown:
+        ap.error(f"--only: no run named {', '.join(unknown)}; the runs are {', '.join(r[0] for r in known)}")
+    chosen = [r for r in known if not args.only or r[0] in args.only]
 
     def train(name: str, worlds: list[str], protocol: str, extra: list[str]) -> None:
         folder = args.out / name
@@ -110,6 +121,8 @@ def main() -> None:
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:  # threads only wait on their subprocesses
         for done in [pool.submit(train, *r) for r in chosen]:
             done.result()  # a failed run stops the script with its error (its log.txt says more)
+    if args.train_only:
+        return
     results: dict[str, dict] = {}
     for name, worlds, protocol, extra in chosen:
         folder = args.out / name

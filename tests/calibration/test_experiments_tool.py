@@ -36,6 +36,16 @@ def test_leave_one_out_holds_the_species_out_of_train_and_dev_of_the_worlds_that
     assert (value(cmd, "--steps"), value(cmd, "--batch"), value(cmd, "--threads")) == ("1200", "16", "2")
 
 
+def test_the_photo_world_alone_has_a_leave_one_out_run_per_species_and_its_control(tool):
+    counts = {"procedural": "4000", "photo": "3000"}
+    names = {r[0] for r in tool.runs(counts)}
+    assert {f"photo-loo-{s}" for s in tool.PHOTO_SPECIES} <= names and "photo-rgbd" in names
+    cmd = command(tool, "photo-loo-print")  # print exists in both worlds: only the photo world is trained on
+    assert value(cmd, "--dataset") == "photo:3000#LOO_print"
+    assert value(cmd, "--dev-dataset") == "photo:1200#LOO_print"
+    assert value(command(tool, "photo-rgbd"), "--dataset") == "photo:3000"
+
+
 def test_every_run_resumes_and_takes_the_extra_options_after_its_own(tool):
     cmd = command(tool, "both-rgb", "--colour-blind 2 --species-mix hard")
     assert "--resume" in cmd
@@ -51,7 +61,7 @@ def test_the_extra_options_parse_as_the_train_command_does(tool, tmp_path):
     from edge.cli.app import app
 
     train = typer.main.get_command(app).commands["train"]
-    for name in ("both-loo-silicone", "both-loo-mask"):  # every LOO spec is one the train command takes
+    for name in ("both-loo-silicone", "both-loo-mask", "photo-loo-glasses"):  # every LOO spec is one the train command takes
         cmd = command(tool, name)
         cmd[cmd.index("--out") + 1] = str(tmp_path / "run")
         train.make_context("train", cmd[cmd.index("train") + 1:])
