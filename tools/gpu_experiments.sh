@@ -3,6 +3,7 @@
 #
 #   tools/gpu_experiments.sh PARTS_DIR DEADLINE_S PACK_DIR -- [tools/experiments.py options]
 #
+# (Relative paths are read from the repository root, where the script runs.)
 # PARTS_DIR holds part-* files (in it or in its subfolders p1, p2, ...): pieces of one tar (made by tools/gpu_experiments_pack.sh here) with the
 # training caches (cache/*.npz) and the face detector (models/); they travel to the machine in pieces,
 # one per call, because a call carries at most 64 MiB. The caches go to out/cache and the detector to
@@ -22,6 +23,7 @@ if [ $# -lt 4 ] || [ "$4" != "--" ]; then
 fi
 parts=$1 deadline=$2 pack=$3
 shift 4
+[[ "$deadline" =~ ^[1-9][0-9]*$ ]] || { echo "gpu_experiments: DEADLINE_S must be whole seconds, got '$deadline'" >&2; exit 2; }
 PY=${PYTHON:-python3}
 pieces=$(ls "$parts"/part-* "$parts"/p*/part-* 2>/dev/null | awk -F/ '{print $NF, $0}' | sort | cut -d' ' -f2)
 [ -n "$pieces" ] || { echo "gpu_experiments: no part-* files in $parts" >&2; exit 2; }

@@ -100,5 +100,7 @@ def test_the_runs_stop_at_the_deadline_and_what_they_made_is_packed(pieces, tmp_
 def test_run_refuses_a_call_without_its_separator_or_its_pieces(tmp_path):
     done = sh(RUN, tmp_path, 10, tmp_path / "pack")
     assert done.returncode == 2 and done.stderr.startswith("usage: tools/gpu_experiments.sh")
+    done = sh(RUN, tmp_path, "10m", tmp_path / "pack", "--")
+    assert done.returncode == 2 and done.stderr.strip() == "gpu_experiments: DEADLINE_S must be whole seconds, got '10m'"
     done = sh(RUN, tmp_path / "empty", 10, tmp_path / "pack", "--")
     assert done.returncode == 2 and done.stderr.strip() == f"gpu_experiments: no part-* files in {tmp_path / 'empty'}"
