@@ -78,6 +78,9 @@ class BenchOptions:
     paths: tuple[str, ...] = PATHS
     # time the MiniFASNetV2-sized reference model-only beside every ONNX Runtime model file (reference.py)
     reference: bool = True
+    # no frame for this long ends the run (stream.StreamOptions.stall_timeout_s); tests on a loaded
+    # machine pass a long one, so that a slow restart of the looped recording is not read as a stall
+    stall_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
         for mode in self.modes:
@@ -295,7 +298,8 @@ def run_bench(options: BenchOptions, progress: Callable[[str, int, int], None] |
         for mode in options.modes:
             stream_options = StreamOptions(frames=options.frames, warmup=options.warmup, mode=mode,
                                            detector=options.detector, model_dir=options.model_dir,
-                                           filters=options.filters, block=options.block_frames)
+                                           filters=options.filters, block=options.block_frames,
+                                           stall_timeout_s=options.stall_timeout_s)
             rows = [c for c in contestants if mode != "one-thread" or c.single_runner is not None]
             runs[mode] = run_stream(played, rows, stream_options, step(mode))
         model_only = None

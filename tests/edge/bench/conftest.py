@@ -74,3 +74,6 @@ def _feed():
 
 
 BENCH_FEED = _feed()
+# The six-frame recording loops; a loaded CI machine may take seconds to restart it, which is no bench
+# test's subject, so their stall limit is generous (a stuck source still fails, after 60 s).
+STALL_S = 60.0

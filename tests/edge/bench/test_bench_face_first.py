@@ -11,7 +11,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from conftest import BENCH_FEED
+from conftest import BENCH_FEED, STALL_S
 
 pytest.importorskip("pyrealsense2", reason="pyrealsense2 (edgefas[realsense]) plays the bench recordings")
 
@@ -23,7 +23,7 @@ def report(bench_cache, edge_int8, yunet_dir):
     options = BenchOptions(spec="synthetic:live", models=(edge_int8,), frames=4, warmup=1,
                            modes=("sequential", "overlapped", "pipelined", "one-thread"), threads=1, detector="yunet",
                            model_dir=yunet_dir, feed=BENCH_FEED, cache_dir=bench_cache, ceiling_side=64,
-                           ceiling_runs=1)
+                           ceiling_runs=1, stall_timeout_s=STALL_S)
     return json.loads(json.dumps(run_bench(options).to_json()))
 
 
@@ -82,7 +82,7 @@ def test_process_mode_stages_face_first_frames_in_the_child(bench_cache, edge_in
 
     options = BenchOptions(spec="synthetic:live", models=(edge_int8,), frames=4, warmup=1, modes=("process",),
                            threads=1, detector="yunet", model_dir=yunet_dir, feed=BENCH_FEED, cache_dir=bench_cache,
-                           ceiling_side=64, ceiling_runs=1)
+                           ceiling_side=64, ceiling_runs=1, stall_timeout_s=STALL_S)
     report = json.loads(json.dumps(run_bench(options).to_json()))
     rows = {c["label"]: c["modes"]["process"] for c in report["contestants"]}
     first, full = rows["onnxruntime/int8 face-first"], rows["onnxruntime/int8"]

@@ -9,7 +9,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from conftest import BENCH_FEED
+from conftest import BENCH_FEED, STALL_S
 
 pytest.importorskip("pyrealsense2", reason="pyrealsense2 (edgefas[realsense]) plays the bench recordings")
 
@@ -47,10 +47,8 @@ def test_frames_alternate_between_contestants_and_stages_add_up(played, contesta
     from edge.bench.stages import STAGES
     from edge.bench.stream import StreamOptions, hand_out, run_stream
 
-    # the six-frame recording loops; a loaded CI machine may take seconds to restart it, which is not
-    # this test's subject, so the stall limit is generous (a stuck source still fails, after 60 s)
     options = StreamOptions(frames=4, warmup=1, mode=mode, detector="yunet", model_dir=yunet_dir, block=5,
-                            stall_timeout_s=60.0)
+                            stall_timeout_s=STALL_S)
     run = run_stream(played, contestants, options)
     labels = [c.label for c in contestants]
     assert labels == ["onnxruntime/fp32", "onnxruntime/int8"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import BENCH_FEED
+from conftest import BENCH_FEED, STALL_S
 
 pytest.importorskip("onnx", reason="onnx (edgefas[train]) builds the reference graph")
 
@@ -91,7 +91,7 @@ def _bench(cache_dir, edge_fp32, yunet_dir, **extra):
     return run_bench(BenchOptions(spec="synthetic:live", models=(edge_fp32,), frames=3, warmup=1,
                                   modes=("sequential",), threads=1, detector="yunet", model_dir=yunet_dir,
                                   feed=BENCH_FEED, cache_dir=cache_dir, ceiling_side=64, ceiling_runs=1,
-                                  paths=("full-frame",), **extra))
+                                  paths=("full-frame",), stall_timeout_s=STALL_S, **extra))
 
 
 @pytest.fixture()
