@@ -73,6 +73,18 @@ class SampleSet:
                          None if self.landmarks is None else self.landmarks[keep])
 
 
+def protocol_subset(samples: SampleSet, keeps: Callable[[str], bool]) -> SampleSet:
+    """The samples of the species ``keeps(pai)`` accepts ("" = live), and only their faces not found:
+    a species the protocol drops is no part of its non-response either (train.evaluate.non_response)."""
+    out = samples.subset(np.array([keeps(str(p)) for p in samples.pai], bool))
+    missed = out.provenance.get("missed_by_pai")
+    if missed is not None:
+        kept = {k: n for k, n in missed.items() if k == "live" or keeps(k)}
+        out.provenance["missed_by_pai"] = kept
+        out.provenance["missed_spoof"] = sum(int(n) for k, n in kept.items() if k != "live")
+    return out
+
+
 def box_for_precropped(width: int, height: int) -> FaceBox:
     """A pre-cropped face fills its image; landmarks at the Haar module's fixed box proportions."""
     from edge.face.haar import BOX_LANDMARKS
@@ -283,8 +295,7 @@ def prepare_samples(spec: str, split: str, config: PreprocessConfig, detector: s
     samples = cached_samples(cache_path(cache_dir, base_spec, split, config, finder.name),
                              lambda: open_dataset(base_spec, split), finder, config, base_spec, split, on_frame)
     if protocol:
-        keep = np.array([module.protocol_keeps(protocol, split, str(p)) for p in samples.pai], bool)
-        samples = samples.subset(keep)
+        samples = protocol_subset(samples, lambda pai: module.protocol_keeps(protocol, split, pai))
     if samples.is_attack.min() == samples.is_attack.max():
         raise DatasetError(f"{spec} split {split} holds only {'attacks' if samples.is_attack[0] else 'live faces'}; "
                            f"training and calibration need both")

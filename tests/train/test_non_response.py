@@ -30,6 +30,22 @@ def test_joined_sets_add_up_their_parts():
     assert nr["cutout"]["no_face"] == 2 and nr["cutout"]["scored"] == 2
 
 
+def test_a_leave_one_out_protocol_reports_only_its_own_species_faces_not_found():
+    """Every protocol of a rendered world shares its grand test's cache, and with it the grand test's
+    count of faces not found: the protocol's test keeps the left-out species' count alone."""
+    from edge.datasets.rendered import protocol_keeps
+    from edge.datasets.sampleset import protocol_subset
+
+    grand = _set(["", "", "glasses", "replay", "mannequin"], {"replay": 23, "mannequin": 4, "live": 1})
+    loo = protocol_subset(grand, lambda pai: protocol_keeps("LOO_glasses", "test", pai))
+    assert sorted(loo.pai.tolist()) == ["", "", "glasses"]
+    nr = non_response(loo)
+    assert "replay" not in nr and "mannequin" not in nr
+    assert nr["attack (all species)"] == {"no_face": 0, "scored": 1, "rate": 0.0}
+    assert nr["live"]["no_face"] == 1
+    assert non_response(grand)["attack (all species)"]["no_face"] == 27, "the grand test keeps every count"
+
+
 def test_bpcer_per_person_counts_only_that_persons_live_faces():
     from train.evaluate import bpcer_by_subject
 
