@@ -85,6 +85,9 @@ def bench(
                               "takes over (default: one loop of a synthetic recording, so every model sees the same "
                               "frames; 32 for other sources). The first 3 frames of a block are not timed in the "
                               "overlapped and process modes, so no row inherits another's prefetched frames."),
+    stall_timeout: float = typer.Option(5.0, "--stall-timeout", min=0.1, callback=finite(),
+                                        help="Seconds without a frame before the run ends with an error (a camera "
+                                        "or recording that stopped); raise it on a busy machine."),
     check: bool = typer.Option(False, "--check", help="Exit 1 when no model meets the budget."),
 ) -> None:
     """Time every stage of the live pipeline (median, p90), end-to-end fps and the model's share of the machine."""
@@ -107,7 +110,7 @@ def bench(
         torch_checkpoint=torch_checkpoint,
         detector=detector, model_dir=model_dir, cache_dir=cache_dir, target_fps=target_fps,
         max_host_share=max_host_share, filters=depth_filters, cv_threads=cv_threads, block=block,
-        reference=reference, paths={"both": PATHS, "on": ("face-first",), "off": ("full-frame",)}[roi],
+        reference=reference, stall_timeout_s=stall_timeout, paths={"both": PATHS, "on": ("face-first",), "off": ("full-frame",)}[roi],
         feed=FeedOptions(seed=seed, width=width, height=height, frames=record_frames, extra_faces=extra_faces),
     )
     stderr = Console(stderr=True)

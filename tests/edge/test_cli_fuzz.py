@@ -81,6 +81,7 @@ RULES: dict[tuple[str, str], str] = {
     ("bench", "--seed"): "seed", ("bench", "--width"): "size", ("bench", "--height"): "size",
     ("bench", "--record-frames"): "count", ("bench", "--extra-faces"): "count0", ("bench", "--cache-dir"): "out_dir",
     ("bench", "--target-fps"): "positive", ("bench", "--max-host-share"): "fraction", ("bench", "--block"): "count",
+    ("bench", "--stall-timeout"): "positive",
     ("calibrate collect", "--source"): "source", ("calibrate collect", "--count"): "count",
     ("calibrate collect", "--out"): "made_file:.npz", ("calibrate collect", "--model"): "file:.onnx",
     ("calibrate collect", "--seed"): "seed",

@@ -65,7 +65,7 @@ def test_cli_renders_both_paths_and_the_ratio(tmp_path, bench_cache, edge_int8, 
         "bench", "--camera", "synthetic:live", "--model", str(edge_int8), "--no-eager", "--frames", "2",
         "--warmup", "1", "--mode", "one-thread", "--seed", str(BENCH_FEED.seed), "--record-frames",
         str(BENCH_FEED.frames), "--cache-dir", str(bench_cache), "--model-dir", str(yunet_dir), "--detector", "yunet",
-        "--json", str(out)], env={"COLUMNS": "220"})
+        "--stall-timeout", str(STALL_S), "--json", str(out)], env={"COLUMNS": "220"})
     assert result.exit_code == 0, result.output
     assert "one-thread: median (p90) ms per stage" in result.output
     assert "onnxruntime/int8 face-first vs onnxruntime/int8" in result.output

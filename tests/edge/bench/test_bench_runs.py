@@ -131,7 +131,8 @@ def test_cli_writes_json_and_renders_tables(tmp_path, bench_cache, edge_fp32, ed
         "bench", "--camera", "synthetic:live", "--model", str(edge_fp32), "--model", str(edge_int8), "--no-eager",
         "--frames", "2", "--warmup", "1", "--mode", "overlapped", "--threads", "1", "--seed", str(BENCH_FEED.seed),
         "--record-frames", str(BENCH_FEED.frames), "--cache-dir", str(bench_cache), "--model-dir", str(yunet_dir),
-        "--detector", "yunet", "--roi", "off", "--json", str(out)], env={"COLUMNS": "200"})
+        "--detector", "yunet", "--roi", "off", "--stall-timeout", str(STALL_S), "--json", str(out)],
+        env={"COLUMNS": "200"})
     # the distance pin of BENCH_FEED is not a CLI option: the CLI records (and caches) its own scene
     assert result.exit_code == 0, result.output
     assert "overlapped: median (p90) ms per stage" in result.output and "onnxruntime/int8" in result.output

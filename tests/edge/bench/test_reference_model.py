@@ -145,7 +145,7 @@ def test_cli_prints_the_model_only_table(tmp_path, bench_cache, edge_fp32, yunet
     args = ["bench", "--camera", "synthetic:live", "--model", str(edge_fp32), "--no-eager", "--frames", "2",
             "--warmup", "1", "--mode", "sequential", "--threads", "1", "--seed", str(BENCH_FEED.seed),
             "--record-frames", str(BENCH_FEED.frames), "--cache-dir", str(bench_cache), "--model-dir",
-            str(yunet_dir), "--detector", "yunet", "--roi", "off"]
+            str(yunet_dir), "--detector", "yunet", "--roi", "off", "--stall-timeout", str(STALL_S)]
     out = tmp_path / "bench.json"
     result = CliRunner().invoke(app, [*args, "--json", str(out)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
