@@ -41,10 +41,8 @@ def runs(counts: dict[str, str]) -> list[tuple[str, list[str], str, list[str]]]:
     out = [("both-rgbd", both, "", []), ("both-rgb", both, "", ["--rgb-only"]),
            ("procedural-rgbd", ["procedural"], "", []), ("procedural-rgb", ["procedural"], "", ["--rgb-only"]),
            ("photo-rgbd", ["photo"], "", []), ("photo-rgb", ["photo"], "", ["--rgb-only"])]
-    for species in PHOTO_SPECIES:
-        out.append((f"both-loo-{species}", both, f"LOO_{species}", []))
-    for species in PHOTO_SPECIES:
-        out.append((f"photo-loo-{species}", ["photo"], f"LOO_{species}", []))
+    for prefix, worlds in (("both", both), ("photo", ["photo"])):
+        out += [(f"{prefix}-loo-{species}", worlds, f"LOO_{species}", []) for species in PHOTO_SPECIES]
     return out
 
 

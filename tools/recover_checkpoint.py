@@ -62,7 +62,8 @@ def main() -> int:
     print(f"wrote {result.checkpoint}: {result.fused_pairs} folded conv+batch-norm pairs, {result.named_weights} "
           f"weights by name; eval parity {result.parity_max_abs_score:.1e}, training-mode "
           f"{result.train_mode_max_abs_score:.1e} on {sum(len(b[0]) for b in batches)} faces")
-    print("per-stream ESR heads fitted to the fused map: " + ", ".join(f"{k} R^2 {v:.2f}" for k, v in result.head_fit.items()))
+    fits = ", ".join(f"{k} R^2 {v:.2f}" for k, v in result.head_fit.items())
+    print(f"per-stream ESR heads fitted to the fused map: {fits}")
     if result.fresh:
         print(f"fresh (not in the score graph): {', '.join(result.fresh)}")
     return 0

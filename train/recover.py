@@ -248,7 +248,8 @@ def _fit_stream_heads(model: SpoofTraceNet, batches, ridge: float = 1e-3) -> dic
             for name, hidden in (("esr_rgb", hidden_rgb), ("esr_depth", hidden_depth)):
                 head = heads[name]
                 cols = torch.nn.functional.unfold(hidden.double(), head.kernel_size, padding=head.padding)
-                x = torch.cat([cols.transpose(1, 2).reshape(-1, cols.shape[1]), torch.ones(len(y), 1, dtype=y.dtype)], 1)
+                x = torch.cat([cols.transpose(1, 2).reshape(-1, cols.shape[1]),
+                               torch.ones(len(y), 1, dtype=y.dtype)], 1)
                 gram[name] = x.T @ x if gram[name] is None else gram[name] + x.T @ x
                 cross[name] = x.T @ y if cross[name] is None else cross[name] + x.T @ y
         total = y_sq - y_sum * y_sum / count

@@ -110,7 +110,8 @@ def bench(
         torch_checkpoint=torch_checkpoint,
         detector=detector, model_dir=model_dir, cache_dir=cache_dir, target_fps=target_fps,
         max_host_share=max_host_share, filters=depth_filters, cv_threads=cv_threads, block=block,
-        reference=reference, stall_timeout_s=stall_timeout, paths={"both": PATHS, "on": ("face-first",), "off": ("full-frame",)}[roi],
+        reference=reference, stall_timeout_s=stall_timeout,
+        paths={"both": PATHS, "on": ("face-first",), "off": ("full-frame",)}[roi],
         feed=FeedOptions(seed=seed, width=width, height=height, frames=record_frames, extra_faces=extra_faces),
     )
     stderr = Console(stderr=True)

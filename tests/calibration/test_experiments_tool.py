@@ -61,7 +61,8 @@ def test_the_extra_options_parse_as_the_train_command_does(tool, tmp_path):
     from edge.cli.app import app
 
     train = typer.main.get_command(app).commands["train"]
-    for name in ("both-loo-silicone", "both-loo-mask", "photo-loo-glasses"):  # every LOO spec is one the train command takes
+    # every LOO spec is one the train command takes
+    for name in ("both-loo-silicone", "both-loo-mask", "photo-loo-glasses"):
         cmd = command(tool, name)
         cmd[cmd.index("--out") + 1] = str(tmp_path / "run")
         train.make_context("train", cmd[cmd.index("train") + 1:])

@@ -100,8 +100,8 @@ def test_the_int8_preset_files_describe_themselves_and_run():
 
 
 def test_each_bundled_checkpoint_is_the_one_its_onnx_was_exported_from():
-    """engines/models/edge-synthetic.pt and edge-wide-synthetic.pt are there so users can fine-tune it (`edgefas train --init`);
-    it must be the very weights of the bundled ONNX files (their metadata carry its sha256)."""
+    """engines/models/edge-synthetic.pt and edge-wide-synthetic.pt are there so users can fine-tune them
+    (`edgefas train --init`); each must be the very weights of its ONNX files (their metadata carry its sha256)."""
     from edge.digest import file_sha256
     from engines.metadata import read_metadata
 
