@@ -46,7 +46,6 @@ def glasses_masks(size: int, landmarks: np.ndarray, rng: np.random.Generator) ->
     k = SUPERSAMPLE
     big = size * k
     eyes = np.asarray(landmarks[:2], np.float64) * big
-    centre = eyes.mean(axis=0)
     d = float(np.linalg.norm(eyes[1] - eyes[0]))
     roll = float(np.degrees(np.arctan2(eyes[1, 1] - eyes[0, 1], eyes[1, 0] - eyes[0, 0])))
     half_w = d * rng.uniform(0.36, 0.50)

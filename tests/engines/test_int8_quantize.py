@@ -223,7 +223,7 @@ def test_depth_entry_is_found_from_the_graph(tiny_score_onnx):
 
 
 def test_cpu_flavour_keeps_the_depth_entry_in_fp32_by_default(tmp_path, tiny_score_onnx):
-    from engines.quantize import depth_entry_nodes, quantize_int8
+    from engines.quantize import quantize_int8
 
     calib = calib_set(tmp_path / "calib.npz")
     kept = quantize_int8(tiny_score_onnx, calib, tmp_path / "cpu.onnx", target="cpu")
@@ -235,7 +235,6 @@ def test_cpu_flavour_keeps_the_depth_entry_in_fp32_by_default(tmp_path, tiny_sco
     def conv_weight_quantised(path, depth_only):
         graph = onnx.load(str(path)).graph
         producers = {o: n for n in graph.node for o in n.output}
-        entry = set(depth_entry_nodes(graph)) if depth_only else set()
         convs = [n for n in graph.node if n.op_type == "Conv" and ("depth" in n.name) == depth_only
                  and "trace" not in n.name]
         assert convs
