@@ -58,6 +58,7 @@ class TrainJob:
     augment: str | None = None  # camera realism, a key of AUGMENTS; None: standard
     species_mix: str | None = None  # train.species_mix.SPECIES_MIX; None: even
     colour_blind_weight: float | None = None  # TrainConfig.colour_blind_weight; None: 0 (off)
+    partial_fraction: float | None = None  # TrainConfig.partial_fraction; None: 0 (off)
     qat: str | None = None  # TrainConfig.qat (train.qat); None: off
     ema_decay: float | None = None  # ship a moving average of the weights (TrainConfig.ema_decay); None/0: the last step's
     modalities: tuple[str, ...] | None = None  # None: rgb + depth
@@ -291,7 +292,8 @@ def resumed_job(job: TrainJob, last: Path):
               ("--seed", job.seed, kept.seed), ("--lr", job.learning_rate, kept.learning_rate),
               ("--ema", job.ema_decay, kept.ema_decay), ("--augment", job.augment, kept.augment),
               ("--species-mix", job.species_mix, kept.species_mix),
-              ("--colour-blind", job.colour_blind_weight, kept.colour_blind_weight), ("--qat", job.qat, kept.qat))
+              ("--colour-blind", job.colour_blind_weight, kept.colour_blind_weight),
+              ("--partial", job.partial_fraction, kept.partial_fraction), ("--qat", job.qat, kept.qat))
     for flag, asked, value in checks:
         if asked is not None and asked != value:
             raise ConfigError(f"{flag} {asked}: the run in {job.out_dir} trains with {flag} {value}; resume with "
@@ -302,7 +304,8 @@ def resumed_job(job: TrainJob, last: Path):
                           f"or start a new run with --init {last}")
     job = dataclasses.replace(job, preset=info.preset, batch_size=kept.batch_size, seed=kept.seed,
                               learning_rate=kept.learning_rate, ema_decay=kept.ema_decay, augment=kept.augment,
-                              species_mix=kept.species_mix, colour_blind_weight=kept.colour_blind_weight, qat=kept.qat,
+                              species_mix=kept.species_mix, colour_blind_weight=kept.colour_blind_weight,
+                              partial_fraction=kept.partial_fraction, qat=kept.qat,
                               modalities=streams)
     return job, info.model_config
 
@@ -355,6 +358,8 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
             overrides["ema_decay"] = job.ema_decay
         if job.colour_blind_weight is not None:
             overrides["colour_blind_weight"] = job.colour_blind_weight
+        if job.partial_fraction is not None:
+            overrides["partial_fraction"] = job.partial_fraction
         if job.qat is not None:
             overrides["qat"] = job.qat
         train_config = dataclasses.replace(TrainConfig(), **overrides)

@@ -316,8 +316,7 @@ class Trainer:
         # 1. generator: ESR + adversarial + trace regularisation
         out = self._generator(rgb, depth, observe=True)
         plan = make_plan(labels.cpu(), rgb.shape[-1], self.rng, cfg.warp_amplitude, cfg.hard_fraction,
-                         landmarks.cpu() if landmarks is not None else None)
-        plan = type(plan)(*(t.to(self.device) for t in (plan.partner, plan.usable, plan.displacement, plan.element, plan.factor)))
+                         landmarks.cpu() if landmarks is not None else None, cfg.partial_fraction).to(self.device)
         usable = plan.usable
         syn_rgb = rgb + planned_trace(plan, out.elements_rgb, rgb, detach=False)
         syn_depth = depth_in + planned_trace(plan, out.elements_depth, depth_in, detach=False) * w_depth

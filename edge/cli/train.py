@@ -52,6 +52,11 @@ def train(
                                                    "batch again with grey colour, so the depth stream must find "
                                                    "every attack on its own (1 = the main ESR weight). Kept in "
                                                    "checkpoints like --augment."),
+    partial: float | None = typer.Option(None, "--partial", min=0.0, max=1.0, callback=finite(),
+                                         help="Share of the synthesised attacks (a real attack's trace moved onto "
+                                              "a live face) kept in one region of the face only: an eye band, the "
+                                              "mouth, the upper or lower half, one side (0, the default, = off; "
+                                              "docs/partial-synthesis.md). Kept in checkpoints like --augment."),
     qat: str | None = typer.Option(None, "--qat",
                                    help="Quantisation-aware fine-tuning for an INT8 build: off (the default), cpu "
                                         "or tensorrt (the --build of edgefas calibrate int8). Every training pass "
@@ -62,7 +67,7 @@ def train(
                                    "averages about the last 100 steps; 0, the default, = the last step's weights). "
                                    "Kept in checkpoints, so --resume continues it."),
     rgb_only: bool = typer.Option(False, "--rgb-only", help="Ablation: train without the depth stream."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt with its own preset, batch, seed, learning rate, average, camera realism, species mix, colour-blind weight and QAT (an option given that differs is refused)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt with its own preset, batch, seed, learning rate, average, camera realism, species mix, colour-blind weight, partial share and QAT (an option given that differs is refused)."),
     init: Path = typer.Option(None, "--init", exists=True, dir_okay=False,
                               help="Start from this checkpoint's weights (fine-tuning, e.g. the bundled "
                                    "engines/models/edge-synthetic.pt): same preset, fresh optimiser, step 0."),
@@ -102,7 +107,7 @@ def train(
     check_detector(detector)
     job = TrainJob(preset=preset, dataset=dataset, dev_dataset=dev_dataset, out_dir=out, steps=steps, batch_size=batch,
                    seed=seed, learning_rate=lr, ema_decay=ema, augment=augment, species_mix=species_mix, colour_blind_weight=colour_blind,
-                   qat=qat, modalities=("rgb",) if rgb_only else None,
+                   partial_fraction=partial, qat=qat, modalities=("rgb",) if rgb_only else None,
                    resume=resume, init=init, cache_dir=cache_dir, detector=detector, model_dir=model_dir, threads=threads)
     with named_bars(info=True) as report:
         def on_frame(split: str, i: int, n: int) -> None:

@@ -56,7 +56,7 @@ RULES: dict[tuple[str, str], str] = {
     ("train", "--batch"): "count", ("train", "--seed"): "seed", ("train", "--lr"): "positive",
     ("train", "--dev-dataset"): "dataset", ("train", "--model-dir"): "in_dir", ("train", "--cache-dir"): "out_dir",
     ("train", "--threads"): "count", ("train", "--init"): "file:.pt", ("train", "--ema"): "fraction",
-    ("train", "--colour-blind"): "tolerance",
+    ("train", "--colour-blind"): "tolerance", ("train", "--partial"): "fraction",
     ("average", "models"): "file:.pt", ("average", "--dataset"): "dataset", ("average", "--dev-dataset"): "dataset",
     ("average", "--out"): "out_file:.pt", ("average", "--seed"): "seed", ("average", "--model-dir"): "in_dir",
     ("average", "--cache-dir"): "out_dir",

@@ -151,7 +151,7 @@ def test_init_starts_a_new_run_from_a_checkpoint_and_refuses_what_does_not_fit(r
 
 def test_resume_keeps_the_runs_own_settings_and_refuses_a_different_one(run_dir, tmp_path, shared_data):
     """--resume continues with the run's own preset, batch, seed, learning rate, weight average, streams,
-    camera realism, species mix, colour-blind weight and QAT; each of those options given with a different value is refused in one
+    camera realism, species mix, colour-blind weight, partial share and QAT; each of those options given with a different value is refused in one
     line naming both values, before any data is read (before, all but the last two were silently the
     checkpoint's, and a resumed wide run silently trained on standard batches). A hard species mix
     measures the species' difficulty before its first batch."""
@@ -162,11 +162,11 @@ def test_resume_keeps_the_runs_own_settings_and_refuses_a_different_one(run_dir,
             "--cache-dir", str(cache), "--detector", "yunet", "--model-dir", str(shared_data / "models")]
     result = CliRunner().invoke(app, [*base, "--steps", "1", "--batch", "4", "--seed", "3",
                                       "--lr", "0.0001", "--ema", "0.9", "--augment", "wide", "--species-mix", "hard",
-                                      "--colour-blind", "0.5", "--qat", "cpu"])
+                                      "--colour-blind", "0.5", "--partial", "0.25", "--qat", "cpu"])
     assert result.exit_code == 0, result.output
     config = load_checkpoint(folder / "last.pt")[1].train_config
     assert config.augment == "wide" and config.species_mix == "hard" and config.colour_blind_weight == 0.5
-    assert config.qat == "cpu"
+    assert config.qat == "cpu" and config.partial_fraction == 0.25
     assert "species mix at step 0: {'print':" in result.output
     for extra, asked, kept in ((["--preset", "edge-wide"], "--preset edge-wide", "--preset edge"),
                                (["--batch", "6"], "--batch 6", "--batch 4"), (["--seed", "0"], "--seed 0", "--seed 3"),
@@ -175,6 +175,7 @@ def test_resume_keeps_the_runs_own_settings_and_refuses_a_different_one(run_dir,
                                (["--species-mix", "even"], "--species-mix even", "--species-mix hard"),
                                (["--augment", "standard"], "--augment standard", "--augment wide"),
                                (["--colour-blind", "1"], "--colour-blind 1.0", "--colour-blind 0.5"),
+                               (["--partial", "0"], "--partial 0.0", "--partial 0.25"),
                                (["--qat", "off"], "--qat off", "--qat cpu")):
         result = CliRunner().invoke(app, [*base, "--steps", "2", "--resume", *extra])
         assert result.exit_code != 0 and isinstance(result.exception, EdgefasError), (extra, result.output)
@@ -188,7 +189,7 @@ def test_resume_keeps_the_runs_own_settings_and_refuses_a_different_one(run_dir,
     config = info.train_config
     assert (config.batch_size, config.seed, config.learning_rate, config.ema_decay) == (4, 3, 0.0001, 0.9)
     assert config.augment == "wide" and config.species_mix == "hard" and config.colour_blind_weight == 0.5
-    assert config.qat == "cpu"
+    assert config.qat == "cpu" and config.partial_fraction == 0.25
 
 
 def test_a_resumed_run_keeps_its_preset_when_preset_is_left_out(tmp_path):

@@ -39,6 +39,10 @@ class TrainConfig:
     discriminator_every: int = 2  # STDN: D every second step
     warp_amplitude: float = 0.05  # max random displacement, fraction of the half crop (~3 px at 128)
     hard_fraction: float = 0.5  # share of synthesised spoofs with one weakened trace element
+    # share of synthesised spoofs whose trace is kept in one region of the face only (an eye band, the
+    # mouth, a half: train.model.synthesis.REGION_NAMES), a partial attack made from every species the
+    # batch has; 0 = off (docs/partial-synthesis.md)
+    partial_fraction: float = 0.0
     modalities: tuple[str, ...] = ("rgb", "depth")
     checkpoint_every: int = 500
     # exponential moving average of the generator's weights, the model a run ships (0 = off: the last
@@ -72,6 +76,8 @@ class TrainConfig:
             raise ConfigError(f"learning rate must be positive, got {self.learning_rate}")
         if not 0.0 <= self.colour_blind_weight <= 10.0:
             raise ConfigError(f"colour-blind weight must be in [0, 10] (0 = off), got {self.colour_blind_weight}")
+        if not 0.0 <= self.partial_fraction <= 1.0:
+            raise ConfigError(f"partial-attack share must be in [0, 1] (0 = off), got {self.partial_fraction}")
         if self.qat not in QAT_CHOICES:
             raise ConfigError(f"QAT must be one of {', '.join(QAT_CHOICES)}, got {self.qat}")
         if self.colour_blind_weight > 0 and "depth" not in self.modalities:
