@@ -5,7 +5,9 @@ train split's live faces and one attack species, on the depth crop alone, the co
 both stacked as four channels, with the training's camera realism (``train.augment``) unless
 ``--no-augment``; then read on the test split (people never seen in training), clean and as
 ``tools/robustness.py``'s depth and combined copies. Its AUC beside the bundled model's on the same
-faces says whether a cue is in a stream at all, and whether the full model uses it.
+faces says whether a cue is in a stream at all, and whether the full model uses it. With ``--unseen``
+the probe trains on live faces against every *other* species and is read on the named one: does a
+stream's cue for it carry from the species it has seen (leave one species out)?
 
     python tools/stream_probe.py --species silicone --streams depth,rgb,both --steps 600 --seeds 0,1 \\
         --train photo:3000 --test photo:1200 --cache-dir out/cache --model-dir ../shared/data/models
@@ -30,15 +32,16 @@ STREAMS = ("depth", "rgb", "both")
 COPIES = ("clean", "depth", "combined")
 
 
-def species_arrays(samples, species: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Colour [N,3,S,S], depth [N,1,S,S] (float32) and labels (1 = ``species``) of the live faces and that
-    species of ``samples``."""
-    keep = (samples.pai == "") | (samples.pai == species)
-    if not (samples.pai[keep] == species).any():
+def species_arrays(samples, species: str, others: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Colour [N,3,S,S], depth [N,1,S,S] (float32) and labels (1 = attack) of the live faces and that
+    species of ``samples``; with ``others``, the live faces and every attack species but that one."""
+    if not (samples.pai == species).any():
         raise SystemExit(f"--species {species}: no such attack in this set (has: "
                          f"{', '.join(sorted(set(samples.pai[samples.is_attack == 1].tolist())))})")
+    attack = (samples.pai != "") & (samples.pai != species) if others else samples.pai == species
+    keep = (samples.pai == "") | attack
     rgb, depth = samples.arrays(np.flatnonzero(keep))
-    return rgb, depth, (samples.pai[keep] == species).astype(np.float32)
+    return rgb, depth, attack[keep].astype(np.float32)
 
 
 def select(rgb: np.ndarray, depth: np.ndarray, stream: str) -> np.ndarray:
@@ -117,6 +120,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--no-augment", action="store_true", help="train on the crops as rendered")
+    ap.add_argument("--unseen", action="store_true",
+                    help="train against every other species, read on --species (left out of training)")
     ap.add_argument("--train", default="photo:3000", help="dataset spec read at its train split")
     ap.add_argument("--test", default="photo:1200", help="dataset spec read at its test split")
     ap.add_argument("--model", type=Path, default=None,
@@ -159,7 +164,10 @@ def main() -> None:
     print(f"{args.species} vs live, test split of {args.test}: AUC / EER")
     print(f"  {runner.path.name} (the full model): " +
           ", ".join(f"{k} {v['auc']:.3f} / {v['eer']:.1%}" for k, v in results["model"].items()), flush=True)
-    rgb, depth, y = species_arrays(train, args.species)
+    rgb, depth, y = species_arrays(train, args.species, others=args.unseen)
+    if args.unseen:
+        print(f"  probes train on live faces against {', '.join(sorted(set(train.pai[train.pai != ''].tolist()) - {args.species}))}"
+              f" ({int(y.sum())} attacks, {int((y == 0).sum())} live); {args.species} is unseen", flush=True)
     held = {name: species_arrays(copy, args.species) for name, copy in copies.items()}
     for stream in streams:
         runs = []

@@ -49,3 +49,15 @@ def test_the_depth_probe_finds_a_depth_only_cue_and_the_colour_probe_does_not(to
 def test_a_species_the_set_does_not_have_is_named(tool):
     with pytest.raises(SystemExit, match="no such attack in this set.*print, shell"):
         tool.species_arrays(faces(1), "silicone")
+
+
+def test_unseen_mode_trains_against_every_other_species_and_leaves_the_named_one_out(tool):
+    samples = faces(1)
+    rgb, depth, y = tool.species_arrays(samples, "shell", others=True)
+    assert len(y) == 96 + 8 and int(y.sum()) == 8  # live faces and the prints; no shell
+    expected_rgb, _ = samples.arrays(np.flatnonzero(samples.pai != "shell"))
+    np.testing.assert_array_equal(rgb, expected_rgb)
+    _, _, named = tool.species_arrays(samples, "print")
+    assert int(named.sum()) == 8 and len(named) == 104
+    with pytest.raises(SystemExit, match="no such attack"):
+        tool.species_arrays(samples, "silicone", others=True)
