@@ -12,7 +12,8 @@ from test_trainer_loop import SIZE, toy_batch  # noqa: E402
 from edge.errors import ConfigError  # noqa: E402
 from train.model import TrainConfig  # noqa: E402
 from train.model.generator import CONTENT_FACTOR  # noqa: E402
-from train.model.synthesis import CANONICAL_LANDMARKS, REGION_NAMES, make_plan, planned_trace, region_masks  # noqa: E402
+from train.model.synthesis import (CANONICAL_LANDMARKS, REGION_JITTER, REGION_NAMES, make_plan, planned_trace,  # noqa: E402
+                                   region_masks)
 from train.trainer import Batch  # noqa: E402
 
 S = 64
@@ -46,6 +47,16 @@ def test_a_side_is_one_half_of_the_face_and_the_jitter_picks_which():
     assert covered(right_of_nose, points[1]) and not covered(right_of_nose, points[0])  # the image's right: left eye
     assert covered(left_of_nose, points[0]) and not covered(left_of_nose, points[1])
     torch.testing.assert_close(right_of_nose + left_of_nose, torch.ones_like(right_of_nose), atol=1e-6, rtol=0)
+
+
+def test_either_side_is_as_likely_over_the_jitter_range():
+    low, high = REGION_JITTER
+    n = 1000
+    jitter = torch.stack([torch.ones(n), low + (high - low) * (torch.arange(n) + 0.5) / n], dim=1)
+    masks = region_masks(FACE.expand(n, 5, 2), torch.full((n,), REGION_NAMES.index("side")), jitter, S)
+    left_eye_x = int(FACE[0, 1, 0] * S)  # the image's right of the nose tip
+    right_share = float((masks[:, 0, S // 2, left_eye_x] > 0.5).float().mean())
+    assert right_share == pytest.approx(0.5, abs=0.01)
 
 
 def test_the_eye_band_follows_the_face_it_is_drawn_on():

@@ -99,11 +99,12 @@ def region_masks(landmarks_xy: torch.Tensor, kind: torch.Tensor, jitter: torch.T
     """One region of each face, ``[N,1,S,S]`` in [0, 1], edges anti-aliased over one pixel.
 
     ``landmarks_xy`` [N,5,2] in crop coordinates [0, 1]; ``kind`` [N] indexes :data:`REGION_NAMES`;
-    ``jitter`` [N,2] scales a box's half-width and half-height (for the halves it moves the cut by
-    that much of a tenth of the eye distance). Boxes are axis-aligned: crops are levelled on the eyes.
-    eyes: a band across both eyes reaching past them (a paper-glasses or eye-cover patch); mouth: a box
-    round the mouth corners; upper / lower: the face above / below the nose tip; side: the image's
-    right of the nose tip when ``jitter[:, 1]`` >= 1, else its left.
+    ``jitter`` [N,2], drawn in :data:`REGION_JITTER`, scales a box's half-width and half-height; for
+    the halves, ``jitter[:, 1] - 1`` tenths of the eye distance move the cut. Boxes are axis-aligned:
+    crops are levelled on the eyes. eyes: a band across both eyes reaching past them (a paper-glasses or
+    eye-cover patch); mouth: a box round the mouth corners; upper / lower: the face above / below the
+    nose tip; side: the image's right of the nose tip when ``jitter[:, 1]`` is in the upper half of
+    :data:`REGION_JITTER`, else its left (even odds).
     """
     pts = landmarks_xy.to(torch.float32)
     eyes, nose, mouth = pts[:, :2], pts[:, 2], pts[:, 3:]
@@ -112,9 +113,10 @@ def region_masks(landmarks_xy: torch.Tensor, kind: torch.Tensor, jitter: torch.T
     eye_c, mouth_c = eyes.mean(1), mouth.mean(1)
     mouth_w = (mouth[:, 1] - mouth[:, 0]).norm(dim=-1)
     shift = (jitter[:, 1] - 1) * 0.1 * eye_gap
+    right = jitter[:, 1] >= sum(REGION_JITTER) / 2
     # centre (x, y) and half-size (w, h) of each kind, [N] each
     cx = torch.stack([eye_c[:, 0], mouth_c[:, 0], nose[:, 0], nose[:, 0],
-                      nose[:, 0] + torch.where(jitter[:, 1] >= 1, big, -big)])
+                      nose[:, 0] + torch.where(right, big, -big)])
     cy = torch.stack([eye_c[:, 1], mouth_c[:, 1] + 0.05 * eye_gap, nose[:, 1] - big + shift,
                       nose[:, 1] + big + shift, nose[:, 1]])
     hw = torch.stack([0.5 * eye_gap + 0.9 * eye_gap * jitter[:, 0], (0.5 * mouth_w + 0.35 * eye_gap) * jitter[:, 0],
