@@ -39,6 +39,8 @@ def species_arrays(samples, species: str, others: bool = False) -> tuple[np.ndar
         raise SystemExit(f"--species {species}: no such attack in this set (has: "
                          f"{', '.join(sorted(set(samples.pai[samples.is_attack == 1].tolist())))})")
     attack = (samples.pai != "") & (samples.pai != species) if others else samples.pai == species
+    if not attack.any():
+        raise SystemExit(f"--species {species} --unseen: this set has no other attack species to train against")
     keep = (samples.pai == "") | attack
     rgb, depth = samples.arrays(np.flatnonzero(keep))
     return rgb, depth, attack[keep].astype(np.float32)
@@ -166,8 +168,9 @@ def main() -> None:
           ", ".join(f"{k} {v['auc']:.3f} / {v['eer']:.1%}" for k, v in results["model"].items()), flush=True)
     rgb, depth, y = species_arrays(train, args.species, others=args.unseen)
     if args.unseen:
-        print(f"  probes train on live faces against {', '.join(sorted(set(train.pai[train.pai != ''].tolist()) - {args.species}))}"
-              f" ({int(y.sum())} attacks, {int((y == 0).sum())} live); {args.species} is unseen", flush=True)
+        seen = sorted(set(train.pai[train.pai != ""].tolist()) - {args.species})
+        print(f"  probes train on live faces against {', '.join(seen)} ({int(y.sum())} attacks, "
+              f"{int((y == 0).sum())} live); {args.species} is unseen", flush=True)
     held = {name: species_arrays(copy, args.species) for name, copy in copies.items()}
     for stream in streams:
         runs = []

@@ -16,7 +16,7 @@ from train.model.synthesis import (CANONICAL_LANDMARKS, REGION_JITTER, REGION_NA
                                    region_masks)
 from train.trainer import Batch  # noqa: E402
 
-S = 64
+S = SIZE  # the toy batches' crop size
 FACE = torch.tensor([CANONICAL_LANDMARKS])  # [1,5,2]: right eye, left eye, nose tip, mouth right, mouth left
 
 
@@ -114,7 +114,6 @@ def test_the_extra_step_sees_the_spoofs_trace_in_one_region_of_the_live_face():
     toy = toy_batch(torch.Generator().manual_seed(3), n=2)
     face = FACE.expand(2, 5, 2).clone()
     batch = Batch(toy.rgb, toy.depth, toy.label, toy.pai, landmarks_xy=face)
-    assert SIZE == S
     rng = torch.Generator()
     rng.set_state(trainer.rng.get_state())  # the step's synthesis draws, replayed below
     probe = StepProbe(trainer)

@@ -61,3 +61,6 @@ def test_unseen_mode_trains_against_every_other_species_and_leaves_the_named_one
     assert int(named.sum()) == 8 and len(named) == 104
     with pytest.raises(SystemExit, match="no such attack"):
         tool.species_arrays(samples, "silicone", others=True)
+    only_shells = samples.subset(samples.pai != "print")
+    with pytest.raises(SystemExit, match="no other attack species"):
+        tool.species_arrays(only_shells, "shell", others=True)
