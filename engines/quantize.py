@@ -53,9 +53,14 @@ INT8_TARGETS = ("tensorrt", "cpu")  # which back end the Q/DQ flavour is for (mo
 # activation range, not a back end's kernels, and the symmetric TensorRT flavour shows it too: on the
 # bundled default of 3 Dec 2026 (a CPU with VNNI) min/max ranges kept 98.05 % of 256 calibration
 # decisions fully quantised and 99.22 % with the same two parts in fp32, so both flavours keep them.
-FP32_PARTS = ("depth-entry", "depth-decoder", "decoders")
+# guard = the depth guard (docs/depth-guard.md), depth-only throughout and kept in fp32 by default for the
+# same reason wherever the graph has one (GUARD_SCOPES).
+FP32_PARTS = ("depth-entry", "depth-decoder", "decoders", "guard")
 DEFAULT_FP32_PARTS = {"cpu": ("depth-entry", "depth-decoder"), "tensorrt": ("depth-entry", "depth-decoder")}
-_PART_SCOPES = {"depth-decoder": ("/model/decoder_depth",), "decoders": ("/model/decoder_rgb", "/model/decoder_depth")}
+# a score export without the decoders traces forward_fused, whose node names lack the /model prefix
+GUARD_SCOPES = ("/model/guard/", "/guard/")
+_PART_SCOPES = {"depth-decoder": ("/model/decoder_depth",), "decoders": ("/model/decoder_rgb", "/model/decoder_depth"),
+                "guard": GUARD_SCOPES}
 
 
 class CalibrationData(Protocol):
@@ -210,7 +215,8 @@ def quantize_int8(onnx_path: str | Path, calib: CalibrationData, out_path: str |
     on CPU only; TensorRT refuses its zero points). Nodes whose names start with one of
     ``fp32_scopes`` (e.g. ``/model/decoder_rgb``) stay in fp32: a part of the graph whose 8-bit
     error moves scores too far (the trace decoders, when the score weighs the traces). ``fp32_parts``
-    names such parts from :data:`FP32_PARTS` (None = the flavour's :data:`DEFAULT_FP32_PARTS`).
+    names such parts from :data:`FP32_PARTS` (None = the flavour's :data:`DEFAULT_FP32_PARTS`, and the
+    depth guard where the graph has one).
     """
     if method not in CALIBRATION_METHODS:
         raise ConfigError(f"unknown calibration method '{method}'; use one of: {', '.join(CALIBRATION_METHODS)}")
@@ -232,7 +238,10 @@ def quantize_int8(onnx_path: str | Path, calib: CalibrationData, out_path: str |
         # Shape inference + graph fusion before quantisation: Q/DQ pairs then land on fused Conv+BN
         # nodes instead of the unfused ones (ONNX Runtime docs, "Pre-processing").
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
-        excluded = fp32_part_nodes(load_onnx(prepared).graph, parts, fp32_scopes)
+        graph = load_onnx(prepared).graph
+        if fp32_parts is None and any(n.name.startswith(GUARD_SCOPES) for n in graph.node):
+            parts = (*parts, "guard")
+        excluded = fp32_part_nodes(graph, parts, fp32_scopes)
         try:
             quantize_static(
                 str(prepared), str(out), calibration_reader(calib, limit, progress), nodes_to_exclude=excluded,

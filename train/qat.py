@@ -42,7 +42,8 @@ from train.model.layers import ConvBnAct
 QAT_TARGETS = {"cpu": (64, False), "tensorrt": (127, True)}
 # modules of SpoofTraceNet the INT8 build keeps in fp32 by default (engines.quantize.DEFAULT_FP32_PARTS):
 # depth-entry = the depth stem and first stage (nothing from colour has joined yet), depth-decoder
-FP32_MODULES = ("encoder_depth.stem", "encoder_depth.stages.0", "decoder_depth")
+# and guard = the depth guard (train/model/guard.py), depth-only throughout
+FP32_MODULES = ("encoder_depth.stem", "encoder_depth.stages.0", "decoder_depth", "guard")
 RANGE_MOMENTUM = 0.9  # running min/max of activations (torch.ao's MovingAverageMinMaxObserver uses 0.99 over longer runs)
 
 

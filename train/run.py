@@ -60,6 +60,7 @@ class TrainJob:
     colour_blind_weight: float | None = None  # TrainConfig.colour_blind_weight; None: 0 (off)
     partial_fraction: float | None = None  # TrainConfig.partial_fraction; None: 0 (off)
     qat: str | None = None  # TrainConfig.qat (train.qat); None: off
+    depth_guard: bool | None = None  # ModelConfig.depth_guard; None: off (with --init: as that checkpoint)
     ema_decay: float | None = None  # ship a moving average of the weights (TrainConfig.ema_decay); None/0: the last step's
     modalities: tuple[str, ...] | None = None  # None: rgb + depth
     protocol: str = ""  # applied to synthetic sets: grandtest or LOO_<species>
@@ -216,7 +217,10 @@ def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | N
     """
     from calibration.metrics import area_under_curve, equal_error_rate, scored_set
     from calibration.scoring import scored
+    from train.model.guard import GUARD_OFFSET_OFF
 
+    if model.guard is not None:  # the guard's place is chosen last, against the threshold; until then it is off
+        model.set_guard_offset(GUARD_OFFSET_OFF)
     fused, energy = score_components(model, dev)
     attack = dev.is_attack.astype(bool)
     clean = {a: equal_error_rate(scored_set(fused + a * energy, attack, dev.pai)).eer for a in ALPHA_GRID}
@@ -234,9 +238,46 @@ def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | N
     model.set_alpha(best)
     choice = scored(dev, fused + best * energy).choose_threshold(target)  # the path calibrate threshold takes
     report = choice.report.to_json()
+    if model.guard is not None:
+        report = place_guard(model, dev, fused + best * energy, float(choice.threshold))
     report["alpha_rule"] = {"dev_eer": {str(a): clean[a] for a in ALPHA_GRID},
                             "perturbed_dev": {str(a): dict(zip(("eer", "neg_auc"), robust[a])) for a in ALPHA_GRID}}
     return best, float(choice.threshold), report
+
+
+def place_guard(model, dev: SampleSet, scores: np.ndarray, threshold: float) -> dict:
+    """Set the depth guard's offset so that it refuses :data:`~train.model.guard.GUARD_LIVE_SHARE` of
+    ``dev``'s live faces on its own: ``offset = threshold - q``, ``q`` their guard scores' quantile at
+    1 - that share. Returns the dev report of the guarded score at ``threshold``, with the guard's line.
+
+    ``scores`` are the network's scores on ``dev`` without the guard. The guard and the network then
+    decide as an OR at ``threshold``; a later ``calibrate threshold`` moves the guard's line with it.
+    """
+    import torch
+
+    from calibration.scoring import score_in_batches, scored
+    from edge.errors import DatasetError
+    from train.model.guard import GUARD_LIVE_SHARE
+
+    live = dev.is_attack == 0
+    if not live.any():
+        raise DatasetError("the dev set has no live faces: the depth guard's line is drawn on them; use another --dev-dataset")
+    model.eval()
+    with torch.no_grad():
+        guard = score_in_batches(lambda rgb, depth: model.guard_scores(torch.from_numpy(depth)).numpy(), dev, 64)
+    # just above the live face at that rank: at most the share is refused, however few the dev live faces
+    line = float(np.nextafter(np.quantile(guard[live], 1.0 - GUARD_LIVE_SHARE, method="higher"), np.inf))
+    model.set_guard_offset(threshold - line)
+    guarded = np.maximum(scores, guard - line + threshold)
+    report = scored(dev, guarded).report_at(threshold).to_json()
+    attack = ~live
+    report["depth_guard"] = {
+        "live_share": GUARD_LIVE_SHARE, "line": line, "offset": threshold - line,
+        "dev_live_refused_by_guard": float(np.mean(guard[live] >= line)),
+        "dev_attacks_only_the_guard_caught": int(np.sum(attack & (scores < threshold) & (guard >= line))),
+        "dev_attacks": int(attack.sum()),
+    }
+    return report
 
 
 def refuse_calibrating_on_training_rows(spec: str) -> None:
@@ -262,13 +303,55 @@ def initial_model(model_config, job: TrainJob):
 
     if job.init is None:
         return build_model(model_config)
-    model, info = load_checkpoint(job.init, expect=model_config)
+    _, info = load_checkpoint(job.init)
+    if info.model_config.depth_guard and not model_config.depth_guard:
+        raise ModelError(f"--init {job.init} has a depth guard and this run would drop it; add --depth-guard")
+    if model_config.depth_guard and not info.model_config.depth_guard:
+        model = with_new_guard(job.init, model_config)
+    else:
+        model, info = load_checkpoint(job.init, expect=model_config)
     job = job.for_new_run()
     if tuple(info.modalities) != tuple(job.modalities):
         raise ModelError(f"--init {job.init} was trained on {'+'.join(info.modalities)}, this run trains on "
                          f"{'+'.join(job.modalities)}; use a checkpoint with the same streams")
     log.info("weights from %s (%s, %d steps)", job.init, info.preset, info.step)
     return model.train()
+
+
+def with_new_guard(path: Path, model_config):
+    """The weights at ``path`` (a network without a depth guard, of ``model_config`` otherwise) in a
+    network of ``model_config`` whose depth guard starts fresh (its score is off until calibration)."""
+    from edge.errors import ModelError
+    from train.checkpoint import load_checkpoint
+    from train.model.network import build_model
+
+    old, _ = load_checkpoint(path, expect=dataclasses.replace(model_config, depth_guard=False))
+    model = build_model(model_config)
+    missing, unexpected = model.load_state_dict(old.state_dict(), strict=False)
+    if unexpected or not all(k.startswith("guard.") or k == "guard_offset" for k in missing):
+        raise ModelError(f"--init {path}: weights do not fit the '{model_config.name}' architecture; use another checkpoint")
+    log.info("depth guard added to the weights from %s; it trains from scratch", path)
+    return model
+
+
+def run_model_config(job: TrainJob):
+    """The architecture a new run builds: the preset's, with the depth guard when asked for or when
+    ``--init``'s checkpoint has one."""
+    from train.checkpoint import load_checkpoint
+    from train.model.presets import get_preset
+
+    config = get_preset(job.preset)
+    guard = job.depth_guard
+    if guard is None and job.init is not None and Path(job.init).is_file():
+        guard = load_checkpoint(job.init)[1].model_config.depth_guard
+    return dataclasses.replace(config, depth_guard=bool(guard))
+
+
+def _init_has_guard(job: TrainJob) -> bool:
+    """Whether ``--init``'s checkpoint brings a trained depth guard (False without --init)."""
+    from train.checkpoint import load_checkpoint
+
+    return job.init is not None and load_checkpoint(job.init)[1].model_config.depth_guard
 
 
 def resumed_job(job: TrainJob, last: Path):
@@ -293,7 +376,8 @@ def resumed_job(job: TrainJob, last: Path):
               ("--ema", job.ema_decay, kept.ema_decay), ("--augment", job.augment, kept.augment),
               ("--species-mix", job.species_mix, kept.species_mix),
               ("--colour-blind", job.colour_blind_weight, kept.colour_blind_weight),
-              ("--partial", job.partial_fraction, kept.partial_fraction), ("--qat", job.qat, kept.qat))
+              ("--partial", job.partial_fraction, kept.partial_fraction), ("--qat", job.qat, kept.qat),
+              ("--depth-guard", job.depth_guard, info.model_config.depth_guard))
     for flag, asked, value in checks:
         if asked is not None and asked != value:
             raise ConfigError(f"{flag} {asked}: the run in {job.out_dir} trains with {flag} {value}; resume with "
@@ -306,17 +390,17 @@ def resumed_job(job: TrainJob, last: Path):
                               learning_rate=kept.learning_rate, ema_decay=kept.ema_decay, augment=kept.augment,
                               species_mix=kept.species_mix, colour_blind_weight=kept.colour_blind_weight,
                               partial_fraction=kept.partial_fraction, qat=kept.qat,
-                              modalities=streams)
+                              depth_guard=info.model_config.depth_guard, modalities=streams)
     return job, info.model_config
 
 
 def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None = None,
-                 on_frame: Callable[[str, int, int], None] | None = None) -> TrainSummary:
+                 on_frame: Callable[[str, int, int], None] | None = None,
+                 on_warmup: Callable[[int, int, float], None] | None = None) -> TrainSummary:
     import torch
 
     from train.species_mix import HARD_EVERY, DifficultyProbe, SpeciesMix, torch_scorer
     from train.model.objective import TrainConfig
-    from train.model.presets import get_preset
     from train import distributed
     from train.trainer import CHECKPOINT_NAME, Trainer, seed_everything
 
@@ -332,7 +416,7 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
     last = out / CHECKPOINT_NAME
     resuming = job.resume and last.is_file()
     job, model_config = resumed_job(job, last) if resuming else (job.for_new_run(), None)
-    model_config = model_config or get_preset(job.preset)
+    model_config = model_config or run_model_config(job)
     preprocess = PreprocessConfig(size_px=model_config.input_size_px)
     out.mkdir(parents=True, exist_ok=True)
     train_spec = "+".join(part + (f"#{job.protocol}" if job.protocol and "#" not in part else "")
@@ -366,13 +450,22 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
         trainer = Trainer(initial_model(model_config, job), model_config, train_config, out,
                           preprocess=preprocess.to_metadata(), context=context, device=device)
     rank = context.rank if context is not None else 0
+    augment = AUGMENTS[trainer.config.augment]
+    if not resuming and model_config.depth_guard and not _init_has_guard(job):
+        from train.guard_warmup import WARMUP_BATCH, warm_up_guard
+
+        # a fresh guard trains alone first (train/guard_warmup.py); its batches have their own seed, so
+        # the rest of the run sees the batches a run without the guard would
+        warm_up_guard(trainer.model, balanced_batches(train_set, WARMUP_BATCH, job.seed + 104729 + 7919 * rank,
+                                                      compound_fraction=augment.compound,
+                                                      eyeglasses_fraction=augment.eyeglasses, flat_fraction=augment.flat),
+                      on_step=on_warmup)
     mix = probe = None
     if trainer.config.species_mix == "hard":
         probe = DifficultyProbe(train_set, job.seed)
         mix = SpeciesMix(probe.species)  # sorted, as balanced_batches orders them
         mix.set_difficulty(probe.difficulty(torch_scorer(trainer.model)))  # a resumed or fine-tuned run starts informed
         log.info("species mix at step %d: %s", trainer.step, mix.as_dict())
-    augment = AUGMENTS[trainer.config.augment]
     batches = balanced_batches(train_set, trainer.config.batch_size, job.seed + trainer.step + 7919 * rank,
                                compound_fraction=augment.compound, mix=mix, eyeglasses_fraction=augment.eyeglasses,
                                flat_fraction=augment.flat)

@@ -27,6 +27,7 @@ from edge.errors import ModelError
 from train import distributed
 from train.checkpoint import CheckpointExtra, load_checkpoint, load_trainer_state, save_checkpoint
 from train.model.discriminator import build_critics
+from train.model.guard import GUARD_LR_SCALE, guard_loss
 from train.model.network import SpoofTraceNet, TrainingView
 from train.model.objective import (
     LossTerms,
@@ -144,6 +145,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _parameter_groups(model: SpoofTraceNet, learning_rate: float) -> list[dict]:
+    """The generator's parameters; a depth guard's in a group of its own at :data:`GUARD_LR_SCALE` times the rate."""
+    if model.guard is None:
+        return [{"params": list(model.parameters())}]
+    guard = {id(p) for p in model.guard.parameters()}
+    return [{"params": [p for p in model.parameters() if id(p) not in guard]},
+            {"params": list(model.guard.parameters()), "lr": learning_rate * GUARD_LR_SCALE}]
+
+
 def _scalar(value: torch.Tensor) -> float:
     return float(value.detach())
 
@@ -219,7 +229,8 @@ class Trainer:
             self.generator_pass = TrainingView(self.model)
             self.critic_pass = self.critics
         betas = tuple(train_config.adam_betas)
-        self.generator_optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.learning_rate, betas=betas)
+        self.generator_optimizer = torch.optim.Adam(_parameter_groups(self.model, train_config.learning_rate),
+                                                    lr=train_config.learning_rate, betas=betas)
         # the shipped weights: an exponential moving average of the generator's parameters (buffers are not
         # averaged; the run recomputes batch-norm statistics for the weights it ships)
         self.average: torch.optim.swa_utils.AveragedModel | None = None
@@ -328,7 +339,11 @@ class Trainer:
         regularisation = (trace_regularisation(out.trace_rgb, labels, cfg)
                           + w_depth * trace_regularisation(out.trace_depth, labels, cfg))
         generator = cfg.esr_weight * esr + cfg.adversarial_weight * adversarial + regularisation
-        self._check_finite(step, {"esr": esr, "adversarial": adversarial, "regularisation": regularisation})
+        terms = {"esr": esr, "adversarial": adversarial, "regularisation": regularisation}
+        if out.guard is not None:  # the depth guard's own loss: its parameters take no other gradient
+            terms["guard"] = guard_loss(out.guard, labels)
+            generator = generator + terms["guard"]
+        self._check_finite(step, terms)
         self.generator_optimizer.zero_grad(set_to_none=True)
         generator.backward()
         self.generator_optimizer.step()
@@ -345,6 +360,8 @@ class Trainer:
         pixel = (masked_mean(per_sample((out2.trace_rgb - target_rgb).abs()), usable)
                  + w_depth * masked_mean(per_sample((out2.trace_depth - target_depth).abs()), usable))
         extra = cfg.extra_esr_weight * extra_esr + cfg.pixel_weight * pixel
+        if out2.guard is not None:  # the guard learns from real batches only; weight 0 keeps DDP's every-parameter rule
+            extra = extra + 0.0 * out2.guard.sum()
         self._check_finite(step, {"extra_esr": extra_esr, "pixel": pixel})
         self.generator_optimizer.zero_grad(set_to_none=True)
         extra.backward()
@@ -378,6 +395,7 @@ class Trainer:
             generator=_scalar(generator), esr=_scalar(esr), adversarial=_scalar(adversarial),
             regularisation=_scalar(regularisation), extra=_scalar(extra), pixel=_scalar(pixel),
             extra_esr=_scalar(extra_esr), discriminator=d_value, blind=blind_value,
+            guard=_scalar(terms["guard"]) if "guard" in terms else math.nan,
         )
         for sink in self.sinks:
             sink.write(step, losses.as_row())
@@ -397,6 +415,8 @@ class Trainer:
             out = self._generator(grey, depth)
         blind = esr_loss(out.spoof_map, labels) + cfg.depth_weight * esr_loss(out.esr_depth, labels)
         unused = out.esr_rgb.sum() + out.trace_rgb.sum() + out.trace_depth.sum()
+        if out.guard is not None:
+            unused = unused + out.guard.sum()
         self._check_finite(step, {"blind": blind})
         self.generator_optimizer.zero_grad(set_to_none=True)
         (cfg.esr_weight * cfg.colour_blind_weight * blind + 0.0 * unused).backward()

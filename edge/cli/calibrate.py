@@ -82,7 +82,8 @@ def int8(
                               "compiles; cpu: uint8 activations, fastest on ONNX Runtime CPU (docs/int8.md)."),
     keep_fp32: str | None = typer.Option(None, "--keep-fp32", help="Parts left in fp32, comma-separated: "
                                          "depth-entry (the depth stream before it meets colour), depth-decoder, "
-                                         "decoders; or none. Default: depth-entry,depth-decoder (docs/int8.md)."),
+                                         "decoders, guard (the depth guard, docs/depth-guard.md); or none. Default: depth-entry,depth-decoder, "
+                                         "and guard where the model has one (docs/int8.md)."),
 ) -> None:
     """Quantise to INT8 (Q/DQ) and accept it only past the accuracy gate."""
     from calibration.calibset import load_calibration_set

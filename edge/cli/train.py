@@ -66,8 +66,14 @@ def train(
                               help="Ship an exponential moving average of the weights with this decay (0.99 "
                                    "averages about the last 100 steps; 0, the default, = the last step's weights). "
                                    "Kept in checkpoints, so --resume continues it."),
+    depth_guard: bool | None = typer.Option(None, "--depth-guard/--no-depth-guard",
+                                            help="Add a small depth-only network beside the two streams whose "
+                                                 "attack call colour cannot overrule: the score is the larger of "
+                                                 "the network's and the guard's, placed so that the guard alone "
+                                                 "refuses 0.5 % of the dev live faces (docs/depth-guard.md). "
+                                                 "Default: off, or as --init's checkpoint. Kept in checkpoints."),
     rgb_only: bool = typer.Option(False, "--rgb-only", help="Ablation: train without the depth stream."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt with its own preset, batch, seed, learning rate, average, camera realism, species mix, colour-blind weight, partial share and QAT (an option given that differs is refused)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt with its own preset, batch, seed, learning rate, average, camera realism, species mix, colour-blind weight, partial share, QAT and depth guard (an option given that differs is refused)."),
     init: Path = typer.Option(None, "--init", exists=True, dir_okay=False,
                               help="Start from this checkpoint's weights (fine-tuning, e.g. the bundled "
                                    "engines/models/edge-synthetic.pt): same preset, fresh optimiser, step 0."),
@@ -101,13 +107,15 @@ def train(
     if init is not None and resume:
         raise ConfigError("give --init (start a new run from a checkpoint) or --resume (continue OUT/last.pt), "
                           "not both")
+    if rgb_only and depth_guard:
+        raise ConfigError("--depth-guard reads the depth stream: it cannot run with --rgb-only (leave one out)")
     if rgb_only and colour_blind:
         # TrainConfig refuses it too; said here before minutes of preprocessing
         raise ConfigError("--colour-blind trains the depth stream: it cannot run with --rgb-only (leave one out)")
     check_detector(detector)
     job = TrainJob(preset=preset, dataset=dataset, dev_dataset=dev_dataset, out_dir=out, steps=steps, batch_size=batch,
                    seed=seed, learning_rate=lr, ema_decay=ema, augment=augment, species_mix=species_mix, colour_blind_weight=colour_blind,
-                   partial_fraction=partial, qat=qat, modalities=("rgb",) if rgb_only else None,
+                   partial_fraction=partial, qat=qat, depth_guard=depth_guard, modalities=("rgb",) if rgb_only else None,
                    resume=resume, init=init, cache_dir=cache_dir, detector=detector, model_dir=model_dir, threads=threads)
     with named_bars(info=True) as report:
         def on_frame(split: str, i: int, n: int) -> None:
@@ -116,7 +124,10 @@ def train(
         def on_step(step: int, total: int, losses: dict) -> None:
             report("train", step, total, info=" ".join(f"{k}={v:.3g}" for k, v in list(losses.items())[:3]))
 
-        summary = run_training(job, on_step=on_step, on_frame=on_frame)
+        def on_warmup(step: int, total: int, loss: float) -> None:
+            report("depth guard warm-up", step, total, info=f"loss={loss:.3g}")
+
+        summary = run_training(job, on_step=on_step, on_frame=on_frame, on_warmup=on_warmup)
     r = summary.dev_report
     if not r:  # a non-zero rank of a distributed run: rank 0 reports
         return

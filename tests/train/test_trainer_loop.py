@@ -182,6 +182,7 @@ def _paper_step(size: int, colour_blind: float = 0.0) -> None:
     losses = result.losses.as_row()
     if not colour_blind:
         assert math.isnan(losses.pop("blind"))  # off: the step did not run, and says so
+    assert math.isnan(losses.pop("guard"))  # no depth guard in the preset
     assert all(math.isfinite(v) for v in losses.values())
     assert not torch.equal(before, flat_weights(trainer.model))
     summary = summarise_preset("paper")

@@ -22,6 +22,7 @@ from train.model.generator import (
     TraceElements,
     compose_trace,
 )
+from train.model.guard import GUARD_OFFSET_OFF, DepthGuard
 from train.model.layers import RgbYuvInput
 from train.model.presets import ModelConfig
 
@@ -57,6 +58,7 @@ class TrainOutputs(NamedTuple):
     live_depth: torch.Tensor  # depth - trace_depth
     esr_rgb: torch.Tensor  # [N,1,S/8,S/8] per-stream ESR map
     esr_depth: torch.Tensor  # [N,1,S/8,S/8]
+    guard: torch.Tensor | None = None  # [N,1,S/16,S/16] depth guard logits (None without a guard)
 
 
 class SpoofTraceNet(nn.Module):
@@ -64,7 +66,8 @@ class SpoofTraceNet(nn.Module):
 
     Buffers stored with the weights: ``alpha`` (trace weight in the score, set by calibration) and
     ``depth_enabled`` (1 for RGB-D, 0 for the RGB-only ablation: the depth input and the depth
-    trace are multiplied by it, so the graph, its inputs and its cost stay identical).
+    trace are multiplied by it, so the graph, its inputs and its cost stay identical), and with
+    ``config.depth_guard`` the guard's ``guard_offset`` (set by calibration, :meth:`set_guard_offset`).
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -85,6 +88,9 @@ class SpoofTraceNet(nn.Module):
         self.aggregation = CrossModalAggregation(config)
         self.register_buffer("alpha", torch.tensor(float(config.alpha_init)))
         self.register_buffer("depth_enabled", torch.tensor(1.0))
+        self.guard = DepthGuard() if config.depth_guard else None
+        if self.guard is not None:
+            self.register_buffer("guard_offset", torch.tensor(GUARD_OFFSET_OFF))
 
     # -- configuration -------------------------------------------------------------------------
     def set_alpha(self, alpha: float) -> None:
@@ -98,6 +104,25 @@ class SpoofTraceNet(nn.Module):
         if tuple(modalities) not in (("rgb", "depth"), ("rgb",)):
             raise ValueError(f"modalities must be ('rgb', 'depth') or ('rgb',), got {modalities}")
         self.depth_enabled.fill_(1.0 if "depth" in modalities else 0.0)
+
+    def set_guard_offset(self, offset: float) -> None:
+        """The depth guard's place in the score: ``max(score, guard + offset)`` (train.model.guard)."""
+        if self.guard is None:
+            raise ValueError("this network has no depth guard")
+        self.guard_offset.fill_(float(offset))
+
+    def guard_scores(self, depth: torch.Tensor) -> torch.Tensor:
+        """The depth guard's own score ``[N]`` in [0, 1] (what calibration places against the threshold)."""
+        if self.guard is None:
+            raise ValueError("this network has no depth guard")
+        return DepthGuard.score(self.guard(depth * self.depth_enabled))
+
+    def _guarded(self, score: torch.Tensor, depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``score``, raised to the depth guard's offset score where that is higher; and the guard's logits."""
+        if self.guard is None:
+            return score, None
+        logits = self.guard(depth)
+        return torch.maximum(score, DepthGuard.score(logits) + self.guard_offset), logits
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -140,8 +165,8 @@ class SpoofTraceNet(nn.Module):
         trace_depth = compose_trace(elements_depth, depth) * self.depth_enabled
         hidden_rgb, hidden_depth, fused = self._fused_map(feats_rgb, feats_depth)
         trace_energy = trace_rgb.abs().mean(dim=(1, 2, 3)) + trace_depth.abs().mean(dim=(1, 2, 3))
-        score = fused.mean(dim=(1, 2, 3)) + self.alpha * trace_energy
-        return depth, elements_rgb, elements_depth, trace_rgb, trace_depth, hidden_rgb, hidden_depth, fused, score
+        score, guard = self._guarded(fused.mean(dim=(1, 2, 3)) + self.alpha * trace_energy, depth)
+        return depth, elements_rgb, elements_depth, trace_rgb, trace_depth, hidden_rgb, hidden_depth, fused, score, guard
 
     @property
     def score_needs_traces(self) -> bool:
@@ -156,16 +181,17 @@ class SpoofTraceNet(nn.Module):
         eager runner call this instead of ``forward`` after checking :attr:`score_needs_traces`
         (outside tracing, so an export has no decoder in its graph at all).
         """
-        _, feats_rgb, feats_depth = self._encode(rgb, depth)
+        depth, feats_rgb, feats_depth = self._encode(rgb, depth)
         _, _, fused = self._fused_map(feats_rgb, feats_depth)
-        return ScoreOutputs(fused.mean(dim=(1, 2, 3)), fused)
+        score, _ = self._guarded(fused.mean(dim=(1, 2, 3)), depth)
+        return ScoreOutputs(score, fused)
 
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> ModelOutputs:
-        _, _, _, trace_rgb, trace_depth, _, _, fused, score = self._streams(rgb, depth)
+        _, _, _, trace_rgb, trace_depth, _, _, fused, score, _ = self._streams(rgb, depth)
         return ModelOutputs(score, fused, trace_rgb, trace_depth)
 
     def forward_train(self, rgb: torch.Tensor, depth: torch.Tensor) -> TrainOutputs:
-        depth, el_rgb, el_depth, trace_rgb, trace_depth, h_rgb, h_depth, fused, score = self._streams(rgb, depth)
+        depth, el_rgb, el_depth, trace_rgb, trace_depth, h_rgb, h_depth, fused, score, guard = self._streams(rgb, depth)
         return TrainOutputs(
             score=score,
             spoof_map=fused,
@@ -177,6 +203,7 @@ class SpoofTraceNet(nn.Module):
             live_depth=depth - trace_depth,
             esr_rgb=self.esr_rgb.head(h_rgb),
             esr_depth=self.esr_depth.head(h_depth),
+            guard=guard,
         )
 
 

@@ -115,6 +115,7 @@ class LossTerms:
     extra_esr: float
     discriminator: float
     blind: float = float("nan")  # the colour-blind step's ESR loss (nan when the step is off)
+    guard: float = float("nan")  # the depth guard's logistic loss (nan without a guard)
 
     def as_row(self) -> dict[str, float]:
         return asdict(self)

@@ -36,6 +36,8 @@ class ModelConfig:
     discriminator_scales: int
     alpha_init: float = 0.0
     activation: str = "prelu"  # "relu" where INT8 inference speed matters (see layers.ConvBnAct)
+    # a depth-only guard beside the two streams, OR-ed into the score (train.model.guard; docs/depth-guard.md)
+    depth_guard: bool = False
 
     def __post_init__(self) -> None:
         if self.input_size_px <= 0 or self.input_size_px % 8:

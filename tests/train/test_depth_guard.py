@@ -1,0 +1,288 @@
+"""The depth guard (``ModelConfig.depth_guard``, ``edgefas train --depth-guard``): a depth-only network
+whose attack call the colour stream cannot overrule, OR-ed into the score at a line drawn on dev live faces."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training needs torch (edgefas[train])")
+
+from test_trainer_loop import SIZE, small_config, toy_batch  # noqa: E402
+from edge.datasets.sampleset import DEPTH_SCALE, SampleSet  # noqa: E402
+from edge.errors import ModelError  # noqa: E402
+from train.model import TrainConfig  # noqa: E402
+from train.model.guard import GUARD_LIVE_SHARE, GUARD_LR_SCALE, GUARD_OFFSET_OFF, guard_loss  # noqa: E402
+from train.model.network import build_model  # noqa: E402
+from train.trainer import Trainer, seed_everything  # noqa: E402
+
+
+def guarded_config():
+    return dataclasses.replace(small_config(), depth_guard=True)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+
+
+def inputs(n: int = 4, seed: int = 1):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, SIZE, SIZE, generator=gen), torch.rand(n, 1, SIZE, SIZE, generator=gen)
+
+
+def test_the_presets_have_no_guard_and_their_score_is_the_fused_maps_mean():
+    model = build_model(small_config()).eval()
+    assert model.guard is None and not any(k.startswith("guard") for k in model.state_dict())
+    rgb, depth = inputs()
+    with torch.no_grad():
+        out = model.forward_fused(rgb, depth)
+    torch.testing.assert_close(out.score, out.spoof_map.mean(dim=(1, 2, 3)))
+
+
+def test_a_guard_raises_no_score_until_calibration_places_it():
+    model = build_model(guarded_config()).eval()
+    assert float(model.guard_offset) == GUARD_OFFSET_OFF
+    rgb, depth = inputs()
+    with torch.no_grad():
+        out = model.forward_fused(rgb, depth)
+        assert bool((model.guard_scores(depth) > 0).all())  # the guard does have something to say
+    torch.testing.assert_close(out.score, out.spoof_map.mean(dim=(1, 2, 3)))
+
+
+@pytest.mark.parametrize("offset", [-0.3, 0.0, 0.6])
+def test_the_score_is_the_larger_of_the_network_and_the_placed_guard(offset):
+    model = build_model(guarded_config()).eval()
+    model.set_guard_offset(offset)
+    rgb, depth = inputs()
+    with torch.no_grad():
+        fused = model.forward_fused(rgb, depth)
+        full = model(rgb, depth)
+        train = model.forward_train(rgb, depth)
+        expected = torch.maximum(fused.spoof_map.mean(dim=(1, 2, 3)), model.guard_scores(depth) + offset)
+    torch.testing.assert_close(fused.score, expected)
+    torch.testing.assert_close(full.score, expected)  # alpha 0: the traces add nothing
+    torch.testing.assert_close(train.score, expected)
+    if offset == 0.6:  # the guard's probabilities are about 0.5: it decides every one of these
+        assert bool((fused.score > fused.spoof_map.mean(dim=(1, 2, 3)) + 0.5).all())
+
+
+def test_the_guard_learns_from_its_own_loss_alone_and_colour_reaches_none_of_it():
+    model = build_model(guarded_config()).train()
+    rgb, depth = inputs()
+    out = model.forward_train(rgb, depth)
+    guard_loss(out.guard, torch.tensor([0.0, 1.0, 0.0, 1.0])).backward()
+    guard = {id(p) for p in model.guard.parameters()}
+    assert all(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in model.guard.parameters())
+    assert all(p.grad is None for p in model.parameters() if id(p) not in guard)
+    model.zero_grad(set_to_none=True)
+    out = model.forward_train(rgb.requires_grad_(True), depth)
+    out.guard.sum().backward()
+    assert rgb.grad is None  # no path from colour into the guard
+
+
+def test_a_guard_trains_at_its_own_rate_and_learns_flat_depth_from_a_face():
+    """The toy attacks have flat depth, the toy faces a bump: the guard alone must tell them apart after
+    a few dozen steps (its labels inverted, it ranks them the other way)."""
+    config = guarded_config()
+    train_config = TrainConfig(batch_size=4, seed=5, learning_rate=1e-4)
+    seed_everything(train_config.seed)
+    trainer = Trainer(build_model(config), config, train_config)
+    groups = trainer.generator_optimizer.param_groups
+    assert [g["lr"] for g in groups] == [pytest.approx(1e-4), pytest.approx(1e-4 * GUARD_LR_SCALE)]
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in trainer.model.guard.parameters()}
+    gen = torch.Generator().manual_seed(11)
+    losses = [trainer.train_step(toy_batch(gen, n=4)).losses.guard for _ in range(30)]
+    assert all(np.isfinite(losses)) and np.mean(losses[-5:]) < np.mean(losses[:5])
+    model = trainer.model.eval()
+    test = toy_batch(torch.Generator().manual_seed(99), n=8)
+    with torch.no_grad():
+        scores = model.guard_scores(test.depth).numpy()
+    live, attack = scores[test.label.numpy() == 0], scores[test.label.numpy() == 1]
+    assert attack.min() > live.max(), (live, attack)
+
+
+def test_the_warm_up_trains_the_guard_alone_and_moves_nothing_else():
+    from train.guard_warmup import warm_up_guard
+
+    model = build_model(guarded_config()).eval()
+    guard = {id(p) for p in model.guard.parameters()}
+    before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("guard")}
+    gen = torch.Generator().manual_seed(21)
+    seen = []
+    losses = warm_up_guard(model, iter(lambda: toy_batch(gen, n=8), None), steps=40,
+                           on_step=lambda i, n, loss: seen.append((i, n)))
+    assert seen[0] == (1, 40) and seen[-1] == (40, 40) and len(losses) == 40
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+    for key, value in model.state_dict().items():
+        if key in before:
+            torch.testing.assert_close(value, before[key], msg=key)
+    assert not model.guard.training and all(id(p) in guard for p in model.guard.parameters())
+    test = toy_batch(torch.Generator().manual_seed(98), n=8)
+    with torch.no_grad():
+        scores = model.guard_scores(test.depth).numpy()
+    assert scores[test.label.numpy() == 1].min() > scores[test.label.numpy() == 0].max()
+
+
+def test_a_non_finite_warm_up_loss_is_a_one_line_error():
+    from train.guard_warmup import warm_up_guard
+
+    model = build_model(guarded_config())
+    bad = toy_batch(torch.Generator().manual_seed(1), n=4)
+    bad.depth[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ModelError, match="warm-up diverged at step 1"):
+        warm_up_guard(model, iter([bad]), steps=1)
+
+
+def _dev_set(n_live: int = 400, n_attack: int = 40, seed: int = 0) -> SampleSet:
+    rng = np.random.default_rng(seed)
+    n = n_live + n_attack
+    is_attack = np.r_[np.zeros(n_live), np.ones(n_attack)].astype(np.int8)
+    depth = rng.random((n, 1, SIZE, SIZE)).astype(np.float32)
+    return SampleSet(rng.integers(0, 256, (n, 3, SIZE, SIZE), dtype=np.uint8),
+                     np.rint(depth * DEPTH_SCALE).astype(np.uint16), is_attack,
+                     np.where(is_attack == 1, "print", ""), np.array([f"s{i % 7}" for i in range(n)]),
+                     np.full(n, ""))
+
+
+def test_calibration_places_the_guard_to_refuse_at_most_its_share_of_dev_live_faces():
+    from train.run import place_guard
+
+    model = build_model(guarded_config()).eval()
+    with torch.no_grad():  # spread the untrained guard's scores out
+        model.guard.head.weight.mul_(40.0)
+    dev = _dev_set()
+    threshold = 0.5
+    network = np.where(dev.is_attack == 1, 0.9, 0.1)  # the network alone refuses no live face
+    network[-5:] = 0.2  # and misses five attacks
+    report = place_guard(model, dev, network, threshold)
+    info = report["depth_guard"]
+    assert float(model.guard_offset) == pytest.approx(info["offset"]) == pytest.approx(threshold - info["line"])
+    with torch.no_grad():
+        guard = model.guard_scores(torch.from_numpy(dev.depth.astype(np.float32) / DEPTH_SCALE)).numpy()
+    live = dev.is_attack == 0
+    assert len(np.unique(guard[live])) > 300  # the line falls between distinct scores
+    refused = int(np.sum(guard[live] >= info["line"]))
+    assert 1 <= refused <= GUARD_LIVE_SHARE * live.sum()
+    assert info["dev_live_refused_by_guard"] == pytest.approx(refused / live.sum())
+    assert report["bpcer"] == pytest.approx(refused / live.sum())  # the OR: the guard's refusals are the door's
+    caught_late = int(np.sum(guard[-5:] >= info["line"]))
+    assert info["dev_attacks_only_the_guard_caught"] == caught_late
+
+
+def test_calibration_refuses_a_dev_set_without_live_faces():
+    from edge.errors import DatasetError
+    from train.run import place_guard
+
+    dev = _dev_set(n_live=0, n_attack=6)
+    with pytest.raises(DatasetError, match="no live faces"):
+        place_guard(build_model(guarded_config()).eval(), dev, np.ones(6), 0.5)
+
+
+def _saved(tmp_path, config, name="init.pt"):
+    from train.checkpoint import save_checkpoint
+
+    torch.manual_seed(3)
+    model = build_model(config)
+    path = tmp_path / name
+    save_checkpoint(path, model, config, TrainConfig(batch_size=2), 10)
+    return path, model
+
+
+def test_init_from_a_checkpoint_without_a_guard_keeps_its_weights_and_adds_a_fresh_guard(tmp_path):
+    from train.run import TrainJob, initial_model, run_model_config
+
+    path, old = _saved(tmp_path, small_config())
+    job = TrainJob(preset="edge", init=path, depth_guard=True)
+    config = dataclasses.replace(run_model_config(job), name=small_config().name, input_size_px=SIZE)
+    assert config.depth_guard
+    model = initial_model(config, job)
+    kept = old.state_dict()
+    for key, value in model.state_dict().items():
+        if key.startswith("guard"):
+            continue
+        torch.testing.assert_close(value, kept[key], msg=key)
+    assert model.guard is not None and float(model.guard_offset) == GUARD_OFFSET_OFF
+
+
+def test_init_keeps_a_checkpoints_guard_unless_told_to_drop_it_which_is_refused(tmp_path):
+    from train.run import TrainJob, initial_model, run_model_config
+
+    path, _ = _saved(tmp_path, guarded_config())
+    assert run_model_config(TrainJob(preset="edge", init=path)).depth_guard
+    assert not run_model_config(TrainJob(preset="edge")).depth_guard
+    with pytest.raises(ModelError, match="--depth-guard"):
+        initial_model(small_config(), TrainJob(preset="edge", init=path, depth_guard=False))
+
+
+def test_resume_refuses_a_different_guard_choice(tmp_path):
+    from edge.errors import ConfigError
+    from train.run import TrainJob, resumed_job
+
+    path, _ = _saved(tmp_path, guarded_config(), "last.pt")
+    job, config = resumed_job(TrainJob(out_dir=tmp_path, resume=True), path)
+    assert job.depth_guard and config.depth_guard
+    with pytest.raises(ConfigError, match="--depth-guard"):
+        resumed_job(TrainJob(out_dir=tmp_path, resume=True, depth_guard=False), path)
+
+
+def test_a_guarded_model_exports_with_its_guard_in_the_score(tmp_path):
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    pytest.importorskip("onnx", reason="the training extra (onnx) is not installed")
+    from edge.face.preprocess import PreprocessConfig
+    from engines.export import export_module
+    from engines.metadata import ModelMetadata
+
+    config = guarded_config()
+    model = build_model(config).eval()
+    model.set_guard_offset(0.45)
+    meta = ModelMetadata(preprocess=PreprocessConfig(size_px=SIZE).to_metadata(), input_size=SIZE,
+                         preset=config.name, threshold=0.5)
+    path = export_module(model, tmp_path / "guarded.onnx", meta, "score").onnx_path
+    rgb, depth = inputs(3, seed=4)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    score = session.run(["score"], {"rgb": rgb.numpy(), "depth": depth.numpy()})[0]
+    with torch.no_grad():
+        expected = torch.maximum(model.forward_fused(rgb, depth).spoof_map.mean(dim=(1, 2, 3)),
+                                 model.guard_scores(depth) + 0.45).numpy()
+    np.testing.assert_allclose(score, expected, atol=1e-4)
+    assert bool((score > 0.9).all())  # the guard (about 0.5 + 0.45) set these scores
+
+
+def test_the_int8_build_keeps_a_guard_in_fp32_by_default(tmp_path):
+    """The guard reads depth alone, like the depth entry the INT8 build keeps in fp32 (docs/int8.md): by
+    default its convolutions keep fp32 weights; asked for no fp32 parts, they are quantised."""
+    onnx = pytest.importorskip("onnx", reason="the training extra (onnx) is not installed")
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    from calibration.calibset import CalibItem, build_calibration_set, load_calibration_set, save_calibration_set
+    from edge.face.preprocess import PreprocessConfig
+    from engines.export import export_module
+    from engines.metadata import ModelMetadata
+    from engines.quantize import GUARD_SCOPES, quantize_int8
+
+    config = guarded_config()
+    model = build_model(config).eval()
+    model.set_guard_offset(0.2)
+    contract = PreprocessConfig(size_px=SIZE).to_metadata()
+    meta = ModelMetadata(preprocess=contract, input_size=SIZE, preset=config.name, threshold=0.5)
+    fp32 = export_module(model, tmp_path / "guarded.onnx", meta, "score").onnx_path
+    rgb, depth = inputs(16, seed=8)
+    items = (CalibItem(r, d) for r, d in zip(rgb.numpy(), depth.numpy()))
+    calib = load_calibration_set(save_calibration_set(build_calibration_set(items, 16, "test", contract),
+                                                      tmp_path / "calib.npz"))
+
+    def guard_convs_quantised(path) -> list[bool]:
+        graph = onnx.load(str(path)).graph
+        producers = {o: n for n in graph.node for o in n.output}
+        convs = [n for n in graph.node if n.op_type == "Conv" and n.name.startswith(GUARD_SCOPES)]
+        assert len(convs) == 5  # four stages and the head
+        return [producers.get(n.input[1]) is not None and producers[n.input[1]].op_type == "DequantizeLinear"
+                for n in convs]
+
+    kept = quantize_int8(fp32, calib, tmp_path / "kept.onnx", target="cpu")
+    assert "guard" in kept.fp32_parts and not any(guard_convs_quantised(kept.onnx_path))
+    bare = quantize_int8(fp32, calib, tmp_path / "bare.onnx", target="cpu", fp32_parts=())
+    assert all(guard_convs_quantised(bare.onnx_path))
