@@ -1,12 +1,11 @@
-"""The depth guard's warm-up: a fresh guard trained alone before the run's first step.
+"""The depth guard's training: a fresh guard trained alone before the run's first step.
 
-Inside a fine-tune the guard sees one batch of eight a step, and 400 steps leave it near chance
-(its loss about 0.6 where chance is 0.69: docs/depth-guard.md). On its own the guard is a small
-network (about a tenth of the score graph's compute) and cheap to train: :data:`WARMUP_STEPS` balanced
-batches of :data:`WARMUP_BATCH` with the run's camera realism, the recipe the depth probe
-(``tools/stream_probe.py``) showed to carry to unseen species. Only the guard's weights move; the
-rest of the network is untouched, and the joint fine-tune continues from there.
-"""
+The guard (train/model/guard.py) is a small network (42 MMACs at 128 px) and cheap to train on its
+own: :data:`WARMUP_STEPS` balanced batches of :data:`WARMUP_BATCH` with the run's camera realism but
+no added eyeglasses, the recipe the depth probe (``tools/stream_probe.py``) showed to carry to unseen
+species. Only the guard's weights move; in the joint steps that follow it is frozen. Trained jointly
+instead, one batch of eight a step with real eyeglasses on a quarter of the faces, it stayed near
+chance and missed unseen paper glasses (docs/depth-guard.md)."""
 
 from __future__ import annotations
 

@@ -452,14 +452,14 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
     rank = context.rank if context is not None else 0
     augment = AUGMENTS[trainer.config.augment]
     if not resuming and model_config.depth_guard and not _init_has_guard(job):
-        from train.guard_warmup import WARMUP_BATCH, warm_up_guard
+        from train import guard_warmup
 
-        # a fresh guard trains alone first (train/guard_warmup.py); its batches have their own seed, so
-        # the rest of the run sees the batches a run without the guard would
-        warm_up_guard(trainer.model, balanced_batches(train_set, WARMUP_BATCH, job.seed + 104729 + 7919 * rank,
-                                                      compound_fraction=augment.compound,
-                                                      eyeglasses_fraction=augment.eyeglasses, flat_fraction=augment.flat),
-                      on_step=on_warmup)
+        # a fresh guard trains alone first (train/guard_warmup.py), on batches of their own seed: so
+        # the rest of the run sees the batches a run without the guard would; the guard's have the run's
+        # camera realism but no added eyeglasses (docs/depth-guard.md)
+        warmup = balanced_batches(train_set, guard_warmup.WARMUP_BATCH, job.seed + 104729 + 7919 * rank,
+                                  compound_fraction=augment.compound, flat_fraction=augment.flat)
+        guard_warmup.warm_up_guard(trainer.model, warmup, guard_warmup.WARMUP_STEPS, on_step=on_warmup)
     mix = probe = None
     if trainer.config.species_mix == "hard":
         probe = DifficultyProbe(train_set, job.seed)

@@ -84,25 +84,29 @@ def test_the_guard_learns_from_its_own_loss_alone_and_colour_reaches_none_of_it(
     assert rgb.grad is None  # no path from colour into the guard
 
 
-def test_a_guard_trains_at_its_own_rate_and_learns_flat_depth_from_a_face():
-    """The toy attacks have flat depth, the toy faces a bump: the guard alone must tell them apart after
-    a few dozen steps (its labels inverted, it ranks them the other way)."""
+def test_the_joint_steps_leave_the_guard_as_its_warm_up_made_it():
+    """The guard trains in its warm-up only: in the joint steps (whose batches may put real eyeglasses on
+    live faces) its learning rate is 0 and its weights do not move, while the rest of the network learns;
+    its loss is still reported."""
+    from test_trainer_loop import flat_weights
+
     config = guarded_config()
     train_config = TrainConfig(batch_size=4, seed=5, learning_rate=1e-4)
     seed_everything(train_config.seed)
     trainer = Trainer(build_model(config), config, train_config)
     groups = trainer.generator_optimizer.param_groups
-    assert [g["lr"] for g in groups] == [pytest.approx(1e-4), pytest.approx(1e-4 * GUARD_LR_SCALE)]
+    assert GUARD_LR_SCALE == 0.0
+    assert [g["lr"] for g in groups] == [pytest.approx(1e-4), 0.0]
     assert {id(p) for p in groups[1]["params"]} == {id(p) for p in trainer.model.guard.parameters()}
+    def guard_weights():  # parameters only: batch norm's running statistics follow every train-mode pass
+        return torch.cat([p.detach().flatten() for p in trainer.model.guard.parameters()])
+
+    guard_before, rest_before = guard_weights(), flat_weights(trainer.model)
     gen = torch.Generator().manual_seed(11)
-    losses = [trainer.train_step(toy_batch(gen, n=4)).losses.guard for _ in range(30)]
-    assert all(np.isfinite(losses)) and np.mean(losses[-5:]) < np.mean(losses[:5])
-    model = trainer.model.eval()
-    test = toy_batch(torch.Generator().manual_seed(99), n=8)
-    with torch.no_grad():
-        scores = model.guard_scores(test.depth).numpy()
-    live, attack = scores[test.label.numpy() == 0], scores[test.label.numpy() == 1]
-    assert attack.min() > live.max(), (live, attack)
+    losses = [trainer.train_step(toy_batch(gen, n=4)).losses.guard for _ in range(3)]
+    assert all(np.isfinite(losses))
+    assert torch.equal(guard_weights(), guard_before)
+    assert not torch.equal(flat_weights(trainer.model), rest_before)
 
 
 def test_the_warm_up_trains_the_guard_alone_and_moves_nothing_else():

@@ -222,3 +222,37 @@ def test_colour_blind_with_rgb_only_is_refused_before_any_data_is_read(tmp_path)
     message = str(result.exception)
     assert "--colour-blind" in message and "--rgb-only" in message and "\n" not in message
     assert not cache.exists() and not (tmp_path / "run").exists()
+
+
+def test_depth_guard_run_warms_the_guard_up_without_eyeglasses_and_places_it(run_dir, tmp_path, shared_data,
+                                                                               monkeypatch):
+    """`train --depth-guard --augment glasses`: the guard's warm-up batches carry no added eyeglasses while
+    the run's do; the checkpoint has the guard, and the dev report its line. With --rgb-only it is refused."""
+    import train.guard_warmup as guard_warmup
+    import train.run as run
+    from train.checkpoint import load_checkpoint
+
+    monkeypatch.setattr(guard_warmup, "WARMUP_STEPS", 3)
+    monkeypatch.setattr(guard_warmup, "WARMUP_BATCH", 4)
+    calls = []
+    real = run.balanced_batches
+
+    def spy(samples, batch_size, seed, **kwargs):
+        calls.append((batch_size, kwargs.get("eyeglasses_fraction", 0.0)))
+        return real(samples, batch_size, seed, **kwargs)
+
+    monkeypatch.setattr(run, "balanced_batches", spy)
+    folder, cache = tmp_path / "guarded", run_dir[1]
+    base = ["train", "--dataset", "synthetic:16", "--out", str(folder), "--threads", "1", "--batch", "4",
+            "--cache-dir", str(cache), "--detector", "yunet", "--model-dir", str(shared_data / "models")]
+    result = CliRunner().invoke(app, [*base, "--steps", "1", "--depth-guard", "--augment", "glasses"])
+    assert result.exit_code == 0, result.output
+    assert calls[:2] == [(4, 0.0), (4, 0.25)], calls  # the warm-up's batches first, then the run's
+    model, info = load_checkpoint(folder / "model.pt")
+    assert info.model_config.depth_guard and model.guard is not None
+    guard = json.loads((folder / "summary.json").read_text())["dev_report"]["depth_guard"]
+    assert guard["live_share"] == 0.005 and float(model.guard_offset) == pytest.approx(guard["offset"])
+    result = CliRunner().invoke(app, [*base, "--steps", "1", "--rgb-only", "--depth-guard",
+                                      "--out", str(tmp_path / "rgb")])
+    assert result.exit_code != 0 and isinstance(result.exception, EdgefasError), result.output
+    assert "--depth-guard" in str(result.exception) and not (tmp_path / "rgb").exists()

@@ -5,7 +5,8 @@ trains on colour is enough; its depth path then leaves a cue unused that a depth
 learns from the same species and carries to ones it has not seen (paper glasses, the wrapped print:
 docs/depth-guard.md). The guard reads the depth crop alone: four conv + BatchNorm + ReLU + 2x2
 max-pool stages, then a 1x1 conv to a map at 1/16 of the input, trained per location towards the
-label with a logistic loss. Its score is the mean of the map's probabilities.
+label with a logistic loss (alone, before the run: train/guard_warmup.py). Its score is the mean of
+the map's probabilities.
 
 The network's score is then ``max(score, guard + guard_offset)`` (:class:`~train.model.network.SpoofTraceNet`):
 with ``guard_offset = threshold - q`` (``q`` the guard's score that only a share
@@ -23,9 +24,10 @@ GUARD_CHANNELS: tuple[int, int, int, int] = (16, 32, 48, 64)
 # share of dev live faces the guard alone may refuse: its line is at their 99.5th percentile, so it adds
 # about half a point of owners refused (docs/depth-guard.md measures 0.16-0.5 points on the test people)
 GUARD_LIVE_SHARE = 0.005
-# the guard trains from scratch inside a fine-tune of the rest: its parameters take this many times the
-# run's learning rate (a small network, 1e-3 where the fine-tune runs at 1e-4)
-GUARD_LR_SCALE = 10.0
+# the guard trains in its warm-up (train/guard_warmup.py) and is frozen in the joint steps: its parameters
+# take this many times the run's learning rate there. Trained jointly (10x) on the run's batches, which
+# put real eyeglasses on a quarter of the faces, it missed unseen paper glasses (docs/depth-guard.md)
+GUARD_LR_SCALE = 0.0
 # offset before calibration: the guard's score is in [0, 1], so it cannot reach a score above -1
 GUARD_OFFSET_OFF = -2.0
 
