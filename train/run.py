@@ -219,7 +219,8 @@ def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | N
     from calibration.scoring import scored
     from train.model.guard import GUARD_OFFSET_OFF
 
-    if model.guard is not None:  # the guard's place is chosen last, against the threshold; until then it is off
+    guarded = getattr(model, "guard", None) is not None
+    if guarded:  # the guard's place is chosen last, against the threshold; until then it is off
         model.set_guard_offset(GUARD_OFFSET_OFF)
     fused, energy = score_components(model, dev)
     attack = dev.is_attack.astype(bool)
@@ -238,7 +239,7 @@ def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | N
     model.set_alpha(best)
     choice = scored(dev, fused + best * energy).choose_threshold(target)  # the path calibrate threshold takes
     report = choice.report.to_json()
-    if model.guard is not None:
+    if guarded:
         report = place_guard(model, dev, fused + best * energy, float(choice.threshold))
     report["alpha_rule"] = {"dev_eer": {str(a): clean[a] for a in ALPHA_GRID},
                             "perturbed_dev": {str(a): dict(zip(("eer", "neg_auc"), robust[a])) for a in ALPHA_GRID}}

@@ -372,4 +372,5 @@ def test_probe_sees_every_pass_of_a_step(step):
     assert len(probe.critics["generator"]) == 1 and len(probe.critics["discriminator"]) == 1
     losses = dataclasses.asdict(result.losses)
     assert np.isnan(losses.pop("blind"))  # the colour-blind step is off by default: no third pass, no number
+    assert np.isnan(losses.pop("guard"))  # no depth guard in the preset: no guard loss
     assert all(np.isfinite(v) for v in losses.values())
