@@ -331,7 +331,7 @@ def with_new_guard(path: Path, model_config):
     missing, unexpected = model.load_state_dict(old.state_dict(), strict=False)
     if unexpected or not all(k.startswith("guard.") or k == "guard_offset" for k in missing):
         raise ModelError(f"--init {path}: weights do not fit the '{model_config.name}' architecture; use another checkpoint")
-    log.info("depth guard added to the weights from %s; it trains from scratch", path)
+    log.info("depth guard added to the weights from %s; it is warmed up before the first step", path)
     return model
 
 
@@ -377,8 +377,11 @@ def resumed_job(job: TrainJob, last: Path):
               ("--ema", job.ema_decay, kept.ema_decay), ("--augment", job.augment, kept.augment),
               ("--species-mix", job.species_mix, kept.species_mix),
               ("--colour-blind", job.colour_blind_weight, kept.colour_blind_weight),
-              ("--partial", job.partial_fraction, kept.partial_fraction), ("--qat", job.qat, kept.qat),
-              ("--depth-guard", job.depth_guard, info.model_config.depth_guard))
+              ("--partial", job.partial_fraction, kept.partial_fraction), ("--qat", job.qat, kept.qat))
+    if job.depth_guard is not None and job.depth_guard != info.model_config.depth_guard:
+        asked, has = ("--depth-guard", "no depth guard") if job.depth_guard else ("--no-depth-guard", "a depth guard")
+        raise ConfigError(f"{asked}: the run in {job.out_dir} has {has}; resume without {asked}, or start a new "
+                          f"run with --init {last}")
     for flag, asked, value in checks:
         if asked is not None and asked != value:
             raise ConfigError(f"{flag} {asked}: the run in {job.out_dir} trains with {flag} {value}; resume with "

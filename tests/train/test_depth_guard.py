@@ -43,6 +43,15 @@ def test_the_presets_have_no_guard_and_their_score_is_the_fused_maps_mean():
     torch.testing.assert_close(out.score, out.spoof_map.mean(dim=(1, 2, 3)))
 
 
+def test_the_config_names_the_guard_only_when_there_is_one():
+    from train.model.presets import ModelConfig
+
+    assert "depth_guard" not in small_config().to_dict()  # older edgefas still read a model without one
+    assert guarded_config().to_dict()["depth_guard"] is True
+    assert ModelConfig.from_dict(guarded_config().to_dict()) == guarded_config()
+    assert ModelConfig.from_dict(small_config().to_dict()) == small_config()
+
+
 def test_a_guard_raises_no_score_until_calibration_places_it():
     model = build_model(guarded_config()).eval()
     assert float(model.guard_offset) == GUARD_OFFSET_OFF
@@ -229,8 +238,11 @@ def test_resume_refuses_a_different_guard_choice(tmp_path):
     path, _ = _saved(tmp_path, guarded_config(), "last.pt")
     job, config = resumed_job(TrainJob(out_dir=tmp_path, resume=True), path)
     assert job.depth_guard and config.depth_guard
-    with pytest.raises(ConfigError, match="--depth-guard"):
+    with pytest.raises(ConfigError, match="^--no-depth-guard: the run in .* has a depth guard; resume without"):
         resumed_job(TrainJob(out_dir=tmp_path, resume=True, depth_guard=False), path)
+    plain, _ = _saved(tmp_path, small_config(), "plain.pt")
+    with pytest.raises(ConfigError, match="^--depth-guard: the run in .* has no depth guard"):
+        resumed_job(TrainJob(out_dir=tmp_path, resume=True, depth_guard=True), plain)
 
 
 def test_a_guarded_model_exports_with_its_guard_in_the_score(tmp_path):

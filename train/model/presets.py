@@ -55,6 +55,8 @@ class ModelConfig:
         for key, value in data.items():
             if isinstance(value, tuple):
                 data[key] = list(value)
+        if not self.depth_guard:  # written only when on: a model without one stays readable by older edgefas
+            del data["depth_guard"]
         return data
 
     @classmethod
