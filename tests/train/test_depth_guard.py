@@ -303,23 +303,3 @@ def test_the_int8_build_keeps_a_guard_in_fp32_by_default(tmp_path):
     bare = quantize_int8(fp32, calib, tmp_path / "bare.onnx", target="cpu", fp32_parts=())
     assert all(guard_convs_quantised(bare.onnx_path))
 
-
-def test_a_guarded_run_resumes_exactly_where_a_straight_run_would_be(tmp_path):
-    """The guard's own parameter group (and its Adam state) survives the checkpoint."""
-    from test_trainer_loop import batches, flat_weights
-
-    def trainer(run_dir=None):
-        train_config = TrainConfig(batch_size=4, seed=7, learning_rate=1e-3)
-        seed_everything(train_config.seed)
-        return Trainer(build_model(guarded_config()), guarded_config(), train_config, run_dir)
-
-    data = batches(3, 4)
-    straight = trainer()
-    straight.fit(data, steps=4)
-    first = trainer(tmp_path / "a")
-    first.fit(data[:2], steps=2)
-    resumed = Trainer.resume(tmp_path / "a" / "last.pt", tmp_path / "a")
-    assert resumed.model.guard is not None and len(resumed.generator_optimizer.param_groups) == 2
-    resumed.fit(data[2:], steps=4)
-    torch.testing.assert_close(flat_weights(resumed.model.guard), flat_weights(straight.model.guard))
-    torch.testing.assert_close(flat_weights(resumed.model), flat_weights(straight.model))

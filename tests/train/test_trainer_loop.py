@@ -54,8 +54,8 @@ def batches(seed: int, count: int) -> list[Batch]:
     return [toy_batch(gen) for _ in range(count)]
 
 
-def new_trainer(run_dir=None, **overrides) -> Trainer:
-    config = small_config()
+def new_trainer(run_dir=None, config=None, **overrides) -> Trainer:
+    config = config or small_config()
     train_config = TrainConfig(**{"batch_size": 4, "seed": 7, "learning_rate": 1e-3, **overrides})
     seed_everything(train_config.seed)
     return Trainer(build_model(config), config, train_config, run_dir)
@@ -132,17 +132,21 @@ def test_checkpoint_round_trip_and_wrong_preset_refusal(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
-def test_resume_continues_exactly_where_a_straight_run_would_be(tmp_path):
+@pytest.mark.parametrize("guard", [False, True], ids=["plain", "depth-guard"])
+def test_resume_continues_exactly_where_a_straight_run_would_be(tmp_path, guard):
+    """With a depth guard too: its own parameter group (and Adam state) survives the checkpoint."""
+    config = dataclasses.replace(small_config(), depth_guard=guard)
     data = batches(3, 4)
-    straight = new_trainer()
+    straight = new_trainer(config=config)
     straight.fit(data, steps=4)
-    first = new_trainer(tmp_path / "a")
+    first = new_trainer(tmp_path / "a", config=config)
     first.fit(data[:2], steps=2)
     resumed = Trainer.resume(tmp_path / "a" / "last.pt", tmp_path / "a")
-    assert resumed.step == 2
+    assert resumed.step == 2 and (resumed.model.guard is not None) == guard
+    assert len(resumed.generator_optimizer.param_groups) == (2 if guard else 1)
     resumed.fit(data[2:], steps=4)
     torch.testing.assert_close(flat_weights(resumed.model), flat_weights(straight.model))
-    again = new_trainer()
+    again = new_trainer(config=config)
     again.fit(data, steps=4)
     assert torch.equal(flat_weights(again.model), flat_weights(straight.model))  # seeded determinism
     with (tmp_path / "a" / "metrics.csv").open() as handle:
