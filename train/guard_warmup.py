@@ -34,8 +34,9 @@ def warm_up_guard(model, batches: Iterator, steps: int = WARMUP_STEPS,
     guard = model.guard
     if guard is None:
         raise ValueError("this network has no depth guard to warm up")
-    was_training = guard.training
+    was_training, had_grad = guard.training, [p.requires_grad for p in guard.parameters()]
     guard.train()
+    guard.requires_grad_(True)  # a trainer freezes it for the joint steps
     optimizer = torch.optim.AdamW(guard.parameters(), lr=WARMUP_LR, weight_decay=1e-3)
     enabled = model.depth_enabled
     losses: list[float] = []
@@ -56,4 +57,6 @@ def warm_up_guard(model, batches: Iterator, steps: int = WARMUP_STEPS,
             log.info("depth guard warm-up %d/%d: loss %.3f (mean of the last 100 %.3f)", step, steps,
                      losses[-1], float(np.mean(losses[-100:])))
     guard.train(was_training)
+    for p, flag in zip(guard.parameters(), had_grad):
+        p.requires_grad_(flag)
     return losses

@@ -304,13 +304,14 @@ def initial_model(model_config, job: TrainJob):
 
     if job.init is None:
         return build_model(model_config)
-    _, info = load_checkpoint(job.init)
-    if info.model_config.depth_guard and not model_config.depth_guard:
+    model, info = load_checkpoint(job.init)
+    has_guard = info.model_config.depth_guard
+    if has_guard and not model_config.depth_guard:
         raise ModelError(f"--init {job.init} has a depth guard and this run would drop it; add --depth-guard")
-    if model_config.depth_guard and not info.model_config.depth_guard:
-        model = with_new_guard(job.init, model_config)
-    else:
-        model, info = load_checkpoint(job.init, expect=model_config)
+    if info.model_config != dataclasses.replace(model_config, depth_guard=has_guard):
+        load_checkpoint(job.init, expect=model_config)  # another architecture: its one-line refusal
+    if model_config.depth_guard and not has_guard:
+        model = with_new_guard(model, model_config, job.init)
     job = job.for_new_run()
     if tuple(info.modalities) != tuple(job.modalities):
         raise ModelError(f"--init {job.init} was trained on {'+'.join(info.modalities)}, this run trains on "
@@ -319,14 +320,13 @@ def initial_model(model_config, job: TrainJob):
     return model.train()
 
 
-def with_new_guard(path: Path, model_config):
-    """The weights at ``path`` (a network without a depth guard, of ``model_config`` otherwise) in a
-    network of ``model_config`` whose depth guard starts fresh (its score is off until calibration)."""
+def with_new_guard(old, model_config, path: Path):
+    """The weights of ``old`` (a network without a depth guard, of ``model_config`` otherwise, loaded from
+    ``path``) in a network of ``model_config`` whose depth guard starts fresh (its score is off until
+    calibration)."""
     from edge.errors import ModelError
-    from train.checkpoint import load_checkpoint
     from train.model.network import build_model
 
-    old, _ = load_checkpoint(path, expect=dataclasses.replace(model_config, depth_guard=False))
     model = build_model(model_config)
     missing, unexpected = model.load_state_dict(old.state_dict(), strict=False)
     if unexpected or not all(k.startswith("guard.") or k == "guard_offset" for k in missing):
@@ -335,24 +335,22 @@ def with_new_guard(path: Path, model_config):
     return model
 
 
-def run_model_config(job: TrainJob):
+def run_model_config(job: TrainJob, init_guard: bool | None = None):
     """The architecture a new run builds: the preset's, with the depth guard when asked for or when
-    ``--init``'s checkpoint has one."""
-    from train.checkpoint import load_checkpoint
+    ``--init``'s checkpoint has one (``init_guard``: whether it has, when already known)."""
     from train.model.presets import get_preset
 
-    config = get_preset(job.preset)
     guard = job.depth_guard
-    if guard is None and job.init is not None and Path(job.init).is_file():
-        guard = load_checkpoint(job.init)[1].model_config.depth_guard
-    return dataclasses.replace(config, depth_guard=bool(guard))
+    if guard is None:
+        guard = _init_has_guard(job) if init_guard is None else init_guard
+    return dataclasses.replace(get_preset(job.preset), depth_guard=bool(guard))
 
 
 def _init_has_guard(job: TrainJob) -> bool:
     """Whether ``--init``'s checkpoint brings a trained depth guard (False without --init)."""
     from train.checkpoint import load_checkpoint
 
-    return job.init is not None and load_checkpoint(job.init)[1].model_config.depth_guard
+    return job.init is not None and Path(job.init).is_file() and load_checkpoint(job.init)[1].model_config.depth_guard
 
 
 def resumed_job(job: TrainJob, last: Path):
@@ -420,7 +418,8 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
     last = out / CHECKPOINT_NAME
     resuming = job.resume and last.is_file()
     job, model_config = resumed_job(job, last) if resuming else (job.for_new_run(), None)
-    model_config = model_config or run_model_config(job)
+    init_guard = not resuming and _init_has_guard(job)  # --init's checkpoint read once for this
+    model_config = model_config or run_model_config(job, init_guard)
     preprocess = PreprocessConfig(size_px=model_config.input_size_px)
     out.mkdir(parents=True, exist_ok=True)
     train_spec = "+".join(part + (f"#{job.protocol}" if job.protocol and "#" not in part else "")
@@ -455,7 +454,7 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
                           preprocess=preprocess.to_metadata(), context=context, device=device)
     rank = context.rank if context is not None else 0
     augment = AUGMENTS[trainer.config.augment]
-    if not resuming and model_config.depth_guard and not _init_has_guard(job):
+    if not resuming and model_config.depth_guard and not init_guard:
         from train import guard_warmup
 
         # a fresh guard trains alone first (train/guard_warmup.py), on batches of their own seed: so

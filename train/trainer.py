@@ -27,7 +27,7 @@ from edge.errors import ModelError
 from train import distributed
 from train.checkpoint import CheckpointExtra, load_checkpoint, load_trainer_state, save_checkpoint
 from train.model.discriminator import build_critics
-from train.model.guard import GUARD_LR_SCALE, guard_loss
+from train.model.guard import guard_loss
 from train.model.network import SpoofTraceNet, TrainingView
 from train.model.objective import (
     LossTerms,
@@ -145,15 +145,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _parameter_groups(model: SpoofTraceNet, learning_rate: float) -> list[dict]:
-    """The generator's parameters; a depth guard's in a group of its own at :data:`GUARD_LR_SCALE` times the rate."""
-    if model.guard is None:
-        return [{"params": list(model.parameters())}]
-    guard = {id(p) for p in model.guard.parameters()}
-    return [{"params": [p for p in model.parameters() if id(p) not in guard]},
-            {"params": list(model.guard.parameters()), "lr": learning_rate * GUARD_LR_SCALE}]
-
-
 def _scalar(value: torch.Tensor) -> float:
     return float(value.detach())
 
@@ -217,6 +208,12 @@ class Trainer:
         self.device = torch.device(device)
         self.step = 0
         model.set_modalities(train_config.modalities)
+        # a depth guard trains in its own warm-up (train/guard_warmup.py) and is frozen here: no gradient, not
+        # in the optimiser (before DistributedDataParallel wraps the model, which then leaves them out too). Trained
+        # jointly on the run's batches, which put real eyeglasses on a quarter of the faces, it missed unseen
+        # paper glasses (docs/depth-guard.md)
+        if model.guard is not None:
+            model.guard.requires_grad_(False)
         self.model = model.to(self.device).train()
         self.critics = build_critics(model_config).to(self.device).train()
         rank = context.rank if context else 0
@@ -229,7 +226,7 @@ class Trainer:
             self.generator_pass = TrainingView(self.model)
             self.critic_pass = self.critics
         betas = tuple(train_config.adam_betas)
-        self.generator_optimizer = torch.optim.Adam(_parameter_groups(self.model, train_config.learning_rate),
+        self.generator_optimizer = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad],
                                                     lr=train_config.learning_rate, betas=betas)
         # the shipped weights: an exponential moving average of the generator's parameters (buffers are not
         # averaged; the run recomputes batch-norm statistics for the weights it ships)
@@ -340,9 +337,8 @@ class Trainer:
                           + w_depth * trace_regularisation(out.trace_depth, labels, cfg))
         generator = cfg.esr_weight * esr + cfg.adversarial_weight * adversarial + regularisation
         terms = {"esr": esr, "adversarial": adversarial, "regularisation": regularisation}
-        if out.guard is not None:  # the depth guard's own loss: its parameters take no other gradient
+        if out.guard is not None:  # the frozen depth guard's loss, reported (and checked) only
             terms["guard"] = guard_loss(out.guard, labels)
-            generator = generator + terms["guard"]
         self._check_finite(step, terms)
         self.generator_optimizer.zero_grad(set_to_none=True)
         generator.backward()
@@ -360,8 +356,6 @@ class Trainer:
         pixel = (masked_mean(per_sample((out2.trace_rgb - target_rgb).abs()), usable)
                  + w_depth * masked_mean(per_sample((out2.trace_depth - target_depth).abs()), usable))
         extra = cfg.extra_esr_weight * extra_esr + cfg.pixel_weight * pixel
-        if out2.guard is not None:  # the guard learns from real batches only; weight 0 keeps DDP's every-parameter rule
-            extra = extra + 0.0 * out2.guard.sum()
         self._check_finite(step, {"extra_esr": extra_esr, "pixel": pixel})
         self.generator_optimizer.zero_grad(set_to_none=True)
         extra.backward()
@@ -415,8 +409,6 @@ class Trainer:
             out = self._generator(grey, depth)
         blind = esr_loss(out.spoof_map, labels) + cfg.depth_weight * esr_loss(out.esr_depth, labels)
         unused = out.esr_rgb.sum() + out.trace_rgb.sum() + out.trace_depth.sum()
-        if out.guard is not None:
-            unused = unused + out.guard.sum()
         self._check_finite(step, {"blind": blind})
         self.generator_optimizer.zero_grad(set_to_none=True)
         (cfg.esr_weight * cfg.colour_blind_weight * blind + 0.0 * unused).backward()

@@ -14,7 +14,7 @@ from test_trainer_loop import SIZE, small_config, toy_batch  # noqa: E402
 from edge.datasets.sampleset import DEPTH_SCALE, SampleSet  # noqa: E402
 from edge.errors import ModelError  # noqa: E402
 from train.model import TrainConfig  # noqa: E402
-from train.model.guard import GUARD_LIVE_SHARE, GUARD_LR_SCALE, GUARD_OFFSET_OFF, guard_loss  # noqa: E402
+from train.model.guard import GUARD_LIVE_SHARE, GUARD_OFFSET_OFF, guard_loss  # noqa: E402
 from train.model.network import build_model  # noqa: E402
 from train.trainer import Trainer, seed_everything  # noqa: E402
 
@@ -95,18 +95,19 @@ def test_the_guard_learns_from_its_own_loss_alone_and_colour_reaches_none_of_it(
 
 def test_the_joint_steps_leave_the_guard_as_its_warm_up_made_it():
     """The guard trains in its warm-up only: in the joint steps (whose batches may put real eyeglasses on
-    live faces) its learning rate is 0 and its weights do not move, while the rest of the network learns;
-    its loss is still reported."""
+    live faces) it takes no gradient and is not in the optimiser, and its weights do not move, while the
+    rest of the network learns; its loss is still reported."""
     from test_trainer_loop import flat_weights
 
     config = guarded_config()
     train_config = TrainConfig(batch_size=4, seed=5, learning_rate=1e-4)
     seed_everything(train_config.seed)
     trainer = Trainer(build_model(config), config, train_config)
-    groups = trainer.generator_optimizer.param_groups
-    assert GUARD_LR_SCALE == 0.0
-    assert [g["lr"] for g in groups] == [pytest.approx(1e-4), 0.0]
-    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in trainer.model.guard.parameters()}
+    optimised = {id(p) for g in trainer.generator_optimizer.param_groups for p in g["params"]}
+    guard = {id(p) for p in trainer.model.guard.parameters()}
+    assert not optimised & guard and optimised == {id(p) for p in trainer.model.parameters()} - guard
+    assert not any(p.requires_grad for p in trainer.model.guard.parameters())
+
     def guard_weights():  # parameters only: batch norm's running statistics follow every train-mode pass
         return torch.cat([p.detach().flatten() for p in trainer.model.guard.parameters()])
 
@@ -122,6 +123,7 @@ def test_the_warm_up_trains_the_guard_alone_and_moves_nothing_else():
     from train.guard_warmup import warm_up_guard
 
     model = build_model(guarded_config()).eval()
+    model.guard.requires_grad_(False)  # as a trainer leaves it: the warm-up trains it all the same
     guard = {id(p) for p in model.guard.parameters()}
     before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("guard")}
     gen = torch.Generator().manual_seed(21)
@@ -134,6 +136,7 @@ def test_the_warm_up_trains_the_guard_alone_and_moves_nothing_else():
         if key in before:
             torch.testing.assert_close(value, before[key], msg=key)
     assert not model.guard.training and all(id(p) in guard for p in model.guard.parameters())
+    assert not any(p.requires_grad for p in model.guard.parameters())  # left frozen, as it was found
     test = toy_batch(torch.Generator().manual_seed(98), n=8)
     with torch.no_grad():
         scores = model.guard_scores(test.depth).numpy()

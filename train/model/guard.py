@@ -24,10 +24,6 @@ GUARD_CHANNELS: tuple[int, int, int, int] = (16, 32, 48, 64)
 # share of dev live faces the guard alone may refuse: its line is at their 99.5th percentile, so it adds
 # about half a point of owners refused (docs/depth-guard.md measures 0.16-0.5 points on the test people)
 GUARD_LIVE_SHARE = 0.005
-# the guard trains in its warm-up (train/guard_warmup.py) and is frozen in the joint steps: its parameters
-# take this many times the run's learning rate there. Trained jointly (10x) on the run's batches, which
-# put real eyeglasses on a quarter of the faces, it missed unseen paper glasses (docs/depth-guard.md)
-GUARD_LR_SCALE = 0.0
 # offset before calibration: the guard's score is in [0, 1], so it cannot reach a score above -1
 GUARD_OFFSET_OFF = -2.0
 
