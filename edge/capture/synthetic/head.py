@@ -59,7 +59,11 @@ class HeadShape:
             nose_protrusion=rng.uniform(0.016, 0.022),
             mouth_y=rng.uniform(0.042, 0.050),
             mouth_half_width=rng.uniform(0.021, 0.026),
-            head_depth=rng.uniform(0.045, 0.056),
+            # 60-75 mm puts the face's sides where the photo world's real head meshes have them (MediaPipe's
+            # canonical face, three ICT light-stage scans): 51-56 mm behind the nose tip at two pupil
+            # distances from the midline on the eye line, 77-83 mm at the face's edge. At 45-56 mm they
+            # were 7-20 mm too near, a flatter head than any real one (docs/experiments.md, 5 Dec 2026)
+            head_depth=rng.uniform(0.060, 0.075),
             skin_bgr=tuple(np.clip(skin, 0, 1).tolist()),
             hair_bgr=tuple(HAIR_BGR[rng.integers(len(HAIR_BGR))].tolist()),
             iris_bgr=tuple(IRIS_BGR[rng.integers(len(IRIS_BGR))].tolist()),
