@@ -60,7 +60,7 @@ def test_procedural_heads_curve_back_at_the_sides_as_real_head_meshes_do(shared_
     """The procedural head's sides against the photo world's four real meshes (MediaPipe's canonical
     face, three ICT light-stage scans): a head too flat there (as the world was before 5 Dec 2026) is
     a live face no real person has, and a depth-only network learns two kinds of live face."""
-    from edge.capture.photo.lift import HEADS, head_shape
+    from edge.capture.photo.lift import HEADS, _nearest, head_shape
     from edge.capture.synthetic import head as procedural
 
     real = []
@@ -69,9 +69,8 @@ def test_procedural_heads_curve_back_at_the_sides_as_real_head_meshes_do(shared_
         v = mesh.vertices_m
 
         def z_at(p, v=v):  # inverse-distance mean of the three nearest vertices
-            d = np.linalg.norm(v[None, :, :2] - p[:, None, :], axis=2)
-            idx = np.argsort(d, axis=1)[:, :3]
-            w = 1.0 / (np.take_along_axis(d, idx, axis=1) + 1e-5)
+            d, idx = _nearest(p, v[:, :2], 3)
+            w = 1.0 / (d + 1e-5)
             return (v[idx, 2] * w).sum(axis=1) / w.sum(axis=1)
 
         real.append(_behind_nose_mm(z_at, mesh.landmarks_m()))
@@ -86,9 +85,7 @@ def test_procedural_heads_curve_back_at_the_sides_as_real_head_meshes_do(shared_
         landmarks[2, :2] = x.flat[h.argmin()], y.flat[h.argmin()]  # the nose tip: the nearest point
 
         def z_at(p, h=h):
-            col = ((p[:, 0] + procedural.HALF_W) * procedural.PX_PER_M).astype(int)
-            row = ((p[:, 1] + procedural.HALF_H) * procedural.PX_PER_M).astype(int)
-            return h[row, col]
+            return np.array([h[row, col] for col, row in (procedural._to_px(px, py) for px, py in p)])
 
         ours.append(_behind_nose_mm(z_at, landmarks))
     mean = np.mean(ours, axis=0)
