@@ -45,7 +45,7 @@ class FaceTruth:
 
     box_xyxy: tuple[float, float, float, float]  # color pixels
     landmarks_xy: tuple[tuple[float, float], ...]  # 5 points: right eye, left eye, nose, mouth R, mouth L
-    distance_m: float
+    distance_m: float  # depth of the head's pose centre, not of the face: the face surface lies in front of it
     pai: str  # "" for a live face, else the attack species covering it
 
 
