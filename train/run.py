@@ -240,16 +240,19 @@ def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | N
     choice = scored(dev, fused + best * energy).choose_threshold(target)  # the path calibrate threshold takes
     report = choice.report.to_json()
     if guarded:
-        report = place_guard(model, dev, fused + best * energy, float(choice.threshold))
+        report = place_guard(model, dev, fused + best * energy, float(choice.threshold), noisy)
     report["alpha_rule"] = {"dev_eer": {str(a): clean[a] for a in ALPHA_GRID},
                             "perturbed_dev": {str(a): dict(zip(("eer", "neg_auc"), robust[a])) for a in ALPHA_GRID}}
     return best, float(choice.threshold), report
 
 
-def place_guard(model, dev: SampleSet, scores: np.ndarray, threshold: float) -> dict:
+def place_guard(model, dev: SampleSet, scores: np.ndarray, threshold: float,
+                perturbed: SampleSet | None = None) -> dict:
     """Set the depth guard's offset so that it refuses :data:`~train.model.guard.GUARD_LIVE_SHARE` of
     ``dev``'s live faces on its own: ``offset = threshold - q``, ``q`` their guard scores' quantile at
-    1 - that share. Returns the dev report of the guarded score at ``threshold``, with the guard's line.
+    1 - that share, or that of ``perturbed``'s live faces (dev through the camera realism, as the alpha
+    rule reads it) where higher: the guard reads the highest locations of its map, and a noisy depth
+    camera raises an owner's. Returns the dev report of the guarded score at ``threshold``, with the line.
 
     ``scores`` are the network's scores on ``dev`` without the guard. The guard and the network then
     decide as an OR at ``threshold``; a later ``calibrate threshold`` moves the guard's line with it.
@@ -264,16 +267,28 @@ def place_guard(model, dev: SampleSet, scores: np.ndarray, threshold: float) -> 
     if not live.any():
         raise DatasetError("the dev set has no live faces: the depth guard's line is drawn on them; use another --dev-dataset")
     model.eval()
-    with torch.no_grad():
-        guard = score_in_batches(lambda rgb, depth: model.guard_scores(torch.from_numpy(depth)).numpy(), dev, 64)
-    # just above the live face at that rank: at most the share is refused, however few the dev live faces
-    line = float(np.nextafter(np.quantile(guard[live], 1.0 - GUARD_LIVE_SHARE, method="higher"), np.inf))
+
+    def guard_of(samples: SampleSet) -> np.ndarray:
+        with torch.no_grad():
+            return score_in_batches(lambda rgb, depth: model.guard_scores(torch.from_numpy(depth)).numpy(), samples, 64)
+
+    def line_of(values: np.ndarray) -> float:  # just above the live face at that rank: at most the share is
+        # refused, however few the dev live faces
+        return float(np.nextafter(np.quantile(values, 1.0 - GUARD_LIVE_SHARE, method="higher"), np.inf))
+
+    guard = guard_of(dev)
+    clean_line = line_of(guard[live])
+    noisy_line = None
+    if perturbed is not None and (perturbed.is_attack == 0).any():
+        noisy_line = line_of(guard_of(perturbed)[perturbed.is_attack == 0])
+    line = max(clean_line, noisy_line if noisy_line is not None else clean_line)
     model.set_guard_offset(threshold - line)
     guarded = np.maximum(scores, guard - line + threshold)
     report = scored(dev, guarded).report_at(threshold).to_json()
     attack = ~live
     report["depth_guard"] = {
         "live_share": GUARD_LIVE_SHARE, "line": line, "offset": threshold - line,
+        "line_clean_dev": clean_line, "line_perturbed_dev": noisy_line,
         "dev_live_refused_by_guard": float(np.mean(guard[live] >= line)),
         "dev_attacks_only_the_guard_caught": int(np.sum(attack & (scores < threshold) & (guard >= line))),
         "dev_attacks": int(attack.sum()),

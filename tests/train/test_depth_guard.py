@@ -14,7 +14,7 @@ from test_trainer_loop import SIZE, small_config, toy_batch  # noqa: E402
 from edge.datasets.sampleset import DEPTH_SCALE, SampleSet  # noqa: E402
 from edge.errors import ModelError  # noqa: E402
 from train.model import TrainConfig  # noqa: E402
-from train.model.guard import GUARD_LIVE_SHARE, GUARD_OFFSET_OFF, guard_loss  # noqa: E402
+from train.model.guard import GUARD_LIVE_SHARE, GUARD_OFFSET_OFF, GUARD_TOP_LOCATIONS, DepthGuard, guard_loss  # noqa: E402
 from train.model.network import build_model  # noqa: E402
 from train.trainer import Trainer, seed_everything  # noqa: E402
 
@@ -77,6 +77,23 @@ def test_the_score_is_the_larger_of_the_network_and_the_placed_guard(offset):
     torch.testing.assert_close(train.score, expected)
     if offset == 0.6:  # the guard's probabilities are about 0.5: it decides every one of these
         assert bool((fused.score > fused.spoof_map.mean(dim=(1, 2, 3)) + 0.5).all())
+
+
+def test_a_local_cue_on_the_guards_map_sets_its_score_as_a_whole_map_would():
+    """Paper glasses cover a few locations of the 8 x 8 map: the score reads the highest locations, so a
+    cue there counts as much as one spread over the face, where the map's mean would dilute it 16-fold."""
+    quiet = torch.full((2, 1, 8, 8), -4.0)
+    local = quiet.clone()
+    local[0, 0, 3:5, 2:4] = 4.0  # four locations in front of the eyes
+    local[1, 0, 3, 2:6] = 4.0  # the same cue laid along a row
+    spread = torch.full((1, 1, 8, 8), 4.0)
+    assert GUARD_TOP_LOCATIONS == 4
+    score_local, score_spread, score_quiet = (DepthGuard.score(m) for m in (local, spread, quiet))
+    torch.testing.assert_close(score_local, torch.sigmoid(torch.tensor([4.0, 4.0])))
+    torch.testing.assert_close(score_local, score_spread.expand(2))
+    assert float(score_quiet.max()) < 0.02
+    tiny = torch.tensor([[[[4.0, -4.0]]]])  # a map with fewer locations than the reading reads
+    torch.testing.assert_close(DepthGuard.score(tiny), torch.sigmoid(torch.tensor([4.0, -4.0])).mean().reshape(1))
 
 
 def test_the_guard_learns_from_its_own_loss_alone_and_colour_reaches_none_of_it():
@@ -165,6 +182,7 @@ def _dev_set(n_live: int = 400, n_attack: int = 40, seed: int = 0) -> SampleSet:
 
 
 def test_calibration_places_the_guard_to_refuse_at_most_its_share_of_dev_live_faces():
+    from calibration.scoring import score_in_batches
     from train.run import place_guard
 
     model = build_model(guarded_config()).eval()
@@ -177,8 +195,9 @@ def test_calibration_places_the_guard_to_refuse_at_most_its_share_of_dev_live_fa
     report = place_guard(model, dev, network, threshold)
     info = report["depth_guard"]
     assert float(model.guard_offset) == pytest.approx(info["offset"]) == pytest.approx(threshold - info["line"])
-    with torch.no_grad():
-        guard = model.guard_scores(torch.from_numpy(dev.depth.astype(np.float32) / DEPTH_SCALE)).numpy()
+    with torch.no_grad():  # in calibration's batches: another batching moves a score by an ulp, and the line
+        # sits one ulp above the live face at its rank
+        guard = score_in_batches(lambda rgb, depth: model.guard_scores(torch.from_numpy(depth)).numpy(), dev, 64)
     live = dev.is_attack == 0
     assert len(np.unique(guard[live])) > 300  # the line falls between distinct scores
     refused = int(np.sum(guard[live] >= info["line"]))
@@ -187,6 +206,37 @@ def test_calibration_places_the_guard_to_refuse_at_most_its_share_of_dev_live_fa
     assert report["bpcer"] == pytest.approx(refused / live.sum())  # the OR: the guard's refusals are the door's
     caught_late = int(np.sum(guard[-5:] >= info["line"]))
     assert info["dev_attacks_only_the_guard_caught"] == caught_late
+
+
+def test_the_guards_line_holds_for_the_owners_of_the_perturbed_dev_copy_too():
+    """Read at its map's highest locations, a noisy depth camera raises an owner's guard score: the line
+    is the higher of the clean and the perturbed dev owners' lines, so neither loses more than the share."""
+    from calibration.scoring import score_in_batches
+    from train.run import place_guard
+
+    model = build_model(guarded_config()).eval()
+    with torch.no_grad():
+        model.guard.head.weight.mul_(40.0)
+    dev = _dev_set()
+
+    def owners(samples):
+        with torch.no_grad():
+            guard = score_in_batches(lambda rgb, depth: model.guard_scores(torch.from_numpy(depth)).numpy(), samples, 64)
+        return guard[samples.is_attack == 0]
+
+    # the perturbed copy: five more owners look like dev's highest-scoring one (1.25 % of them, above the share)
+    depth = dev.depth.copy()
+    depth[1:6] = depth[int(np.argmax(owners(dev)))]
+    noisy = dataclasses.replace(dev, depth=depth)
+    network = np.where(dev.is_attack == 1, 0.9, 0.1)
+    info = place_guard(model, dev, network, 0.5, noisy)["depth_guard"]
+    assert info["line_perturbed_dev"] > info["line_clean_dev"]  # the copy's owners set the line
+    assert info["line"] == info["line_perturbed_dev"]
+    for samples in (dev, noisy):
+        assert np.mean(owners(samples) >= info["line"]) <= GUARD_LIVE_SHARE
+    assert np.mean(owners(noisy) >= info["line_clean_dev"]) > GUARD_LIVE_SHARE  # the clean line alone would not hold
+    without = place_guard(model, dev, network, 0.5)["depth_guard"]
+    assert without["line"] == without["line_clean_dev"] == info["line_clean_dev"] and without["line_perturbed_dev"] is None
 
 
 def test_calibration_refuses_a_dev_set_without_live_faces():

@@ -6,7 +6,8 @@ learns from the same species and carries to ones it has not seen (paper glasses,
 docs/depth-guard.md). The guard reads the depth crop alone: four conv + BatchNorm + ReLU + 2x2
 max-pool stages, then a 1x1 conv to a map at 1/16 of the input, trained per location towards the
 label with a logistic loss (alone, before the run: train/guard_warmup.py). Its score is the mean of
-the map's probabilities.
+the map's :data:`GUARD_TOP_LOCATIONS` highest probabilities: a partial attack (paper glasses) is a local
+cue, and the whole map's mean dilutes it below the owners' own upper tail (docs/depth-guard.md).
 
 The network's score is then ``max(score, guard + guard_offset)`` (:class:`~train.model.network.SpoofTraceNet`):
 with ``guard_offset = threshold - q`` (``q`` the guard's score that only a share
@@ -24,6 +25,9 @@ GUARD_CHANNELS: tuple[int, int, int, int] = (16, 32, 48, 64)
 # share of dev live faces the guard alone may refuse: its line is at their 99.5th percentile, so it adds
 # about half a point of owners refused (docs/depth-guard.md measures 0.16-0.5 points on the test people)
 GUARD_LIVE_SHARE = 0.005
+# locations of the map whose mean is the guard's score (of 64 on a 128 px crop): measured against the whole
+# map's mean and its max on unseen paper glasses and the wrapped print (docs/experiments.md, 5 Dec 2026)
+GUARD_TOP_LOCATIONS = 4
 # offset before calibration: the guard's score is in [0, 1], so it cannot reach a score above -1
 GUARD_OFFSET_OFF = -2.0
 
@@ -45,8 +49,9 @@ class DepthGuard(nn.Module):
 
     @staticmethod
     def score(logits: torch.Tensor) -> torch.Tensor:
-        """The guard's score ``[N]`` in [0, 1]: the mean probability over its map."""
-        return torch.sigmoid(logits).mean(dim=(1, 2, 3))
+        """The guard's score ``[N]`` in [0, 1]: the mean of its map's highest probabilities."""
+        probs = torch.sigmoid(logits).flatten(1)
+        return probs.topk(min(GUARD_TOP_LOCATIONS, probs.shape[1]), dim=1).values.mean(dim=1)
 
 
 def guard_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
