@@ -14,7 +14,8 @@ from test_trainer_loop import SIZE, small_config, toy_batch  # noqa: E402
 from edge.datasets.sampleset import DEPTH_SCALE, SampleSet  # noqa: E402
 from edge.errors import ModelError  # noqa: E402
 from train.model import TrainConfig  # noqa: E402
-from train.model.guard import GUARD_LIVE_SHARE, GUARD_OFFSET_OFF, GUARD_TOP_LOCATIONS, DepthGuard, guard_loss  # noqa: E402
+from train.model.guard import (GUARD_LIVE_SHARE, GUARD_OFFSET_OFF, GUARD_TOP_LOCATIONS,  # noqa: E402
+                               DepthGuard, guard_loss)
 from train.model.network import build_model  # noqa: E402
 from train.trainer import Trainer, seed_everything  # noqa: E402
 
@@ -221,7 +222,7 @@ def test_the_guards_line_holds_for_the_owners_of_the_perturbed_dev_copy_too():
 
     def owners(samples):
         with torch.no_grad():
-            guard = score_in_batches(lambda rgb, depth: model.guard_scores(torch.from_numpy(depth)).numpy(), samples, 64)
+            guard = score_in_batches(lambda rgb, d: model.guard_scores(torch.from_numpy(d)).numpy(), samples, 64)
         return guard[samples.is_attack == 0]
 
     # the perturbed copy: five more owners look like dev's highest-scoring one (1.25 % of them, above the share)
@@ -236,7 +237,8 @@ def test_the_guards_line_holds_for_the_owners_of_the_perturbed_dev_copy_too():
         assert np.mean(owners(samples) >= info["line"]) <= GUARD_LIVE_SHARE
     assert np.mean(owners(noisy) >= info["line_clean_dev"]) > GUARD_LIVE_SHARE  # the clean line alone would not hold
     without = place_guard(model, dev, network, 0.5)["depth_guard"]
-    assert without["line"] == without["line_clean_dev"] == info["line_clean_dev"] and without["line_perturbed_dev"] is None
+    assert without["line"] == without["line_clean_dev"] == info["line_clean_dev"]
+    assert without["line_perturbed_dev"] is None
 
 
 def test_calibration_refuses_a_dev_set_without_live_faces():
