@@ -246,6 +246,17 @@ def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | N
     return best, float(choice.threshold), report
 
 
+def guard_scores_on(model, samples: SampleSet) -> np.ndarray:
+    """The depth guard's own scores on ``samples``, in the batches calibration draws its line with (another
+    batching moves a score by an ulp, and the line sits one ulp above the live face at its rank)."""
+    import torch
+
+    from calibration.scoring import score_in_batches
+
+    with torch.no_grad():
+        return score_in_batches(lambda rgb, depth: model.guard_scores(torch.from_numpy(depth)).numpy(), samples, 64)
+
+
 def place_guard(model, dev: SampleSet, scores: np.ndarray, threshold: float,
                 perturbed: SampleSet | None = None) -> dict:
     """Set the depth guard's offset so that it refuses :data:`~train.model.guard.GUARD_LIVE_SHARE` of
@@ -257,9 +268,7 @@ def place_guard(model, dev: SampleSet, scores: np.ndarray, threshold: float,
     ``scores`` are the network's scores on ``dev`` without the guard. The guard and the network then
     decide as an OR at ``threshold``; a later ``calibrate threshold`` moves the guard's line with it.
     """
-    import torch
-
-    from calibration.scoring import score_in_batches, scored
+    from calibration.scoring import scored
     from edge.errors import DatasetError
     from train.model.guard import GUARD_LIVE_SHARE
 
@@ -268,20 +277,16 @@ def place_guard(model, dev: SampleSet, scores: np.ndarray, threshold: float,
         raise DatasetError("the dev set has no live faces: the depth guard's line is drawn on them; use another --dev-dataset")
     model.eval()
 
-    def guard_of(samples: SampleSet) -> np.ndarray:
-        with torch.no_grad():
-            return score_in_batches(lambda rgb, depth: model.guard_scores(torch.from_numpy(depth)).numpy(), samples, 64)
-
     def line_of(values: np.ndarray) -> float:  # just above the live face at that rank: at most the share is
         # refused, however few the dev live faces
         return float(np.nextafter(np.quantile(values, 1.0 - GUARD_LIVE_SHARE, method="higher"), np.inf))
 
-    guard = guard_of(dev)
+    guard = guard_scores_on(model, dev)
     clean_line = line_of(guard[live])
     noisy_line = None
     if perturbed is not None and (perturbed.is_attack == 0).any():
-        noisy_line = line_of(guard_of(perturbed)[perturbed.is_attack == 0])
-    line = max(clean_line, noisy_line if noisy_line is not None else clean_line)
+        noisy_line = line_of(guard_scores_on(model, perturbed)[perturbed.is_attack == 0])
+    line = clean_line if noisy_line is None else max(clean_line, noisy_line)
     model.set_guard_offset(threshold - line)
     guarded = np.maximum(scores, guard - line + threshold)
     report = scored(dev, guarded).report_at(threshold).to_json()

@@ -183,8 +183,7 @@ def _dev_set(n_live: int = 400, n_attack: int = 40, seed: int = 0) -> SampleSet:
 
 
 def test_calibration_places_the_guard_to_refuse_at_most_its_share_of_dev_live_faces():
-    from calibration.scoring import score_in_batches
-    from train.run import place_guard
+    from train.run import guard_scores_on, place_guard
 
     model = build_model(guarded_config()).eval()
     with torch.no_grad():  # spread the untrained guard's scores out
@@ -196,9 +195,7 @@ def test_calibration_places_the_guard_to_refuse_at_most_its_share_of_dev_live_fa
     report = place_guard(model, dev, network, threshold)
     info = report["depth_guard"]
     assert float(model.guard_offset) == pytest.approx(info["offset"]) == pytest.approx(threshold - info["line"])
-    with torch.no_grad():  # in calibration's batches: another batching moves a score by an ulp, and the line
-        # sits one ulp above the live face at its rank
-        guard = score_in_batches(lambda rgb, depth: model.guard_scores(torch.from_numpy(depth)).numpy(), dev, 64)
+    guard = guard_scores_on(model, dev)  # as calibration scores them
     live = dev.is_attack == 0
     assert len(np.unique(guard[live])) > 300  # the line falls between distinct scores
     refused = int(np.sum(guard[live] >= info["line"]))
@@ -212,8 +209,7 @@ def test_calibration_places_the_guard_to_refuse_at_most_its_share_of_dev_live_fa
 def test_the_guards_line_holds_for_the_owners_of_the_perturbed_dev_copy_too():
     """Read at its map's highest locations, a noisy depth camera raises an owner's guard score: the line
     is the higher of the clean and the perturbed dev owners' lines, so neither loses more than the share."""
-    from calibration.scoring import score_in_batches
-    from train.run import place_guard
+    from train.run import guard_scores_on, place_guard
 
     model = build_model(guarded_config()).eval()
     with torch.no_grad():
@@ -221,9 +217,7 @@ def test_the_guards_line_holds_for_the_owners_of_the_perturbed_dev_copy_too():
     dev = _dev_set()
 
     def owners(samples):
-        with torch.no_grad():
-            guard = score_in_batches(lambda rgb, d: model.guard_scores(torch.from_numpy(d)).numpy(), samples, 64)
-        return guard[samples.is_attack == 0]
+        return guard_scores_on(model, samples)[samples.is_attack == 0]
 
     # the perturbed copy: five more owners look like dev's highest-scoring one (1.25 % of them, above the share)
     depth = dev.depth.copy()
