@@ -425,6 +425,7 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
     from train.model.objective import TrainConfig
     from train import distributed
     from train.trainer import CHECKPOINT_NAME, Trainer, seed_everything
+    from edge.errors import ConfigError
 
     started = time.perf_counter()
     context = distributed.context_from_env()  # set by torchrun: one process per device or CPU slot
@@ -437,6 +438,9 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
     out = Path(job.out_dir)
     last = out / CHECKPOINT_NAME
     resuming = job.resume and last.is_file()
+    if not resuming and job.steps == 0 and job.init is None:
+        raise ConfigError("--steps 0 trains nothing: it calibrates the network of --init on this run's data "
+                          "(and warms up a fresh --depth-guard); give --init CHECKPOINT, or at least one step")
     job, model_config = resumed_job(job, last) if resuming else (job.for_new_run(), None)
     init_guard = not resuming and _init_has_guard(job)  # --init's checkpoint read once for this
     model_config = model_config or run_model_config(job, init_guard)

@@ -421,8 +421,8 @@ class Trainer:
         The average's batch-norm statistics are the live model's; recompute them for its weights
         (``train.run.recalibrate_batchnorm``) before scoring.
         """
-        if self.average is None:
-            return self.model
+        if self.average is None or int(self.average.n_averaged) == 0:  # before a step (``--steps 0``) it holds
+            return self.model  # only the weights it was made from, older than a guard's warm-up
         model = self.average.module
         model.load_state_dict({**self.model.state_dict(), **dict(model.named_parameters())}, strict=True)
         return model

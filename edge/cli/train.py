@@ -28,7 +28,10 @@ def train(
                                        "its dev split calibrates the score."),
     out: Path = typer.Option(Path("runs/edge"), "--out", file_okay=False,
                              help="Run folder: checkpoints, metrics.csv, TensorBoard logs, model.pt."),
-    steps: int = typer.Option(2000, "--steps", min=1, help="Training steps (generator updates)."),
+    steps: int = typer.Option(2000, "--steps", min=0,
+                              help="Training steps (generator updates). 0, with --init: none; the --init network "
+                                   "as it is, with a fresh depth guard warmed up if --depth-guard, its batch-norm "
+                                   "statistics and score calibrated on this run's data."),
     # at most 1024: a step holds about 35 MiB per edge-preset face (forward and backward, measured on CPU) and
     # four times that at the paper preset's 256 px, so 1024 faces are 35-140 GiB, past any one training
     # machine; a larger batch failed in its first allocation with a traceback

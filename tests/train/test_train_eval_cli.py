@@ -256,3 +256,48 @@ def test_depth_guard_run_warms_the_guard_up_without_eyeglasses_and_places_it(run
                                       "--out", str(tmp_path / "rgb")])
     assert result.exit_code != 0 and isinstance(result.exception, EdgefasError), result.output
     assert "--depth-guard" in str(result.exception) and not (tmp_path / "rgb").exists()
+
+
+def test_steps_0_ships_the_init_network_as_it_is_with_its_warmed_up_guard(run_dir, tmp_path, shared_data,
+                                                                        monkeypatch):
+    """`train --init M --depth-guard --steps 0`: no joint step; the checkpoint holds M's weights and the guard
+    as its warm-up left it (a weight average made before the warm-up holds the guard untrained), placed on
+    dev. Without --init, --steps 0 is a one-line error before any data is read."""
+    import torch
+
+    import train.guard_warmup as guard_warmup
+    from train.checkpoint import load_checkpoint
+
+    monkeypatch.setattr(guard_warmup, "WARMUP_STEPS", 3)
+    monkeypatch.setattr(guard_warmup, "WARMUP_BATCH", 4)
+    warmed = {}
+    real = guard_warmup.warm_up_guard
+
+    def spy(model, *args, **kwargs):
+        out = real(model, *args, **kwargs)
+        warmed.update({k: v.clone() for k, v in model.guard.state_dict().items()})
+        return out
+
+    monkeypatch.setattr(guard_warmup, "warm_up_guard", spy)
+    folder, cache = run_dir
+    init, _ = load_checkpoint(folder / "model.pt")
+    base = ["train", "--dataset", "synthetic:16", "--threads", "1", "--batch", "4", "--steps", "0", "--ema", "0.99",
+            "--cache-dir", str(cache), "--detector", "yunet", "--model-dir", str(shared_data / "models")]
+    result = CliRunner().invoke(app, [*base, "--init", str(folder / "model.pt"), "--depth-guard",
+                                      "--out", str(tmp_path / "g0")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "g0" / "summary.json").read_text())["steps"] == 0
+    model, info = load_checkpoint(tmp_path / "g0" / "model.pt")
+    assert info.model_config.depth_guard and warmed
+    kept = dict(init.named_parameters())
+    for name, value in model.named_parameters():
+        if not name.startswith("guard."):
+            assert torch.equal(value, kept[name]), name
+    for name, value in model.guard.state_dict().items():
+        if value.is_floating_point() and "running_" not in name:  # batch-norm statistics are recomputed
+            assert torch.equal(value, warmed[name]), name
+    assert float(model.guard_offset) > -2  # placed on dev, no longer off
+    result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "none")])
+    assert result.exit_code != 0 and isinstance(result.exception, EdgefasError), result.output
+    assert "--init" in str(result.exception) and "\n" not in str(result.exception)
+    assert not (tmp_path / "none").exists()

@@ -68,8 +68,9 @@ class TrainConfig:
             raise ConfigError(f"modalities must be rgb,depth or rgb (the RGB-only ablation), got {','.join(self.modalities)}")
         if self.batch_size < 2:
             raise ConfigError(f"batch size must be at least 2 (one live and one spoof), got {self.batch_size}")
-        if self.steps < 1 or self.discriminator_every < 1 or self.checkpoint_every < 1:
-            raise ConfigError("steps, discriminator_every and checkpoint_every must be at least 1")
+        if self.steps < 0 or self.discriminator_every < 1 or self.checkpoint_every < 1:
+            raise ConfigError("steps must be at least 0 (0: calibrate a network as it is), discriminator_every and "
+                              "checkpoint_every at least 1")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"EMA decay must be in [0, 1) (0 = off), got {self.ema_decay}")
         if not self.learning_rate > 0:
