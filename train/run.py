@@ -488,7 +488,7 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
                                   compound_fraction=augment.compound, flat_fraction=augment.flat)
         guard_warmup.warm_up_guard(trainer.model, warmup, guard_warmup.WARMUP_STEPS, on_step=on_warmup)
     mix = probe = None
-    if trainer.config.species_mix == "hard":
+    if trainer.config.species_mix == "hard" and trainer.step < job.steps:  # not for no steps (--steps 0)
         probe = DifficultyProbe(train_set, job.seed)
         mix = SpeciesMix(probe.species)  # sorted, as balanced_batches orders them
         mix.set_difficulty(probe.difficulty(torch_scorer(trainer.model)))  # a resumed or fine-tuned run starts informed

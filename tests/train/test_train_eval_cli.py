@@ -262,10 +262,12 @@ def test_steps_0_ships_the_init_network_as_it_is_with_its_warmed_up_guard(run_di
                                                                         monkeypatch):
     """`train --init M --depth-guard --steps 0`: no joint step; the checkpoint holds M's weights and the guard
     as its warm-up left it (a weight average made before the warm-up holds the guard untrained), placed on
-    dev. Without --init, --steps 0 is a one-line error before any data is read."""
+    dev, and no species mix is probed for. Without --init, --steps 0 is a one-line error before any data
+    is read."""
     import torch
 
     import train.guard_warmup as guard_warmup
+    import train.species_mix as species_mix
     from train.checkpoint import load_checkpoint
 
     monkeypatch.setattr(guard_warmup, "WARMUP_STEPS", 3)
@@ -279,9 +281,15 @@ def test_steps_0_ships_the_init_network_as_it_is_with_its_warmed_up_guard(run_di
         return out
 
     monkeypatch.setattr(guard_warmup, "warm_up_guard", spy)
+
+    def no_probe(*args, **kwargs):
+        raise AssertionError("the hard species mix probed the network for a run of no steps")
+
+    monkeypatch.setattr(species_mix, "DifficultyProbe", no_probe)
     folder, cache = run_dir
     init, _ = load_checkpoint(folder / "model.pt")
     base = ["train", "--dataset", "synthetic:16", "--threads", "1", "--batch", "4", "--steps", "0", "--ema", "0.99",
+            "--species-mix", "hard",
             "--cache-dir", str(cache), "--detector", "yunet", "--model-dir", str(shared_data / "models")]
     result = CliRunner().invoke(app, [*base, "--init", str(folder / "model.pt"), "--depth-guard",
                                       "--out", str(tmp_path / "g0")])
