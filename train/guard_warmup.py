@@ -1,11 +1,12 @@
 """The depth guard's training: a fresh guard trained alone before the run's first step.
 
 The guard (train/model/guard.py) is a small network (42 MMACs at 128 px) and cheap to train on its
-own: :data:`WARMUP_STEPS` balanced batches of :data:`WARMUP_BATCH` with the run's camera realism but
-no added eyeglasses, the recipe the depth probe (``tools/stream_probe.py``) showed to carry to unseen
-species. Only the guard's weights move; in the joint steps that follow it is frozen. Trained jointly
-instead, one batch of eight a step with real eyeglasses on a quarter of the faces, it stayed near
-chance and missed unseen paper glasses (docs/depth-guard.md)."""
+own: :data:`WARMUP_STEPS` balanced batches of :data:`WARMUP_BATCH` with the run's camera realism and
+its share of real eyeglasses (``--augment glasses``: a quarter of the faces), the depth probe's recipe
+(``tools/stream_probe.py``), which carries to unseen species. Without the eyeglasses a guard can read
+their frames as a partial attack and refuse owners who wear them. Only the guard's weights move; in the
+joint steps that follow it is frozen. Trained jointly instead, one batch of eight a step, it stayed
+near chance and missed unseen paper glasses (docs/depth-guard.md)."""
 
 from __future__ import annotations
 

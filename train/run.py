@@ -483,9 +483,11 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
 
         # a fresh guard trains alone first (train/guard_warmup.py), on batches of their own seed: so
         # the rest of the run sees the batches a run without the guard would; the guard's have the run's
-        # camera realism but no added eyeglasses (docs/depth-guard.md)
+        # camera realism and its share of real eyeglasses, which it would otherwise read as a partial
+        # attack (docs/depth-guard.md)
         warmup = balanced_batches(train_set, guard_warmup.WARMUP_BATCH, job.seed + 104729 + 7919 * rank,
-                                  compound_fraction=augment.compound, flat_fraction=augment.flat)
+                                  compound_fraction=augment.compound, flat_fraction=augment.flat,
+                                  eyeglasses_fraction=augment.eyeglasses)
         guard_warmup.warm_up_guard(trainer.model, warmup, guard_warmup.WARMUP_STEPS, on_step=on_warmup)
     mix = probe = None
     if trainer.config.species_mix == "hard" and trainer.step < job.steps:  # not for no steps (--steps 0)

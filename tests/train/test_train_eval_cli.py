@@ -224,10 +224,11 @@ def test_colour_blind_with_rgb_only_is_refused_before_any_data_is_read(tmp_path)
     assert not cache.exists() and not (tmp_path / "run").exists()
 
 
-def test_depth_guard_run_warms_the_guard_up_without_eyeglasses_and_places_it(run_dir, tmp_path, shared_data,
-                                                                               monkeypatch):
-    """`train --depth-guard --augment glasses`: the guard's warm-up batches carry no added eyeglasses while
-    the run's do; the checkpoint has the guard, and the dev report its line. With --rgb-only it is refused."""
+def test_depth_guard_run_warms_the_guard_up_with_the_runs_eyeglasses_and_places_it(run_dir, tmp_path, shared_data,
+                                                                                    monkeypatch):
+    """`train --depth-guard --augment glasses`: the guard's warm-up batches carry the run's share of real
+    eyeglasses (without them a guard refuses owners who wear them), on a seed of their own; the checkpoint
+    has the guard, and the dev report its line. With --rgb-only it is refused."""
     import train.guard_warmup as guard_warmup
     import train.run as run
     from train.checkpoint import load_checkpoint
@@ -238,7 +239,7 @@ def test_depth_guard_run_warms_the_guard_up_without_eyeglasses_and_places_it(run
     real = run.balanced_batches
 
     def spy(samples, batch_size, seed, **kwargs):
-        calls.append((batch_size, kwargs.get("eyeglasses_fraction", 0.0)))
+        calls.append((batch_size, seed, kwargs.get("eyeglasses_fraction", 0.0)))
         return real(samples, batch_size, seed, **kwargs)
 
     monkeypatch.setattr(run, "balanced_batches", spy)
@@ -247,7 +248,8 @@ def test_depth_guard_run_warms_the_guard_up_without_eyeglasses_and_places_it(run
             "--cache-dir", str(cache), "--detector", "yunet", "--model-dir", str(shared_data / "models")]
     result = CliRunner().invoke(app, [*base, "--steps", "1", "--depth-guard", "--augment", "glasses"])
     assert result.exit_code == 0, result.output
-    assert calls[:2] == [(4, 0.0), (4, 0.25)], calls  # the warm-up's batches first, then the run's
+    assert [(b, e) for b, _, e in calls[:2]] == [(4, 0.25), (4, 0.25)], calls  # the warm-up's batches, then the run's
+    assert calls[0][1] != calls[1][1], calls  # the run's batches are those of a run without the guard
     model, info = load_checkpoint(folder / "model.pt")
     assert info.model_config.depth_guard and model.guard is not None
     guard = json.loads((folder / "summary.json").read_text())["dev_report"]["depth_guard"]
