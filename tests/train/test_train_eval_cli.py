@@ -249,7 +249,7 @@ def test_depth_guard_run_warms_the_guard_up_with_the_runs_eyeglasses_and_places_
     result = CliRunner().invoke(app, [*base, "--steps", "1", "--depth-guard", "--augment", "glasses"])
     assert result.exit_code == 0, result.output
     assert [(b, e) for b, _, e in calls[:2]] == [(4, 0.25), (4, 0.25)], calls  # the warm-up's batches, then the run's
-    assert calls[0][1] != calls[1][1], calls  # the run's batches are those of a run without the guard
+    assert calls[0][1] != calls[1][1], calls  # the warm-up's on a seed of its own
     model, info = load_checkpoint(folder / "model.pt")
     assert info.model_config.depth_guard and model.guard is not None
     guard = json.loads((folder / "summary.json").read_text())["dev_report"]["depth_guard"]
@@ -271,6 +271,7 @@ def test_steps_0_ships_the_init_network_as_it_is_with_its_warmed_up_guard(run_di
     import train.guard_warmup as guard_warmup
     import train.species_mix as species_mix
     from train.checkpoint import load_checkpoint
+    from train.model.guard import GUARD_OFFSET_OFF
 
     monkeypatch.setattr(guard_warmup, "WARMUP_STEPS", 3)
     monkeypatch.setattr(guard_warmup, "WARMUP_BATCH", 4)
@@ -306,7 +307,7 @@ def test_steps_0_ships_the_init_network_as_it_is_with_its_warmed_up_guard(run_di
     for name, value in model.guard.state_dict().items():
         if value.is_floating_point() and "running_" not in name:  # batch-norm statistics are recomputed
             assert torch.equal(value, warmed[name]), name
-    assert float(model.guard_offset) > -2  # placed on dev, no longer off
+    assert float(model.guard_offset) != GUARD_OFFSET_OFF  # placed on dev
     result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "none")])
     assert result.exit_code != 0 and isinstance(result.exception, EdgefasError), result.output
     assert "--init" in str(result.exception) and "\n" not in str(result.exception)
