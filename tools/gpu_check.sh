@@ -320,7 +320,8 @@ def train_steps(samples, model_config, train_config, initial, device, steps):
     trainer = Trainer(model, model_config, train_config, None, device=device)
     augment = AUGMENTS[train_config.augment]
     batches = balanced_batches(samples, train_config.batch_size, train_config.seed, compound_fraction=augment.compound,
-                               eyeglasses_fraction=augment.eyeglasses, flat_fraction=augment.flat)
+                               eyeglasses_fraction=augment.eyeglasses, flat_fraction=augment.flat,
+                               sensor_fraction=augment.sensor)
     results, stamps = [], [time.perf_counter()]
 
     def on_step(result):

@@ -31,16 +31,18 @@ ALPHA_TIE_EER = 0.005  # dev EERs this close count as a tie, broken on the pertu
 @dataclass(frozen=True)
 class Augment:
     """One ``--augment`` choice: the share of the perturbed faces drawn as compound ones (train.augment),
-    the share of the faces wearing eyeglasses, drawn before the camera realism (train.eyeglasses), and
-    the share of the perturbed faces lit flat and washed out (train.augment.flat_light)."""
+    the share of the faces wearing eyeglasses, drawn before the camera realism (train.eyeglasses),
+    the share of the perturbed faces lit flat and washed out (train.augment.flat_light), and the share
+    of the perturbed faces with another stereo camera's depth (train.augment.SENSORS)."""
 
     compound: float
     eyeglasses: float
     flat: float = 0.0
+    sensor: float = 0.0
 
 
 AUGMENTS = {"standard": Augment(0.0, 0.0), "wide": Augment(0.3, 0.0), "glasses": Augment(0.0, 0.25),
-            "glasses-flat": Augment(0.0, 0.25, 0.3)}
+            "glasses-flat": Augment(0.0, 0.25, 0.3), "glasses-sensor": Augment(0.0, 0.25, 0.0, 0.4)}
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,12 @@ class TrainSummary:
 
 def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bool = True,
                      compound_fraction: float = 0.0, mix=None, eyeglasses_fraction: float = 0.0,
-                     flat_fraction: float = 0.0) -> Iterator:
+                     flat_fraction: float = 0.0, sensor_fraction: float = 0.0) -> Iterator:
     """Endless batches, half live and half attack, attacks drawn evenly over species, or by the shares of
     ``mix`` (a :class:`train.species_mix.SpeciesMix` over the same sorted species, read at every batch).
     With ``eyeglasses_fraction``, that share of the faces wear glasses (:mod:`train.eyeglasses`); with
-    ``flat_fraction``, that share of the perturbed faces is lit flat (:func:`train.augment.flat_light`)."""
+    ``flat_fraction``, that share of the perturbed faces is lit flat (:func:`train.augment.flat_light`);
+    with ``sensor_fraction``, that share has another stereo camera's depth (:data:`train.augment.SENSORS`)."""
     import torch
 
     from train.augment import mirror_landmarks, perturb_arrays
@@ -130,7 +133,7 @@ def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bo
             # another camera, room and distance (train.augment); a fifth of the faces stay as rendered
             rgb, depth, landmarks = perturb_arrays(rgb, depth, rng, probability=AUGMENT_PROBABILITY,
                                                    landmarks=landmarks, compound_fraction=compound_fraction,
-                                                   flat_fraction=flat_fraction)
+                                                   flat_fraction=flat_fraction, sensor_fraction=sensor_fraction)
         yield Batch(rgb=torch.from_numpy(np.ascontiguousarray(rgb)), depth=torch.from_numpy(np.ascontiguousarray(depth)),
                     label=torch.from_numpy(samples.is_attack[idx].astype(np.float32)),
                     pai=tuple(str(p) for p in samples.pai[idx]),
@@ -487,7 +490,7 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
         # attack (docs/depth-guard.md)
         warmup = balanced_batches(train_set, guard_warmup.WARMUP_BATCH, job.seed + 104729 + 7919 * rank,
                                   compound_fraction=augment.compound, flat_fraction=augment.flat,
-                                  eyeglasses_fraction=augment.eyeglasses)
+                                  eyeglasses_fraction=augment.eyeglasses, sensor_fraction=augment.sensor)
         guard_warmup.warm_up_guard(trainer.model, warmup, guard_warmup.WARMUP_STEPS, on_step=on_warmup)
     mix = probe = None
     if trainer.config.species_mix == "hard" and trainer.step < job.steps:  # not for no steps (--steps 0)
@@ -497,7 +500,7 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
         log.info("species mix at step %d: %s", trainer.step, mix.as_dict())
     batches = balanced_batches(train_set, trainer.config.batch_size, job.seed + trainer.step + 7919 * rank,
                                compound_fraction=augment.compound, mix=mix, eyeglasses_fraction=augment.eyeglasses,
-                               flat_fraction=augment.flat)
+                               flat_fraction=augment.flat, sensor_fraction=augment.sensor)
 
     def step_hook(result) -> None:
         if mix is not None and result.step % HARD_EVERY == 0:

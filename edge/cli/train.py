@@ -44,7 +44,9 @@ def train(
                                             "train/augment.py) or glasses (standard, and a quarter of the faces, live "
                                             "and attack alike, wear real eyeglasses; train/eyeglasses.py) or "
                                             "glasses-flat (glasses, and 30 % of the augmented faces, live and "
-                                            "attack alike, lit flat and washed out like a studio portrait). Kept in "
+                                            "attack alike, lit flat and washed out like a studio portrait) or "
+                                            "glasses-sensor (glasses, and 40 % of the augmented faces with another "
+                                            "stereo camera's depth: smoothed, correlated or terraced). Kept in "
                                             "checkpoints: --resume continues the run's own."),
     species_mix: str | None = typer.Option(None, "--species-mix",
                                            help="Attack species per batch: even (the default), or hard: every 50 "
