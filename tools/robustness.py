@@ -12,7 +12,15 @@ The copies are made from the preprocessed crops (the runtime's own preprocessing
   read the line as "does the model refuse people for wearing glasses", not as an unseen condition);
 - ``flat``: every face, live and attack, lit flat and washed out like a studio portrait (contrast
   0.65, saturation 0.6, a lift of 0.12 toward white: ``train.augment.flat_light``, inside the range
-  ``--augment glasses-flat`` trains with; read it as "does the model refuse a flat-lit owner").
+  ``--augment glasses-flat`` trains with; read it as "does the model refuse a flat-lit owner");
+- ``depth-smooth``: the depth averaged over valid neighbours (Gaussian sigma 1.5 px), as a camera with
+  its spatial filter on delivers it: the renderer's pixel noise is gone;
+- ``depth-correlated``: noise of 2 mm RMS correlated over neighbours (white noise blurred over 1 px), as
+  the real D435 recording's is (``train.augment``'s docstring has the measurement);
+- ``depth-halfres``: the depth at half the crop's resolution and up again (nearest neighbour), as a
+  424 x 240 depth stream beside a 640 x 480 colour one. No ``--augment`` draws it.
+  ``--augment glasses-sensor`` trains with the first two inside its ranges: read them, for such a
+  model, as "has it stopped reading our sensor's texture".
 
 These are fixed settings, not the training augmentation's random ranges (``train.augment``), so
 the table is not the training distribution measured on itself.
@@ -39,10 +47,12 @@ from edge.datasets.sampleset import DEPTH_SCALE, SampleSet, prepare_samples  # n
 from edge.face.preprocess import PreprocessConfig  # noqa: E402
 from engines.runner import open_runner  # noqa: E402
 from train.evaluate import bpcer_by_subject  # noqa: E402
-from train.augment import flat_light  # noqa: E402
+from train.augment import correlated_noise, flat_light, smooth_depth  # noqa: E402
 from train.eyeglasses import add_eyeglasses  # noqa: E402
 
-KINDS = ("clean", "colour", "blur", "depth", "combined", "glasses", "flat")  # new kinds go last: seeds by index
+KINDS = ("clean", "colour", "blur", "depth", "combined", "glasses", "flat",  # new kinds go last: seeds by index
+         "depth-smooth", "depth-correlated", "depth-halfres")
+SENSOR_KINDS = KINDS[-3:]
 
 
 def _colour(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -58,6 +68,19 @@ def _depth(dep: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.where(valid & ~holes, np.clip(noisy, 1e-4, 1.0), 0.0).astype(np.float32)
 
 
+def _sensor(dep: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """Another stereo camera's depth texture on one crop's depth (the ``depth-*`` copies)."""
+    valid = dep > 0
+    s = dep.shape[0]
+    if kind == "depth-smooth":
+        return smooth_depth(dep, 1.5)
+    if kind == "depth-correlated":
+        out = dep + correlated_noise(rng, s, 1.0) * (2.0 / 200.0)  # 2 mm in a +-100 mm window
+        return np.where(valid, np.clip(out, 1e-4, 1.0), 0.0).astype(np.float32)
+    small = cv2.resize(dep, (s // 2, s // 2), interpolation=cv2.INTER_NEAREST)
+    return cv2.resize(small, (s, s), interpolation=cv2.INTER_NEAREST)
+
+
 def perturb(samples: SampleSet, kind: str, seed: int = 7) -> SampleSet:
     if kind == "clean":
         return samples
@@ -67,6 +90,10 @@ def perturb(samples: SampleSet, kind: str, seed: int = 7) -> SampleSet:
         if samples.landmarks is None:
             raise SystemExit("the glasses copy needs the faces' landmarks; rebuild the cache with this edgefas")
         rgb, depth, _ = add_eyeglasses(rgb, depth, samples.landmarks, samples.pai, rng, 1.0)
+        return _repacked(samples, rgb, depth)
+    if kind in SENSOR_KINDS:
+        for i in range(len(samples)):
+            depth[i, 0] = _sensor(depth[i, 0], kind, rng)
         return _repacked(samples, rgb, depth)
     for i in range(len(samples)):
         img = rgb[i].transpose(1, 2, 0)
@@ -102,12 +129,13 @@ def stored_threshold_report(runner, samples: SampleSet) -> dict:
     return report
 
 
-def table(model: Path, dataset: str, split: str, cache_dir: Path, model_dir: Path | None) -> dict[str, dict]:
+def table(model: Path, dataset: str, split: str, cache_dir: Path, model_dir: Path | None,
+          kinds: tuple[str, ...] = KINDS) -> dict[str, dict]:
     runner = open_runner(model)
     try:
         config = PreprocessConfig.from_metadata(runner.contract)
         samples = prepare_samples(dataset, split, config, "yunet", model_dir, cache_dir)
-        return {kind: stored_threshold_report(runner, perturb(samples, kind)) for kind in KINDS}
+        return {kind: stored_threshold_report(runner, perturb(samples, kind)) for kind in kinds}
     finally:
         runner.close()
 
@@ -120,8 +148,9 @@ def main() -> None:
     ap.add_argument("--cache-dir", type=Path, default=Path("out/cache"))
     ap.add_argument("--model-dir", type=Path, default=Path("../shared/data/models"))
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="the copies to read (default: all)")
     args = ap.parse_args()
-    result = table(args.model, args.dataset, args.split, args.cache_dir, args.model_dir)
+    result = table(args.model, args.dataset, args.split, args.cache_dir, args.model_dir, tuple(args.kinds))
     print(f"{args.model.name} on {args.dataset} {args.split}, stored threshold")
     print("| copy | ACER | APCER (worst) | BPCER | BPCER worst person | AUC |")
     print("|---|---|---|---|---|---|")

@@ -186,7 +186,7 @@ def test_the_robustness_tool_has_a_flat_light_copy_and_the_old_copies_keep_their
     from edge.datasets.sampleset import SampleSet
 
     tool = load_tool("robustness")
-    assert tool.KINDS[:6] == ("clean", "colour", "blur", "depth", "combined", "glasses") and "flat" in tool.KINDS
+    assert tool.KINDS[:7] == ("clean", "colour", "blur", "depth", "combined", "glasses", "flat")
     n = 4
     pai = np.array(["", "", "print", "mask"])
     rgb = np.repeat((_colour_face() * 255).astype(np.uint8)[None], n, axis=0)
@@ -198,3 +198,82 @@ def test_the_robustness_tool_has_a_flat_light_copy_and_the_old_copies_keep_their
     for (s0, c0, _), (s1, c1, _) in zip(before, after):
         assert s1 < 0.75 * s0 and c1 < 0.5 * c0
     assert np.array_equal(copy.depth, samples.depth) and np.array_equal(copy.is_attack, samples.is_attack)
+
+
+def _plane_residuals(sensor, seeds=range(12)):
+    """perturb_sample on a flat, evenly lit plane (no dark holes, a warp leaves it flat): the depth noise alone."""
+    from train.augment import perturb_sample
+
+    rgb, plane = np.full((3, S, S), 0.5, np.float32), np.full((1, S, S), 0.5, np.float32)
+    out = []
+    for seed in seeds:
+        _, dep, _ = perturb_sample(rgb, plane, np.random.default_rng(seed), sensor=sensor)
+        out.append((dep[0], dep[0] > 0))
+    return out
+
+
+def _lag1(dep, valid):
+    both = valid[:, 1:] & valid[:, :-1]
+    a, b = dep[:, 1:][both] - 0.5, dep[:, :-1][both] - 0.5
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def test_another_sensors_depth_has_that_sensors_texture():
+    """The renderer's depth noise is independent per pixel; a correlated sensor's is not (the real D435
+    recording: 0.49 with the next pixel), a filtered one's is mostly averaged away, a terraced one's comes
+    in a few levels. Each reads so on a flat plane, and the standard draw stays independent."""
+    from train.augment import SENSORS
+
+    assert set(SENSORS) == {"smoothed", "correlated", "terraced"}
+    standard, correlated = _plane_residuals(None), _plane_residuals("correlated")
+    smoothed, terraced = _plane_residuals("smoothed"), _plane_residuals("terraced")
+    assert np.median([abs(_lag1(d, v)) for d, v in standard]) < 0.1
+    assert np.median([_lag1(d, v) for d, v in correlated]) > 0.3
+    rms = lambda runs: np.median([np.std(d[v] - 0.5) for d, v in runs])  # noqa: E731
+    assert rms(smoothed) < 0.5 * rms(standard) and 0.5 * rms(standard) < rms(correlated) < 2 * rms(standard)
+    assert np.median([len(np.unique(d[v])) for d, v in terraced]) < 60 < np.median([len(np.unique(d[v])) for d, v in standard])
+    for d, v in [*smoothed, *correlated, *terraced]:  # holes stay holes, and only the plane's region is valid
+        assert np.all(d[~v] == 0) and v.mean() > 0.5
+    with pytest.raises(ValueError, match="sensor"):
+        _plane_residuals("lidar", seeds=[0])
+
+
+def test_a_sensor_share_draws_another_sensor_for_that_share_of_the_perturbed_faces():
+    """sensor_fraction=1 gives every perturbed face another sensor's depth (no plane keeps independent
+    noise), a share of 0 none; colour is drawn the same either way."""
+    from train.augment import perturb_arrays
+
+    rgb, plane = np.full((24, 3, S, S), 0.5, np.float32), np.full((24, 1, S, S), 0.5, np.float32)
+    plain = perturb_arrays(rgb, plane, np.random.default_rng(9), sensor_fraction=0.0)[1]
+    other = perturb_arrays(rgb, plane, np.random.default_rng(9), sensor_fraction=1.0)[1]
+    independent = lambda d: abs(_lag1(d[0], d[0] > 0)) < 0.1 and len(np.unique(d[0][d[0] > 0])) > 200  # noqa: E731
+    assert sum(independent(d) for d in plain) == 24
+    assert sum(independent(d) for d in other) == 0
+
+
+def test_the_robustness_tool_has_other_sensors_depth_copies_that_change_depth_only():
+    """``depth-smooth`` averages the pixel noise away, ``depth-correlated`` adds noise that neighbours share,
+    ``depth-halfres`` repeats each depth pixel over 2 x 2; colour, labels and holes stay; the older copies
+    keep their seeds (new kinds go last)."""
+    from dataset_fixture_loader import load_tool
+    from edge.datasets.sampleset import DEPTH_SCALE, SampleSet
+
+    tool = load_tool("robustness")
+    assert tool.KINDS[-3:] == ("depth-smooth", "depth-correlated", "depth-halfres") and tool.KINDS.index("flat") == 6
+    n, rng = 3, np.random.default_rng(0)
+    noisy = np.clip(0.5 + 0.01 * rng.standard_normal((n, 1, S, S)), 0, 1)
+    noisy[:, :, :10] = 0  # a hole across the top
+    pai = np.array(["", "print", "mask"])
+    samples = SampleSet(np.repeat((_colour_face() * 255).astype(np.uint8)[None], n, axis=0),
+                        np.rint(noisy * DEPTH_SCALE).astype(np.uint16), (pai != "").astype(np.int8), pai,
+                        np.array(["a", "b", "c"]), np.array([""] * n), {})
+    depth = lambda copy: copy.depth.astype(np.float32)[:, 0] / DEPTH_SCALE  # noqa: E731
+    for kind in tool.KINDS[-3:]:
+        copy = tool.perturb(samples, kind)
+        assert np.array_equal(copy.rgb, samples.rgb) and np.array_equal(copy.is_attack, samples.is_attack)
+        assert np.all(copy.depth[:, :, :10] == 0), kind
+    smooth, corr, half = (depth(tool.perturb(samples, k))[:, 12:, :] for k in tool.KINDS[-3:])
+    before = depth(samples)[:, 12:, :]
+    assert smooth.std() < 0.3 * before.std()
+    assert _lag1(corr[0], corr[0] > 0) > 0.3 > _lag1(before[0], before[0] > 0)
+    assert np.array_equal(half[:, ::2, ::2], half[:, 1::2, 1::2]) and not np.array_equal(before[:, ::2, ::2], before[:, 1::2, 1::2])

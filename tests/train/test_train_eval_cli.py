@@ -226,8 +226,9 @@ def test_colour_blind_with_rgb_only_is_refused_before_any_data_is_read(tmp_path)
 
 def test_depth_guard_run_warms_the_guard_up_with_the_runs_eyeglasses_and_places_it(run_dir, tmp_path, shared_data,
                                                                                     monkeypatch):
-    """`train --depth-guard --augment glasses`: the guard's warm-up batches carry the run's share of real
-    eyeglasses (without them a guard refuses owners who wear them), on a seed of their own; the checkpoint
+    """`train --depth-guard --augment glasses-sensor`: the guard's warm-up batches carry the run's share of
+    real eyeglasses (without them a guard refuses owners who wear them) and of another sensor's depth, as
+    the run's batches do, on a seed of their own; the checkpoint
     has the guard, and the dev report its line. With --rgb-only it is refused."""
     import train.guard_warmup as guard_warmup
     import train.run as run
@@ -239,16 +240,16 @@ def test_depth_guard_run_warms_the_guard_up_with_the_runs_eyeglasses_and_places_
     real = run.balanced_batches
 
     def spy(samples, batch_size, seed, **kwargs):
-        calls.append((batch_size, seed, kwargs.get("eyeglasses_fraction", 0.0)))
+        calls.append((batch_size, seed, (kwargs.get("eyeglasses_fraction", 0.0), kwargs.get("sensor_fraction", 0.0))))
         return real(samples, batch_size, seed, **kwargs)
 
     monkeypatch.setattr(run, "balanced_batches", spy)
     folder, cache = tmp_path / "guarded", run_dir[1]
     base = ["train", "--dataset", "synthetic:16", "--out", str(folder), "--threads", "1", "--batch", "4",
             "--cache-dir", str(cache), "--detector", "yunet", "--model-dir", str(shared_data / "models")]
-    result = CliRunner().invoke(app, [*base, "--steps", "1", "--depth-guard", "--augment", "glasses"])
+    result = CliRunner().invoke(app, [*base, "--steps", "1", "--depth-guard", "--augment", "glasses-sensor"])
     assert result.exit_code == 0, result.output
-    assert [(b, e) for b, _, e in calls[:2]] == [(4, 0.25), (4, 0.25)], calls  # the warm-up's batches, then the run's
+    assert [(b, e) for b, _, e in calls[:2]] == [(4, (0.25, 0.4)), (4, (0.25, 0.4))], calls  # warm-up's, then the run's
     assert calls[0][1] != calls[1][1], calls  # the warm-up's on a seed of its own
     model, info = load_checkpoint(folder / "model.pt")
     assert info.model_config.depth_guard and model.guard is not None
