@@ -13,8 +13,8 @@ The copies are made from the preprocessed crops (the runtime's own preprocessing
 - ``flat``: every face, live and attack, lit flat and washed out like a studio portrait (contrast
   0.65, saturation 0.6, a lift of 0.12 toward white: ``train.augment.flat_light``, inside the range
   ``--augment glasses-flat`` trains with; read it as "does the model refuse a flat-lit owner");
-- ``depth-smooth``: the depth averaged over valid neighbours (Gaussian sigma 1.5 px), as a camera with
-  its spatial filter on delivers it: the renderer's pixel noise is gone;
+- ``depth-smooth``: the depth averaged over valid neighbours (Gaussian sigma 1.5 px), harder smoothing
+  than librealsense's default spatial and temporal filters: the renderer's pixel noise is gone;
 - ``depth-correlated``: noise of 2 mm RMS correlated over neighbours (white noise blurred over 1 px), as
   the real D435 recording's is (``train.augment``'s docstring has the measurement);
 - ``depth-halfres``: the depth at half the crop's resolution and up again (nearest neighbour), as a
