@@ -319,9 +319,7 @@ def train_steps(samples, model_config, train_config, initial, device, steps):
     model.load_state_dict(initial)
     trainer = Trainer(model, model_config, train_config, None, device=device)
     augment = AUGMENTS[train_config.augment]
-    batches = balanced_batches(samples, train_config.batch_size, train_config.seed, compound_fraction=augment.compound,
-                               eyeglasses_fraction=augment.eyeglasses, flat_fraction=augment.flat,
-                               sensor_fraction=augment.sensor)
+    batches = balanced_batches(samples, train_config.batch_size, train_config.seed, **augment.batch_shares())
     results, stamps = [], [time.perf_counter()]
 
     def on_step(result):

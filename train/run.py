@@ -40,6 +40,11 @@ class Augment:
     flat: float = 0.0
     sensor: float = 0.0
 
+    def batch_shares(self) -> dict[str, float]:
+        """The keyword arguments of :func:`balanced_batches` this choice sets: one place to add a share."""
+        return {"compound_fraction": self.compound, "eyeglasses_fraction": self.eyeglasses,
+                "flat_fraction": self.flat, "sensor_fraction": self.sensor}
+
 
 AUGMENTS = {"standard": Augment(0.0, 0.0), "wide": Augment(0.3, 0.0), "glasses": Augment(0.0, 0.25),
             "glasses-flat": Augment(0.0, 0.25, 0.3), "glasses-sensor": Augment(0.0, 0.25, 0.0, 0.4)}
@@ -489,8 +494,7 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
         # camera realism and its share of real eyeglasses, which it would otherwise read as a partial
         # attack (docs/depth-guard.md)
         warmup = balanced_batches(train_set, guard_warmup.WARMUP_BATCH, job.seed + 104729 + 7919 * rank,
-                                  compound_fraction=augment.compound, flat_fraction=augment.flat,
-                                  eyeglasses_fraction=augment.eyeglasses, sensor_fraction=augment.sensor)
+                                  **augment.batch_shares())
         guard_warmup.warm_up_guard(trainer.model, warmup, guard_warmup.WARMUP_STEPS, on_step=on_warmup)
     mix = probe = None
     if trainer.config.species_mix == "hard" and trainer.step < job.steps:  # not for no steps (--steps 0)
@@ -498,9 +502,8 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
         mix = SpeciesMix(probe.species)  # sorted, as balanced_batches orders them
         mix.set_difficulty(probe.difficulty(torch_scorer(trainer.model)))  # a resumed or fine-tuned run starts informed
         log.info("species mix at step %d: %s", trainer.step, mix.as_dict())
-    batches = balanced_batches(train_set, trainer.config.batch_size, job.seed + trainer.step + 7919 * rank,
-                               compound_fraction=augment.compound, mix=mix, eyeglasses_fraction=augment.eyeglasses,
-                               flat_fraction=augment.flat, sensor_fraction=augment.sensor)
+    batches = balanced_batches(train_set, trainer.config.batch_size, job.seed + trainer.step + 7919 * rank, mix=mix,
+                               **augment.batch_shares())
 
     def step_hook(result) -> None:
         if mix is not None and result.step % HARD_EVERY == 0:

@@ -277,3 +277,19 @@ def test_the_robustness_tool_has_other_sensors_depth_copies_that_change_depth_on
     assert smooth.std() < 0.3 * before.std()
     assert _lag1(corr[0], corr[0] > 0) > 0.3 > _lag1(before[0], before[0] > 0)
     assert np.array_equal(half[:, ::2, ::2], half[:, 1::2, 1::2]) and not np.array_equal(before[:, ::2, ::2], before[:, 1::2, 1::2])
+
+
+def test_every_augment_share_is_a_keyword_of_the_batches():
+    """Each field of an ``--augment`` choice reaches ``balanced_batches`` by ``batch_shares``, with its own
+    value: a new share added to the choice but not to the batches fails here."""
+    import dataclasses
+    import inspect
+
+    from train.run import AUGMENTS, Augment, balanced_batches
+
+    fields = [f.name for f in dataclasses.fields(Augment)]
+    probe = Augment(*[0.1 * (i + 1) for i in range(len(fields))])
+    shares = probe.batch_shares()
+    assert sorted(shares.values()) == sorted(getattr(probe, f) for f in fields)
+    assert set(shares) <= set(inspect.signature(balanced_batches).parameters)
+    assert AUGMENTS["glasses-sensor"].batch_shares()["sensor_fraction"] == 0.4
