@@ -34,7 +34,8 @@ WORLD_ATTACKS = PHOTO_ATTACKS  # the species this world renders
 # 5: the head leaves the face mesh above the forehead without a crease (edge.capture.photo.lift, LIFT_VERSION 5).
 # 6: each person's head shape is drawn from MediaPipe's canonical face and three ICT Face Model scans
 #    (edge.capture.photo.lift.HEADS): a real head geometry per clip, not one average face for everyone.
-WORLD_VERSION = 6
+# 7: the shared sensor's depth error is shared by neighbours and comes in disparity levels (procedural version 3).
+WORLD_VERSION = 7
 
 # Above the procedural world's ranges (10, 20, 30 million), so no clip of one world reuses a seed of the other.
 SPLIT_SEED_BASE = {"train": 40_000_000, "dev": 50_000_000, "test": 60_000_000}

@@ -13,7 +13,9 @@ from edge.datasets import rendered
 from edge.datasets.rendered import RenderedDataset, World, parse_count, protocol_keeps  # noqa: F401
 
 WORLD_ATTACKS = ATTACKS  # the species this world renders
-WORLD_VERSION = 2  # bumped when the world renders other pixels for the same seed (no cache made before is reused)
+WORLD_VERSION = 3  # bumped when the world renders other pixels for the same seed (no cache made before is reused)
+# 3: depth error shared by neighbours and depth in disparity levels, per-clip sensor unit
+#    (edge.capture.synthetic.sensor.DepthUnit), as the shared D435 recording has; 2: independent per pixel
 # 2: heads 60-75 mm deep (edge.capture.synthetic.head), as real head meshes are; 1: 45-56 mm
 
 SPLIT_SEED_BASE = {"train": 10_000_000, "dev": 20_000_000, "test": 30_000_000}

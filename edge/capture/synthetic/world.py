@@ -13,7 +13,7 @@ from edge.capture.source import ClosesOnExit, SourceOptions
 from edge.capture.synthetic.raycast import Hits, Shaded, Surface, cast, project, shade
 from edge.capture.synthetic.rig import SensorRig
 from edge.capture.synthetic.scene import ATTACKS, SCENARIOS, Clip, Head, rotation
-from edge.capture.synthetic.sensor import sense_color, sense_depth
+from edge.capture.synthetic.sensor import DepthUnit, sense_color, sense_depth
 from edge.errors import SourceError
 from edge.frames import FaceTruth, FrameMeta, RGBDFrame, SceneTruth
 
@@ -115,11 +115,12 @@ class SyntheticWorld:
         hits, sh = self._view(clip, moving, "color")
         exposure = clip.exposure * (1.0 + 0.03 * math.sin(0.9 * t_s + clip.rng_seed % 7))
         color = sense_color(sh.radiance, exposure, clip.white_balance, clip.noise_sigma, rng)
-        aligned = sense_depth(hits.z, sh.albedo_luma, sh.dropout, rig.color.fx, rig, rng)
+        unit = DepthUnit.draw(clip.rng_seed)
+        aligned = sense_depth(hits.z, sh.albedo_luma, sh.dropout, rig.color.fx, rig, rng, unit)
         raw = None
         if depth_camera:
             dh, dsh = self._view(clip, moving, "depth")
-            raw = sense_depth(dh.z, dsh.albedo_luma, dsh.dropout, rig.depth.fx, rig, rng)
+            raw = sense_depth(dh.z, dsh.albedo_luma, dsh.dropout, rig.depth.fx, rig, rng, unit)
         truth = self._truth(clip, t_s, sh.face_mask)
         return SyntheticViews(color, raw, aligned, truth, t_s * 1000.0)
 

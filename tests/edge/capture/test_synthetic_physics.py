@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import pytest
 
 from edge.capture.synthetic import SCENARIOS, SyntheticWorld
-from edge.capture.synthetic.sensor import depth_sigma_m
+from edge.capture.synthetic.sensor import (
+    CORRELATION_PX_RANGE,
+    SUBPIXEL_RANGE,
+    DepthUnit,
+    correlated_field,
+    depth_sigma_m,
+    quantise_disparity,
+)
 from edge.capture.synthetic.rig import SensorRig
 from edge.errors import SourceError
 
@@ -184,3 +193,50 @@ def test_wide_modes_show_more_of_the_scene_not_a_stretched_face(size):
     scale = size[1] / 480
     assert w1 / h1 == pytest.approx(w0 / h0, rel=0.05)
     assert h1 == pytest.approx(h0 * scale, rel=0.05)
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.85, 1.2])
+def test_the_depth_error_field_has_unit_variance_and_the_neighbour_correlation_asked(sigma):
+    field = correlated_field(np.random.default_rng(5), (240, 320), sigma)
+    neighbour = float(np.corrcoef(field[:, :-1].ravel(), field[:, 1:].ravel())[0, 1])
+    assert float(field.std()) == pytest.approx(1.0, abs=0.03)
+    expected = math.exp(-1.0 / (4.0 * sigma * sigma)) if sigma else 0.0  # blurred white noise, continuous limit
+    assert neighbour == pytest.approx(expected, abs=0.04)
+
+
+def test_depth_comes_in_disparity_levels():
+    rig = SensorRig.d435()
+    z = np.linspace(0.5, 2.5, 5001, dtype=np.float32)
+    q = quantise_disparity(z, rig)
+    assert np.array_equal(quantise_disparity(q, rig), q)  # levels are fixed points
+    assert quantise_disparity(np.zeros(3, np.float32), rig).tolist() == [0.0, 0.0, 0.0]
+    for metres, step_mm in ((1.0, 1.6), (2.2, 7.8)):  # the shared recording: about 2 mm and 8 mm apart
+        levels = np.unique(q[np.abs(z - metres) < 0.05])
+        assert float(np.median(np.diff(levels))) * 1000.0 == pytest.approx(step_mm, rel=0.1)
+
+
+def test_each_clip_draws_its_own_depth_unit_within_the_recorded_ranges():
+    units = [DepthUnit.draw(seed) for seed in range(40)]
+    assert DepthUnit.draw(7) == units[7]
+    subs = [u.subpixel for u in units]
+    corr = [u.correlation_px for u in units]
+    assert SUBPIXEL_RANGE[0] <= min(subs) < max(subs) <= SUBPIXEL_RANGE[1]
+    assert CORRELATION_PX_RANGE[0] <= min(corr) < max(corr) <= CORRELATION_PX_RANGE[1]
+    assert len(set(subs)) == 40
+
+
+def test_rendered_depth_error_is_shared_by_neighbours_like_a_stereo_camera():
+    # A flat print at 0.9 m: what is left after a plane fit is sensor error, and on a real D435 the
+    # next pixel shares half or more of it (sensor.py); an independent-per-pixel error reads ~0.
+    frame = SyntheticWorld("print", 3, distance_m=0.9).frame(0)
+    depth = frame.depth_mm
+    mask = frame.truth.face_mask & (depth > 0)
+    mask &= np.roll(mask, -1, axis=1)
+    ys, xs = np.nonzero(mask)
+    a = np.c_[xs, ys, np.ones(len(xs))].astype(np.float64)
+    coef, *_ = np.linalg.lstsq(a, depth[ys, xs], rcond=None)
+    residual = depth - (coef[0] * np.arange(depth.shape[1])[None, :] + coef[1] * np.arange(depth.shape[0])[:, None]
+                        + coef[2])
+    neighbour = float(np.corrcoef(residual[ys, xs], residual[ys, xs + 1])[0, 1])
+    assert len(xs) > 2000
+    assert neighbour > 0.5
