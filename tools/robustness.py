@@ -16,7 +16,9 @@ The copies are made from the preprocessed crops (the runtime's own preprocessing
 - ``depth-smooth``: the depth averaged over valid neighbours (Gaussian sigma 1.5 px), harder smoothing
   than librealsense's default spatial and temporal filters: the renderer's pixel noise is gone;
 - ``depth-correlated``: noise of 2 mm RMS correlated over neighbours (white noise blurred over 1 px), as
-  the real D435 recording's is (``train.augment``'s docstring has the measurement);
+  the real D435 recording's is (``train.augment``'s docstring has the measurement); since procedural
+  version 3 and photo version 7 the worlds' own depth error is of that kind, so on them this copy
+  is a rougher camera of the same kind;
 - ``depth-halfres``: the depth at half the crop's resolution and up again (nearest neighbour), as a
   424 x 240 depth stream beside a 640 x 480 colour one. No ``--augment`` draws it.
   ``--augment glasses-sensor`` trains with the first two inside its ranges: read them, for such a
