@@ -13,7 +13,9 @@ from edge.errors import ModelError
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 # Two INT8 flavours of the same calibration (docs/int8.md): ``int8`` the symmetric Q/DQ file TensorRT
 # compiles (`edgefas build-engine --onnx edge-synthetic.int8.onnx --precision int8`), ``int8-cpu`` the
-# U8S8 file ONNX Runtime runs fast on a CPU. Each passed the accuracy gate (engines/models/MODEL_CARD.md).
+# U8S8 file ONNX Runtime runs fast on a CPU. A flavour ships only if it passed the accuracy gate; a refused
+# one leaves its gate JSON as evidence and no model file (engines/models/edge-synthetic.checks.json,
+# "int8_refused"; engines/models/MODEL_CARD.md).
 VARIANTS = {"score": "edge-synthetic.onnx", "int8": "edge-synthetic.int8.onnx",
             "int8-cpu": "edge-synthetic.int8-cpu.onnx", "full": "edge-synthetic.full.onnx"}
 
@@ -28,3 +30,9 @@ def default_model_path(variant: str = "score") -> Path:
         raise ModelError(f"the bundled default model '{path.name}' is missing from {MODELS_DIR}; reinstall edgefas "
                          f"or pass --model PATH")
     return path
+
+
+def cpu_model_path() -> Path:
+    """The bundled file ONNX Runtime runs fastest on a CPU: ``int8-cpu`` when it shipped, else fp32 ``score``."""
+    path = MODELS_DIR / VARIANTS["int8-cpu"]
+    return path if path.is_file() else default_model_path("score")

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Scaling of the live pipeline with input resolution and faces in view, and the per-stage plot.
 
-Runs ``edge.bench.report.run_bench`` once per condition with one model (default: the bundled INT8
-``edge`` model), today's full-frame pipeline and the face-first one (docs/face-first.md) as rows of
+Runs ``edge.bench.report.run_bench`` once per condition with one model (default: the bundled
+``edge`` model ONNX Runtime runs fastest on a CPU, ``engines.bundled.cpu_model_path``), today's full-frame pipeline and the face-first one (docs/face-first.md) as rows of
 the same run, and prints a Markdown table: frames per second (sequential and overlapped), frame
 latency and the face-first/full-frame ratio against colour resolution (640x480, 848x480, 1280x720
 of ``synthetic:mixed``) and against the number of faces in view (1, 2, 4: ``synthetic:live`` with 0,
@@ -55,9 +55,9 @@ def run(args: argparse.Namespace) -> list[dict]:
 
     models = (Path(args.model),) if args.model else ()
     if not models:
-        from engines.bundled import default_model_path
+        from engines.bundled import cpu_model_path
 
-        models = (default_model_path("int8-cpu"),)
+        models = (cpu_model_path(),)
     results = []
     for cond in conditions(args.resolutions_only):
         feed = FeedOptions(seed=args.seed, width=cond.width, height=cond.height, frames=args.record_frames,

@@ -17,6 +17,10 @@ from engines.runner import open_runner
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_each_variant_carries_contract_and_threshold(variant):
+    checks = json.loads((default_model_path().parent / "edge-synthetic.checks.json").read_text())
+    if variant in checks["int8_refused"]:
+        pytest.skip(f"the {variant} flavour of this model was refused by its accuracy checks and is not shipped "
+                    "(edge-synthetic.checks.json, int8_refused)")
     runner = open_runner(default_model_path(variant))
     try:
         config = PreprocessConfig.from_metadata(runner.contract)
@@ -49,6 +53,14 @@ def test_each_int8_file_is_its_flavour_of_this_model_and_passed_its_gate(variant
     from engines.metadata import load_onnx, read_metadata
     from engines.quantize import int8_target_of
 
+    checks = json.loads((default_model_path().parent / "edge-synthetic.checks.json").read_text())
+    if variant in checks["int8_refused"]:  # refused: the evidence ships, the file does not
+        gate = json.loads((default_model_path().parent / VARIANTS[variant]).with_suffix(".gate.json").read_text())
+        held_out = checks.get("int8_refused_held_out", {}).get(variant)
+        # by the gate on dev faces, or after it by the held-out split
+        assert (not gate["accepted"] and gate["agreement"] < 0.99) or held_out["fp32_decision_agreement"] < 0.99
+        assert not (default_model_path().parent / VARIANTS[variant]).exists()
+        return
     path = default_model_path(variant)
     assert int8_target_of(load_onnx(path)) == target
     fp32, meta = read_metadata(default_model_path()), read_metadata(path)
@@ -56,7 +68,6 @@ def test_each_int8_file_is_its_flavour_of_this_model_and_passed_its_gate(variant
     assert meta.threshold == fp32.threshold
     gate = json.loads(path.with_suffix(".gate.json").read_text())
     assert gate["accepted"] and gate["agreement"] >= 0.99
-    checks = json.loads((path.parent / "edge-synthetic.checks.json").read_text())
     assert checks["int8"][variant]["file"] == path.name and checks["int8"][variant]["target"] == target
     assert checks["int8"][variant]["fp32_decision_agreement"] >= 0.99
     assert variant not in checks["int8_refused"]
@@ -109,3 +120,24 @@ def test_each_bundled_checkpoint_is_the_one_its_onnx_was_exported_from():
         checkpoint = onnx.with_suffix(".pt")
         assert checkpoint.is_file(), checkpoint
         assert read_metadata(onnx).model_sha256 == file_sha256(checkpoint), onnx.name
+
+
+def test_cpu_model_is_the_int8_cpu_flavour_when_it_shipped_else_fp32(tmp_path, monkeypatch):
+    import engines.bundled as bundled
+
+    monkeypatch.setattr(bundled, "MODELS_DIR", tmp_path)
+    (tmp_path / VARIANTS["score"]).write_bytes(b"fp32")
+    assert bundled.cpu_model_path() == tmp_path / VARIANTS["score"]
+    (tmp_path / VARIANTS["int8-cpu"]).write_bytes(b"int8")
+    assert bundled.cpu_model_path() == tmp_path / VARIANTS["int8-cpu"]
+
+
+def test_an_int8_flavour_that_changes_held_out_decisions_is_refused():
+    from dataset_fixture_loader import load_tool
+
+    bundle = load_tool("bundle_default_model")
+    check = {"file": "m.int8.onnx", "target": "tensorrt", "method": "minmax", "fp32_decision_agreement": 0.9813,
+             "grandtest": {"acer": 0.1008}}
+    reason = bundle.held_out_refusal(check, 256, 2302, 0.99)
+    assert "m.int8.onnx" in reason and "98.13%" in reason and "256 dev faces" in reason and "2302 held-out" in reason
+    assert bundle.held_out_refusal({**check, "fp32_decision_agreement": 0.995}, 256, 2302, 0.99) is None

@@ -1,7 +1,8 @@
 """Face-first decides as the full-frame path does, on short recordings of both rendered worlds.
 
 ``edge.bench.agreement.compare_paths`` plays each recording through both paths in lockstep with the
-bundled INT8 model (a real threshold, so the decision classes mean something) and YuNet. The full
+bundled model ONNX Runtime runs fastest on a CPU (`engines.bundled.cpu_model_path`: its INT8 CPU flavour
+when that shipped, else fp32; a real threshold, so the decision classes mean something) and YuNet. The full
 statistics over longer recordings come from tools/face_first_agreement.py (docs/face-first.md).
 """
 
@@ -20,7 +21,7 @@ CLIPS = {"synthetic:mixed": 30, "photo:mixed": 16}  # seed 8: mixed opens with a
 def test_decisions_and_depth_agree_on_a_rendered_clip(scene, yunet_dir, tmp_path_factory):
     from edge.bench.agreement import compare_paths
     from edge.bench.feed import FeedOptions, prepare_feed
-    from engines.bundled import default_model_path
+    from engines.bundled import cpu_model_path
 
     if scene.startswith("photo:"):
         from edge.capture.photo.library import open_library
@@ -31,7 +32,7 @@ def test_decisions_and_depth_agree_on_a_rendered_clip(scene, yunet_dir, tmp_path
             pytest.skip(f"the photo world's library is not available: {exc}")
     frames = CLIPS[scene]
     played = prepare_feed(scene, FeedOptions(seed=8, frames=frames), tmp_path_factory.mktemp("clips"))
-    result = compare_paths(played, default_model_path("int8-cpu"), frames, detector="yunet", model_dir=yunet_dir)
+    result = compare_paths(played, cpu_model_path(), frames, detector="yunet", model_dir=yunet_dir)
     assert result.frames == frames
     # the subject ran: faces found, the model scored on both paths, the window path was used
     assert min(result.face_frames) > frames // 2 and result.both_scored > 0 and result.window_scans > 0
@@ -50,11 +51,11 @@ def test_a_slow_machine_does_not_change_the_comparison(yunet_dir, tmp_path_facto
     from edge.bench.agreement import compare_paths
     from edge.bench.feed import FeedOptions, prepare_feed
     from edge.live.clock import WallClock
-    from engines.bundled import default_model_path
+    from engines.bundled import cpu_model_path
 
     frames = 12
     played = prepare_feed("synthetic:mixed", FeedOptions(seed=8, frames=frames), tmp_path_factory.mktemp("slow"))
-    args = (played, default_model_path("int8-cpu"), frames)
+    args = (played, cpu_model_path(), frames)
     normal = compare_paths(*args, detector="yunet", model_dir=yunet_dir)
     ticks = iter(range(0, 10**9, 400))
     monkeypatch.setattr(WallClock, "now_ms", lambda self: float(next(ticks)))
