@@ -221,8 +221,9 @@ def main() -> None:
                 per_world[part].pop(key, None)
             print(f"not shipped: {reason}", file=sys.stderr)
     checks = {"parity_max_abs_score_onnx_vs_torch_200": parity, "per_world": per_world, "int8": int8_checks,
-              "int8_refused": refused, "int8_refused_held_out": held_out_refused, "test_faces": len(test), "threshold": threshold, "grandtest_fp32": report,
-              "calibration_set": str(calib_path), "checkpoint": str(checkpoint)}
+              "int8_refused": refused, "int8_refused_held_out": held_out_refused, "test_faces": len(test),
+              "threshold": threshold, "grandtest_fp32": report, "calibration_set": str(calib_path),
+              "checkpoint": str(checkpoint)}
     (args.out / f"{stem}.checks.json").write_text(json.dumps(checks, indent=2, sort_keys=True))
     print(json.dumps({k: v for k, v in checks.items() if not isinstance(v, dict)}, indent=2))
     print(f"fp32 grand test: ACER {report['acer']:.2%} (APCER worst {report['apcer_max']:.2%}, "

@@ -53,19 +53,19 @@ class Skipped:
 
 
 def default_models() -> list[Path]:
-    """The bundled ``edge`` model: fp32 and its INT8 CPU flavour (U8S8, what ONNX Runtime runs fast),
-    whichever are installed (ModelError if neither)."""
-    from engines.bundled import default_model_path
+    """The bundled ``edge`` model: fp32 and, when it shipped, its INT8 CPU flavour (U8S8, what ONNX Runtime
+    runs fast; a flavour refused by its accuracy checks is not shipped). ModelError if fp32 is missing."""
+    from engines.bundled import cpu_model_path, default_model_path
 
-    found = []
-    for variant in ("score", "int8-cpu"):
-        try:
-            found.append(default_model_path(variant))
-        except ModelError as err:
-            log.warning("%s", err)
-    if not found:
-        raise ModelError("no bundled default model is installed; pass --model PATH (an .onnx file)")
-    return found
+    try:
+        fp32 = default_model_path("score")
+    except ModelError:
+        raise ModelError("no bundled default model is installed; pass --model PATH (an .onnx file)") from None
+    fastest = cpu_model_path()
+    if fastest == fp32:
+        log.info("the bundled model ships no INT8 CPU flavour (engines/models/edge-synthetic.checks.json); "
+                 "benching fp32 only")
+    return [fp32] if fastest == fp32 else [fp32, fastest]
 
 
 def _unique(label: str, taken: set[str]) -> str:

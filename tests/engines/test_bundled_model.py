@@ -141,3 +141,17 @@ def test_an_int8_flavour_that_changes_held_out_decisions_is_refused():
     reason = bundle.held_out_refusal(check, 256, 2302, 0.99)
     assert "m.int8.onnx" in reason and "98.13%" in reason and "256 dev faces" in reason and "2302 held-out" in reason
     assert bundle.held_out_refusal({**check, "fp32_decision_agreement": 0.995}, 256, 2302, 0.99) is None
+
+
+def test_bench_contestants_are_fp32_and_the_cpu_flavour_only_when_it_shipped(tmp_path, monkeypatch):
+    import engines.bundled as bundled
+    from edge.bench.contestants import default_models
+    from edge.errors import ModelError
+
+    monkeypatch.setattr(bundled, "MODELS_DIR", tmp_path)
+    with pytest.raises(ModelError, match="--model PATH"):
+        default_models()
+    (tmp_path / VARIANTS["score"]).write_bytes(b"fp32")
+    assert default_models() == [tmp_path / VARIANTS["score"]]
+    (tmp_path / VARIANTS["int8-cpu"]).write_bytes(b"int8")
+    assert default_models() == [tmp_path / VARIANTS["score"], tmp_path / VARIANTS["int8-cpu"]]
