@@ -196,30 +196,28 @@ def main() -> None:
     per_world = {part: {"fp32": pad_report(s32[mine], attack[mine], threshold, test.pai[mine]).to_json()}
                  for part, mine in parts.items()}
     report = pad_report(s32, attack, threshold, test.pai).to_json()
-    int8_checks = {}
+    # A flavour that passed on dev faces but changes decisions on the held-out split is not shipped either:
+    # its numbers stay in the checks as evidence, its file goes.
+    int8_checks, held_out_refused = {}, {}
     for key, (path, target, method) in shipped.items():
         int8_runner = open_runner(path)
         s8 = score_samples(int8_runner, test).scores
         int8_runner.close()
-        int8_checks[key] = {"file": path.name, "target": target, "method": method,
-                            "methods_failed_first": failed_first.get(key, []),
-                            "fp32_decision_agreement": float(np.mean((s32 >= threshold) == (s8 >= threshold))),
-                            "max_abs_score_diff": float(np.max(np.abs(s8 - s32))),
-                            "grandtest": pad_report(s8, attack, threshold, test.pai).to_json()}
+        check = {"file": path.name, "target": target, "method": method,
+                 "methods_failed_first": failed_first.get(key, []),
+                 "fp32_decision_agreement": float(np.mean((s32 >= threshold) == (s8 >= threshold))),
+                 "max_abs_score_diff": float(np.max(np.abs(s8 - s32))),
+                 "grandtest": pad_report(s8, attack, threshold, test.pai).to_json()}
+        reason = held_out_refusal(check, len(calib_set.rgb), len(test), INT8_TOLERANCE.min_agreement)
+        if reason:
+            path.unlink(missing_ok=True)
+            refused[key] = reason
+            held_out_refused[key] = check
+            print(f"not shipped: {reason}", file=sys.stderr)
+            continue
+        int8_checks[key] = check
         for part, mine in parts.items():
             per_world[part][key] = pad_report(s8[mine], attack[mine], threshold, test.pai[mine]).to_json()
-    # A flavour that passed on dev faces but changes decisions on the held-out split is not shipped either:
-    # its numbers stay in the checks as evidence, its file goes.
-    held_out_refused = {}
-    for key in list(int8_checks):
-        reason = held_out_refusal(int8_checks[key], len(calib_set.rgb), len(test), INT8_TOLERANCE.min_agreement)
-        if reason:
-            shipped[key][0].unlink(missing_ok=True)
-            refused[key] = reason
-            held_out_refused[key] = int8_checks.pop(key)
-            for part in per_world:
-                per_world[part].pop(key, None)
-            print(f"not shipped: {reason}", file=sys.stderr)
     checks = {"parity_max_abs_score_onnx_vs_torch_200": parity, "per_world": per_world, "int8": int8_checks,
               "int8_refused": refused, "int8_refused_held_out": held_out_refused, "test_faces": len(test),
               "threshold": threshold, "grandtest_fp32": report, "calibration_set": str(calib_path),

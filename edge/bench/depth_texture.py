@@ -3,8 +3,9 @@
 A stereo camera's depth error is shared by neighbouring pixels (the matcher compares windows); a
 renderer that draws it independently per pixel teaches a network a texture no camera has
 (docs/synthetic-world.md, "Sensor"). :func:`depth_texture` measures both on any depth image in mm:
-the residual after a Gaussian mean of ``sigma_px`` over valid pixels (which removes the scene's shape), over pixels whose
-whole 7 x 7 neighbourhood has depth, its RMS and its correlation with the next pixel to the right.
+the residual after a Gaussian mean of ``sigma_px`` over valid pixels (which removes the scene's
+shape), over pixels whose whole 7 x 7 neighbourhood has depth, its RMS and its correlation with the
+next pixel to the right.
 ``tools/depth_texture.py`` reads a recording and the rendered worlds side by side.
 """
 
@@ -31,10 +32,10 @@ def depth_texture(depth_mm: np.ndarray, mask: np.ndarray | None = None, sigma_px
     if depth_mm.ndim != 2:
         raise ValueError(f"depth_mm must be H x W, got shape {depth_mm.shape}")
     depth = depth_mm.astype(np.float32)
-    full = cv2.erode((depth > 0).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    valid = (depth > 0).astype(np.float32)
+    full = cv2.erode(valid, np.ones((7, 7), np.uint8)) > 0
     if mask is not None:
         full &= mask
-    valid = (depth > 0).astype(np.float32)
     # the local mean over valid pixels only: a hole nearby must not pull the mean towards 0
     weight = cv2.GaussianBlur(valid, (0, 0), sigma_px)
     mean = cv2.GaussianBlur(depth * valid, (0, 0), sigma_px) / np.maximum(weight, 1e-6)

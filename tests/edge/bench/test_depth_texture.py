@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -42,10 +41,9 @@ def test_the_shared_recordings_depth_error_is_shared_by_neighbours():
     pytest.importorskip("pyrealsense2", reason="pyrealsense2 (edgefas[realsense]) plays the recording")
     if not RECORDING.is_file():
         pytest.skip(f"shared recording {RECORDING} not present")
-    sys.path.insert(0, str(ROOT / "tools"))
-    from depth_texture import first_depth_mm
+    from dataset_fixture_loader import load_tool
 
-    depth = first_depth_mm(RECORDING)
+    depth = load_tool("depth_texture").first_depth_mm(RECORDING)
     near = depth_texture(depth, (depth > 400) & (depth < 1200))
     assert near.pixels > 10_000
     assert near.neighbour_corr > 0.5  # what edge/capture/synthetic/sensor.py's correlation range is built on

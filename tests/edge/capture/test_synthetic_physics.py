@@ -36,11 +36,16 @@ def relief_mm(frame) -> float:
     return float(np.percentile(z, 98) - np.percentile(z, 2))
 
 
+def plane_fit(z: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Least-squares plane z = a x + b y + c through depths ``z`` at pixels ``xy``: (a, b, c)."""
+    coef, *_ = np.linalg.lstsq(np.c_[xy, np.ones(len(z))], z, rcond=None)
+    return coef
+
+
 def plane_fit_rms_mm(frame) -> float:
     z, xy = face_depth_mm(frame)
-    a = np.c_[xy, np.ones(len(z))]
-    coef, *_ = np.linalg.lstsq(a, z, rcond=None)
-    return float(np.sqrt(np.mean((a @ coef - z) ** 2)))
+    coef = plane_fit(z, xy)
+    return float(np.sqrt(np.mean((np.c_[xy, np.ones(len(z))] @ coef - z) ** 2)))
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -230,13 +235,11 @@ def test_rendered_depth_error_is_shared_by_neighbours_like_a_stereo_camera():
     # next pixel shares half or more of it (sensor.py); an independent-per-pixel error reads ~0.
     frame = SyntheticWorld("print", 3, distance_m=0.9).frame(0)
     depth = frame.depth_mm
+    a, b, c = plane_fit(*face_depth_mm(frame))
+    residual = depth - (a * np.arange(depth.shape[1])[None, :] + b * np.arange(depth.shape[0])[:, None] + c)
     mask = frame.truth.face_mask & (depth > 0)
     mask &= np.roll(mask, -1, axis=1)
     ys, xs = np.nonzero(mask)
-    a = np.c_[xs, ys, np.ones(len(xs))].astype(np.float64)
-    coef, *_ = np.linalg.lstsq(a, depth[ys, xs], rcond=None)
-    residual = depth - (coef[0] * np.arange(depth.shape[1])[None, :] + coef[1] * np.arange(depth.shape[0])[:, None]
-                        + coef[2])
     neighbour = float(np.corrcoef(residual[ys, xs], residual[ys, xs + 1])[0, 1])
     assert len(xs) > 2000
     assert neighbour > 0.5
