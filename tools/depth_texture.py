@@ -62,7 +62,11 @@ def main() -> None:
     if not args.bag.is_file():
         sys.exit(f"error: recording {args.bag} not found; pass --bag PATH to a RealSense .bag")
     lines = ["| depth | band mm | median mm | residual RMS mm | next-pixel corr | pixels |", "|---|---|---|---|---|---|"]
-    lines += rows(f"recording {args.bag.name}", first_depth_mm(args.bag))
+    try:
+        recording = first_depth_mm(args.bag)
+    except RuntimeError as exc:  # librealsense's word for a file it cannot play
+        sys.exit(f"error: cannot read recording {args.bag}: {str(exc).splitlines()[0]}; pass a RealSense .bag")
+    lines += rows(f"recording {args.bag.name}", recording)
     for k in range(args.seeds):
         views = SyntheticWorld("live", 20_000_000 + 8 * k).render(0, depth_camera=True)
         lines += rows(f"rendered live {k}, depth grid", views.depth_raw.astype(np.float32))
