@@ -47,7 +47,8 @@ class Augment:
 
 
 AUGMENTS = {"standard": Augment(0.0, 0.0), "wide": Augment(0.3, 0.0), "glasses": Augment(0.0, 0.25),
-            "glasses-flat": Augment(0.0, 0.25, 0.3), "glasses-sensor": Augment(0.0, 0.25, 0.0, 0.4)}
+            "glasses-flat": Augment(0.0, 0.25, 0.3), "glasses-sensor": Augment(0.0, 0.25, 0.0, 0.4),
+            "glasses-flat-sensor": Augment(0.0, 0.25, 0.3, 0.4)}
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,8 @@ def train(
                                             "glasses-flat (glasses, and 30 % of the augmented faces, live and "
                                             "attack alike, lit flat and washed out like a studio portrait) or "
                                             "glasses-sensor (glasses, and 40 % of the augmented faces with another "
-                                            "stereo camera's depth: smoothed, correlated or terraced). Kept in "
+                                            "stereo camera's depth: smoothed, correlated or terraced) or "
+                                            "glasses-flat-sensor (both of the last two, drawn independently). Kept in "
                                             "checkpoints: --resume continues the run's own."),
     species_mix: str | None = typer.Option(None, "--species-mix",
                                            help="Attack species per batch: even (the default), or hard: every 50 "

@@ -293,3 +293,5 @@ def test_every_augment_share_is_a_keyword_of_the_batches():
     assert sorted(shares.values()) == sorted(getattr(probe, f) for f in fields)
     assert set(shares) <= set(inspect.signature(balanced_batches).parameters)
     assert AUGMENTS["glasses-sensor"].batch_shares()["sensor_fraction"] == 0.4
+    both = AUGMENTS["glasses-flat-sensor"]
+    assert (both.flat, both.sensor) == (AUGMENTS["glasses-flat"].flat, AUGMENTS["glasses-sensor"].sensor)
