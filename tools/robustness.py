@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from calibration.metrics import area_under_curve, pad_report, scored_set  # noqa: E402
 from calibration.scoring import score_samples  # noqa: E402
 from edge.datasets.sampleset import DEPTH_SCALE, SampleSet, prepare_samples  # noqa: E402
+from edge.errors import EdgefasError  # noqa: E402
 from edge.face.preprocess import PreprocessConfig  # noqa: E402
 from engines.runner import open_runner  # noqa: E402
 from train.evaluate import bpcer_by_subject  # noqa: E402
@@ -142,7 +143,7 @@ def table(model: Path, dataset: str, split: str, cache_dir: Path, model_dir: Pat
         runner.close()
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, required=True)
     ap.add_argument("--dataset", default="synthetic:1200")
@@ -152,7 +153,11 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="the copies to read (default: all)")
     args = ap.parse_args()
-    result = table(args.model, args.dataset, args.split, args.cache_dir, args.model_dir, tuple(args.kinds))
+    try:
+        result = table(args.model, args.dataset, args.split, args.cache_dir, args.model_dir, tuple(args.kinds))
+    except EdgefasError as exc:  # a missing model file, a bad dataset spec: one line, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"{args.model.name} on {args.dataset} {args.split}, stored threshold")
     print("| copy | ACER | APCER (worst) | BPCER | BPCER worst person | AUC |")
     print("|---|---|---|---|---|---|")
@@ -162,7 +167,8 @@ def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2, sort_keys=True))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

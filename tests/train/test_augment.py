@@ -179,6 +179,17 @@ def test_the_glasses_flat_augment_reaches_the_training_batches():
         assert colour[1.0][lab] < 0.8 * colour[0.0][lab], f"label {lab}: flat light did not reach the batch"
 
 
+def test_the_robustness_tool_names_a_missing_model_in_one_line(monkeypatch, capsys, tmp_path):
+    from dataset_fixture_loader import load_tool
+
+    tool = load_tool("robustness")
+    missing = tmp_path / "nowhere.onnx"
+    monkeypatch.setattr("sys.argv", ["robustness.py", "--model", str(missing), "--kinds", "clean"])
+    assert tool.main() == 2
+    err = capsys.readouterr().err.strip()
+    assert str(missing) in err and "\n" not in err and "Traceback" not in err
+
+
 def test_the_robustness_tool_has_a_flat_light_copy_and_the_old_copies_keep_their_faces():
     """The ``flat`` copy washes out every face, live and attack, with one fixed setting; appending it to the
     kinds leaves the seeds (and so the faces) of the older copies as they were."""
