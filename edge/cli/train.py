@@ -47,7 +47,8 @@ def train(
                                             "attack alike, lit flat and washed out like a studio portrait) or "
                                             "glasses-sensor (glasses, and 40 % of the augmented faces with another "
                                             "stereo camera's depth: smoothed, correlated or terraced) or "
-                                            "glasses-flat-sensor (both of the last two, drawn independently). Kept in "
+                                            "glasses-flat-sensor (glasses-flat's flat light and glasses-sensor's depth, each drawn "
+                                            "on its own). Kept in "
                                             "checkpoints: --resume continues the run's own."),
     species_mix: str | None = typer.Option(None, "--species-mix",
                                            help="Attack species per batch: even (the default), or hard: every 50 "

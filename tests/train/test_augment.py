@@ -262,6 +262,25 @@ def test_a_sensor_share_draws_another_sensor_for_that_share_of_the_perturbed_fac
     assert sum(independent(d) for d in other) == 0
 
 
+def test_flat_light_and_another_sensor_are_drawn_together_on_the_same_faces():
+    """``--augment glasses-flat-sensor``'s two shares at 1: every perturbed face is washed out *and* has
+    another sensor's depth; neither draw crowds out the other."""
+    from train.augment import perturb_arrays
+    from train.run import AUGMENTS
+
+    shares = AUGMENTS["glasses-flat-sensor"].batch_shares()
+    assert shares["flat_fraction"] > 0 and shares["sensor_fraction"] > 0
+    n = 24
+    rgb = np.repeat(_colour_face()[None], n, axis=0)
+    plane = np.full((n, 1, S, S), 0.5, np.float32)
+    plain_rgb, plain_dep, _ = perturb_arrays(rgb, plane, np.random.default_rng(4))
+    both_rgb, both_dep, _ = perturb_arrays(rgb, plane, np.random.default_rng(4), flat_fraction=1.0, sensor_fraction=1.0)
+    independent = lambda d: abs(_lag1(d[0], d[0] > 0)) < 0.1 and len(np.unique(d[0][d[0] > 0])) > 200  # noqa: E731
+    assert sum(independent(d) for d in plain_dep) == n and sum(independent(d) for d in both_dep) == 0
+    colour = lambda batch: np.median([_spread_and_colour(i)[1] for i in batch])  # noqa: E731
+    assert colour(both_rgb) < 0.75 * colour(plain_rgb)
+
+
 def test_the_robustness_tool_has_other_sensors_depth_copies_that_change_depth_only():
     """``depth-smooth`` averages the pixel noise away, ``depth-correlated`` adds noise that neighbours share,
     ``depth-halfres`` repeats each depth pixel over 2 x 2; colour, labels and holes stay; the older copies
