@@ -3,9 +3,10 @@
 
 Runs ``edge.bench.report.run_bench`` once per condition with one model (default: the bundled
 ``edge`` model ONNX Runtime runs fastest on a CPU, ``engines.bundled.cpu_model_path``), today's
-full-frame pipeline and the face-first one (docs/face-first.md) as rows of the same run, and prints a Markdown table: frames per second (sequential and overlapped), frame
-latency and the face-first/full-frame ratio against colour resolution (640x480, 848x480, 1280x720
-of ``synthetic:mixed``) and against the number of faces in view (1, 2, 4: ``synthetic:live`` with 0,
+full-frame pipeline and the face-first one (docs/face-first.md) as rows of the same run, and prints
+a Markdown table: frames per second (sequential and overlapped), frame latency and the
+face-first/full-frame ratio against colour resolution (640x480, 848x480, 1280x720 of
+``synthetic:mixed``) and against the number of faces in view (1, 2, 4: ``synthetic:live`` with 0,
 1 and 3 bystanders, the primary face pinned at 0.6 m). Writes a stacked-bar PNG of the sequential
 per-stage medians of every condition and path. Synthetic scenes are recorded once into the bench
 cache before anything is timed.

@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--model", type=Path, default=None, help="ONNX model (default: the bundled edge model ONNX Runtime runs fastest: INT8 CPU flavour if shipped, else fp32)")
+    parser.add_argument("--model", type=Path, default=None, help="ONNX model (default: the bundled edge model ONNX Runtime runs fastest: "
+                        "INT8 CPU flavour if shipped, else fp32)")
     parser.add_argument("--model-dir", type=Path, default=None, help="folder holding the YuNet model")
     parser.add_argument("--detector", default="auto")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON")

@@ -15,9 +15,14 @@ from engines.bundled import VARIANTS, default_model_path
 from engines.runner import open_runner
 
 
+def _checks() -> dict:
+    """The bundled model's checks file (tools/bundle_default_model.py): what shipped, what was refused."""
+    return json.loads((default_model_path().parent / "edge-synthetic.checks.json").read_text())
+
+
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_each_variant_carries_contract_and_threshold(variant):
-    checks = json.loads((default_model_path().parent / "edge-synthetic.checks.json").read_text())
+    checks = _checks()
     if variant in checks["int8_refused"]:
         pytest.skip(f"the {variant} flavour of this model was refused by its accuracy checks and is not shipped "
                     "(edge-synthetic.checks.json, int8_refused)")
@@ -53,7 +58,7 @@ def test_each_int8_file_is_its_flavour_of_this_model_and_passed_its_gate(variant
     from engines.metadata import load_onnx, read_metadata
     from engines.quantize import int8_target_of
 
-    checks = json.loads((default_model_path().parent / "edge-synthetic.checks.json").read_text())
+    checks = _checks()
     if variant in checks["int8_refused"]:  # refused: the evidence ships, the file does not
         gate = json.loads((default_model_path().parent / VARIANTS[variant]).with_suffix(".gate.json").read_text())
         held_out = checks.get("int8_refused_held_out", {}).get(variant)
