@@ -79,7 +79,7 @@ def calibrate_threshold(model_path: str | Path, dataset: str, target: str, out_p
     if model.suffix.lower() != ".onnx":
         raise ConfigError(f"'{model}' is not an .onnx file; calibrate the threshold on the ONNX model and "
                           f"rebuild the engine from it with: edgefas build-engine")
-    runner = open_runner(model)
+    runner = open_runner(model, check_threshold=False)  # the stored threshold is what this replaces
     try:
         config = PreprocessConfig.from_metadata(runner.contract)
         samples = prepare_samples(dataset, split, config, detector, model_dir, cache_dir, on_frame)
@@ -88,7 +88,8 @@ def calibrate_threshold(model_path: str | Path, dataset: str, target: str, out_p
         runner.close()
     choice = scored.choose_threshold(parsed)
     out = Path(out_path) if out_path else model
-    metadata = read_metadata(model).with_threshold(choice.threshold, str(parsed), choice.report.to_json())
+    metadata = read_metadata(model, check_threshold=False).with_threshold(choice.threshold, str(parsed),
+                                                                          choice.report.to_json())
     write_metadata(model, metadata, out)
     report = out.with_suffix(".threshold.json")
     plot = write_det_plot(scored.scores, scored.is_attack, det_plot, scored.species, choice.threshold,

@@ -99,7 +99,7 @@ class ModelMetadata:
                        threshold_metrics=json.dumps(dict(metrics), sort_keys=True))
 
 
-def metadata_from_props(props: Mapping[str, str], source: str = "model") -> ModelMetadata:
+def metadata_from_props(props: Mapping[str, str], source: str = "model", check_threshold: bool = True) -> ModelMetadata:
     """Parse ``metadata_props``; a file without the edgefas keys is a ModelError naming ``source``."""
     if "edgefas.input_size" not in props:
         raise ModelError(f"{source} carries no edgefas metadata (no preprocessing contract); "
@@ -129,18 +129,22 @@ def metadata_from_props(props: Mapping[str, str], source: str = "model") -> Mode
     except ValueError as exc:
         raise ModelError(f"{source} has unreadable edgefas metadata ({exc}); re-export it with: edgefas export") \
             from None
-    check_operating_point(metadata, source)
+    check_operating_point(metadata, source, check_threshold)
     return metadata
 
 
-def check_operating_point(metadata: ModelMetadata, source: str = "model") -> None:
+def check_operating_point(metadata: ModelMetadata, source: str = "model", check_threshold: bool = True) -> None:
     """Refuse an alpha that is not a finite number >= 0 and a threshold outside the score's range
-    (see :data:`TRACE_ENERGY_MAX`) with one line naming ``source``."""
+    (see :data:`TRACE_ENERGY_MAX`) with one line naming ``source``.
+
+    ``check_threshold`` False leaves the stored threshold alone: for ``calibrate threshold``, which
+    replaces it (the refusal tells the user to run that command, so it must not refuse in turn).
+    """
     alpha = metadata.alpha
     if alpha is not None and not (math.isfinite(alpha) and alpha >= 0.0):
         raise ModelError(f"{source} has edgefas.alpha {alpha} but the trace weight must be a finite number >= 0; "
                          f"re-export it with: edgefas export")
-    if metadata.threshold is None:
+    if metadata.threshold is None or not check_threshold:
         return
     high = 1.0 + TRACE_ENERGY_MAX * (alpha or 0.0)
     if not (math.isfinite(metadata.threshold) and 0.0 <= metadata.threshold <= high):
@@ -164,12 +168,15 @@ def load_onnx(path: Path):  # -> onnx.ModelProto
             from None
 
 
-def read_metadata(path: str | Path) -> ModelMetadata:
-    """Read through ONNX Runtime (a base dependency), so a Jetson without the onnx package can too."""
+def read_metadata(path: str | Path, check_threshold: bool = True) -> ModelMetadata:
+    """Read through ONNX Runtime (a base dependency), so a Jetson without the onnx package can too.
+
+    ``check_threshold`` as in :func:`check_operating_point`.
+    """
     if not Path(path).is_file():
         raise ModelError(f"ONNX file '{path}' does not exist; export one with: edgefas export")
     props = load_session(Path(path), [CPU]).get_modelmeta().custom_metadata_map
-    return metadata_from_props(props, f"'{path}'")
+    return metadata_from_props(props, f"'{path}'", check_threshold)
 
 
 def set_metadata(model, metadata: ModelMetadata) -> None:

@@ -117,13 +117,13 @@ class OrtRunner(ContractFromMetadata):
                 raise EngineError(f"ONNX Runtime fell back to CPU although {requested[0]} was requested "
                                   f"(its libraries failed to load); fix the CUDA install or pass --allow-cpu-fallback")
             log.warning("ONNX Runtime runs %s on CPU: requested %s could not be used", self.path.name, requested)
-        self.metadata = self._read_metadata()
+        self.metadata = self._read_metadata(options.check_threshold)
         self.input_size = self._check_signature()
         warn_if_int8_may_saturate(self.path, self.metadata, self.provider, cpu_has_vnni())
 
-    def _read_metadata(self) -> ModelMetadata:
+    def _read_metadata(self, check_threshold: bool) -> ModelMetadata:
         props = self._session.get_modelmeta().custom_metadata_map
-        return metadata_from_props(props, f"'{self.path}'")
+        return metadata_from_props(props, f"'{self.path}'", check_threshold)
 
     def _check_signature(self) -> int:
         """Check input/output names and shapes once, at open; returns S."""

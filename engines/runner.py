@@ -77,11 +77,14 @@ class RunnerOptions:
     full names); None means CPU only. ``allow_cpu_fallback``: accept a session that ends up on CPU
     although a GPU provider was asked for (logged at WARNING and visible in ``Outputs.provider``).
     ``threads``: intra-op threads for CPU execution (None = the backend's deliberate default).
+    ``check_threshold``: False opens a model whose stored threshold is outside its score's range
+    (``engines.metadata.check_operating_point``), for ``calibrate threshold``, which replaces it.
     """
 
     providers: tuple[str, ...] | None = None
     allow_cpu_fallback: bool = False
     threads: int | None = None
+    check_threshold: bool = True
 
 
 RUNNERS: tuple[RunnerKind, ...] = (
@@ -112,7 +115,7 @@ def runner_kind(path: Path, backend: str = "auto") -> RunnerKind:
 
 
 def open_runner(path: str | Path, backend: str = "auto", providers: Sequence[str] | None = None,
-                allow_cpu_fallback: bool = False, threads: int | None = None) -> Runner:
+                allow_cpu_fallback: bool = False, threads: int | None = None, check_threshold: bool = True) -> Runner:
     """Open ``path`` with the runner its table row names and log what was resolved."""
     path = Path(path)
     if not path.is_file():
@@ -124,7 +127,8 @@ def open_runner(path: str | Path, backend: str = "auto", providers: Sequence[str
     kind = runner_kind(path, backend)
     module_name, _, function_name = kind.opener.partition(":")
     opener: Callable[[Path, RunnerOptions], Runner] = getattr(importlib.import_module(module_name), function_name)
-    options = RunnerOptions(tuple(providers) if providers is not None else None, allow_cpu_fallback, threads)
+    options = RunnerOptions(tuple(providers) if providers is not None else None, allow_cpu_fallback, threads,
+                            check_threshold)
     runner = opener(path, options)
     log.info("model=%s backend=%s input=%d threshold=%s", path.name, runner.backend, runner.input_size,
              runner.threshold)

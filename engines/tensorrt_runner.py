@@ -130,7 +130,7 @@ class TensorRTRunner(ContractFromMetadata):
         gpu = current_gpu()
         check_manifest(manifest, trt.__version__, gpu.name, f"{gpu.compute_capability[0]}.{gpu.compute_capability[1]}",
                        file_sha256(self.path))
-        self.metadata = metadata_from_props(manifest.model_metadata, f"'{self.path}'")
+        self.metadata = metadata_from_props(manifest.model_metadata, f"'{self.path}'", options.check_threshold)
         self.provider = f"tensorrt-{manifest.precision}"
         self._cuda = cuda
         self._context_cuda = cuda.Device(0).retain_primary_context()

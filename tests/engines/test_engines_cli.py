@@ -118,6 +118,34 @@ def synthetic_folder(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.parametrize("alpha", [None, -1.0], ids=["stale threshold", "negative alpha"])
+def test_calibrate_threshold_replaces_a_threshold_outside_the_score_range(tiny_score_onnx, synthetic_folder,
+                                                                        tmp_path, alpha):
+    """Every command refuses a model whose threshold is outside its score's range and names `calibrate
+    threshold` as the fix; that command replaces the threshold instead of refusing in turn. A bad alpha
+    is still refused: no threshold can fix it."""
+    import dataclasses
+
+    from edge.errors import ModelError
+    from engines.metadata import read_metadata, write_metadata
+    from engines.runner import open_runner
+
+    model = tmp_path / "stale.onnx"
+    stale = dataclasses.replace(read_metadata(tiny_score_onnx), threshold=5.0, alpha=alpha)
+    write_metadata(tiny_score_onnx, stale, model)
+    with pytest.raises(ModelError, match="calibrate threshold" if alpha is None else "alpha"):
+        open_runner(model)
+    result = runner.invoke(app, ["calibrate", "threshold", "--model", str(model), "--dataset",
+                                 f"folder:{synthetic_folder}", "--target", "eer", "--cache-dir", str(tmp_path / "cache")])
+    if alpha is not None:
+        assert result.exit_code != 0 and "alpha" in str(result.exception)
+        return
+    assert result.exit_code == 0, result.output
+    fixed = read_metadata(model)
+    assert 0.0 <= fixed.threshold <= 1.0 and fixed.threshold_target == "eer"
+    open_runner(model).close()  # opens again everywhere
+
+
 def test_calibrate_threshold_on_folder_dataset(tiny_score_onnx, synthetic_folder, tmp_path):
     from engines.metadata import read_metadata
 
