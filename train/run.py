@@ -430,7 +430,7 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
                  on_warmup: Callable[[int, int, float], None] | None = None) -> TrainSummary:
     import torch
 
-    from train.species_mix import HARD_EVERY, DifficultyProbe, SpeciesMix, torch_scorer
+    from train.species_mix import HARD_EVERY, DifficultyProbe, SpeciesMix, probe_conditions, torch_scorer
     from train.model.objective import TrainConfig
     from train import distributed
     from train.trainer import CHECKPOINT_NAME, Trainer, seed_everything
@@ -498,8 +498,9 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
                                   **augment.batch_shares())
         guard_warmup.warm_up_guard(trainer.model, warmup, guard_warmup.WARMUP_STEPS, on_step=on_warmup)
     mix = probe = None
-    if trainer.config.species_mix == "hard" and trainer.step < job.steps:  # not for no steps (--steps 0)
-        probe = DifficultyProbe(train_set, job.seed)
+    if trainer.config.species_mix != "even" and trainer.step < job.steps:  # not for no steps (--steps 0)
+        probe = DifficultyProbe(train_set, job.seed, probe_conditions(trainer.config.species_mix, augment.flat,
+                                                                      augment.sensor))
         mix = SpeciesMix(probe.species)  # sorted, as balanced_batches orders them
         mix.set_difficulty(probe.difficulty(torch_scorer(trainer.model)))  # a resumed or fine-tuned run starts informed
         log.info("species mix at step %d: %s", trainer.step, mix.as_dict())

@@ -60,3 +60,52 @@ def test_batches_draw_the_shares_of_the_mix():
     even = balanced_batches(samples, 8, seed=3, augment=False)
     drawn = [p for _ in range(200) for p in next(even).pai if p]
     assert 0.45 < drawn.count("silicone") / len(drawn) < 0.55
+
+
+def toy_mannequins(n_per_class: int = 40) -> SampleSet:
+    """Live faces dim and 'mannequin' brighter, each crop a textured 32-px face: a brightness score
+    ranks every mannequin above every live face as rendered, but the camera's exposure (0.6-1.6x) and a
+    flat light's lift toward white mix the two."""
+    rng = np.random.default_rng(1)
+    rgb, attack, pai = [], [], []
+    for name, label, level in (("", 0, 70), ("mannequin", 1, 110)):
+        for _ in range(n_per_class):
+            rgb.append(np.clip(level + rng.normal(0, 6, (3, 32, 32)), 0, 255).astype(np.uint8))
+            attack.append(label), pai.append(name)
+    n = len(pai)
+    return SampleSet(rgb=np.stack(rgb), depth=np.full((n, 1, 32, 32), 30000, np.uint16),
+                     is_attack=np.array(attack, np.int8), pai=np.array(pai), subject=np.array(["s"] * n),
+                     gate=np.array([""] * n), provenance={}, landmarks=None)
+
+
+def test_hard_camera_counts_a_species_as_hard_as_its_worst_camera_condition():
+    samples = toy_mannequins()
+    rendered = DifficultyProbe(samples, seed=0).difficulty(brightness)
+    assert rendered["mannequin"] == 0.0  # learned, as rendered
+    flat = DifficultyProbe(samples, seed=0, conditions=("rendered", "flat")).difficulty(brightness)
+    assert flat["mannequin"] > 0.1  # and confused with live faces once the camera lights it flat
+
+
+def test_camera_copies_keep_labels_and_change_the_faces_the_same_way_each_time():
+    pytest.importorskip("cv2", reason="the camera realism is OpenCV's")
+    from train.species_mix import camera_copy
+
+    faces = toy_mannequins(8)
+    assert camera_copy(faces, "rendered", 5) is faces
+    for condition in ("flat", "sensor"):
+        copy = camera_copy(faces, condition, 5)
+        assert copy.rgb.dtype == np.uint8 and copy.depth.dtype == np.uint16
+        assert (copy.pai == faces.pai).all() and (copy.is_attack == faces.is_attack).all()
+        assert not np.array_equal(copy.rgb, faces.rgb)
+        assert np.array_equal(copy.rgb, camera_copy(faces, condition, 5).rgb)
+
+
+def test_probe_conditions_follow_the_mix_and_the_runs_camera_draws():
+    from train.species_mix import probe_conditions
+
+    assert probe_conditions("hard", 0.3, 0.4) == ("rendered",)
+    assert probe_conditions("hard-camera", 0.3, 0.4) == ("rendered", "flat", "sensor")
+    assert probe_conditions("hard-camera", 0.3, 0.0) == ("rendered", "flat")
+    assert probe_conditions("hard-camera", 0.0, 0.0) == ("rendered",)
+    with pytest.raises(ValueError, match="probe conditions"):
+        DifficultyProbe(toy_set(), seed=0, conditions=("foggy",))
