@@ -22,7 +22,13 @@ The copies are made from the preprocessed crops (the runtime's own preprocessing
 - ``depth-halfres``: the depth at half the crop's resolution and up again (nearest neighbour), as a
   424 x 240 depth stream beside a 640 x 480 colour one. No ``--augment`` draws it.
   ``--augment glasses-sensor`` trains with the first two inside its ranges: read them, for such a
-  model, as "has it stopped reading our sensor's texture".
+  model, as "has it stopped reading our sensor's texture";
+- ``grey``: every face with 30 % of its colour (saturation 0.3, contrast and brightness kept), as a
+  camera in dim or mixed light gives it, or a washed-out photograph: below the flat light's range, so
+  a model trained without ``--augment glasses-flat-sensor-grey`` has not seen it ("does the model
+  refuse an owner for a grey picture");
+- ``low-contrast``: the flat copy's contrast alone (0.65 about the crop's mean, colour kept): the part
+  of the flat light that lets mannequins through (docs/experiments.md, thirty-third session).
 
 These are fixed settings, not the training augmentation's random ranges (``train.augment``), so
 the table is not the training distribution measured on itself.
@@ -54,8 +60,8 @@ from train.augment import correlated_noise, flat_light, smooth_depth  # noqa: E4
 from train.eyeglasses import add_eyeglasses  # noqa: E402
 
 KINDS = ("clean", "colour", "blur", "depth", "combined", "glasses", "flat",  # new kinds go last: seeds by index
-         "depth-smooth", "depth-correlated", "depth-halfres")
-SENSOR_KINDS = KINDS[-3:]
+         "depth-smooth", "depth-correlated", "depth-halfres", "grey", "low-contrast")
+SENSOR_KINDS = ("depth-smooth", "depth-correlated", "depth-halfres")
 
 
 def _colour(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -102,6 +108,10 @@ def perturb(samples: SampleSet, kind: str, seed: int = 7) -> SampleSet:
         img = rgb[i].transpose(1, 2, 0)
         if kind == "flat":
             img = flat_light(img, 0.65, 0.6, 0.12)
+        if kind == "grey":
+            img = flat_light(img, 1.0, 0.3, 0.0)
+        if kind == "low-contrast":
+            img = flat_light(img, 0.65, 1.0, 0.0)
         if kind in ("colour", "combined"):
             img = _colour(img, rng)
         if kind in ("blur", "combined"):

@@ -95,13 +95,14 @@ def correlated_noise(rng: np.random.Generator, size: int, sigma_px: float) -> np
 
 def perturb_sample(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator, strength: float = 1.0,
                    landmarks: np.ndarray | None = None, compound: bool = False, flat: bool = False,
-                   sensor: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+                   sensor: str | None = None, grey: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """One crop: ``rgb`` [3,S,S] and ``depth`` [1,S,S] float32 in [0, 1] (0 depth = no data).
 
     ``landmarks`` [5,2] in crop coordinates [0, 1] are moved with the crop's zoom and shift.
     ``compound`` applies blur, JPEG and strong depth noise together, each at the far end of its range.
     ``flat`` lights the face flat and washed out (lower contrast and saturation, a lift toward white).
     ``sensor``, one of :data:`SENSORS`, gives the depth another stereo camera's texture (module docstring).
+    ``grey`` takes most of the colour away (saturation 0-0.45, below the flat light's range).
     """
     if sensor is not None and sensor not in SENSORS:
         raise ValueError(f"unknown sensor {sensor!r}; one of {SENSORS}")
@@ -126,6 +127,8 @@ def perturb_sample(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
     img = np.clip(img * wb[None, None, :] * gain, 0, 1) ** gamma
     if flat:
         img = flat_light(img, rng.uniform(0.55, 0.9), rng.uniform(0.45, 0.9), rng.uniform(0.0, 0.2))
+    if grey:
+        img = flat_light(img, 1.0, rng.uniform(0.0, 0.45), 0.0)
     if compound or rng.random() < 0.5 * strength:
         sigma = strength * (rng.uniform(0.8, 2.0) if compound else rng.uniform(0.0, 1.5))
         if sigma > 0.2:
@@ -174,11 +177,11 @@ def flat_light(img: np.ndarray, contrast: float, saturation: float, lift: float)
 
 def perturb_arrays(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator, strength: float = 1.0,
                    probability: float = 1.0, landmarks: np.ndarray | None = None, compound_fraction: float = 0.0,
-                   flat_fraction: float = 0.0, sensor_fraction: float = 0.0
+                   flat_fraction: float = 0.0, sensor_fraction: float = 0.0, grey_fraction: float = 0.0
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """A batch [N,3,S,S] / [N,1,S,S] (and landmarks [N,5,2]): each sample perturbed with ``probability``;
     a perturbed sample is a compound one with ``compound_fraction``, lit flat with ``flat_fraction`` and
-    has another sensor's depth with ``sensor_fraction`` (each drawn independently of the label, so live
+    has another sensor's depth with ``sensor_fraction``, nearly grey with ``grey_fraction`` (each drawn independently of the label, so live
     faces and attacks are changed alike; a share of 0 draws nothing, so older runs' batches stay as they were)."""
     out_rgb, out_depth = rgb.copy(), depth.copy()
     out_lm = None if landmarks is None else landmarks.copy()
@@ -188,9 +191,10 @@ def perturb_arrays(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
             flat = flat_fraction > 0 and rng.random() < flat_fraction
             sensor = (SENSORS[int(rng.integers(len(SENSORS)))]
                       if sensor_fraction > 0 and rng.random() < sensor_fraction else None)
+            grey = grey_fraction > 0 and rng.random() < grey_fraction
             out_rgb[i], out_depth[i], moved = perturb_sample(rgb[i], depth[i], rng, strength,
                                                              None if landmarks is None else landmarks[i], compound, flat,
-                                                             sensor)
+                                                             sensor, grey)
             if moved is not None:
                 out_lm[i] = moved
     return out_rgb, out_depth, out_lm

@@ -48,7 +48,8 @@ def train(
                                             "glasses-sensor (glasses, and 40 % of the augmented faces with another "
                                             "stereo camera's depth: smoothed, correlated or terraced) or "
                                             "glasses-flat-sensor (glasses-flat's flat light and glasses-sensor's depth, each drawn "
-                                            "on its own). Kept in "
+                                            "on its own) or glasses-flat-sensor-grey (that, and 20 % of the augmented "
+                                            "faces, live and attack alike, with most of their colour gone). Kept in "
                                             "checkpoints: --resume continues the run's own."),
     species_mix: str | None = typer.Option(None, "--species-mix",
                                            help="Attack species per batch: even (the default), or hard: every 50 "

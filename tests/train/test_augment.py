@@ -293,7 +293,8 @@ def test_the_robustness_tool_has_other_sensors_depth_copies_that_change_depth_on
     from edge.datasets.sampleset import DEPTH_SCALE, SampleSet
 
     tool = load_tool("robustness")
-    assert tool.KINDS[-3:] == ("depth-smooth", "depth-correlated", "depth-halfres") and tool.KINDS.index("flat") == 6
+    assert tool.SENSOR_KINDS == ("depth-smooth", "depth-correlated", "depth-halfres") and tool.KINDS.index("flat") == 6
+    assert tool.KINDS.index("depth-halfres") == 9, "new kinds go last: the older copies keep their seeds"
     n, rng = 3, np.random.default_rng(0)
     noisy = np.clip(0.5 + 0.01 * rng.standard_normal((n, 1, S, S)), 0, 1)
     noisy[:, :, :10] = 0  # a hole across the top
@@ -302,11 +303,11 @@ def test_the_robustness_tool_has_other_sensors_depth_copies_that_change_depth_on
                         np.rint(noisy * DEPTH_SCALE).astype(np.uint16), (pai != "").astype(np.int8), pai,
                         np.array(["a", "b", "c"]), np.array([""] * n), {})
     depth = lambda copy: copy.depth.astype(np.float32)[:, 0] / DEPTH_SCALE  # noqa: E731
-    for kind in tool.KINDS[-3:]:
+    for kind in tool.SENSOR_KINDS:
         copy = tool.perturb(samples, kind)
         assert np.array_equal(copy.rgb, samples.rgb) and np.array_equal(copy.is_attack, samples.is_attack)
         assert np.all(copy.depth[:, :, :10] == 0), kind
-    smooth, corr, half = (depth(tool.perturb(samples, k))[:, 12:, :] for k in tool.KINDS[-3:])
+    smooth, corr, half = (depth(tool.perturb(samples, k))[:, 12:, :] for k in tool.SENSOR_KINDS)
     before = depth(samples)[:, 12:, :]
     assert smooth.std() < 0.3 * before.std()
     assert _lag1(corr[0], corr[0] > 0) > 0.3 > _lag1(before[0], before[0] > 0)
@@ -329,3 +330,46 @@ def test_every_augment_share_is_a_keyword_of_the_batches():
     assert AUGMENTS["glasses-sensor"].batch_shares()["sensor_fraction"] == 0.4
     both = AUGMENTS["glasses-flat-sensor"]
     assert (both.flat, both.sensor) == (AUGMENTS["glasses-flat"].flat, AUGMENTS["glasses-sensor"].sensor)
+
+
+def test_the_grey_draw_takes_the_colour_away_from_its_share_and_leaves_older_streams_as_they_were():
+    """``grey_fraction`` 1: every perturbed face keeps less than half its colour; 0: the batch is drawn
+    exactly as before the share existed (older recipes' batches do not move)."""
+    from train.augment import perturb_arrays
+    from train.run import AUGMENTS
+
+    n = 24
+    rgb = np.repeat(_colour_face()[None], n, axis=0)
+    plane = np.full((n, 1, S, S), 0.5, np.float32)
+    before = perturb_arrays(rgb, plane, np.random.default_rng(4), flat_fraction=0.3, sensor_fraction=0.4)
+    unchanged = perturb_arrays(rgb, plane, np.random.default_rng(4), flat_fraction=0.3, sensor_fraction=0.4,
+                               grey_fraction=0.0)
+    assert all(np.array_equal(a, b) for a, b in zip(before[:2], unchanged[:2]))
+    grey = perturb_arrays(rgb, plane, np.random.default_rng(4), grey_fraction=1.0)[0]
+    plain = perturb_arrays(rgb, plane, np.random.default_rng(4))[0]
+    colour = lambda batch: np.median([_spread_and_colour(i)[1] for i in batch])  # noqa: E731
+    assert colour(grey) < 0.5 * colour(plain)
+    shares = AUGMENTS["glasses-flat-sensor-grey"]
+    assert shares.grey > 0 and (shares.flat, shares.sensor) == (AUGMENTS["glasses-flat-sensor"].flat,
+                                                                  AUGMENTS["glasses-flat-sensor"].sensor)
+
+
+def test_the_robustness_tool_has_grey_and_low_contrast_copies_that_change_colour_only():
+    """``grey`` keeps 30 % of the colour and the contrast; ``low-contrast`` the colour and 65 % of the
+    spread about the crop's mean; depth and labels stay."""
+    from dataset_fixture_loader import load_tool
+    from edge.datasets.sampleset import DEPTH_SCALE, SampleSet
+
+    tool = load_tool("robustness")
+    n = 3
+    pai = np.array(["", "print", "mask"])
+    face = np.repeat((_colour_face() * 255).astype(np.uint8)[None], n, axis=0)
+    samples = SampleSet(face, np.full((n, 1, S, S), int(0.5 * DEPTH_SCALE), np.uint16), (pai != "").astype(np.int8),
+                        pai, np.array(["a", "b", "c"]), np.array([""] * n), {})
+    spread, colour = _spread_and_colour(face[0].astype(np.float32) / 255)[:2]
+    for kind, spread_ratio, colour_ratio in (("grey", (0.8, 1.2), (0.2, 0.4)), ("low-contrast", (0.55, 0.75), (0.55, 0.75))):
+        copy = tool.perturb(samples, kind)
+        assert np.array_equal(copy.depth, samples.depth) and np.array_equal(copy.is_attack, samples.is_attack)
+        got_spread, got_colour = _spread_and_colour(copy.rgb[0].astype(np.float32) / 255)[:2]
+        assert spread_ratio[0] < got_spread / spread < spread_ratio[1], kind
+        assert colour_ratio[0] < got_colour / colour < colour_ratio[1], kind
