@@ -90,13 +90,13 @@ class DifficultyProbe:
         from calibration.scoring import score_in_batches
 
         live = self.faces.is_attack == 0
-        out = dict.fromkeys(self.species, 0.0)
+        per_copy = {p: [] for p in self.species}
         for faces in self.copies.values():
             scores = score_in_batches(score, faces, PROBE_BATCH)
             for p in self.species:
                 keep = live | (self.faces.pai == p)
-                out[p] = max(out[p], 1.0 - area_under_curve(scored_set(scores[keep], ~live[keep])))
-        return out
+                per_copy[p].append(1.0 - area_under_curve(scored_set(scores[keep], ~live[keep])))
+        return {p: float(np.max(v)) for p, v in per_copy.items()}  # a NaN stays NaN: set_difficulty goes even
 
 
 def probe_conditions(species_mix: str, flat_fraction: float, sensor_fraction: float) -> tuple[str, ...]:
