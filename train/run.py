@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.datasets.sampleset import DEPTH_SCALE, SampleSet, prepare_samples
+from edge.datasets.sampleset import SampleSet, prepare_samples
 from edge.face.preprocess import PreprocessConfig
 
 log = logging.getLogger(__name__)
@@ -211,26 +211,17 @@ def score_components(model, samples: SampleSet, batch_size: int = 64) -> tuple[n
     return both[:, 0], both[:, 1]
 
 
-def perturbed_copy(samples: SampleSet, seed: int = 424242) -> SampleSet:
-    """The same faces through :mod:`train.augment`'s camera realism at a fixed seed (every sample)."""
-    from train.augment import perturb_arrays
-
-    rgb, depth = samples.arrays(slice(0, len(samples)))
-    rgb, depth, landmarks = perturb_arrays(rgb, depth, np.random.default_rng(seed), landmarks=samples.landmarks)
-    return SampleSet(np.rint(rgb * 255).astype(np.uint8), np.rint(depth * DEPTH_SCALE).astype(np.uint16),
-                     samples.is_attack, samples.pai, samples.subject, samples.gate, dict(samples.provenance), landmarks)
-
-
 def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | None = None) -> tuple[float, float, dict]:
     """Pick alpha on dev, set it in the model, then the threshold at ``target``.
 
     The rule: among the alphas whose dev EER is within :data:`ALPHA_TIE_EER` of the lowest, the one
-    with the lowest EER on a perturbed copy of dev (``perturbed``, default :func:`perturbed_copy`),
+    with the lowest EER on a perturbed copy of dev (``perturbed``, default :func:`train.augment.perturbed_copy`),
     then the highest AUC there. On a dev split every alpha separates perfectly (a tie), and taking
     the first of the tie (alpha 0) ignored the trace energy that holds up under camera changes.
     """
     from calibration.metrics import area_under_curve, equal_error_rate, scored_set
     from calibration.scoring import scored
+    from train.augment import perturbed_copy
     from train.model.guard import GUARD_OFFSET_OFF
 
     guarded = getattr(model, "guard", None) is not None

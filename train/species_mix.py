@@ -21,7 +21,6 @@ The difficulty is measured on training faces, not dev ones: dev data only calibr
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -109,21 +108,14 @@ def probe_conditions(species_mix: str, flat_fraction: float, sensor_fraction: fl
 
 def camera_copy(faces: SampleSet, condition: str, seed: int) -> SampleSet:
     """``faces`` as rendered, or each drawn once through the training's camera realism
-    (train.augment.perturb_sample, full strength) lit flat (``flat``) or with one of the other stereo
-    cameras' depth, drawn evenly (``sensor``); the same seed gives the same copy."""
+    (:func:`train.augment.perturbed_copy`) lit flat (``flat``) or with one of the other stereo cameras'
+    depth, drawn evenly (``sensor``); the same seed gives the same copy."""
     if condition == "rendered":
         return faces
-    from edge.datasets.sampleset import DEPTH_SCALE
-    from train.augment import SENSORS, perturb_sample
+    from train.augment import perturbed_copy
 
-    rng = np.random.default_rng(seed + 15485863 + CONDITIONS.index(condition))
-    rgb, depth = faces.arrays(slice(None))
-    for i in range(len(faces)):
-        sensor = SENSORS[int(rng.integers(len(SENSORS)))] if condition == "sensor" else None
-        rgb[i], depth[i], _ = perturb_sample(rgb[i], depth[i], rng, flat=condition == "flat", sensor=sensor)
-    return dataclasses.replace(faces, rgb=np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8),
-                               depth=np.clip(np.rint(depth * DEPTH_SCALE), 0, DEPTH_SCALE).astype(np.uint16),
-                               provenance=dict(faces.provenance))
+    return perturbed_copy(faces, seed + 15485863 + CONDITIONS.index(condition),
+                          flat_fraction=float(condition == "flat"), sensor_fraction=float(condition == "sensor"))
 
 
 def torch_scorer(model) -> ScoreFn:
