@@ -26,6 +26,8 @@ ALPHA_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # candidate trace weights in the s
 AUGMENT_PROBABILITY = 0.8
 DEFAULT_BATCH = 16  # edgefas train --batch
 ALPHA_TIE_EER = 0.005  # dev EERs this close count as a tie, broken on the perturbed dev copy
+ALPHA_TIE_APCER = 0.02  # flat-lit worst-species APCERs this close count as a tie, broken by the perturbed EER
+FLAT_COPY_SEED = 434343  # the alpha rule's flat-lit dev copy (another stream than the perturbed copy's)
 
 
 @dataclass(frozen=True)
@@ -211,15 +213,25 @@ def score_components(model, samples: SampleSet, batch_size: int = 64) -> tuple[n
     return both[:, 0], both[:, 1]
 
 
-def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | None = None) -> tuple[float, float, dict]:
+def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | None = None,
+                    flat: SampleSet | None = None) -> tuple[float, float, dict]:
     """Pick alpha on dev, set it in the model, then the threshold at ``target``.
 
-    The rule: among the alphas whose dev EER is within :data:`ALPHA_TIE_EER` of the lowest, the one
-    with the lowest EER on a perturbed copy of dev (``perturbed``, default :func:`train.augment.perturbed_copy`),
-    then the highest AUC there. On a dev split every alpha separates perfectly (a tie), and taking
-    the first of the tie (alpha 0) ignored the trace energy that holds up under camera changes.
+    The rule, in three steps over the alphas of :data:`ALPHA_GRID`:
+
+    1. those whose dev EER is within :data:`ALPHA_TIE_EER` of the lowest (on a dev split every alpha
+       may separate perfectly: a tie);
+    2. of them, those whose worst species APCER on a flat-lit copy of dev (``flat``, default every face
+       through the camera realism and lit flat, :func:`train.augment.perturbed_copy`), at the
+       threshold that alpha would get on dev, is within :data:`ALPHA_TIE_APCER` of the lowest. A
+       large alpha puts the threshold above the spoof map's saturation, where the trace energy
+       decides, and flat light shrinks the trace energy: attacks then pass under a window's light
+       while the pooled EER does not move (docs/alpha-rule.md);
+    3. of them, the one with the lowest EER on a perturbed copy of dev (``perturbed``, default the
+       camera realism on every face), then the highest AUC there: taking the first of a tie
+       (alpha 0) ignored the trace energy that holds up under camera changes.
     """
-    from calibration.metrics import area_under_curve, equal_error_rate, scored_set
+    from calibration.metrics import apcer_at, area_under_curve, equal_error_rate, scored_set
     from calibration.scoring import scored
     from train.augment import perturbed_copy
     from train.model.guard import GUARD_OFFSET_OFF
@@ -233,13 +245,21 @@ def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | N
     noisy = perturbed if perturbed is not None else perturbed_copy(dev)
     p_fused, p_energy = score_components(model, noisy)
     p_attack = noisy.is_attack.astype(bool)
+    lit = flat if flat is not None else perturbed_copy(dev, seed=FLAT_COPY_SEED, flat_fraction=1.0)
+    f_fused, f_energy = score_components(model, lit)
+    f_attack = lit.is_attack.astype(bool)
 
     robust = {}  # alpha -> (EER, -AUC) on the perturbed copy
     for a in ALPHA_GRID:
         data = scored_set(p_fused + a * p_energy, p_attack, noisy.pai)
         robust[a] = (equal_error_rate(data).eer, -area_under_curve(data))
+    threshold = {a: float(scored(dev, fused + a * energy).choose_threshold(target).threshold) for a in ALPHA_GRID}
+    flat_worst = {a: max(apcer_at(scored_set(f_fused + a * f_energy, f_attack, lit.pai), threshold[a]).values(),
+                         default=0.0) for a in ALPHA_GRID}
     lowest = min(clean.values())
     near = [a for a in ALPHA_GRID if clean[a] <= lowest + ALPHA_TIE_EER]
+    safest = min(flat_worst[a] for a in near)
+    near = [a for a in near if flat_worst[a] <= safest + ALPHA_TIE_APCER]
     best = min(near, key=robust.__getitem__)
     model.set_alpha(best)
     choice = scored(dev, fused + best * energy).choose_threshold(target)  # the path calibrate threshold takes
@@ -247,6 +267,7 @@ def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | N
     if guarded:
         report = place_guard(model, dev, fused + best * energy, float(choice.threshold), noisy)
     report["alpha_rule"] = {"dev_eer": {str(a): clean[a] for a in ALPHA_GRID},
+                            "flat_dev_worst_apcer": {str(a): flat_worst[a] for a in ALPHA_GRID},
                             "perturbed_dev": {str(a): dict(zip(("eer", "neg_auc"), robust[a])) for a in ALPHA_GRID}}
     return best, float(choice.threshold), report
 
