@@ -86,6 +86,7 @@ def average_checkpoints(paths: list[Path], dataset: str, dev_dataset: str, out: 
     alpha, threshold, report = ship_model(model, info.model_config, info.train_config,
                                           max(i.step for _, i in loaded), train_set, dev_set, out, target, seed)
     summary = {"sources": [str(p) for p in paths], "dataset": dataset, "dev_dataset": dev_dataset,
-               "alpha": alpha, "threshold": threshold, "dev_eer": report.get("eer")}
+               "alpha": alpha, "threshold": threshold, "dev_eer": report.get("eer"),
+               "alpha_rule": report.get("alpha_rule")}  # each alpha's readings, as a run's summary.json keeps them
     out.with_name(out.stem + ".average.json").write_text(json.dumps(summary, indent=2))
     return summary
