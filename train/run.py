@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 ALPHA_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # candidate trace weights in the score (DESIGN §4: chosen on dev)
 AUGMENT_PROBABILITY = 0.8
 DEFAULT_BATCH = 16  # edgefas train --batch
-ALPHA_TIE_EER = 0.005  # dev EERs this close count as a tie, broken on the perturbed dev copy
+ALPHA_TIE_EER = 0.005  # dev EERs this close count as a tie, broken on the flat-lit, then the perturbed dev copy
 ALPHA_TIE_APCER = 0.02  # flat-lit worst-species APCERs this close count as a tie, broken by the perturbed EER
 FLAT_COPY_SEED = 434343  # the alpha rule's flat-lit dev copy (another stream than the perturbed copy's)
 
@@ -253,16 +253,17 @@ def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | N
     for a in ALPHA_GRID:
         data = scored_set(p_fused + a * p_energy, p_attack, noisy.pai)
         robust[a] = (equal_error_rate(data).eer, -area_under_curve(data))
-    threshold = {a: float(scored(dev, fused + a * energy).choose_threshold(target).threshold) for a in ALPHA_GRID}
-    flat_worst = {a: max(apcer_at(scored_set(f_fused + a * f_energy, f_attack, lit.pai), threshold[a]).values(),
-                         default=0.0) for a in ALPHA_GRID}
+    # each alpha's dev threshold, by the path calibrate threshold takes, and its worst species on the flat copy
+    choices = {a: scored(dev, fused + a * energy).choose_threshold(target) for a in ALPHA_GRID}
+    flat_worst = {a: max(apcer_at(scored_set(f_fused + a * f_energy, f_attack, lit.pai),
+                                  float(choices[a].threshold)).values(), default=0.0) for a in ALPHA_GRID}
     lowest = min(clean.values())
     near = [a for a in ALPHA_GRID if clean[a] <= lowest + ALPHA_TIE_EER]
     safest = min(flat_worst[a] for a in near)
     near = [a for a in near if flat_worst[a] <= safest + ALPHA_TIE_APCER]
     best = min(near, key=robust.__getitem__)
     model.set_alpha(best)
-    choice = scored(dev, fused + best * energy).choose_threshold(target)  # the path calibrate threshold takes
+    choice = choices[best]
     report = choice.report.to_json()
     if guarded:
         report = place_guard(model, dev, fused + best * energy, float(choice.threshold), noisy)
