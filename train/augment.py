@@ -180,9 +180,10 @@ def perturb_arrays(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
                    flat_fraction: float = 0.0, sensor_fraction: float = 0.0, grey_fraction: float = 0.0
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """A batch [N,3,S,S] / [N,1,S,S] (and landmarks [N,5,2]): each sample perturbed with ``probability``;
-    a perturbed sample is a compound one with ``compound_fraction``, lit flat with ``flat_fraction`` and
-    has another sensor's depth with ``sensor_fraction``, nearly grey with ``grey_fraction`` (each drawn independently of the label, so live
-    faces and attacks are changed alike; a share of 0 draws nothing, so older runs' batches stay as they were)."""
+    a perturbed sample is a compound one with ``compound_fraction``, lit flat with ``flat_fraction``, has
+    another sensor's depth with ``sensor_fraction`` and is nearly grey with ``grey_fraction`` (each drawn
+    independently of the label, so live faces and attacks are changed alike; a share of 0 draws nothing,
+    so older runs' batches stay as they were)."""
     out_rgb, out_depth = rgb.copy(), depth.copy()
     out_lm = None if landmarks is None else landmarks.copy()
     for i in range(rgb.shape[0]):
