@@ -35,7 +35,9 @@ WORLD_ATTACKS = PHOTO_ATTACKS  # the species this world renders
 # 6: each person's head shape is drawn from MediaPipe's canonical face and three ICT Face Model scans
 #    (edge.capture.photo.lift.HEADS): a real head geometry per clip, not one average face for everyone.
 # 7: the shared sensor's depth error is shared by neighbours and comes in disparity levels (procedural version 3).
-WORLD_VERSION = 7
+# 8: a mannequin is painted (skin tones and plain plastics, features at the landmarks or none, matte to
+#    glossy), no longer a tinted high-pass of the wearer's photo (edge.capture.photo.scene.mannequin_paint).
+WORLD_VERSION = 8
 
 # Above the procedural world's ranges (10, 20, 30 million), so no clip of one world reuses a seed of the other.
 SPLIT_SEED_BASE = {"train": 40_000_000, "dev": 50_000_000, "test": 60_000_000}

@@ -427,21 +427,77 @@ def _build_mannequin(clip: PhotoClip, wearer: PersonCard, victim: PersonCard, rn
     clip.shown = None  # set once the mannequin surface exists (_wearer_for)
 
 
+# Mannequin paints, RGB in [0, 1]: skin tones from dark to light (a realistic display head), and the
+# plain plastics of fashion mannequins (white, grey, black). Drawn per clip; BGR order is made below.
+MANNEQUIN_SKIN_RGB = ((0.36, 0.24, 0.18), (0.96, 0.82, 0.72))  # ends of a line through skin tones
+MANNEQUIN_PLASTIC_GREY = ((0.82, 0.95), (0.40, 0.70), (0.08, 0.20))  # white, grey, black: grey-level ranges
+MANNEQUIN_BLANK = 0.15  # share of heads with no painted features at all
+
+
+def mannequin_paint(card: PersonCard, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A mannequin's painted face (H x W x 3 BGR) and where paint covers the card (H x W bool).
+
+    One paint over face and neck, eyes, brows and lips drawn as soft ellipses at the card's five
+    landmarks (or none: a blank head). Nothing of the photo's own detail is kept: real mannequins are
+    smooth moulded plastic, so a mannequin that carried the photo's pores and creases would teach a
+    model that more fine detail than skin means a mannequin, the wrong way round.
+    """
+    if rng.random() < 0.6:
+        lo, hi = (np.array(x, np.float32) for x in MANNEQUIN_SKIN_RGB)
+        base_rgb = lo + (hi - lo) * float(rng.uniform(0, 1))
+    else:
+        g_lo, g_hi = MANNEQUIN_PLASTIC_GREY[int(rng.integers(len(MANNEQUIN_PLASTIC_GREY)))]
+        base_rgb = np.full(3, rng.uniform(g_lo, g_hi), np.float32)
+    base = (base_rgb[::-1] * rng.uniform(0.95, 1.05, 3)).astype(np.float32)  # BGR, a slight tint
+    h, w = card.albedo.shape[:2]
+    paint = np.empty((h, w, 3), np.float32)
+    paint[:] = base
+    if rng.random() >= MANNEQUIN_BLANK:
+        lm = card.texel(card.landmarks_m[:, :2])
+        across = lm[1] - lm[0]
+        ipd = float(np.linalg.norm(across))
+        angle = float(np.degrees(np.arctan2(across[1], across[0])))
+        up = np.array([across[1], -across[0]]) / max(ipd, 1e-6)  # towards the brow, in texels
+        soft = float(rng.uniform(0.5, 1.5))
+
+        def dab(colour: np.ndarray, shapes: list[tuple[np.ndarray, float, float]]) -> None:
+            mask = np.zeros((h, w), np.float32)
+            for centre, ax, ay in shapes:
+                cv2.ellipse(mask, (int(round(centre[0])), int(round(centre[1]))),
+                            (max(1, int(round(ax))), max(1, int(round(ay)))), angle, 0, 360, 1.0, -1)
+            mask = cv2.GaussianBlur(mask, (0, 0), soft)[..., None]
+            paint[:] = paint * (1 - mask) + colour[None, None, :] * mask
+
+        dark = (base * rng.uniform(0.1, 0.35)).astype(np.float32)
+        brow_colour = dark if rng.random() < 0.7 else (base * rng.uniform(0.4, 0.7)).astype(np.float32)
+        dab(brow_colour, [(lm[i] + up * ipd * rng.uniform(0.24, 0.32), ipd * rng.uniform(0.2, 0.28), ipd * 0.035)
+                          for i in (0, 1)])
+        if rng.random() < 0.7:  # whites of the eyes, then irises; otherwise the eye is one dark shape
+            dab(np.full(3, rng.uniform(0.75, 0.92), np.float32), [(lm[i], ipd * 0.2, ipd * 0.075) for i in (0, 1)])
+            iris = (np.array([0.12, 0.22, 0.3], np.float32) if rng.random() < 0.7 else
+                    np.array([0.45, 0.35, 0.2], np.float32)) * rng.uniform(0.6, 1.2)
+            dab(iris, [(lm[i], ipd * 0.07, ipd * 0.07) for i in (0, 1)])
+        else:
+            dab(dark, [(lm[i], ipd * rng.uniform(0.14, 0.2), ipd * 0.05) for i in (0, 1)])
+        lips = (base * 0.6 + np.array([0.25, 0.22, 0.45], np.float32) * 0.4) * rng.uniform(0.6, 1.0)
+        mouth = lm[3:5].mean(axis=0) - up * ipd * 0.02
+        dab(lips.astype(np.float32), [(mouth, float(np.linalg.norm(lm[4] - lm[3])) * 0.5, ipd * rng.uniform(0.08, 0.13))])
+    skin = cv2.dilate(card.mesh_area.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
+    body = ~skin & (np.arange(h)[:, None] > card.texel(card.landmarks_m[3:4, :2])[0, 1] + 40)
+    return np.clip(paint, 0, 1), skin | body
+
+
 def _wearer_for(clip: PhotoClip) -> Surface:
     """A mannequin: the wearer's head shape in plastic with painted features (a wig keeps the hair)."""
     card = clip.wearer
     rng = np.random.default_rng([clip.rng_seed, 77])
-    plastic = rng.uniform(0.55, 0.92) * rng.uniform(0.9, 1.05, 3).astype(np.float32)
-    luma = card.albedo.mean(axis=2)
-    features = np.clip((cv2.GaussianBlur(luma, (0, 0), 8.0) - luma) * 3.0, 0, 0.5)  # eyes, brows, lips: darker
+    paint, covered = mannequin_paint(card, rng)
     albedo = card.albedo.copy()
-    skin = cv2.dilate(card.mesh_area.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
-    body = ~skin & (np.arange(card.albedo.shape[0])[:, None] > card.texel(card.landmarks_m[3:4, :2])[0, 1] + 40)
-    painted = np.clip(plastic[None, None, :] * (1 - features[..., None]), 0, 1)
-    albedo[skin | body] = painted[skin | body]
+    albedo[covered] = paint[covered]
     surf = Surface("mannequin", np.zeros(3, np.float32), np.eye(3, dtype=np.float32), card.half_w, card.half_h,
                    albedo.astype(np.float32), MATERIAL_MASK, height=card.height, domain=card.domain,
-                   face_region=card.face, specular=float(rng.uniform(0.3, 0.5)), shininess=float(rng.uniform(20, 40)))
+                   face_region=card.face, specular=float(rng.uniform(0.08, 0.5)),
+                   shininess=float(rng.uniform(8, 40)))
     clip.shown = ShownFace(surf, card.outline_m, card.landmarks_m)
     return surf
 

@@ -303,3 +303,34 @@ def test_the_unseen_heads_tool_uses_morphs_training_never_draws_and_refuses_a_ba
         assert tool.main() == 2
         err = capsys.readouterr().err.strip()
         assert "--morphs" in err and "\n" not in err
+
+
+def test_a_mannequin_is_painted_plastic_with_none_of_the_photos_detail(library):
+    import dataclasses
+
+    from edge.capture.photo.scene import mannequin_paint
+    from edge.capture.photo.world import cached_card
+
+    card = cached_card(str(library.photos_in("train")[0].path), str(library.root))
+    lm = card.texel(card.landmarks_m[:, :2])
+    ipd = float(np.linalg.norm(lm[1] - lm[0]))
+    # a cheek: halfway from an eye down to its mouth corner, a little outward; away from every feature
+    cx, cy = (lm[0] + lm[3]) / 2 + np.array([-0.2 * ipd, 0.0])
+    r = int(0.08 * ipd)
+    cheek = (slice(int(cy) - r, int(cy) + r), slice(int(cx) - r, int(cx) + r))
+    assert card.albedo[cheek].std(axis=(0, 1)).max() > 0.005, "the photo's cheek has some detail for the paint to drop"
+    # the paint depends on where the face is, never on the photo's pixels (v7 painted 3x its high-pass)
+    noisy = dataclasses.replace(card, albedo=np.random.default_rng(1).uniform(0, 1, card.albedo.shape).astype(np.float32))
+    greys, painted = [], 0
+    for seed in range(40):
+        paint, covered = mannequin_paint(card, np.random.default_rng(seed))
+        assert np.array_equal(paint, mannequin_paint(noisy, np.random.default_rng(seed))[0]), \
+            f"seed {seed}: the paint changes with the photo's pixels"
+        assert covered[cheek].all() and covered[tuple(lm[2, ::-1].astype(int))], "paint covers the face"
+        assert paint[cheek].std(axis=(0, 1)).max() < 1e-3, f"seed {seed}: the painted cheek carries detail (a high-pass of the photo?)"
+        base = paint[cheek].mean(axis=(0, 1))
+        eye = paint[int(lm[0, 1]), int(lm[0, 0])]
+        painted += bool(np.abs(eye - base).max() > 0.08)  # an eye painted where the landmark says
+        greys.append(float(np.ptp(base)) < 0.1)
+    assert 25 <= painted <= 39, f"most heads have painted eyes, a few are blank: {painted} of 40"
+    assert 5 <= sum(greys) <= 30, f"skin-toned paints and plain plastics both drawn: {sum(greys)} of 40 grey"
