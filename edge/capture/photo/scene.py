@@ -482,9 +482,24 @@ def mannequin_paint(card: PersonCard, rng: np.random.Generator) -> tuple[np.ndar
         lips = (base * 0.6 + np.array([0.25, 0.22, 0.45], np.float32) * 0.4) * rng.uniform(0.6, 1.0)
         mouth = lm[3:5].mean(axis=0) - up * ipd * 0.02
         dab(lips.astype(np.float32), [(mouth, float(np.linalg.norm(lm[4] - lm[3])) * 0.5, ipd * rng.uniform(0.08, 0.13))])
-    skin = cv2.dilate(card.mesh_area.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
+    skin = cv2.dilate(card.mesh_area.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool) | skin_like(card)
     body = ~skin & (np.arange(h)[:, None] > card.texel(card.landmarks_m[3:4, :2])[0, 1] + 40)
     return np.clip(paint, 0, 1), skin | body
+
+
+def skin_like(card: PersonCard, reach: float = 14.0) -> np.ndarray:
+    """Where the person's photo has the colour of their inner face (forehead, ears, neck): H x W bool.
+
+    A CIE Lab distance to the inner face's median colour, lightness counting 1/2.5 as much as hue
+    (shading changes it); ``reach`` 14 was read off the training photos by eye. A mannequin's
+    plastic covers all of it, so no strip of the photo's real skin is left between paint and wig.
+    """
+    lab = cv2.cvtColor(card.albedo.astype(np.float32), cv2.COLOR_BGR2Lab)
+    ref = np.median(lab[card.face], axis=0)
+    dist = np.sqrt(((lab[..., 0] - ref[0]) / 2.5) ** 2 + (lab[..., 1] - ref[1]) ** 2 + (lab[..., 2] - ref[2]) ** 2)
+    near = ((dist < reach) & (card.domain > 0.5)).astype(np.uint8)
+    near = cv2.morphologyEx(near, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    return cv2.morphologyEx(near, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8)).astype(bool)
 
 
 def _wearer_for(clip: PhotoClip) -> Surface:
