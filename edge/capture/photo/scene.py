@@ -481,7 +481,8 @@ def mannequin_paint(card: PersonCard, rng: np.random.Generator) -> tuple[np.ndar
             dab(dark, [(lm[i], ipd * rng.uniform(0.14, 0.2), ipd * 0.05) for i in (0, 1)])
         lips = (base * 0.6 + np.array([0.25, 0.22, 0.45], np.float32) * 0.4) * rng.uniform(0.6, 1.0)
         mouth = lm[3:5].mean(axis=0) - up * ipd * 0.02
-        dab(lips.astype(np.float32), [(mouth, float(np.linalg.norm(lm[4] - lm[3])) * 0.5, ipd * rng.uniform(0.08, 0.13))])
+        half_width = float(np.linalg.norm(lm[4] - lm[3])) * 0.5
+        dab(lips.astype(np.float32), [(mouth, half_width, ipd * rng.uniform(0.08, 0.13))])
     skin = cv2.dilate(card.mesh_area.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool) | skin_like(card)
     body = ~skin & (np.arange(h)[:, None] > card.texel(card.landmarks_m[3:4, :2])[0, 1] + 40)
     return np.clip(paint, 0, 1), skin | body
