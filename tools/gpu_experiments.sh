@@ -25,22 +25,11 @@ parts=$1 deadline=$2 pack=$3
 shift 4
 [[ "$deadline" =~ ^[1-9][0-9]*$ ]] || { echo "gpu_experiments: DEADLINE_S must be whole seconds, got '$deadline'" >&2; exit 2; }
 PY=${PYTHON:-python3}
-pieces=$(ls "$parts"/part-* "$parts"/p*/part-* 2>/dev/null | awk -F/ '{print $NF, $0}' | sort | cut -d' ' -f2)
-[ -n "$pieces" ] || { echo "gpu_experiments: no part-* files in $parts" >&2; exit 2; }
-mkdir -p out ../shared/data "$pack"
-cat $pieces | tar -x -C out || { echo "gpu_experiments: the parts in $parts do not make one tar" >&2; exit 2; }
-if [ ! -d ../shared/data/models ]; then mv out/models ../shared/data/models; fi  # never over a real one
+. "$(dirname "$0")/gpu_lease.sh"
+msg=$(unpack_parts "$parts" 2>&1 >/dev/null) || { echo "gpu_experiments: $msg" >&2; exit 2; }
 ls -la out/cache
-
-if command -v nvidia-cuda-mps-control >/dev/null 2>&1 && nvidia-cuda-mps-control -d 2>/dev/null; then
-  if timeout 60 "$PY" -c "import torch; x = torch.ones(4, device='cuda'); assert float(x.sum()) == 4"; then
-    echo "gpu_experiments: MPS on"
-  else
-    echo quit | nvidia-cuda-mps-control; echo "gpu_experiments: MPS refused a CUDA call; runs take turns"
-  fi
-else
-  echo "gpu_experiments: no MPS; runs take turns on the GPU"
-fi
+mkdir -p "$pack"
+start_mps "$PY" | sed 's/^/gpu_experiments: /'
 
 export OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
 out_dir=runs/gpu
@@ -49,7 +38,7 @@ for a in "$@"; do [ "$prev" = "--out" ] && out_dir=$a; prev=$a; done
 started=$(date +%s)
 timeout "$deadline" "$PY" tools/experiments.py --train-only "$@"
 echo "gpu_experiments: experiments.py exit $? after $(( $(date +%s) - started )) s"
-echo quit | nvidia-cuda-mps-control 2>/dev/null
+stop_mps
 
 files=()
 for run in "$out_dir"/*/; do

@@ -11,7 +11,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +84,8 @@ class TrainJob:
     model_dir: Path | None = None
     threads: int | None = None
     threshold_target: str = "eer"
+    time_limit_s: float | None = None  # stop at the first step after this many seconds of training; None: --steps only
+    ship: bool = True  # False: leave OUT/last.pt only (no model.pt); `--resume --steps <its step>` ships it later
 
     def for_new_run(self) -> TrainJob:
         """The job with every unasked value at its default (a run that does not resume)."""
@@ -151,6 +153,16 @@ def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bo
                     label=torch.from_numpy(samples.is_attack[idx].astype(np.float32)),
                     pai=tuple(str(p) for p in samples.pai[idx]),
                     landmarks_xy=None if landmarks is None else torch.from_numpy(np.ascontiguousarray(landmarks)))
+
+
+def until_deadline(batches: Iterable, seconds: float, clock: Callable[[], float]) -> Iterator:
+    """``batches`` until ``clock()`` has moved ``seconds`` past the first call (made now): the batch
+    drawn when the time is up is not given, so the step in flight finishes and no other starts."""
+    stop_at = clock() + seconds
+    for batch in batches:
+        if clock() >= stop_at:
+            return
+        yield batch
 
 
 def recalibrate_batchnorm(model, samples: SampleSet, batches: int = 40, batch_size: int = 32, seed: int = 1) -> None:
@@ -445,7 +457,10 @@ def resumed_job(job: TrainJob, last: Path):
 
 def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None = None,
                  on_frame: Callable[[str, int, int], None] | None = None,
-                 on_warmup: Callable[[int, int, float], None] | None = None) -> TrainSummary:
+                 on_warmup: Callable[[int, int, float], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> TrainSummary:
+    """Train ``job`` and ship its model.pt (or only its last.pt, ``job.ship`` False). ``clock`` times
+    ``job.time_limit_s`` from the first step (data loading and the species probe are not counted)."""
     import torch
 
     from train.species_mix import HARD_EVERY, DifficultyProbe, SpeciesMix, probe_conditions, torch_scorer
@@ -456,6 +471,9 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
 
     started = time.perf_counter()
     context = distributed.context_from_env()  # set by torchrun: one process per device or CPU slot
+    if context is not None and job.time_limit_s is not None:
+        raise ConfigError("--time-limit stops each process at its own step: a data-parallel run would hang; "
+                          "give --steps alone under torchrun")
     if context is not None:
         distributed.start(context)
     device = f"cuda:{context.local_rank}" if context is not None and context.backend == "nccl" else (
@@ -532,7 +550,12 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
         if on_step is not None:
             on_step(result.step, job.steps, result.losses.as_row())
 
+    if job.time_limit_s is not None:
+        batches = until_deadline(batches, job.time_limit_s, clock)
     trainer.fit(batches, steps=job.steps, on_step=step_hook)
+    if not job.ship:  # the last step's state is in last.pt (fit saves at its end); another machine ships it
+        return TrainSummary(last, trainer.step, time.perf_counter() - started, _peak_rss_mib(), len(train_set),
+                            len(dev_set), float("nan"), float("nan"), {})
     if context is not None:
         distributed.stop()
         if not context.is_main:  # rank 0 calibrates and writes the model; the others are done

@@ -32,6 +32,16 @@ def train(
                               help="Training steps (generator updates). 0, with --init: none; the --init network "
                                    "as it is, with a fresh depth guard warmed up if --depth-guard, its batch-norm "
                                    "statistics and score calibrated on this run's data."),
+    time_limit: float | None = typer.Option(None, "--time-limit", min=0.01, max=10080, callback=finite(),
+                                            metavar="MINUTES",
+                                            help="Stop at the first step after this many minutes of training "
+                                                 "(loading the data is not counted), as if --steps had been the "
+                                                 "step reached (the learning rate is constant): for a machine "
+                                                 "lent for a fixed time. The step reached is reported."),
+    checkpoint_only: bool = typer.Option(False, "--checkpoint-only",
+                                         help="Write OUT/last.pt only, not model.pt (no calibration on dev): "
+                                              "`edgefas train --resume --steps <the step reached> --out OUT` with "
+                                              "the same data ships it later, e.g. on another machine."),
     # at most 1024: a step holds about 35 MiB per edge-preset face (forward and backward, measured on CPU) and
     # four times that at the paper preset's 256 px, so 1024 faces are 35-140 GiB, past any one training
     # machine; a larger batch failed in its first allocation with a traceback
@@ -122,11 +132,15 @@ def train(
     if rgb_only and colour_blind:
         # TrainConfig refuses it too; said here before minutes of preprocessing
         raise ConfigError("--colour-blind trains the depth stream: it cannot run with --rgb-only (leave one out)")
+    if checkpoint_only and steps == 0:
+        raise ConfigError("--checkpoint-only with --steps 0 trains nothing and so writes no last.pt: give steps, "
+                          "or leave --checkpoint-only out to calibrate the --init network")
     check_detector(detector)
     job = TrainJob(preset=preset, dataset=dataset, dev_dataset=dev_dataset, out_dir=out, steps=steps, batch_size=batch,
                    seed=seed, learning_rate=lr, ema_decay=ema, augment=augment, species_mix=species_mix, colour_blind_weight=colour_blind,
                    partial_fraction=partial, qat=qat, depth_guard=depth_guard, modalities=("rgb",) if rgb_only else None,
-                   resume=resume, init=init, cache_dir=cache_dir, detector=detector, model_dir=model_dir, threads=threads)
+                   resume=resume, init=init, cache_dir=cache_dir, detector=detector, model_dir=model_dir, threads=threads,
+                   time_limit_s=None if time_limit is None else 60.0 * time_limit, ship=not checkpoint_only)
     with named_bars(info=True) as report:
         def on_frame(split: str, i: int, n: int) -> None:
             report(f"preprocess {split}", i, n)
@@ -138,6 +152,11 @@ def train(
             report("depth guard warm-up", step, total, info=f"loss={loss:.3g}")
 
         summary = run_training(job, on_step=on_step, on_frame=on_frame, on_warmup=on_warmup)
+    if checkpoint_only:
+        Console().print(f"wrote {summary.checkpoint} at step {summary.steps} in {summary.wall_s / 60:.1f} min, not "
+                        f"shipped: `edgefas train --resume --steps {summary.steps} --out {out}` with the same "
+                        "--dataset and --dev-dataset writes model.pt")
+        return
     r = summary.dev_report
     if not r:  # a non-zero rank of a distributed run: rank 0 reports
         return

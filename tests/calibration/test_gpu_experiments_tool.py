@@ -1,7 +1,8 @@
 """tools/gpu_experiments_pack.sh and tools/gpu_experiments.sh: training caches cut into pieces that each
 fit one device call and put back together there, runs stopped at the deadline, and what the runs made
 (a finished run's model, an unfinished run's last checkpoint) packed for the trip back. The training
-itself is replaced by a stand-in Python that writes run folders, so this runs without a GPU."""
+itself is replaced by a stand-in Python that writes run folders, so this runs without a GPU. tools/gpu_train.sh
+likewise: each line of a runs file one `edgefas train` stopped at a time limit, its checkpoint packed."""
 
 from __future__ import annotations
 
@@ -77,6 +78,7 @@ def test_the_runs_stop_at_the_deadline_and_what_they_made_is_packed(pieces, tmp_
     repo = tmp_path / "machine" / "repo"
     (repo / "tools").mkdir(parents=True)
     shutil.copy(RUN, repo / "tools")
+    shutil.copy(REPO / "tools" / "gpu_lease.sh", repo / "tools")
     python = tmp_path / "python3"
     python.write_text(STAND_IN)
     python.chmod(0o755)
@@ -104,3 +106,58 @@ def test_run_refuses_a_call_without_its_separator_or_its_pieces(tmp_path):
     assert done.returncode == 2 and done.stderr.strip() == "gpu_experiments: DEADLINE_S must be whole seconds, got '10m'"
     done = sh(RUN, tmp_path / "empty", 10, tmp_path / "pack", "--")
     assert done.returncode == 2 and done.stderr.strip() == f"gpu_experiments: no part-* files in {tmp_path / 'empty'}"
+
+
+TRAIN = REPO / "tools" / "gpu_train.sh"
+
+TRAIN_STAND_IN = """#!/usr/bin/env bash
+# stands in for python3 -m edge.cli.app train: records its words, leaves a checkpoint at a step of its own
+[ "$1 $2 $3" = "-m edge.cli.app train" ] || exit 3
+out=""; prev=""
+for a in "$@"; do [ "$prev" = "--out" ] && out=$a; prev=$a; done
+echo "$@" > "$out/args.txt"
+case "$out" in *long) step=1700 ;; *) step=900 ;; esac
+printf 'step,generator\\n%s,1.0\\n' "$step" > "$out/metrics.csv"
+head -c 3000 /dev/urandom > "$out/last.pt"
+echo "stopped at step $step"
+"""
+
+
+def test_train_runs_each_line_for_its_minutes_and_packs_each_checkpoint(pieces, tmp_path):
+    xfer, caches = pieces
+    repo = tmp_path / "machine" / "repo"
+    (repo / "tools").mkdir(parents=True)
+    for script in (TRAIN, REPO / "tools" / "gpu_lease.sh"):
+        shutil.copy(script, repo / "tools")
+    python = tmp_path / "python3"
+    python.write_text(TRAIN_STAND_IN)
+    python.chmod(0o755)
+    runs = tmp_path / "runs.txt"
+    runs.write_text("# name, then edgefas train options\nlong --dataset photo:3000 --steps 9000 --seed 1\n\n"
+                    "short --dataset synthetic:4000 --steps 9000 --species-mix hard\n")
+    done = sh(repo / "tools" / "gpu_train.sh", xfer, 6.5, tmp_path / "pack", runs, cwd=repo,
+              env={"PYTHON": str(python), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert (repo / "out" / "cache" / "photo-dev-y.npz").read_bytes() == caches["photo-dev-y.npz"]
+    assert (repo / "runs" / "long" / "args.txt").read_text().split() == [
+        "-m", "edge.cli.app", "train", "--dataset", "photo:3000", "--steps", "9000", "--seed", "1",
+        "--out", "runs/long", "--time-limit", "6.5", "--checkpoint-only"]
+    assert "--species-mix hard --out runs/short" in (repo / "runs" / "short" / "args.txt").read_text()
+    assert "gpu_train: runs/long reached step 1700" in done.stdout
+    assert "gpu_train: runs/short reached step 900" in done.stdout
+    for name in ("long", "short"):
+        packed = sorted((tmp_path / "pack").glob(f"{name}.tar.part-*"))
+        assert len(packed) == 1
+        with tarfile.open(packed[0]) as tar:
+            assert set(tar.getnames()) == {f"runs/{name}/{f}" for f in ("last.pt", "metrics.csv", "log.txt")}
+            assert "stopped at step" in tar.extractfile(f"runs/{name}/log.txt").read().decode()
+
+
+def test_train_refuses_bad_minutes_a_missing_runs_file_and_missing_arguments_before_unpacking(pieces, tmp_path):
+    xfer, _ = pieces
+    done = sh(TRAIN, xfer, "7m", tmp_path / "pack", tmp_path / "runs.txt")
+    assert done.returncode == 2 and done.stderr.strip() == "gpu_train: MINUTES must be a positive number, got '7m'"
+    done = sh(TRAIN, xfer, 7, tmp_path / "pack", tmp_path / "runs.txt")
+    assert done.returncode == 2 and "no runs file" in done.stderr
+    done = sh(TRAIN, xfer, 7, tmp_path / "pack")
+    assert done.returncode == 2 and done.stderr.startswith("usage: tools/gpu_train.sh")

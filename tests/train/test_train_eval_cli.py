@@ -313,3 +313,55 @@ def test_steps_0_ships_the_init_network_as_it_is_with_its_warmed_up_guard(run_di
     assert result.exit_code != 0 and isinstance(result.exception, EdgefasError), result.output
     assert "--init" in str(result.exception) and "\n" not in str(result.exception)
     assert not (tmp_path / "none").exists()
+
+
+def test_until_deadline_gives_batches_until_the_clock_passes_the_limit():
+    from train.run import until_deadline
+
+    ticks = iter(range(100))  # each call of the clock is one second later
+    given = list(until_deadline(iter(range(10)), 3.5, lambda: next(ticks)))
+    assert given == [0, 1, 2]  # limit set at t=0; batches checked at t=1, 2, 3 pass, the one at t=4 is not given
+    assert list(until_deadline(iter(range(3)), 1e9, lambda: 0.0)) == [0, 1, 2]  # a far limit: every batch
+
+
+def test_time_limit_stops_a_run_and_checkpoint_only_leaves_it_for_resume_to_ship(run_dir, tmp_path, shared_data):
+    """A run stopped by --time-limit is the run planned for the step it reached; with --checkpoint-only it
+    writes last.pt and no model.pt, and `--resume --steps <that step>` ships it without training more."""
+    from train.checkpoint import load_checkpoint
+    from train.run import TrainJob, run_training
+
+    _, cache = run_dir
+    out = tmp_path / "limited"
+    ticks = iter(range(1000))
+    job = TrainJob(dataset="synthetic:16", out_dir=out, steps=50, batch_size=4, threads=1, cache_dir=cache,
+                   detector="yunet", model_dir=shared_data / "models", time_limit_s=2.5, ship=False)
+    summary = run_training(job, clock=lambda: next(ticks))
+    assert summary.steps == 2 and summary.checkpoint == out / "last.pt"
+    assert not (out / "model.pt").exists() and not (out / "summary.json").exists()
+    assert load_checkpoint(out / "last.pt")[1].step == 2
+    assert len((out / "metrics.csv").read_text().splitlines()) == 3
+
+    args = ["train", "--dataset", "synthetic:16", "--out", str(out), "--steps", "2", "--resume", "--threads", "1",
+            "--cache-dir", str(cache), "--detector", "yunet", "--model-dir", str(shared_data / "models")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    shipped = json.loads((out / "summary.json").read_text())
+    assert shipped["steps"] == 2 and np.isfinite(shipped["threshold"])
+    assert len((out / "metrics.csv").read_text().splitlines()) == 3  # shipping trained no step
+
+
+def test_checkpoint_only_with_no_steps_and_a_time_limit_under_torchrun_are_refused(run_dir, tmp_path, shared_data,
+                                                                                   monkeypatch):
+    folder, cache = run_dir
+    base = ["train", "--dataset", "synthetic:16", "--out", str(tmp_path / "x"), "--batch", "4", "--threads", "1",
+            "--cache-dir", str(cache), "--detector", "yunet", "--model-dir", str(shared_data / "models")]
+    result = CliRunner().invoke(app, [*base, "--steps", "0", "--init", str(folder / "model.pt"), "--checkpoint-only"])
+    assert result.exit_code != 0 and isinstance(result.exception, EdgefasError), result.output
+    assert "writes no last.pt" in str(result.exception) and "\n" not in str(result.exception)
+    for key, value in (("WORLD_SIZE", "2"), ("RANK", "0"), ("LOCAL_RANK", "0"), ("MASTER_ADDR", "127.0.0.1"),
+                       ("MASTER_PORT", "29511")):
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(app, [*base, "--steps", "3", "--time-limit", "1"])
+    assert result.exit_code != 0 and isinstance(result.exception, EdgefasError), result.output
+    assert "--time-limit" in str(result.exception) and "hang" in str(result.exception)
+    assert not (tmp_path / "x").exists()
