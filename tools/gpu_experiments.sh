@@ -25,7 +25,7 @@ parts=$1 deadline=$2 pack=$3
 shift 4
 [[ "$deadline" =~ ^[1-9][0-9]*$ ]] || { echo "gpu_experiments: DEADLINE_S must be whole seconds, got '$deadline'" >&2; exit 2; }
 PY=${PYTHON:-python3}
-. "$(dirname "$0")/gpu_lease.sh"
+. tools/gpu_lease.sh
 msg=$(unpack_parts "$parts" 2>&1 >/dev/null) || { echo "gpu_experiments: $msg" >&2; exit 2; }
 ls -la out/cache
 mkdir -p "$pack"
