@@ -553,14 +553,13 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
     if job.time_limit_s is not None:
         batches = until_deadline(batches, job.time_limit_s, clock)
     trainer.fit(batches, steps=job.steps, on_step=step_hook)
-    if not job.ship:  # the last step's state is in last.pt (fit saves at its end); another machine ships it
-        return TrainSummary(last, trainer.step, time.perf_counter() - started, _peak_rss_mib(), len(train_set),
-                            len(dev_set), float("nan"), float("nan"), {})
     if context is not None:
         distributed.stop()
-        if not context.is_main:  # rank 0 calibrates and writes the model; the others are done
-            return TrainSummary(out / "model.pt", trainer.step, time.perf_counter() - started, _peak_rss_mib(),
-                                len(train_set), len(dev_set), float("nan"), float("nan"), {})
+    if not job.ship or (context is not None and not context.is_main):
+        # rank 0 calibrates and writes the model, the others are done; a run that is not shipped leaves
+        # last.pt (fit saves at its end) for `--resume --steps <step>` to ship, on another machine say
+        return TrainSummary(out / "model.pt" if job.ship else last, trainer.step, time.perf_counter() - started,
+                            _peak_rss_mib(), len(train_set), len(dev_set), float("nan"), float("nan"), {})
     model = trainer.shipped_model().cpu()  # the weight average when the run keeps one
     final = out / "model.pt"
     alpha, threshold, report = ship_model(model, model_config, trainer.config, trainer.step, train_set, dev_set,
