@@ -26,10 +26,10 @@ shift 4
 [[ "$deadline" =~ ^[1-9][0-9]*$ ]] || { echo "gpu_experiments: DEADLINE_S must be whole seconds, got '$deadline'" >&2; exit 2; }
 PY=${PYTHON:-python3}
 . tools/gpu_lease.sh
-msg=$(unpack_parts "$parts" 2>&1 >/dev/null) || { echo "gpu_experiments: $msg" >&2; exit 2; }
+unpack_parts gpu_experiments "$parts" || exit 2
 ls -la out/cache
 mkdir -p "$pack"
-start_mps "$PY" | sed 's/^/gpu_experiments: /'
+start_mps gpu_experiments "$PY"
 
 export OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
 out_dir=runs/gpu

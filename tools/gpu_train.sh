@@ -28,9 +28,9 @@ parts=$1 minutes=$2 pack=$3 runs_file=$4
 [ -f "$runs_file" ] || { echo "gpu_train: no runs file $runs_file (lines of NAME ARGS...)" >&2; exit 2; }
 PY=${PYTHON:-python3}
 . tools/gpu_lease.sh
-msg=$(unpack_parts "$parts" 2>&1 >/dev/null) || { echo "gpu_train: $msg" >&2; exit 2; }
+unpack_parts gpu_train "$parts" || exit 2
 mkdir -p "$pack"
-start_mps "$PY" | sed 's/^/gpu_train: /'
+start_mps gpu_train "$PY"
 
 export OMP_NUM_THREADS=2 PYTHONUNBUFFERED=1
 names=() pids=()
