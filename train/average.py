@@ -6,29 +6,52 @@ as a ``model.pt`` that ships like a training run's: BatchNorm statistics recompu
 batches (the averaged weights need their own; buffers are not averaged), alpha and the threshold
 chosen on the dev split by the rule every run ends with (:func:`train.run.ship_model`). Every input
 must be the same preset on the same streams. ``edgefas average`` is the command.
+
+Weights other than equal interpolate between a model and its fine-tune (Wortsman et al., "Robust
+fine-tuning of zero-shot models", CVPR 2022); one model alone is calibrated again, for instance at
+another operating point (docs/weight-average.md).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 
-from edge.errors import ModelError
+from edge.errors import ConfigError, ModelError
 
 
-def average_state(states: list[dict]) -> dict:
-    """The uniform average of the floating-point parameters; BatchNorm buffers are taken from the first
-    (they are recomputed afterwards) and integer buffers (batch counters) likewise."""
+def average_state(states: list[dict], weights: list[float] | None = None) -> dict:
+    """The average of the floating-point parameters, uniform or by ``weights`` (one per state, normalised
+    to sum 1); BatchNorm buffers are taken from the first (they are recomputed afterwards) and integer
+    buffers (batch counters) likewise."""
     import torch
 
+    shares = torch.tensor(normalised(weights, len(states)), dtype=torch.float64)
     out = {}
     for key, first in states[0].items():
         if first.is_floating_point() and not _is_norm_buffer(key):
-            out[key] = torch.stack([s[key].to(torch.float64) for s in states]).mean(dim=0).to(first.dtype)
+            stacked = torch.stack([s[key].to(torch.float64) for s in states])
+            out[key] = torch.tensordot(shares, stacked, dims=1).to(first.dtype)
         else:
             out[key] = first.clone()
     return out
+
+
+def normalised(weights: list[float] | None, count: int) -> list[float]:
+    """Each model's share: ``weights`` divided by their sum, or equal shares when there are none. Refuses a
+    count that is not one per model, and a weight that is not a positive finite number."""
+    if not weights:
+        return [1.0 / count] * count
+    if len(weights) != count:
+        raise ConfigError(f"--weight is given {len(weights)} times for {count} models; give one per MODEL.pt, "
+                          f"in their order, or none for equal weights")
+    bad = [w for w in weights if not (math.isfinite(w) and w > 0)]
+    if bad:
+        raise ConfigError(f"--weight {bad[0]:g} is not a positive number; each model's weight must be above 0")
+    total = sum(weights)
+    return [w / total for w in weights]
 
 
 def _is_norm_buffer(key: str) -> bool:
@@ -36,11 +59,11 @@ def _is_norm_buffer(key: str) -> bool:
 
 
 def load_all(paths: list[Path]):
-    """Each checkpoint's model and info; refuses fewer than two, or mixed architectures or streams."""
+    """Each checkpoint's model and info; refuses none, or mixed architectures or streams."""
     from train.checkpoint import load_checkpoint
 
-    if len(paths) < 2:
-        raise ModelError("averaging needs at least two model.pt files")
+    if not paths:
+        raise ModelError("averaging needs at least one model.pt file")
     loaded = [load_checkpoint(path) for path in paths]
     first = loaded[0][1]
     for path, (_, info) in zip(paths[1:], loaded[1:]):
@@ -59,10 +82,11 @@ def check_out(paths: list[Path], out: Path) -> None:
 
 def average_checkpoints(paths: list[Path], dataset: str, dev_dataset: str, out: Path, cache_dir: Path | None = None,
                         model_dir: Path | None = None, detector: str = "auto", target: str = "eer",
-                        seed: int = 0, on_frame: Callable[[str, int, int], None] | None = None,
+                        seed: int = 0, weights: list[float] | None = None, on_frame: Callable[[str, int, int], None] | None = None,
                         on_stage: Callable[[str], None] | None = None) -> dict:
     """Write the calibrated average of ``paths`` to ``out`` and ``<out stem>.average.json`` beside it;
-    returns that summary (sources, data, alpha, threshold, dev EER). ``on_frame(split, i, n)`` reports
+    returns that summary (sources, their shares, data, alpha, threshold, dev EER). ``weights`` are the
+    models' relative weights (default: equal). ``on_frame(split, i, n)`` reports
     preprocessing, ``on_stage(text)`` the slow steps after it."""
     from calibration.threshold import parse_target
     from edge.datasets.sampleset import prepare_samples
@@ -70,10 +94,11 @@ def average_checkpoints(paths: list[Path], dataset: str, dev_dataset: str, out: 
     from train.run import ship_model
 
     parse_target(target)  # a typo is refused now, not after minutes of scoring
+    shares = normalised(weights, len(paths))
     check_out(paths, out)
     loaded = load_all(paths)
     model, info = loaded[0]
-    model.load_state_dict(average_state([m.state_dict() for m, _ in loaded]))
+    model.load_state_dict(average_state([m.state_dict() for m, _ in loaded], shares))
     preprocess = PreprocessConfig(size_px=info.model_config.input_size_px)
 
     def progress(split: str):
@@ -85,7 +110,7 @@ def average_checkpoints(paths: list[Path], dataset: str, dev_dataset: str, out: 
         on_stage(f"BatchNorm statistics on {len(train_set)} training faces, alpha and threshold on {len(dev_set)} dev faces")
     alpha, threshold, report = ship_model(model, info.model_config, info.train_config,
                                           max(i.step for _, i in loaded), train_set, dev_set, out, target, seed)
-    summary = {"sources": [str(p) for p in paths], "dataset": dataset, "dev_dataset": dev_dataset,
+    summary = {"sources": [str(p) for p in paths], "shares": shares, "dataset": dataset, "dev_dataset": dev_dataset,
                "alpha": alpha, "threshold": threshold, "dev_eer": report.get("eer"),
                "alpha_rule": report.get("alpha_rule")}  # each alpha's readings, as a run's summary.json keeps them
     out.with_name(out.stem + ".average.json").write_text(json.dumps(summary, indent=2))

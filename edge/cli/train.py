@@ -12,6 +12,7 @@ from edge.cli.options import (
     dataset_spec_option,
     detector_option,
     finite,
+    finite_each,
     model_dir_option,
     output_file,
     seed_option,
@@ -168,8 +169,9 @@ def train(
 
 def average(
     models: list[Path] = typer.Argument(..., exists=True, dir_okay=False, show_default=False, metavar="MODEL.pt",
-                                        help="Two or more model.pt files of runs fine-tuned from the same weights "
-                                             "(one preset, one set of streams)."),
+                                        help="model.pt files of runs fine-tuned from the same weights (one preset, "
+                                             "one set of streams). One file alone: its weights calibrated again, "
+                                             "e.g. at another --threshold-target."),
     dataset: str = dataset_spec_option(..., note="The runs' training data: its train split gives the average its "
                                        "BatchNorm statistics."),
     dev_dataset: str = dataset_spec_option(..., flag="--dev-dataset", note="Dev data, read at its dev split: alpha "
@@ -181,6 +183,10 @@ def average(
                                          help="Operating point, as `edgefas calibrate threshold --target` (default: "
                                               "eer, the rule a training run ends with)."),
     seed: int = seed_option(0, help="Seed of the BatchNorm batches."),
+    weight: list[float] | None = typer.Option(None, "--weight", callback=finite_each(above=0), metavar="W",
+                                              help="Relative weight of each MODEL.pt, once per model in their order "
+                                                   "(default: equal). `A.pt B.pt --weight 2 --weight 1` is two "
+                                                   "thirds A: a point between a model and its fine-tune."),
     detector: str = detector_option(note="Used on full frames."),
     model_dir: Path = model_dir_option(),
     cache_dir: Path = cache_dir_option("samples"),
@@ -202,7 +208,7 @@ def average(
             report(text, 0, None)
 
         summary = average_checkpoints(models, dataset, dev_dataset, out, cache_dir, model_dir, detector,
-                                      threshold_target, seed, on_frame=on_frame, on_stage=on_stage)
+                                      threshold_target, seed, weight, on_frame=on_frame, on_stage=on_stage)
     eer = summary["dev_eer"]
     Console().print(f"wrote {out}: average of {len(models)} models; dev: EER "
                     f"{'n/a' if eer is None else f'{eer:.2%}'} at threshold {summary['threshold']:.4f}, "

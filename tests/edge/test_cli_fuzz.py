@@ -60,7 +60,7 @@ RULES: dict[tuple[str, str], str] = {
     ("train", "--colour-blind"): "tolerance", ("train", "--partial"): "fraction",
     ("average", "models"): "file:.pt", ("average", "--dataset"): "dataset", ("average", "--dev-dataset"): "dataset",
     ("average", "--out"): "out_file:.pt", ("average", "--seed"): "seed", ("average", "--model-dir"): "in_dir",
-    ("average", "--cache-dir"): "out_dir",
+    ("average", "--cache-dir"): "out_dir", ("average", "--weight"): "positive",
     ("live", "--source"): "source", ("live", "--model"): "file:.onnx", ("live", "--engine"): "file:.engine",
     ("live", "--frames"): "count", ("live", "--record"): "out_file:.jsonl", ("live", "--sink"): "sink",
     ("live", "--seed"): "seed", ("live", "--model-dir"): "in_dir", ("live", "--threads"): "count",
