@@ -82,7 +82,8 @@ def check_out(paths: list[Path], out: Path) -> None:
 
 def average_checkpoints(paths: list[Path], dataset: str, dev_dataset: str, out: Path, cache_dir: Path | None = None,
                         model_dir: Path | None = None, detector: str = "auto", target: str = "eer",
-                        seed: int = 0, weights: list[float] | None = None, on_frame: Callable[[str, int, int], None] | None = None,
+                        seed: int = 0, weights: list[float] | None = None,
+                        on_frame: Callable[[str, int, int], None] | None = None,
                         on_stage: Callable[[str], None] | None = None) -> dict:
     """Write the calibrated average of ``paths`` to ``out`` and ``<out stem>.average.json`` beside it;
     returns that summary (sources, their shares, data, alpha, threshold, dev EER). ``weights`` are the

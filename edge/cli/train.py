@@ -210,7 +210,10 @@ def average(
         summary = average_checkpoints(models, dataset, dev_dataset, out, cache_dir, model_dir, detector,
                                       threshold_target, seed, weight, on_frame=on_frame, on_stage=on_stage)
     eer = summary["dev_eer"]
-    Console().print(f"wrote {out}: average of {len(models)} models; dev: EER "
+    what = "one model calibrated again" if len(models) == 1 else (
+        f"average of {len(models)} models" + ("" if not weight else
+                                              " (shares " + ", ".join(f"{x:.3g}" for x in summary["shares"]) + ")"))
+    Console().print(f"wrote {out}: {what}; dev: EER "
                     f"{'n/a' if eer is None else f'{eer:.2%}'} at threshold {summary['threshold']:.4f}, "
                     f"alpha {summary['alpha']}")
 

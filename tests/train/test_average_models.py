@@ -115,4 +115,4 @@ def test_the_average_ships_calibrated_with_its_own_norm_statistics(tmp_path, sha
     assert set(rule) == {"dev_eer", "flat_dev_worst_apcer", "perturbed_dev"} and str(summary["alpha"]) in rule["dev_eer"]
     assert summary["sources"] == [str(p) for p in paths] and summary["dataset"] == "synthetic:16"
     assert summary["shares"] == pytest.approx([0.75, 0.25])
-    assert f"{summary['threshold']:.4f}" in result.output and "average of 2 models" in result.output
+    assert f"{summary['threshold']:.4f}" in result.output and "average of 2 models (shares 0.75, 0.25)" in result.output
