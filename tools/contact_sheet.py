@@ -92,6 +92,9 @@ def contact_sheets(model: Path, dataset: str, split: str, out: Path, cache_dir: 
         raise ConfigError(f"--copy {copy!r} is not one of {', '.join(KINDS)}")
     runner = open_runner(model)
     try:
+        if runner.threshold is None:
+            raise ConfigError(f"--model {model} has no stored threshold to judge faces by; give it one with "
+                              f"`edgefas calibrate threshold` first")
         config = PreprocessConfig.from_metadata(runner.contract)
         samples = perturb(prepare_samples(dataset, split, config, "yunet", model_dir, cache_dir), copy)
         if species is not None and species not in set(samples.pai[samples.is_attack.astype(bool)]):

@@ -110,7 +110,9 @@ def test_bad_options_are_one_line_and_write_nothing(tool, tmp_path, capsys):
              "does not exist": [*base, "--out", str(tmp_path / "missing" / "x")],
              "is not one of": [*base, "--out", str(tmp_path / "x"), "--copy", "sepia"],
              "show at least one": [*base, "--out", str(tmp_path / "x"), "--count", "0"],
-             "nope.onnx": [*base[2:], "--model", str(tmp_path / "nope.onnx"), "--out", str(tmp_path / "x")]}
+             "nope.onnx": [*base[2:], "--model", str(tmp_path / "nope.onnx"), "--out", str(tmp_path / "x")],
+             "no stored threshold": [*base[2:], "--model", str(write_mean_score_model(tmp_path / "bare.onnx")),
+                                     "--out", str(tmp_path / "x")]}
     for expected, argv in cases.items():
         assert tool.main(argv) == 2
         errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
