@@ -44,12 +44,12 @@ def normalised(weights: list[float] | None, count: int) -> list[float]:
     count that is not one per model, and a weight that is not a positive finite number."""
     if not weights:
         return [1.0 / count] * count
-    if len(weights) != count:
-        raise ConfigError(f"--weight is given {len(weights)} times for {count} models; give one per MODEL.pt, "
-                          f"in their order, or none for equal weights")
     bad = [w for w in weights if not (math.isfinite(w) and w > 0)]
     if bad:
         raise ConfigError(f"--weight {bad[0]:g} is not a positive number; each model's weight must be above 0")
+    if len(weights) != count:
+        raise ConfigError(f"--weight is given {len(weights)} times for {count} models; give one per MODEL.pt, "
+                          f"in their order, or none for equal weights")
     total = sum(weights)
     return [w / total for w in weights]
 

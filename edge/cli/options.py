@@ -209,18 +209,6 @@ def finite(above: float | None = None) -> Callable[[float | None], float | None]
     return check
 
 
-def finite_each(above: float | None = None) -> Callable[[list[float] | None], list[float] | None]:
-    """:func:`finite` for an option given several times: each value is checked."""
-    one = finite(above)
-
-    def check(values: list[float] | None) -> list[float] | None:
-        for value in values or ():
-            one(value)
-        return values
-
-    return check
-
-
 def output_file(value: Path | None) -> Path | None:
     """A callback for an option naming a file the command writes at its end: a folder, or a file in a
     folder that does not exist, is refused when the command line is parsed, not after the work; so is

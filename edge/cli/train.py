@@ -12,7 +12,6 @@ from edge.cli.options import (
     dataset_spec_option,
     detector_option,
     finite,
-    finite_each,
     model_dir_option,
     output_file,
     seed_option,
@@ -183,7 +182,7 @@ def average(
                                          help="Operating point, as `edgefas calibrate threshold --target` (default: "
                                               "eer, the rule a training run ends with)."),
     seed: int = seed_option(0, help="Seed of the BatchNorm batches."),
-    weight: list[float] | None = typer.Option(None, "--weight", callback=finite_each(above=0), metavar="W",
+    weight: list[float] | None = typer.Option(None, "--weight", metavar="W",
                                               help="Relative weight of each MODEL.pt, once per model in their order "
                                                    "(default: equal). `A.pt B.pt --weight 2 --weight 1` is two "
                                                    "thirds A: a point between a model and its fine-tune."),
