@@ -97,8 +97,8 @@ def contact_sheets(model: Path, dataset: str, split: str, out: Path, cache_dir: 
                               f"`edgefas calibrate threshold` first")
         config = PreprocessConfig.from_metadata(runner.contract)
         samples = perturb(prepare_samples(dataset, split, config, "yunet", model_dir, cache_dir), copy)
-        if species is not None and species not in set(samples.pai[samples.is_attack.astype(bool)]):
-            present = sorted(set(samples.pai[samples.is_attack.astype(bool)]))
+        present = sorted(set(samples.pai[samples.is_attack.astype(bool)]))
+        if species is not None and species not in present:
             raise ConfigError(f"--species {species!r}: no such attacks in {dataset} {split}; "
                               f"it holds {', '.join(present) or 'no attacks'}")
         scores = score_samples(runner, samples).scores
@@ -109,7 +109,7 @@ def contact_sheets(model: Path, dataset: str, split: str, out: Path, cache_dir: 
     summary = {"model": str(model), "dataset": dataset, "split": split, "copy": copy, "threshold": threshold,
                "species": species, "faces": len(samples), "live": int((samples.is_attack == 0).sum()),
                "refused": len(refused), "passed": len(passed),
-               "attacks": int(samples.is_attack.astype(bool).sum() if species is None else (samples.pai == species).sum()),
+               "attacks": int(samples.is_attack.sum() if species is None else (samples.pai == species).sum()),
                "shown_refused": entries(samples, refused[:count], scores),
                "shown_passed": entries(samples, passed[:count], scores)}
     for name, picked in (("refused", refused[:count]), ("passed", passed[:count])):
