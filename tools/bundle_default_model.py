@@ -76,6 +76,24 @@ def torch_scores(checkpoint: Path, rgb: np.ndarray, depth: np.ndarray) -> np.nda
         return model(torch.from_numpy(rgb), torch.from_numpy(depth)).score.numpy()
 
 
+def default_calibration_path(count: int) -> Path:
+    """Where a made calibration set is kept: the project's ``out/`` folder whatever ``--out`` and the
+    working folder are (``out/calib-dev.npz``; another count gets its own file, so that a trial never
+    overwrites the set the default was built with)."""
+    name = "calib-dev.npz" if count == CALIB_COUNT else f"calib-dev-{count}.npz"
+    return Path(__file__).resolve().parents[1] / "out" / name
+
+
+def shown_path(path: Path) -> str:
+    """A path as the checks file records it: relative to the project when inside it (no machine's
+    folder names in a bundled file), else as given."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path)
+
+
 def held_out_refusal(check: dict, dev_faces: int, test_faces: int, min_agreement: float) -> str | None:
     """Why an INT8 flavour that passed its gate on dev faces is still not shipped, or None to ship it."""
     agreement = check["fp32_decision_agreement"]
@@ -135,9 +153,7 @@ def main() -> None:
     items = (CalibItem(rgb[i], depth[i], bool(dev.is_attack[k]), str(dev.pai[k])) for i, k in enumerate(pick))
     calib = build_calibration_set(items, len(rgb), f"{args.dev} dev", runner.contract,
                                   note="dev faces spread over the dev split, YuNet crops")
-    # another count gets its own file, so that a trial never overwrites the set the default was built with
-    calib_name = "calib-dev.npz" if args.calib_count == CALIB_COUNT else f"calib-dev-{args.calib_count}.npz"
-    calib_path = args.calib_set or args.out.parent.parent / "out" / calib_name
+    calib_path = args.calib_set or default_calibration_path(args.calib_count)
     if args.calib_set is None:
         calib_path.parent.mkdir(parents=True, exist_ok=True)
         save_calibration_set(calib, calib_path)
@@ -220,7 +236,7 @@ def main() -> None:
             per_world[part][key] = pad_report(s8[mine], attack[mine], threshold, test.pai[mine]).to_json()
     checks = {"parity_max_abs_score_onnx_vs_torch_200": parity, "per_world": per_world, "int8": int8_checks,
               "int8_refused": refused, "int8_refused_held_out": held_out_refused, "test_faces": len(test),
-              "threshold": threshold, "grandtest_fp32": report, "calibration_set": str(calib_path),
+              "threshold": threshold, "grandtest_fp32": report, "calibration_set": shown_path(calib_path),
               "checkpoint": str(checkpoint)}
     (args.out / f"{stem}.checks.json").write_text(json.dumps(checks, indent=2, sort_keys=True))
     print(json.dumps({k: v for k, v in checks.items() if not isinstance(v, dict)}, indent=2))

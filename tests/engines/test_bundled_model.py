@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -160,3 +161,14 @@ def test_bench_contestants_are_fp32_and_the_cpu_flavour_only_when_it_shipped(tmp
     assert default_models() == [tmp_path / VARIANTS["score"]]
     (tmp_path / VARIANTS["int8-cpu"]).write_bytes(b"int8")
     assert default_models() == [tmp_path / VARIANTS["score"], tmp_path / VARIANTS["int8-cpu"]]
+
+
+def test_a_made_calibration_set_is_kept_in_the_projects_out_folder_whatever_out_is():
+    from dataset_fixture_loader import load_tool
+
+    bundle = load_tool("bundle_default_model")
+    root = Path(bundle.__file__).resolve().parents[1]
+    assert bundle.default_calibration_path(bundle.CALIB_COUNT) == root / "out" / "calib-dev.npz"
+    assert bundle.default_calibration_path(512) == root / "out" / "calib-dev-512.npz"
+    assert bundle.shown_path(root / "out" / "calib-dev.npz") == str(Path("out") / "calib-dev.npz")
+    assert bundle.shown_path(Path("/elsewhere/c.npz")) == "/elsewhere/c.npz"
