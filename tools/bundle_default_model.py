@@ -41,6 +41,7 @@ from engines.runner import open_runner
 from train.checkpoint import export_checkpoint
 
 CALIB_COUNT = 256  # ORT's static quantisation needs a few hundred representative inputs
+PROJECT = Path(__file__).resolve().parents[1]
 # Range calibration of the TensorRT flavour. Percentile was chosen for the model of 30 Nov (12 of 256
 # decisions flipped with minmax, 1 with percentile), but it cannot histogram a tensor of the tenth
 # session's default whose values barely vary (docs/int8.md); min/max with the depth entry and decoder
@@ -81,15 +82,14 @@ def default_calibration_path(count: int) -> Path:
     working folder are (``out/calib-dev.npz``; another count gets its own file, so that a trial never
     overwrites the set the default was built with)."""
     name = "calib-dev.npz" if count == CALIB_COUNT else f"calib-dev-{count}.npz"
-    return Path(__file__).resolve().parents[1] / "out" / name
+    return PROJECT / "out" / name
 
 
 def shown_path(path: Path) -> str:
     """A path as the checks file records it: relative to the project when inside it (no machine's
     folder names in a bundled file), else as given."""
-    root = Path(__file__).resolve().parents[1]
     try:
-        return str(path.resolve().relative_to(root))
+        return str(path.resolve().relative_to(PROJECT))
     except ValueError:
         return str(path)
 

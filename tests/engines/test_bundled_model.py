@@ -167,7 +167,8 @@ def test_a_made_calibration_set_is_kept_in_the_projects_out_folder_whatever_out_
     from dataset_fixture_loader import load_tool
 
     bundle = load_tool("bundle_default_model")
-    root = Path(bundle.__file__).resolve().parents[1]
+    root = bundle.PROJECT
+    assert (root / "tools" / "bundle_default_model.py").is_file() and (root / "engines" / "models").is_dir()
     assert bundle.default_calibration_path(bundle.CALIB_COUNT) == root / "out" / "calib-dev.npz"
     assert bundle.default_calibration_path(512) == root / "out" / "calib-dev-512.npz"
     assert bundle.shown_path(root / "out" / "calib-dev.npz") == str(Path("out") / "calib-dev.npz")
