@@ -144,17 +144,17 @@ def main() -> None:
             export_checkpoint(checkpoint, args.out / names["full"], "full")
     runner = open_runner(fp32)
     config = PreprocessConfig.from_metadata(runner.contract)
-    dev = prepare_samples(args.dev, "dev", config, "yunet", args.model_dir, args.cache_dir)
 
-    # calibration set: dev faces spread evenly over the whole dev split (both worlds when it joins
-    # two), live and attack alike (what the camera will show)
-    pick = np.unique(np.linspace(0, len(dev) - 1, min(args.calib_count, len(dev))).astype(int))
-    rgb, depth = dev.arrays(pick)
-    items = (CalibItem(rgb[i], depth[i], bool(dev.is_attack[k]), str(dev.pai[k])) for i, k in enumerate(pick))
-    calib = build_calibration_set(items, len(rgb), f"{args.dev} dev", runner.contract,
-                                  note="dev faces spread over the dev split, YuNet crops")
+    # calibration set, unless one is given: dev faces spread evenly over the whole dev split (both
+    # worlds when it joins two), live and attack alike (what the camera will show)
     calib_path = args.calib_set or default_calibration_path(args.calib_count)
     if args.calib_set is None:
+        dev = prepare_samples(args.dev, "dev", config, "yunet", args.model_dir, args.cache_dir)
+        pick = np.unique(np.linspace(0, len(dev) - 1, min(args.calib_count, len(dev))).astype(int))
+        rgb, depth = dev.arrays(pick)
+        items = (CalibItem(rgb[i], depth[i], bool(dev.is_attack[k]), str(dev.pai[k])) for i, k in enumerate(pick))
+        calib = build_calibration_set(items, len(rgb), f"{args.dev} dev", runner.contract,
+                                      note="dev faces spread over the dev split, YuNet crops")
         calib_path.parent.mkdir(parents=True, exist_ok=True)
         save_calibration_set(calib, calib_path)
     # INT8: the flavour asked for, and beside a TensorRT-flavour file its CPU twin. A flavour the
