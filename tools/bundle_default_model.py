@@ -32,7 +32,7 @@ from calibration.calibset import (
 from calibration.metrics import pad_report
 from calibration.scoring import score_samples
 from edge.datasets.sampleset import prepare_samples
-from edge.errors import EngineError
+from edge.errors import EdgefasError, EngineError
 from edge.face.preprocess import PreprocessConfig
 from engines.accuracy_gate import GateTolerance
 from engines.bundled import VARIANTS
@@ -250,4 +250,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except EdgefasError as exc:  # a missing run, set or dataset: one line, not a traceback
+        sys.exit(f"error: {exc}")

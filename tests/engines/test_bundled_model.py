@@ -173,3 +173,13 @@ def test_a_made_calibration_set_is_kept_in_the_projects_out_folder_whatever_out_
     assert bundle.default_calibration_path(512) == root / "out" / "calib-dev-512.npz"
     assert bundle.shown_path(root / "out" / "calib-dev.npz") == str(Path("out") / "calib-dev.npz")
     assert bundle.shown_path(Path("/elsewhere/c.npz")) == "/elsewhere/c.npz"
+
+
+def test_a_missing_run_is_one_line_from_the_bundle_tool(tmp_path):
+    tool = Path(__file__).resolve().parents[2] / "tools" / "bundle_default_model.py"
+    done = subprocess.run([sys.executable, str(tool), "--run", str(tmp_path / "none"), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: checkpoint") and "model.pt" in done.stderr
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
