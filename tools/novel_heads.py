@@ -50,6 +50,18 @@ def report(runner, samples: SampleSet) -> dict:
     return out
 
 
+def read_model(model: Path, count: int, split: str, morphs: range, model_dir: Path | None, cache_dir: Path) -> dict:
+    """``model`` on the split's clips on their scanned heads and on ``morphs``, at its stored threshold."""
+    runner = open_runner(model)
+    try:
+        config = PreprocessConfig.from_metadata(runner.contract)
+        scans = prepare_samples(f"photo:{count}", split, config, "yunet", model_dir, cache_dir)
+        novel = novel_samples(count, split, morphs, config, model_dir, cache_dir)
+        return {"scanned heads": report(runner, scans), "unseen heads": report(runner, novel)}
+    finally:
+        runner.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, action="append", required=True, help="an ONNX model (repeat for several)")
@@ -73,14 +85,7 @@ def main() -> int:
     result = {}
     try:
         for model in args.model:
-            runner = open_runner(model)
-            try:
-                config = PreprocessConfig.from_metadata(runner.contract)
-                scans = prepare_samples(f"photo:{args.count}", args.split, config, "yunet", args.model_dir, args.cache_dir)
-                novel = novel_samples(args.count, args.split, morphs, config, args.model_dir, args.cache_dir)
-                result[str(model)] = {"scanned heads": report(runner, scans), "unseen heads": report(runner, novel)}
-            finally:
-                runner.close()
+            result[str(model)] = read_model(model, args.count, args.split, morphs, args.model_dir, args.cache_dir)
     except EdgefasError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,76 @@
+"""tools/candidate_reads.py: which tables a candidate is read on, where each column comes from, and its errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from dataset_fixture_loader import load_tool
+
+
+def _report(acer: float, bpcer: float, **extra) -> dict:
+    base = {"acer": acer, "bpcer": bpcer, "apcer": {"mannequin": 0.3, "print": 0.0}, "apcer_max": 0.3,
+            "bpcer_worst_person": 0.04, "eer": 0.03, "auc_attack_high": 0.99, "threshold": 1.01}
+    return {**base, **extra}
+
+
+@pytest.fixture
+def fake_reads(monkeypatch):
+    """robustness.table and novel_heads.read_model replaced by recorders with distinct numbers per table."""
+    robustness, novel_heads = load_tool("robustness"), load_tool("novel_heads")
+    calls = []
+    numbers = {"photo": 0.10, "procedural": 0.02, "both": 0.20}
+
+    def table(model, dataset, split, cache_dir, model_dir, kinds):
+        calls.append((dataset, split, kinds))
+        world = "both" if "+" in dataset else "procedural" if dataset.startswith("synthetic") else "photo"
+        return {k: _report(numbers[world] + i / 100, numbers[world] + i / 1000) for i, k in enumerate(kinds)}
+
+    def read_model(model, count, split, morphs, model_dir, cache_dir):
+        calls.append((f"heads photo:{count}", split, tuple(morphs)))
+        return {"scanned heads": _report(0.5, 0.5), "unseen heads": _report(0.06, 0.01)}
+
+    monkeypatch.setattr(robustness, "table", table)
+    monkeypatch.setattr(novel_heads, "read_model", read_model)
+    return calls
+
+
+def test_the_copies_are_read_on_both_worlds_joined_and_the_photo_split_doubles_on_test(fake_reads, tmp_path):
+    tool = load_tool("candidate_reads")
+    tool.read(tmp_path / "m.onnx", "x", "test", tmp_path, tmp_path / "cache", None)
+    datasets = {d: kinds for d, split, kinds in fake_reads if split == "test"}
+    assert datasets["photo:2400"] == ("clean", "flat", "depth-smooth")
+    assert datasets["synthetic:1200"] == ("clean",)
+    assert datasets["synthetic:1200+photo:2400"] == ("flat", "grey", "glasses", "combined")
+    assert "heads photo:2400" in datasets
+    with pytest.raises(ValueError, match="dev or test"):
+        tool.plan("train")
+
+
+def test_each_column_comes_from_its_own_table_and_the_score_is_the_robust_score(fake_reads, tmp_path):
+    tool = load_tool("candidate_reads")
+    r = tool.read(tmp_path / "m.onnx", "x", "dev", tmp_path, tmp_path / "cache", None)
+    assert r["photo ACER"] == pytest.approx(0.10)  # the photo table's clean row
+    assert r["procedural ACER"] == pytest.approx(0.02)
+    assert r["flat BPCER"] == pytest.approx(0.200) and r["grey BPCER"] == pytest.approx(0.201)  # the joined table
+    assert r["combined BPCER"] == pytest.approx(0.203)
+    assert r["flat worst APCER"] == pytest.approx(0.3) and r["mannequins pass"] == pytest.approx(0.3)
+    # clean photo, photo flat, photo depth-smooth, unseen heads
+    assert r["score"] == pytest.approx((0.10 + 0.11 + 0.12 + 0.06) / 4)
+    assert tool.row(tool.load(tmp_path, "x", "dev")) == r  # the files written give the same row back
+
+
+def test_a_name_not_read_is_one_line_naming_the_read_command(tmp_path, capsys):
+    tool = load_tool("candidate_reads")
+    assert tool.main(["table", "--split", "dev", "--out", str(tmp_path), "nobody"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "nobody-dev-photo.json" in err and "candidate_reads.py read --name nobody" in err
+    assert tool.main(["read", "--model", str(tmp_path / "none.onnx"), "--name", "n", "--out", str(tmp_path)]) == 2
+    assert "none.onnx: no such file" in capsys.readouterr().err
+
+
+def test_the_table_prints_rates_in_percent_and_the_threshold_as_a_number(fake_reads, tmp_path, capsys):
+    tool = load_tool("candidate_reads")
+    tool.read(tmp_path / "m.onnx", "x", "dev", tmp_path, tmp_path / "cache", None)
+    assert tool.main(["table", "--split", "dev", "--out", str(tmp_path), "x"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("| x | ") and "| 10.00% |" in line and "| 1.0100 |" in line and "| 0.990 |" in line
