@@ -140,10 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--split", choices=tuple(PHOTO_COUNT), default="dev")
         p.add_argument("--out", type=Path, default=Path("out/reads"), help="folder of the parts (default: out/reads)")
     args = ap.parse_args(argv)
+    if args.command == "read" and not args.model.is_file():
+        print(f"error: --model {args.model}: no such file; export the run first (edgefas export)", file=sys.stderr)
+        return 2
     try:
         if args.command == "read":
-            if not args.model.is_file():
-                raise robust_score.ScoreInputError(f"--model {args.model}: no such file; export the run first")
             rows = {args.name: read(args.model, args.name, args.split, args.out, args.cache_dir, args.model_dir)}
         else:
             rows = {name: row(load(args.out, name, args.split)) for name in args.names}
