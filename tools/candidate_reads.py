@@ -68,26 +68,33 @@ def read(model: Path, name: str, split: str, out: Path, cache_dir: Path, model_d
     import robustness
 
     out.mkdir(parents=True, exist_ok=True)
+    parts: dict[str, dict] = {}
+
+    def keep(part: str, table: dict) -> None:
+        parts[part] = table
+        part_path(out, name, split, part).write_text(json.dumps(table, indent=2, sort_keys=True))
+
     for r in plan(split):
-        table = robustness.table(model, r.dataset, split, cache_dir, model_dir, r.kinds)
-        part_path(out, name, split, r.part).write_text(json.dumps(table, indent=2, sort_keys=True))
+        keep(r.part, robustness.table(model, r.dataset, split, cache_dir, model_dir, r.kinds))
     heads = novel_heads.read_model(model, PHOTO_COUNT[split], split, novel_heads.EVAL_MORPHS, model_dir, cache_dir)
-    part_path(out, name, split, "heads").write_text(json.dumps({str(model): heads}, indent=2, sort_keys=True))
+    keep("heads", {str(model): heads})
     photo = part_path(out, name, split, "photo")
-    score = robust_score.robust_score(photo, photo, part_path(out, name, split, "heads"))
-    part_path(out, name, split, "score").write_text(json.dumps(score, indent=2, sort_keys=True))
-    return row(load(out, name, split))
+    keep("score", robust_score.robust_score(photo, photo, part_path(out, name, split, "heads")))
+    return row(parts)
 
 
 def load(out: Path, name: str, split: str) -> dict[str, dict]:
-    """The parts ``read`` wrote for ``name``; a missing one is a one-line error naming the command."""
+    """The parts ``read`` wrote for ``name``; a missing or unreadable one is a one-line error naming the command."""
     parts = {}
     for part in PARTS:
         path = part_path(out, name, split, part)
         if not path.exists():
             raise robust_score.ScoreInputError(
                 f"{path}: no such file; run `tools/candidate_reads.py read --name {name} --split {split} --out {out}`")
-        parts[part] = json.loads(path.read_text())
+        try:
+            parts[part] = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:  # a read cut short leaves a truncated file
+            raise robust_score.ScoreInputError(f"{path}: not a JSON table ({exc}); read {name} again") from None
     return parts
 
 

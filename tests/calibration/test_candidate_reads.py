@@ -74,3 +74,12 @@ def test_the_table_prints_rates_in_percent_and_the_threshold_as_a_number(fake_re
     assert tool.main(["table", "--split", "dev", "--out", str(tmp_path), "x"]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith("| x | ") and "| 10.00% |" in line and "| 1.0100 |" in line and "| 0.990 |" in line
+
+
+def test_a_truncated_part_is_one_line_naming_the_file(fake_reads, tmp_path, capsys):
+    tool = load_tool("candidate_reads")
+    tool.read(tmp_path / "m.onnx", "x", "dev", tmp_path, tmp_path / "cache", None)
+    (tmp_path / "x-dev-both.json").write_text('{"flat": {')  # a read cut short
+    assert tool.main(["table", "--split", "dev", "--out", str(tmp_path), "x"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "x-dev-both.json: not a JSON table" in err
