@@ -125,9 +125,12 @@ def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bo
 
     rng = np.random.default_rng(seed)
     live = np.flatnonzero(samples.is_attack == 0)
-    by_species = {str(p): np.flatnonzero((samples.is_attack == 1) & (samples.pai == p))
-                  for p in sorted(set(samples.pai[samples.is_attack == 1].tolist()))}
+    kinds = samples.pai if mix is None else mix.kinds(samples)  # a species, or a world's species
+    by_species = {str(p): np.flatnonzero((samples.is_attack == 1) & (kinds == p))
+                  for p in sorted(set(kinds[samples.is_attack == 1].tolist()))}
     species = list(by_species)
+    if mix is not None and species != mix.species:
+        raise ValueError(f"the species mix covers {mix.species}, the training set's attacks are {species}")
     n_live = batch_size // 2
     while True:
         idx_live = rng.choice(live, n_live)
@@ -463,7 +466,7 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
     ``job.time_limit_s`` from the first step (data loading and the species probe are not counted)."""
     import torch
 
-    from train.species_mix import HARD_EVERY, DifficultyProbe, SpeciesMix, probe_conditions, torch_scorer
+    from train.species_mix import HARD_EVERY, DifficultyProbe, SpeciesMix, mines_by_world, probe_conditions, torch_scorer
     from train.model.objective import TrainConfig
     from train import distributed
     from train.trainer import CHECKPOINT_NAME, Trainer, seed_everything
@@ -535,9 +538,10 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
         guard_warmup.warm_up_guard(trainer.model, warmup, guard_warmup.WARMUP_STEPS, on_step=on_warmup)
     mix = probe = None
     if trainer.config.species_mix != "even" and trainer.step < job.steps:  # not for no steps (--steps 0)
+        by_world = mines_by_world(trainer.config.species_mix)
         probe = DifficultyProbe(train_set, job.seed, probe_conditions(trainer.config.species_mix, augment.flat,
-                                                                      augment.sensor))
-        mix = SpeciesMix(probe.species)  # sorted, as balanced_batches orders them
+                                                                      augment.sensor), by_world=by_world)
+        mix = SpeciesMix(probe.species, by_world)  # sorted, as balanced_batches orders them
         mix.set_difficulty(probe.difficulty(torch_scorer(trainer.model)))  # a resumed or fine-tuned run starts informed
         log.info("species mix at step %d: %s", trainer.step, mix.as_dict())
     batches = balanced_batches(train_set, trainer.config.batch_size, job.seed + trainer.step + 7919 * rank, mix=mix,

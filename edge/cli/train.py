@@ -66,7 +66,9 @@ def train(
                                                 "steps more of the species the network still ranks with live faces "
                                                 "(train/species_mix.py); or hard-camera: the same, each species as hard as it is "
                                                 "in the worst camera condition --augment trains with (as rendered, "
-                                                "lit flat, another camera's depth). Kept in checkpoints like --augment."),
+                                                "lit flat, another camera's depth); or hard-world: hard, with each world's "
+                                                "species on its own share when --dataset joins worlds (the procedural "
+                                                "and the photo mask are two kinds). Kept in checkpoints like --augment."),
     colour_blind: float | None = typer.Option(None, "--colour-blind", min=0.0, max=10.0, callback=finite(),
                                               help="Weight of a colour-blind step (0, the default, = off): each "
                                                    "batch again with grey colour, so the depth stream must find "

@@ -109,3 +109,65 @@ def test_probe_conditions_follow_the_mix_and_the_runs_camera_draws():
     assert probe_conditions("hard-camera", 0.0, 0.0) == ("rendered",)
     with pytest.raises(ValueError, match="probe conditions"):
         DifficultyProbe(toy_set(), seed=0, conditions=("foggy",))
+
+
+def two_worlds(n_per_class: int = 40) -> SampleSet:
+    """Two worlds joined as prepare_samples joins them (subjects prefixed by their kind, provenance with
+    parts), each with a 'mask': the synthetic world's as dim as its live faces (hard), the photo world's
+    bright (easy); 'print' only in the photo world, bright."""
+    rng = np.random.default_rng(2)
+    groups = [("synthetic", "", 0, 60), ("synthetic", "mask", 1, 60),
+              ("photo", "", 0, 60), ("photo", "mask", 1, 200), ("photo", "print", 1, 200)]
+    rgb, attack, pai, subject = [], [], [], []
+    for world, name, label, level in groups:
+        for k in range(n_per_class):
+            rgb.append(np.full((3, 8, 8), level + rng.integers(0, 20), np.uint8))
+            attack.append(label), pai.append(name), subject.append(f"{world}/s{k % 5}")
+    n = len(pai)
+    return SampleSet(rgb=np.stack(rgb), depth=np.full((n, 1, 8, 8), 1000, np.uint16),
+                     is_attack=np.array(attack, np.int8), pai=np.array(pai), subject=np.array(subject),
+                     gate=np.array([""] * n), provenance={"source": "synthetic:1+photo:1", "parts": [{}, {}]},
+                     landmarks=None)
+
+
+def test_attack_kinds_split_a_species_by_world_only_in_a_joined_set():
+    from train.species_mix import attack_kinds, mines_by_world
+
+    samples = two_worlds(2)
+    assert sorted(set(attack_kinds(samples).tolist())) == ["", "mask", "print"]
+    kinds = attack_kinds(samples, by_world=True)
+    assert sorted(set(kinds.tolist())) == ["", "photo/mask", "photo/print", "synthetic/mask"]
+    assert (kinds[samples.is_attack == 0] == "").all()
+    one_world = SampleSet(samples.rgb, samples.depth, samples.is_attack, samples.pai, samples.subject,
+                          samples.gate, {}, None)  # not joined: a slash in a subject is not a world
+    assert (attack_kinds(one_world, by_world=True) == samples.pai).all()
+    assert mines_by_world("hard-world") and not mines_by_world("hard")
+
+
+def test_hard_world_finds_the_hard_mask_that_pooling_hides():
+    samples = two_worlds()
+    pooled = DifficultyProbe(samples, seed=0).difficulty(brightness)
+    by_world = DifficultyProbe(samples, seed=0, by_world=True).difficulty(brightness)
+    assert by_world["photo/mask"] == 0.0 and by_world["photo/print"] == 0.0
+    assert 0.3 < by_world["synthetic/mask"] < 0.7  # as dim as the live faces: about a coin toss
+    assert pooled["mask"] < 0.75 * by_world["synthetic/mask"]  # the easy photo mask halves it, pooled
+
+
+def test_batches_draw_a_worlds_species_by_its_share():
+    pytest.importorskip("torch", reason="batches are torch tensors (edgefas[train])")
+    from train.run import balanced_batches
+
+    samples = two_worlds()
+    mix = SpeciesMix(["photo/mask", "photo/print", "synthetic/mask"], by_world=True)
+    mix.set_difficulty({"synthetic/mask": 0.6})  # shares 1/6, 1/6, 2/3
+    batches = balanced_batches(samples, 8, seed=4, augment=False, mix=mix)
+    drawn = []
+    for _ in range(200):
+        batch = next(batches)
+        level = batch.rgb.mean(dim=(1, 2, 3)).numpy() * 255
+        drawn += [("dim" if v < 100 else "bright", p) for v, p in zip(level, batch.pai) if p]
+    assert len(drawn) == 800
+    assert 0.61 < drawn.count(("dim", "mask")) / len(drawn) < 0.72  # the synthetic world's mask
+    assert 0.12 < drawn.count(("bright", "mask")) / len(drawn) < 0.22  # the batch still says "mask"
+    with pytest.raises(ValueError, match="species mix covers"):
+        next(balanced_batches(samples, 8, seed=4, augment=False, mix=SpeciesMix(["mask", "print"], by_world=True)))

@@ -52,8 +52,9 @@ class TrainConfig:
     # camera realism of the training batches (a key of train.run.AUGMENTS); kept so that --resume
     # continues with the run's own (checkpoints from before it was stored read as standard)
     augment: str = "standard"
-    # attack species per batch (train.species_mix): even, hard (more of those the model still misses) or
-    # hard-camera (the same, each species judged in its worst camera condition)
+    # attack species per batch (train.species_mix): even, hard (more of those the model still misses),
+    # hard-camera (the same, each species judged in its worst camera condition) or hard-world (hard, each
+    # world's species on its own share)
     species_mix: str = "even"
     # colour-blind step: after the extra step, the same batch again with the colour crop replaced by flat grey,
     # trained on the fused and depth ESR maps only, weighted by this times esr_weight (0 = off). The photo
