@@ -109,14 +109,17 @@ def main() -> None:
     ap.add_argument("--run", type=Path, default=Path("runs/edge-default"))
     ap.add_argument("--cache-dir", type=Path, default=Path("out/cache"))
     ap.add_argument("--model-dir", type=Path, default=Path("../shared/data/models"))
-    ap.add_argument("--dev", default="synthetic:1200")
+    made = ap.add_mutually_exclusive_group()  # the dev split only makes the calibration set
+    made.add_argument("--dev", default=None,
+                      help="dev split the INT8 calibration set is drawn from (default: synthetic:1200)")
     ap.add_argument("--test", default="synthetic:1200")
     ap.add_argument("--out", type=Path, default=Path("engines/models"))
     ap.add_argument("--name", default=None,
                     help="file name stem (default: the bundled default model's, edge-synthetic)")
     ap.add_argument("--no-full", action="store_true", help="skip the full (traces) variant")
     ap.add_argument("--calib-count", type=int, default=CALIB_COUNT, help="dev faces in the INT8 calibration set")
-    ap.add_argument("--calib-set", type=Path, default=None, help="use this calibration set instead of making one")
+    made.add_argument("--calib-set", type=Path, default=None,
+                      help="use this calibration set instead of making one from --dev")
     ap.add_argument("--int8-target", default=INT8_TARGET, help="INT8 flavour: tensorrt (symmetric) or cpu")
     ap.add_argument("--no-export", action="store_true",
                     help="keep the fp32 (and full) files already in --out, exported from --run's checkpoint "
@@ -126,6 +129,10 @@ def main() -> None:
                     help="stop after the INT8 accuracy gate on dev faces, before any test split is read (to "
                          "compare runs' INT8 lines before a choice sees a test number)")
     args = ap.parse_args()
+    if args.calib_set is not None and not args.calib_set.is_file():
+        ap.error(f"--calib-set {args.calib_set}: no such file; give a set made by edgefas calibrate collect "
+                 "(or by this tool), or leave it out to make one from --dev")
+    args.dev = args.dev or "synthetic:1200"
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.name or VARIANTS["score"].removesuffix(".onnx")
     names = {"score": f"{stem}.onnx", "int8": f"{stem}.int8.onnx", "int8-cpu": f"{stem}.int8-cpu.onnx",

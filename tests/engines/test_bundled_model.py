@@ -183,3 +183,16 @@ def test_a_missing_run_is_one_line_from_the_bundle_tool(tmp_path):
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("error: checkpoint") and "model.pt" in done.stderr
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+
+
+def test_the_bundle_tool_takes_a_dev_split_or_a_calibration_set_not_both(tmp_path):
+    tool = Path(__file__).resolve().parents[2] / "tools" / "bundle_default_model.py"
+    run = tmp_path / "run"
+    run.mkdir()
+    for extra, said in ((["--dev", "photo:1200", "--calib-set", str(tmp_path / "c.npz")], "not allowed with"),
+                        (["--calib-set", str(tmp_path / "c.npz")], "--calib-set")):
+        done = subprocess.run([sys.executable, str(tool), "--run", str(run), "--out", str(tmp_path / "o"), *extra],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert said in done.stderr.strip().splitlines()[-1]
+        assert not (tmp_path / "o").exists()  # refused before anything is exported
