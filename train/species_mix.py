@@ -20,7 +20,7 @@ rendered faces alone gave it no more of the batch.
 worlds (``synthetic:4000+photomix:3000``): the procedural rigid mask and the photo world's mask are two
 kinds of attack, not one. Why: pooled, the easy photo mask pulls the shared species' difficulty down,
 and a run on composite faces let the procedural rigid mask through twice as often (10-11 % against 5 %,
-the thirty-ninth session) while its share stayed at the floor (docs/hard-species.md).
+the thirty-ninth session) while its share stayed near its floor (docs/hard-species.md).
 
 The difficulty is measured on training faces, not dev ones: dev data only calibrates (DESIGN §6).
 """
