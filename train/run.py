@@ -121,13 +121,12 @@ def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bo
 
     from train.augment import mirror_landmarks, perturb_arrays
     from train.eyeglasses import add_eyeglasses
+    from train.species_mix import attack_groups
     from train.trainer import Batch
 
     rng = np.random.default_rng(seed)
     live = np.flatnonzero(samples.is_attack == 0)
-    kinds = samples.pai if mix is None else mix.kinds(samples)  # a species, or a world's species
-    by_species = {str(p): np.flatnonzero((samples.is_attack == 1) & (kinds == p))
-                  for p in sorted(set(kinds[samples.is_attack == 1].tolist()))}
+    by_species = attack_groups(samples, mix is not None and mix.by_world)  # a species, or a world's species
     species = list(by_species)
     if mix is not None and species != mix.species:
         raise ValueError(f"the species mix covers {mix.species}, the training set's attacks are {species}")

@@ -55,6 +55,14 @@ def attack_kinds(samples: SampleSet, by_world: bool = False) -> np.ndarray:
     return np.where(pai == "", pai, np.char.add(np.char.add(world, "/"), pai))
 
 
+def attack_groups(samples: SampleSet, by_world: bool = False) -> dict[str, np.ndarray]:
+    """The indices of each attack kind (:func:`attack_kinds`), kinds sorted: the order of a
+    :class:`SpeciesMix`'s ``species`` (the probe's and the batches' one grouping)."""
+    kinds = attack_kinds(samples, by_world)
+    attack = samples.is_attack == 1
+    return {str(k): np.flatnonzero(attack & (kinds == k)) for k in sorted(set(kinds[attack].tolist()))}
+
+
 def mines_by_world(species_mix: str) -> bool:
     """Whether a ``--species-mix`` keeps each world's species apart (``hard-world``)."""
     return species_mix == "hard-world"
@@ -84,10 +92,6 @@ class SpeciesMix:
         """Indices into ``species`` for ``count`` attacks."""
         return rng.choice(len(self.species), count, p=self.share)
 
-    def kinds(self, samples: SampleSet) -> np.ndarray:
-        """Each face's kind in this mix's terms (:func:`attack_kinds`)."""
-        return attack_kinds(samples, self.by_world)
-
     def as_dict(self) -> dict[str, float]:
         return {s: round(float(v), 4) for s, v in zip(self.species, self.share)}
 
@@ -104,14 +108,12 @@ class DifficultyProbe:
         rng = np.random.default_rng(seed + 104729)
         live = np.flatnonzero(samples.is_attack == 0)
         picked = [rng.choice(live, min(PROBE_LIVE, len(live)), replace=False)]
-        kinds = attack_kinds(samples, by_world)
-        self.species = [str(p) for p in sorted(set(kinds[samples.is_attack == 1].tolist()))]
-        for p in self.species:
-            idx = np.flatnonzero((samples.is_attack == 1) & (kinds == p))
+        groups = attack_groups(samples, by_world)
+        self.species = list(groups)
+        for idx in groups.values():
             picked.append(rng.choice(idx, min(PROBE_PER_SPECIES, len(idx)), replace=False))
-        keep = np.concatenate(picked)
-        self.faces = samples.subset(keep)
-        self.kinds = kinds[keep]
+        self.faces = samples.subset(np.concatenate(picked))
+        self.kinds = np.concatenate([np.full(len(k), p) for p, k in zip(["", *self.species], picked)])
         self.copies = {c: camera_copy(self.faces, c, seed) for c in conditions}
 
     def difficulty(self, score: ScoreFn) -> dict[str, float]:
