@@ -86,6 +86,9 @@ class TrainJob:
     threshold_target: str = "eer"
     time_limit_s: float | None = None  # stop at the first step after this many seconds of training; None: --steps only
     ship: bool = True  # False: leave OUT/last.pt only (no model.pt); `--resume --steps <its step>` ships it later
+    # write OUT/last.pt every this many steps; None: TrainConfig's (a new run) or the resumed run's own. Not a
+    # training setting, so a resumed run may take another
+    checkpoint_every: int | None = None
 
     def for_new_run(self) -> TrainJob:
         """The job with every unasked value at its default (a run that does not resume)."""
@@ -505,6 +508,8 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
     seed_everything(job.seed)
     if resuming:
         trainer = Trainer.resume(last, out, context=context, device=device)
+        if job.checkpoint_every is not None:
+            trainer.config = dataclasses.replace(trainer.config, checkpoint_every=job.checkpoint_every)
         log.info("resumed from %s at step %d", last, trainer.step)
     else:
         overrides = {"batch_size": job.batch_size, "steps": job.steps, "seed": job.seed,
@@ -520,6 +525,8 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
             overrides["partial_fraction"] = job.partial_fraction
         if job.qat is not None:
             overrides["qat"] = job.qat
+        if job.checkpoint_every is not None:
+            overrides["checkpoint_every"] = job.checkpoint_every
         train_config = dataclasses.replace(TrainConfig(), **overrides)
         trainer = Trainer(initial_model(model_config, job), model_config, train_config, out,
                           preprocess=preprocess.to_metadata(), context=context, device=device)

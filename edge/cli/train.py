@@ -42,6 +42,10 @@ def train(
                                          help="Write OUT/last.pt only, not model.pt (no calibration on dev): "
                                               "`edgefas train --resume --steps <the step reached> --out OUT` with "
                                               "the same data ships it later, e.g. on another machine."),
+    checkpoint_every: int | None = typer.Option(None, "--checkpoint-every", min=1, metavar="STEPS",
+                                                help="Write OUT/last.pt every this many steps (and at the end), so "
+                                                     "a stopped run loses at most that many: `--resume` continues "
+                                                     "it (default: 100; a resumed run keeps its own unless given)."),
     # at most 1024: a step holds about 35 MiB per edge-preset face (forward and backward, measured on CPU) and
     # four times that at the paper preset's 256 px, so 1024 faces are 35-140 GiB, past any one training
     # machine; a larger batch failed in its first allocation with a traceback
@@ -142,7 +146,8 @@ def train(
                    seed=seed, learning_rate=lr, ema_decay=ema, augment=augment, species_mix=species_mix, colour_blind_weight=colour_blind,
                    partial_fraction=partial, qat=qat, depth_guard=depth_guard, modalities=("rgb",) if rgb_only else None,
                    resume=resume, init=init, cache_dir=cache_dir, detector=detector, model_dir=model_dir, threads=threads,
-                   time_limit_s=None if time_limit is None else 60.0 * time_limit, ship=not checkpoint_only)
+                   time_limit_s=None if time_limit is None else 60.0 * time_limit, ship=not checkpoint_only,
+                   checkpoint_every=checkpoint_every)
     with named_bars(info=True) as report:
         def on_frame(split: str, i: int, n: int) -> None:
             report(f"preprocess {split}", i, n)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -365,3 +366,33 @@ def test_checkpoint_only_with_no_steps_and_a_time_limit_under_torchrun_are_refus
     assert result.exit_code != 0 and isinstance(result.exception, EdgefasError), result.output
     assert "--time-limit" in str(result.exception) and "hang" in str(result.exception)
     assert not (tmp_path / "x").exists()
+
+
+def test_checkpoint_every_bounds_what_a_stopped_run_loses_and_a_resume_may_change_it(run_dir, tmp_path, shared_data):
+    """A run stopped between checkpoints keeps last.pt of the last multiple of --checkpoint-every (at 500,
+    a session's end lost runs of 250 and 450 steps); resuming with another cadence is not a different run."""
+    from train.checkpoint import load_checkpoint
+    from train.run import TrainJob, run_training
+
+    _, cache = run_dir
+    out = tmp_path / "cut"
+    job = TrainJob(dataset="synthetic:16", out_dir=out, steps=6, batch_size=4, threads=1, cache_dir=cache,
+                   detector="yunet", model_dir=shared_data / "models", checkpoint_every=2)
+
+    class Stopped(Exception):
+        pass
+
+    def stop_at_5(step: int, total: int, losses: dict) -> None:
+        if step == 5:
+            raise Stopped
+
+    with pytest.raises(Stopped):
+        run_training(job, on_step=stop_at_5)
+    _, info = load_checkpoint(out / "last.pt")
+    assert info.step == 4 and info.train_config.checkpoint_every == 2
+
+    seen = []
+    resumed = dataclasses.replace(job, resume=True, batch_size=None, checkpoint_every=3)
+    summary = run_training(resumed, on_step=lambda step, total, losses: seen.append(step))
+    assert seen == [5, 6] and summary.steps == 6
+    assert load_checkpoint(out / "last.pt")[1].train_config.checkpoint_every == 3
