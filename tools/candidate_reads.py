@@ -4,7 +4,8 @@ A candidate is read at its stored threshold on dev (and the chosen one once on t
 with the bundled model read the same way on the same machine (docs/model-selection.md):
 
 - the clean photo split and its ``flat`` and ``depth-smooth`` copies (``photo:1200`` dev, ``photo:2400``
-  test, the split sizes of every read since the thirty-second session);
+  test, the split sizes of every read since the thirty-second session; ``--photo-count 2400`` reads dev
+  at twice its size, a superset of ``photo:1200`` dev, when one face decides a line there);
 - the procedural split, clean (``synthetic:1200``);
 - the ``flat``, ``grey``, ``glasses`` and ``combined`` copies of **both worlds joined**
   (``synthetic:1200+photo:N``): a copy draws its perturbations face by face in order, so the joined
@@ -13,7 +14,8 @@ with the bundled model read the same way on the same machine (docs/model-selecti
 - unseen heads (``tools/novel_heads.py``), and the robust score (``tools/robust_score.py``).
 
 Each read's JSON is written under ``--out`` as ``NAME-SPLIT-{photo,procedural,both,heads,score}.json``
-(the tools' own formats), so ``table`` costs nothing to re-run. These reads lived in session scripts
+(``NAME-dev2400-...`` with ``--photo-count 2400`` on dev; the tools' own formats), so ``table`` costs
+nothing to re-run. These reads lived in session scripts
 outside the repository until a new machine lost them; here they are one command:
 
     python tools/candidate_reads.py read --model runs/x/model.onnx --name x --split dev --out out/reads
@@ -49,21 +51,30 @@ class Read:
     kinds: tuple[str, ...]
 
 
-def plan(split: str) -> tuple[Read, ...]:
-    """The robustness tables of one split (unseen heads and the score come after them)."""
+def photo_count(split: str, count: int | None) -> int:
+    """The photo faces a read of ``split`` takes: ``count``, or the split's own size."""
     if split not in PHOTO_COUNT:
         raise ValueError(f"split {split!r}: candidates are read on {' or '.join(PHOTO_COUNT)}")
-    photo = f"photo:{PHOTO_COUNT[split]}"
+    return PHOTO_COUNT[split] if count is None else count
+
+
+def plan(split: str, count: int | None = None) -> tuple[Read, ...]:
+    """The robustness tables of one split (unseen heads and the score come after them)."""
+    photo = f"photo:{photo_count(split, count)}"
     return (Read("photo", photo, PHOTO_KINDS), Read("procedural", PROCEDURAL, ("clean",)),
             Read("both", f"{PROCEDURAL}+{photo}", BOTH_KINDS))
 
 
-def part_path(out: Path, name: str, split: str, part: str) -> Path:
-    return out / f"{name}-{split}-{part}.json"
+def part_path(out: Path, name: str, split: str, part: str, count: int | None = None) -> Path:
+    """Where a part is kept: the split's name, with the photo count when it is not the split's own."""
+    n = photo_count(split, count)
+    return out / f"{name}-{split}{'' if n == PHOTO_COUNT[split] else n}-{part}.json"
 
 
-def read(model: Path, name: str, split: str, out: Path, cache_dir: Path, model_dir: Path | None) -> dict:
-    """Run every read of ``model`` on ``split``, write each part's JSON, return the table row."""
+def read(model: Path, name: str, split: str, out: Path, cache_dir: Path, model_dir: Path | None,
+         count: int | None = None) -> dict:
+    """Run every read of ``model`` on ``split`` (``count`` photo faces: default the split's own), write
+    each part's JSON, return the table row."""
     import novel_heads
     import robustness
 
@@ -72,25 +83,28 @@ def read(model: Path, name: str, split: str, out: Path, cache_dir: Path, model_d
 
     def keep(part: str, table: dict) -> None:
         parts[part] = table
-        part_path(out, name, split, part).write_text(json.dumps(table, indent=2, sort_keys=True))
+        part_path(out, name, split, part, count).write_text(json.dumps(table, indent=2, sort_keys=True))
 
-    for r in plan(split):
+    for r in plan(split, count):
         keep(r.part, robustness.table(model, r.dataset, split, cache_dir, model_dir, r.kinds))
-    heads = novel_heads.read_model(model, PHOTO_COUNT[split], split, novel_heads.EVAL_MORPHS, model_dir, cache_dir)
+    heads = novel_heads.read_model(model, photo_count(split, count), split, novel_heads.EVAL_MORPHS, model_dir,
+                                   cache_dir)
     keep("heads", {str(model): heads})
-    photo = part_path(out, name, split, "photo")
-    keep("score", robust_score.robust_score(photo, photo, part_path(out, name, split, "heads")))
+    photo = part_path(out, name, split, "photo", count)
+    keep("score", robust_score.robust_score(photo, photo, part_path(out, name, split, "heads", count)))
     return row(parts)
 
 
-def load(out: Path, name: str, split: str) -> dict[str, dict]:
+def load(out: Path, name: str, split: str, count: int | None = None) -> dict[str, dict]:
     """The parts ``read`` wrote for ``name``; a missing or unreadable one is a one-line error naming the command."""
     parts = {}
+    asked = "" if count is None else f" --photo-count {count}"
     for part in PARTS:
-        path = part_path(out, name, split, part)
+        path = part_path(out, name, split, part, count)
         if not path.exists():
             raise robust_score.ScoreInputError(
-                f"{path}: no such file; run `tools/candidate_reads.py read --name {name} --split {split} --out {out}`")
+                f"{path}: no such file; run `tools/candidate_reads.py read --name {name} --split {split}{asked} "
+                f"--out {out}`")
         try:
             parts[part] = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:  # a read cut short leaves a truncated file
@@ -131,6 +145,16 @@ def markdown(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number of photo faces")
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     from edge.errors import EdgefasError
 
@@ -146,19 +170,24 @@ def main(argv: list[str] | None = None) -> int:
     for p in (r, t):
         p.add_argument("--split", choices=tuple(PHOTO_COUNT), default="dev")
         p.add_argument("--out", type=Path, default=Path("out/reads"), help="folder of the parts (default: out/reads)")
+        p.add_argument("--photo-count", type=_positive, default=None, metavar="N",
+                       help=f"photo faces of the split (default: {PHOTO_COUNT['dev']} dev, {PHOTO_COUNT['test']} test; "
+                            "more is a superset: clip k is the same whatever the count)")
     args = ap.parse_args(argv)
     if args.command == "read" and not args.model.is_file():
         print(f"error: --model {args.model}: no such file; export the run first (edgefas export)", file=sys.stderr)
         return 2
     try:
         if args.command == "read":
-            rows = {args.name: read(args.model, args.name, args.split, args.out, args.cache_dir, args.model_dir)}
+            rows = {args.name: read(args.model, args.name, args.split, args.out, args.cache_dir, args.model_dir,
+                                    args.photo_count)}
         else:
-            rows = {name: row(load(args.out, name, args.split)) for name in args.names}
+            rows = {name: row(load(args.out, name, args.split, args.photo_count)) for name in args.names}
     except (EdgefasError, robust_score.ScoreInputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"{args.split}, stored thresholds; copies on both worlds joined")
+    print(f"{args.split} (photo:{photo_count(args.split, args.photo_count)}), stored thresholds; copies on both "
+          "worlds joined")
     print(markdown(rows))
     return 0
 

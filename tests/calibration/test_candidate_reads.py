@@ -83,3 +83,27 @@ def test_a_truncated_part_is_one_line_naming_the_file(fake_reads, tmp_path, caps
     assert tool.main(["table", "--split", "dev", "--out", str(tmp_path), "x"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "x-dev-both.json: not a JSON table" in err
+
+
+def test_a_larger_dev_read_takes_every_photo_table_at_that_count_and_keeps_its_own_files(fake_reads, tmp_path,
+                                                                                         capsys):
+    """--photo-count 2400 on dev: the photo split, the joined copies and the unseen heads all at 2400 faces
+    of the dev split, the parts beside the 1,200-face ones (not over them), and the table finds each."""
+    tool = load_tool("candidate_reads")
+    tool.read(tmp_path / "m.onnx", "x", "dev", tmp_path, tmp_path / "cache", None)
+    fake_reads.clear()
+    assert tool.main(["read", "--model", __file__, "--name", "x", "--split", "dev", "--photo-count", "2400",
+                      "--out", str(tmp_path), "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert {(d, split) for d, split, _ in fake_reads} == {("photo:2400", "dev"), ("synthetic:1200", "dev"),
+                                                          ("synthetic:1200+photo:2400", "dev"),
+                                                          ("heads photo:2400", "dev")}
+    assert (tmp_path / "x-dev2400-photo.json").is_file() and (tmp_path / "x-dev-photo.json").is_file()
+    capsys.readouterr()
+    assert tool.main(["table", "--split", "dev", "--photo-count", "2400", "--out", str(tmp_path), "x"]) == 0
+    assert "dev (photo:2400)" in capsys.readouterr().out
+    assert tool.main(["table", "--split", "test", "--photo-count", "2400", "--out", str(tmp_path), "x"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "x-test-photo.json: no such file" in err and "\n" not in err  # test at its own size: its own name
+    with pytest.raises(SystemExit):
+        tool.main(["table", "--photo-count", "0", "x"])
+    assert "not a positive whole number" in capsys.readouterr().err
