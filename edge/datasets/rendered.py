@@ -70,27 +70,35 @@ class RenderedDataset:
     def clip_seed(self, clip: int) -> int:
         return self.world.split_seed_base[self.split] + clip
 
-    def __iter__(self) -> Iterator[RawSample]:
+    def clips(self) -> Iterator[tuple[str, int, int]]:
+        """The clips the set is made of, in order, without rendering them: (scenario, clip seed, frames
+        taken from it); the last clip may give fewer than ``frames_per_clip``. A tool that needs to know
+        which clip a face came from walks this (``tools/mannequin_paint.py``)."""
         w = self.world
         produced = 0
         clip = 0
         while produced < self.count:
             scenario = w.clip_cycle[clip % len(w.clip_cycle)]
-            if not protocol_keeps(self.protocol, self.split, scenario if scenario != "live" else ""):
-                clip += 1
-                continue
-            seed = self.clip_seed(clip)
-            world = w.make_world(scenario, seed, self.split)
-            for k in range(w.frames_per_clip):
-                if produced >= self.count:
-                    return
-                frame = world.frame(k * w.frame_step)
-                truth = frame.truth
-                yield RawSample(color_bgr=frame.color_bgr, depth=frame.depth_raw, depth_kind="mm", precropped=False,
-                                label=truth.label, pai=truth.pai, pai_code=truth.pai, subject=str(truth.subject),
-                                path=f"{w.kind}:{scenario} seed={seed} frame={k * w.frame_step}", dataset=w.kind)
-                produced += 1
+            if protocol_keeps(self.protocol, self.split, scenario if scenario != "live" else ""):
+                frames = min(w.frames_per_clip, self.count - produced)
+                yield scenario, self.clip_seed(clip), frames
+                produced += frames
             clip += 1
+
+    def render_clip(self, scenario: str, seed: int, frames: int) -> Iterator[RawSample]:
+        """The first ``frames`` moments of one clip, as the set gives them."""
+        w = self.world
+        world = w.make_world(scenario, seed, self.split)
+        for k in range(frames):
+            frame = world.frame(k * w.frame_step)
+            truth = frame.truth
+            yield RawSample(color_bgr=frame.color_bgr, depth=frame.depth_raw, depth_kind="mm", precropped=False,
+                            label=truth.label, pai=truth.pai, pai_code=truth.pai, subject=str(truth.subject),
+                            path=f"{w.kind}:{scenario} seed={seed} frame={k * w.frame_step}", dataset=w.kind)
+
+    def __iter__(self) -> Iterator[RawSample]:
+        for scenario, seed, frames in self.clips():
+            yield from self.render_clip(scenario, seed, frames)
 
 
 def parse_count(spec, example: str) -> int:

@@ -431,7 +431,43 @@ def _build_mannequin(clip: PhotoClip, wearer: PersonCard, victim: PersonCard, rn
 # plain plastics of fashion mannequins (white, grey, black). Drawn per clip; BGR order is made below.
 MANNEQUIN_SKIN_RGB = ((0.36, 0.24, 0.18), (0.96, 0.82, 0.72))  # ends of a line through skin tones
 MANNEQUIN_PLASTIC_GREY = ((0.82, 0.95), (0.40, 0.70), (0.08, 0.20))  # white, grey, black: grey-level ranges
+MANNEQUIN_PLASTICS = ("white", "grey", "black")  # the names of those ranges
 MANNEQUIN_BLANK = 0.15  # share of heads with no painted features at all
+
+
+@dataclass(frozen=True)
+class MannequinLook:
+    """What a mannequin's paint is before its features: the plastic (``skin`` tone, ``white``, ``grey`` or
+    ``black``), its base colour (BGR, 0-1) and whether the head is blank (no painted features)."""
+
+    plastic: str
+    base_bgr: np.ndarray
+    blank: bool
+
+    @property
+    def lightness(self) -> float:
+        """Rec. 601 luma of the base colour, 0-1: how dark the paint is, whatever the plastic."""
+        b, g, r = (float(x) for x in self.base_bgr)
+        return 0.299 * r + 0.587 * g + 0.114 * b
+
+
+def mannequin_look(rng: np.random.Generator) -> MannequinLook:
+    """The first draws of :func:`mannequin_paint` (it calls this): a clip's look from its paint generator
+    alone, without the person's card, for tools that ask which mannequins a model passes."""
+    if rng.random() < 0.6:
+        lo, hi = (np.array(x, np.float32) for x in MANNEQUIN_SKIN_RGB)
+        plastic, base_rgb = "skin", lo + (hi - lo) * float(rng.uniform(0, 1))
+    else:
+        k = int(rng.integers(len(MANNEQUIN_PLASTIC_GREY)))
+        g_lo, g_hi = MANNEQUIN_PLASTIC_GREY[k]
+        plastic, base_rgb = MANNEQUIN_PLASTICS[k], np.full(3, rng.uniform(g_lo, g_hi), np.float32)
+    base = (base_rgb[::-1] * rng.uniform(0.95, 1.05, 3)).astype(np.float32)  # BGR, a slight tint
+    return MannequinLook(plastic, base, blank=not rng.random() >= MANNEQUIN_BLANK)
+
+
+def mannequin_paint_rng(clip_seed: int) -> np.random.Generator:
+    """The generator a mannequin clip's paint is drawn from (its surface's draws follow the paint's)."""
+    return np.random.default_rng([clip_seed, 77])
 
 
 def mannequin_paint(card: PersonCard, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -442,17 +478,12 @@ def mannequin_paint(card: PersonCard, rng: np.random.Generator) -> tuple[np.ndar
     smooth moulded plastic, so a mannequin that carried the photo's pores and creases would teach a
     model that more fine detail than skin means a mannequin, the wrong way round.
     """
-    if rng.random() < 0.6:
-        lo, hi = (np.array(x, np.float32) for x in MANNEQUIN_SKIN_RGB)
-        base_rgb = lo + (hi - lo) * float(rng.uniform(0, 1))
-    else:
-        g_lo, g_hi = MANNEQUIN_PLASTIC_GREY[int(rng.integers(len(MANNEQUIN_PLASTIC_GREY)))]
-        base_rgb = np.full(3, rng.uniform(g_lo, g_hi), np.float32)
-    base = (base_rgb[::-1] * rng.uniform(0.95, 1.05, 3)).astype(np.float32)  # BGR, a slight tint
+    look = mannequin_look(rng)
+    base = look.base_bgr
     h, w = card.albedo.shape[:2]
     paint = np.empty((h, w, 3), np.float32)
     paint[:] = base
-    if rng.random() >= MANNEQUIN_BLANK:
+    if not look.blank:
         lm = card.texel(card.landmarks_m[:, :2])
         across = lm[1] - lm[0]
         ipd = float(np.linalg.norm(across))
@@ -506,7 +537,7 @@ def skin_like(card: PersonCard, reach: float = 14.0) -> np.ndarray:
 def _wearer_for(clip: PhotoClip) -> Surface:
     """A mannequin: the wearer's head shape in plastic with painted features (a wig keeps the hair)."""
     card = clip.wearer
-    rng = np.random.default_rng([clip.rng_seed, 77])
+    rng = mannequin_paint_rng(clip.rng_seed)
     paint, covered = mannequin_paint(card, rng)
     albedo = card.albedo.copy()
     albedo[covered] = paint[covered]
