@@ -54,7 +54,7 @@ RULES: dict[tuple[str, str], str] = {
     ("record", "--source"): "camera", ("record", "--out"): "out_file:.db3", ("record", "--seconds"): "seconds",
     ("train", "--dataset"): "dataset", ("train", "--out"): "out_dir", ("train", "--steps"): "count",
     ("train", "--batch"): "count", ("train", "--seed"): "seed", ("train", "--lr"): "positive",
-    ("train", "--time-limit"): "positive",
+    ("train", "--time-limit"): "positive", ("train", "--checkpoint-every"): "count",
     ("train", "--dev-dataset"): "dataset", ("train", "--model-dir"): "in_dir", ("train", "--cache-dir"): "out_dir",
     ("train", "--threads"): "count", ("train", "--init"): "file:.pt", ("train", "--ema"): "fraction",
     ("train", "--colour-blind"): "tolerance", ("train", "--partial"): "fraction",
