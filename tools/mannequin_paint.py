@@ -78,8 +78,7 @@ def pair(looks: list[Mannequin], cached_subjects: np.ndarray, source: str) -> li
     return looks
 
 
-def rendered_mannequins(count: int, split: str, config, model_dir: Path | None,
-                        on_frame=None) -> list[Mannequin]:
+def rendered_mannequins(count: int, split: str, config, model_dir: Path | None) -> list[Mannequin]:
     """The split's mannequin frames the face finder keeps, in the cache's order, each with its paint."""
     from edge.capture.photo.scene import mannequin_look, mannequin_paint_rng
     from edge.datasets.photo import PhotoDataset
@@ -94,8 +93,6 @@ def rendered_mannequins(count: int, split: str, config, model_dir: Path | None,
             continue
         look = mannequin_look(mannequin_paint_rng(seed))
         for raw in dataset.render_clip(scenario, seed, frames):
-            if on_frame is not None:
-                on_frame()
             if preprocess_raw(raw, finder, config) is not None:
                 found.append(Mannequin(look.plastic, look.lightness, look.blank, raw.subject))
     return found
