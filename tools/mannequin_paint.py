@@ -61,11 +61,12 @@ def breakdown(mannequins: list[Mannequin], scores: np.ndarray, threshold: float)
     return {r: (table[r][0], table[r][1]) for r in order}
 
 
-def owner_threshold(live_scores: np.ndarray, bpcer: float) -> float:
-    """The score that refuses ``bpcer`` of the owners: the (1 - bpcer) quantile of their scores."""
-    if not 0.0 < bpcer < 1.0:
-        raise ValueError(f"a share of owners is between 0 and 1, got {bpcer}")
-    return float(np.quantile(live_scores, 1.0 - bpcer))
+def owner_threshold(scores: np.ndarray, is_attack: np.ndarray, species: np.ndarray, bpcer: float) -> float:
+    """The score that refuses at most ``bpcer`` of the owners, as ``--threshold-target bpcer=RATE`` places
+    a model's own (:func:`calibration.threshold.choose_threshold`)."""
+    from calibration.threshold import choose_threshold
+
+    return choose_threshold(scores, is_attack, f"bpcer={bpcer}", species).threshold
 
 
 def pair(looks: list[Mannequin], cached_subjects: np.ndarray, source: str) -> list[Mannequin]:
@@ -123,8 +124,7 @@ def read(models: list[Path], count: int, split: str, bpcer: float | None, cache_
             stored = float(runner.threshold)
             read_at = {f"stored threshold {stored:.4f}": stored}
             if bpcer is not None:
-                photo_owners = scores[samples.is_attack == 0]
-                at = owner_threshold(photo_owners, bpcer)
+                at = owner_threshold(scores, samples.is_attack == 1, samples.pai, bpcer)
                 read_at[f"owners refused {bpcer:.0%} ({at:.4f})"] = at
             out[str(path)] = {name: breakdown(looks[key], scores[is_mannequin], t) for name, t in read_at.items()}
         finally:
@@ -168,9 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.count < 1:
         print(f"error: --count {args.count}: give a positive number of photo faces", file=sys.stderr)
         return 2
-    if args.bpcer is not None and not 0.0 < args.bpcer < 1.0:
-        print(f"error: --bpcer {args.bpcer}: give a share of owners between 0 and 1, e.g. 0.02", file=sys.stderr)
-        return 2
+    if args.bpcer is not None:
+        from calibration.threshold import parse_target
+
+        try:
+            parse_target(f"bpcer={args.bpcer}")  # before any render: the rule owner_threshold reads with
+        except EdgefasError:
+            print(f"error: --bpcer {args.bpcer}: give a share of owners between 0 and 1, e.g. 0.02", file=sys.stderr)
+            return 2
     try:
         reads = read(args.model, args.count, args.split, args.bpcer, args.cache_dir, args.model_dir)
     except (EdgefasError, ValueError) as exc:

@@ -34,10 +34,12 @@ def test_each_mannequin_counts_once_in_each_kind_of_row_and_passes_below_the_thr
 def test_the_owner_matched_threshold_refuses_that_share_of_owners():
     tool = load_tool("mannequin_paint")
     live = np.arange(100, dtype=float)
-    t = tool.owner_threshold(live, 0.02)
+    scores = np.concatenate([live, [50.0, 99.5]])
+    is_attack = np.arange(102) >= 100
+    t = tool.owner_threshold(scores, is_attack, np.where(is_attack, "mannequin", ""), 0.02)
     assert (live >= t).mean() == pytest.approx(0.02, abs=0.011)
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        tool.owner_threshold(live, 2.0)
+    with pytest.raises(EdgefasError, match="unknown threshold target"):
+        tool.owner_threshold(scores, is_attack, np.where(is_attack, "mannequin", ""), 2.0)
 
 
 def test_a_render_that_does_not_match_the_cache_is_one_line():
