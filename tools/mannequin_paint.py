@@ -112,6 +112,9 @@ def read(models: list[Path], count: int, split: str, bpcer: float | None, cache_
     for path in models:
         runner = open_runner(path)
         try:
+            if runner.threshold is None:  # as tools/contact_sheet.py: a mannequin passes below the stored one
+                raise EdgefasError(f"--model {path} has no stored threshold to judge faces by; give it one with "
+                                   "`edgefas calibrate threshold` first")
             config = PreprocessConfig.from_metadata(runner.contract)
             spec = f"photo:{count}"
             samples = prepare_samples(spec, split, config, "yunet", model_dir, cache_dir)

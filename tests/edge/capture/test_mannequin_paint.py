@@ -128,3 +128,9 @@ def test_a_model_is_read_on_the_cached_mannequins_of_a_small_split(library, tmp_
     assert "none.onnx: no such file" in capsys.readouterr().err
     assert tool.main(["--model", str(model), "--bpcer", "5"]) == 2
     assert "--bpcer 5.0" in capsys.readouterr().err
+    from mean_score_model import write_mean_score_model
+
+    bare = write_mean_score_model(tmp_path / "bare.onnx")
+    assert tool.main(["--model", str(bare), "--count", "32", "--cache-dir", str(tmp_path / "cache")]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "no stored threshold" in err[0]
