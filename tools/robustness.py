@@ -28,7 +28,10 @@ The copies are made from the preprocessed crops (the runtime's own preprocessing
   a model trained without ``--augment glasses-flat-sensor-grey`` has not seen it ("does the model
   refuse an owner for a grey picture");
 - ``low-contrast``: the flat copy's contrast alone (0.65 about the crop's mean, colour kept): the part
-  of the flat light that lets mannequins through (docs/experiments.md, thirty-third session).
+  of the flat light that lets mannequins through (docs/experiments.md, thirty-third session);
+- ``low-key``: every face exposed 1.5 stops under (colour times 0.35), as at a door in front of a bright
+  street; inside the range ``--augment glasses-flat-sensor-dark`` trains with, below the standard
+  exposure's ("does the model refuse an owner in a dim entrance, and does a dark face pass").
 
 These are fixed settings, not the training augmentation's random ranges (``train.augment``), so
 the table is not the training distribution measured on itself.
@@ -60,8 +63,9 @@ from train.augment import correlated_noise, flat_light, smooth_depth  # noqa: E4
 from train.eyeglasses import add_eyeglasses  # noqa: E402
 
 KINDS = ("clean", "colour", "blur", "depth", "combined", "glasses", "flat",  # new kinds go last: seeds by index
-         "depth-smooth", "depth-correlated", "depth-halfres", "grey", "low-contrast")
+         "depth-smooth", "depth-correlated", "depth-halfres", "grey", "low-contrast", "low-key")
 SENSOR_KINDS = ("depth-smooth", "depth-correlated", "depth-halfres")
+LOW_KEY_COPY = 0.35  # the low-key copy's exposure: 1.5 stops under, inside the training draw's range
 
 
 def _colour(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -112,6 +116,8 @@ def perturb(samples: SampleSet, kind: str, seed: int = 7) -> SampleSet:
             img = flat_light(img, 1.0, 0.3, 0.0)
         if kind == "low-contrast":
             img = flat_light(img, 0.65, 1.0, 0.0)
+        if kind == "low-key":
+            img = img * LOW_KEY_COPY
         if kind in ("colour", "combined"):
             img = _colour(img, rng)
         if kind in ("blur", "combined"):
@@ -146,6 +152,9 @@ def table(model: Path, dataset: str, split: str, cache_dir: Path, model_dir: Pat
           kinds: tuple[str, ...] = KINDS) -> dict[str, dict]:
     runner = open_runner(model)
     try:
+        if runner.threshold is None:  # as tools/contact_sheet.py: every line is read at the stored one
+            raise EdgefasError(f"--model {model} has no stored threshold to read the copies at; give it one with "
+                               "`edgefas calibrate threshold` first")
         config = PreprocessConfig.from_metadata(runner.contract)
         samples = prepare_samples(dataset, split, config, "yunet", model_dir, cache_dir)
         return {kind: stored_threshold_report(runner, perturb(samples, kind)) for kind in kinds}

@@ -63,7 +63,9 @@ def train(
                                             "stereo camera's depth: smoothed, correlated or terraced) or "
                                             "glasses-flat-sensor (glasses-flat's flat light and glasses-sensor's depth, each drawn "
                                             "on its own) or glasses-flat-sensor-grey (that, and 20 % of the augmented "
-                                            "faces, live and attack alike, with most of their colour gone). Kept in "
+                                            "faces, live and attack alike, with most of their colour gone) or "
+                                            "glasses-flat-sensor-dark (glasses-flat-sensor, and 20 % of the augmented "
+                                            "faces, live and attack alike, exposed 1-2 stops under). Kept in "
                                             "checkpoints: --resume continues the run's own."),
     species_mix: str | None = typer.Option(None, "--species-mix",
                                            help="Attack species per batch: even (the default), or hard: every 50 "

@@ -373,3 +373,55 @@ def test_the_robustness_tool_has_grey_and_low_contrast_copies_that_change_colour
         got_spread, got_colour = _spread_and_colour(copy.rgb[0].astype(np.float32) / 255)[:2]
         assert spread_ratio[0] < got_spread / spread < spread_ratio[1], kind
         assert colour_ratio[0] < got_colour / colour < colour_ratio[1], kind
+
+
+def test_the_low_key_draw_darkens_its_share_without_holing_the_depth_and_leaves_older_streams_as_they_were():
+    """``dark_fraction`` 1: every perturbed face 1-2 stops darker than the same draw without it; its depth
+    holes follow the surface, not the exposure (a mid-grey face keeps its depth); 0: the batch is drawn
+    exactly as before the share existed."""
+    from train.run import AUGMENTS
+
+    n = 24
+    rgb = np.repeat(_colour_face()[None], n, axis=0)
+    plane = np.full((n, 1, S, S), 0.5, np.float32)
+    before = perturb_arrays(rgb, plane, np.random.default_rng(6), flat_fraction=0.3, sensor_fraction=0.4)
+    unchanged = perturb_arrays(rgb, plane, np.random.default_rng(6), flat_fraction=0.3, sensor_fraction=0.4,
+                               dark_fraction=0.0)
+    assert all(np.array_equal(a, b) for a, b in zip(before[:2], unchanged[:2]))
+    dark = perturb_arrays(rgb, plane, np.random.default_rng(6), dark_fraction=1.0)[0]
+    plain = perturb_arrays(rgb, plane, np.random.default_rng(6))[0]
+    ratio = np.median(dark.mean(axis=(1, 2, 3))) / np.median(plain.mean(axis=(1, 2, 3)))
+    assert 0.2 < ratio < 0.6, ratio
+    grey = np.full((3, S, S), 0.3, np.float32)  # a mid-grey surface: dark only once exposed low-key
+
+    def holes(dark: bool) -> float:
+        return float(np.mean([(perturb_sample(grey, plane[0], np.random.default_rng(i), dark=dark)[1] == 0).mean()
+                              for i in range(40)]))
+
+    # holed by the exposure, the low-key faces would lose about twice the depth (0.22 against 0.11)
+    assert holes(True) < holes(False) + 0.03, "a low-key exposure must not punch dark-surface holes into a grey face"
+    shares = AUGMENTS["glasses-flat-sensor-dark"]
+    assert shares.dark > 0 and shares.grey == 0 and (shares.flat, shares.sensor) == (
+        AUGMENTS["glasses-flat-sensor"].flat, AUGMENTS["glasses-flat-sensor"].sensor)
+
+
+def test_the_robustness_tool_has_a_low_key_copy_that_darkens_colour_only(tmp_path, capsys):
+    """``low-key``: colour at 0.35 of the face's, depth and labels kept; a model with no stored threshold
+    is one line, not a traceback."""
+    from dataset_fixture_loader import load_tool
+    from edge.datasets.sampleset import DEPTH_SCALE, SampleSet
+
+    tool = load_tool("robustness")
+    n = 3
+    pai = np.array(["", "print", "mask"])
+    face = np.repeat((_colour_face() * 255).astype(np.uint8)[None], n, axis=0)
+    samples = SampleSet(face, np.full((n, 1, S, S), int(0.5 * DEPTH_SCALE), np.uint16), (pai != "").astype(np.int8),
+                        pai, np.array(["a", "b", "c"]), np.array([""] * n), {})
+    copy = tool.perturb(samples, "low-key")
+    assert np.array_equal(copy.depth, samples.depth) and np.array_equal(copy.is_attack, samples.is_attack)
+    assert 0.33 < copy.rgb.astype(np.float32).mean() / face.astype(np.float32).mean() < 0.37
+    from mean_score_model import write_mean_score_model
+
+    bare = write_mean_score_model(tmp_path / "bare.onnx")
+    with pytest.raises(tool.EdgefasError, match="no stored threshold"):
+        tool.table(bare, "synthetic:8", "dev", tmp_path / "cache", None, ("clean",))
