@@ -88,7 +88,7 @@ def read(model: Path, name: str, split: str, out: Path, cache_dir: Path, model_d
     for r in plan(split, count):
         keep(r.part, robustness.table(model, r.dataset, split, cache_dir, model_dir, r.kinds))
     heads = novel_heads.read_model(model, photo_count(split, count), split, novel_heads.EVAL_MORPHS, model_dir,
-                                   cache_dir)
+                                   cache_dir, scanned=parts["photo"]["clean"])  # the same faces, read above
     keep("heads", {str(model): heads})
     photo = part_path(out, name, split, "photo", count)
     keep("score", robust_score.robust_score(photo, photo, part_path(out, name, split, "heads", count)))

@@ -50,14 +50,22 @@ def report(runner, samples: SampleSet) -> dict:
     return out
 
 
-def read_model(model: Path, count: int, split: str, morphs: range, model_dir: Path | None, cache_dir: Path) -> dict:
-    """``model`` on the split's clips on their scanned heads and on ``morphs``, at its stored threshold."""
+def read_model(model: Path, count: int, split: str, morphs: range, model_dir: Path | None, cache_dir: Path,
+               scanned: dict | None = None) -> dict:
+    """``model`` on the split's clips on their scanned heads and on ``morphs``, at its stored threshold.
+
+    ``scanned``: the same model's stored-threshold report on ``photo:COUNT`` of ``split`` already read
+    (``tools/robustness.py``'s clean copy is that report): taken as the scanned heads' row, not scored again.
+    """
     runner = open_runner(model)
     try:
         config = PreprocessConfig.from_metadata(runner.contract)
-        scans = prepare_samples(f"photo:{count}", split, config, "yunet", model_dir, cache_dir)
+        if scanned is None:
+            scanned = report(runner, prepare_samples(f"photo:{count}", split, config, "yunet", model_dir, cache_dir))
+        else:
+            scanned = {**scanned, "faces": {"live": int(scanned["n_live"]), "attack": int(scanned["n_spoof"])}}
         novel = novel_samples(count, split, morphs, config, model_dir, cache_dir)
-        return {"scanned heads": report(runner, scans), "unseen heads": report(runner, novel)}
+        return {"scanned heads": scanned, "unseen heads": report(runner, novel)}
     finally:
         runner.close()
 

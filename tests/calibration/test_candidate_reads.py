@@ -25,9 +25,9 @@ def fake_reads(monkeypatch):
         world = "both" if "+" in dataset else "procedural" if dataset.startswith("synthetic") else "photo"
         return {k: _report(numbers[world] + i / 100, numbers[world] + i / 1000) for i, k in enumerate(kinds)}
 
-    def read_model(model, count, split, morphs, model_dir, cache_dir):
+    def read_model(model, count, split, morphs, model_dir, cache_dir, scanned=None):
         calls.append((f"heads photo:{count}", split, tuple(morphs)))
-        return {"scanned heads": _report(0.5, 0.5), "unseen heads": _report(0.06, 0.01)}
+        return {"scanned heads": scanned or _report(0.5, 0.5), "unseen heads": _report(0.06, 0.01)}
 
     monkeypatch.setattr(robustness, "table", table)
     monkeypatch.setattr(novel_heads, "read_model", read_model)
@@ -107,3 +107,41 @@ def test_a_larger_dev_read_takes_every_photo_table_at_that_count_and_keeps_its_o
     with pytest.raises(SystemExit):
         tool.main(["table", "--photo-count", "0", "x"])
     assert "not a positive whole number" in capsys.readouterr().err
+
+
+def test_the_scanned_heads_row_is_the_clean_photo_read_not_a_second_scoring(fake_reads, tmp_path):
+    tool = load_tool("candidate_reads")
+    tool.read(tmp_path / "m.onnx", "x", "dev", tmp_path, tmp_path / "cache", None)
+    parts = tool.load(tmp_path, "x", "dev")
+    assert parts["heads"][str(tmp_path / "m.onnx")]["scanned heads"] == parts["photo"]["clean"]
+
+
+def test_novel_heads_takes_a_given_scanned_read_and_scores_only_the_unseen_heads(monkeypatch, tmp_path):
+    """With ``scanned`` given, the scanned clips are never prepared; the row gains its face counts."""
+    import numpy as np
+
+    from edge.datasets.sampleset import DEPTH_SCALE, SampleSet
+    from mean_score_model import write_mean_score_model
+
+    novel_heads = load_tool("novel_heads")
+    model = write_mean_score_model(tmp_path / "m.onnx")
+    pai = np.array(["", "", "mannequin"])
+    rgb = np.stack([np.full((3, 16, 16), v, np.uint8) for v in (40, 60, 200)])
+    unseen = SampleSet(rgb, np.full((3, 1, 16, 16), int(0.5 * DEPTH_SCALE), np.uint16), (pai != "").astype(np.int8),
+                       pai, np.array(["a", "b", "c"]), np.array([""] * 3), {})
+    from dataclasses import replace
+
+    from engines.metadata import read_metadata, write_metadata
+
+    write_metadata(model, replace(read_metadata(model, check_threshold=False), threshold=0.5))
+
+    def no_scans(*args, **kwargs):
+        raise AssertionError("the scanned heads were prepared again")
+
+    monkeypatch.setattr(novel_heads, "prepare_samples", no_scans)
+    monkeypatch.setattr(novel_heads, "novel_samples", lambda *a, **k: unseen)
+    given = {**_report(0.1, 0.02), "n_live": 1200, "n_spoof": 1128}
+    got = novel_heads.read_model(model, 2400, "dev", novel_heads.EVAL_MORPHS, None, tmp_path, scanned=given)
+    assert got["scanned heads"]["faces"] == {"live": 1200, "attack": 1128}
+    assert got["scanned heads"]["acer"] == 0.1
+    assert got["unseen heads"]["faces"] == {"live": 2, "attack": 1} and got["unseen heads"]["bpcer"] == 0.0
