@@ -68,6 +68,14 @@ dark face reaches the network with little contrast, and the photo world's people
 give it few dark live faces to learn from. Depth holes stay where the surface is dark, not where the
 exposure is (the D435 ranges with its infrared projector, whatever the colour camera's exposure).
 
+A *levelled* sample (``--augment glasses-flat-sensor-level`` draws 60 % of the perturbed faces so) has
+its colour scaled, before the standard draw, to a mean brightness drawn from 0.3-0.65 (the 5-95 %
+range of the photo world's dev live crops, 0.34-0.59, a little wider), live and attack alike. Why: in
+both rendered worlds attacks are brighter than live faces (photo dev medians: live 0.45, mannequin
+0.49, print 0.56, replay 0.53, cutout 0.53), and the forty-second session found every model scoring a
+darker face more live (``tools/exposure_sweep.py``): a cue of the renderer, not of liveness. A
+levelled face keeps its own contrast and colour; only the class's brightness is gone.
+
 ``perturb_arrays`` with a fixed seed is also the perturbed dev set that the score's alpha is
 chosen on (``train.run.calibrate_score``).
 """
@@ -88,6 +96,7 @@ def _blobs(rng: np.random.Generator, size: int, scale_px: float) -> np.ndarray:
 
 SENSORS = ("smoothed", "correlated", "terraced")  # other-sensor depth, drawn evenly
 LOW_KEY_GAIN = (0.25, 0.5)  # a low-key sample's exposure, after the standard draw (module docstring)
+LEVEL_MEAN = (0.3, 0.65)  # a levelled sample's mean brightness before the standard draw (module docstring)
 
 
 def smooth_depth(dep: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -106,7 +115,7 @@ def correlated_noise(rng: np.random.Generator, size: int, sigma_px: float) -> np
 
 def perturb_sample(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator, strength: float = 1.0,
                    landmarks: np.ndarray | None = None, compound: bool = False, flat: bool = False,
-                   sensor: str | None = None, grey: bool = False, dark: bool = False
+                   sensor: str | None = None, grey: bool = False, dark: bool = False, level: bool = False
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """One crop: ``rgb`` [3,S,S] and ``depth`` [1,S,S] float32 in [0, 1] (0 depth = no data).
 
@@ -117,6 +126,8 @@ def perturb_sample(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
     ``grey`` takes most of the colour away (saturation 0-0.45, below the flat light's range).
     ``dark`` exposes the face low-key (:data:`LOW_KEY_GAIN`); its depth holes follow the face's own
     colour, not the exposure (the projector sees the surface, not the colour camera's setting).
+    ``level`` first scales the face's colour to a mean brightness drawn from :data:`LEVEL_MEAN`, whatever
+    the face is (the standard exposure draw follows).
     """
     if sensor is not None and sensor not in SENSORS:
         raise ValueError(f"unknown sensor {sensor!r}; one of {SENSORS}")
@@ -134,6 +145,8 @@ def perturb_sample(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
     if landmarks is not None:
         px = np.asarray(landmarks, np.float64) * s
         moved = ((px @ m[:, :2].T + m[:, 2]) / s).astype(np.float32)
+    if level:  # one brightness for every class: the renderer's brightness stops telling live from attack
+        img = np.clip(img * (rng.uniform(*LEVEL_MEAN) / max(float(img.mean()), 1e-3)), 0, 1)
     # colour: white balance, exposure, gamma
     wb = 1.0 + strength * rng.uniform(-0.15, 0.15, 3).astype(np.float32)
     gain = float(np.exp(strength * rng.uniform(np.log(0.6), np.log(1.6))))
@@ -194,11 +207,12 @@ def flat_light(img: np.ndarray, contrast: float, saturation: float, lift: float)
 def perturb_arrays(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator, strength: float = 1.0,
                    probability: float = 1.0, landmarks: np.ndarray | None = None, compound_fraction: float = 0.0,
                    flat_fraction: float = 0.0, sensor_fraction: float = 0.0, grey_fraction: float = 0.0,
-                   dark_fraction: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+                   dark_fraction: float = 0.0, level_fraction: float = 0.0
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """A batch [N,3,S,S] / [N,1,S,S] (and landmarks [N,5,2]): each sample perturbed with ``probability``;
     a perturbed sample is a compound one with ``compound_fraction``, lit flat with ``flat_fraction``, has
-    another sensor's depth with ``sensor_fraction``, is nearly grey with ``grey_fraction`` and is exposed
-    low-key with ``dark_fraction`` (each drawn
+    another sensor's depth with ``sensor_fraction``, is nearly grey with ``grey_fraction``, is exposed
+    low-key with ``dark_fraction`` and has its brightness levelled with ``level_fraction`` (each drawn
     independently of the label, so live faces and attacks are changed alike; a share of 0 draws nothing,
     so older runs' batches stay as they were)."""
     out_rgb, out_depth = rgb.copy(), depth.copy()
@@ -211,9 +225,10 @@ def perturb_arrays(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
                       if sensor_fraction > 0 and rng.random() < sensor_fraction else None)
             grey = grey_fraction > 0 and rng.random() < grey_fraction
             dark = dark_fraction > 0 and rng.random() < dark_fraction
+            level = level_fraction > 0 and rng.random() < level_fraction
             out_rgb[i], out_depth[i], moved = perturb_sample(rgb[i], depth[i], rng, strength,
                                                              None if landmarks is None else landmarks[i], compound, flat,
-                                                             sensor, grey, dark)
+                                                             sensor, grey, dark, level)
             if moved is not None:
                 out_lm[i] = moved
     return out_rgb, out_depth, out_lm

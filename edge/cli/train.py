@@ -65,7 +65,10 @@ def train(
                                             "on its own) or glasses-flat-sensor-grey (that, and 20 % of the augmented "
                                             "faces, live and attack alike, with most of their colour gone) or "
                                             "glasses-flat-sensor-dark (glasses-flat-sensor, and 20 % of the augmented "
-                                            "faces, live and attack alike, exposed 1-2 stops under). Kept in "
+                                            "faces, live and attack alike, exposed 1-2 stops under) or "
+                                            "glasses-flat-sensor-level (glasses-flat-sensor, and 60 % of the augmented "
+                                            "faces, live and attack alike, scaled to one shared range of brightness "
+                                            "first). Kept in "
                                             "checkpoints: --resume continues the run's own."),
     species_mix: str | None = typer.Option(None, "--species-mix",
                                            help="Attack species per batch: even (the default), or hard: every 50 "

@@ -425,3 +425,28 @@ def test_the_robustness_tool_has_a_low_key_copy_that_darkens_colour_only(tmp_pat
     bare = write_mean_score_model(tmp_path / "bare.onnx")
     with pytest.raises(tool.EdgefasError, match="no stored threshold"):
         tool.table(bare, "synthetic:8", "dev", tmp_path / "cache", None, ("clean",))
+
+
+def test_the_level_draw_gives_live_faces_and_attacks_one_brightness_and_leaves_older_streams_as_they_were():
+    """``level_fraction`` 1 without the standard exposure (strength 0): a dark and a bright face both come
+    out with a mean inside LEVEL_MEAN, contrast kept; 0: the batch is drawn exactly as before."""
+    from train.augment import LEVEL_MEAN
+    from train.run import AUGMENTS
+
+    face = _colour_face()
+    plane = np.full((1, S, S), 0.5, np.float32)
+    for gain in (0.4, 1.3):
+        out = perturb_sample(np.clip(face * gain, 0, 1), plane, np.random.default_rng(2), strength=0.0, level=True)[0]
+        assert LEVEL_MEAN[0] - 0.01 <= out.mean() <= LEVEL_MEAN[1] + 0.01, (gain, out.mean())
+        spread = _spread_and_colour(out)[0] / out.mean()
+        assert spread == pytest.approx(_spread_and_colour(face)[0] / face.mean(), rel=0.15)
+    n = 16
+    rgb = np.repeat(face[None], n, axis=0)
+    planes = np.full((n, 1, S, S), 0.5, np.float32)
+    before = perturb_arrays(rgb, planes, np.random.default_rng(8), flat_fraction=0.3, sensor_fraction=0.4)
+    unchanged = perturb_arrays(rgb, planes, np.random.default_rng(8), flat_fraction=0.3, sensor_fraction=0.4,
+                               level_fraction=0.0)
+    assert all(np.array_equal(a, b) for a, b in zip(before[:2], unchanged[:2]))
+    shares = AUGMENTS["glasses-flat-sensor-level"]
+    assert shares.level > 0 and shares.dark == shares.grey == 0 and (shares.flat, shares.sensor) == (
+        AUGMENTS["glasses-flat-sensor"].flat, AUGMENTS["glasses-flat-sensor"].sensor)

@@ -92,7 +92,8 @@ def test_the_glasses_augment_is_a_choice_and_the_others_are_the_stream_they_were
     from train.run import AUGMENTS, balanced_batches
 
     assert set(AUGMENTS) == {"standard", "wide", "glasses", "glasses-flat", "glasses-sensor",
-                             "glasses-flat-sensor", "glasses-flat-sensor-grey", "glasses-flat-sensor-dark"}
+                             "glasses-flat-sensor", "glasses-flat-sensor-grey", "glasses-flat-sensor-dark",
+                             "glasses-flat-sensor-level"}
     assert AUGMENTS["glasses-sensor"].eyeglasses == AUGMENTS["glasses"].eyeglasses and AUGMENTS["glasses-sensor"].sensor > 0
     assert AUGMENTS["standard"].eyeglasses == AUGMENTS["wide"].eyeglasses == 0.0 < AUGMENTS["glasses"].eyeglasses
     assert AUGMENTS["glasses"].compound == AUGMENTS["standard"].compound, "glasses is standard realism plus glasses"
