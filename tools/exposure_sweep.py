@@ -56,23 +56,13 @@ def read_gain(scores: np.ndarray, samples: SampleSet, threshold: float, bpcer: f
 def sweep(model: Path, dataset: str, split: str, gains: list[float], bpcer: float | None, cache_dir: Path,
           model_dir: Path | None) -> dict:
     from calibration.scoring import score_samples
-    from edge.datasets.sampleset import prepare_samples
-    from edge.face.preprocess import PreprocessConfig
-    from engines.runner import open_runner
+    from robustness import judged_samples
 
-    runner = open_runner(model)
-    try:
-        if runner.threshold is None:  # as tools/robustness.py: the sweep is read at the stored threshold
-            raise EdgefasError(f"--model {model} has no stored threshold to read the exposures at; give it one with "
-                               "`edgefas calibrate threshold` first")
-        config = PreprocessConfig.from_metadata(runner.contract)
-        samples = prepare_samples(dataset, split, config, "yunet", model_dir, cache_dir)
+    with judged_samples(model, dataset, split, cache_dir, model_dir, "the exposures") as (runner, samples):
         threshold = float(runner.threshold)
         return {"threshold": threshold, "gains": {
             str(g): read_gain(score_samples(runner, exposed(samples, g)).scores, samples, threshold, bpcer)
             for g in gains}}
-    finally:
-        runner.close()
 
 
 def markdown(result: dict, bpcer: float | None) -> str:

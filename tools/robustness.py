@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -148,18 +149,26 @@ def stored_threshold_report(runner, samples: SampleSet) -> dict:
     return report
 
 
-def table(model: Path, dataset: str, split: str, cache_dir: Path, model_dir: Path | None,
-          kinds: tuple[str, ...] = KINDS) -> dict[str, dict]:
+@contextmanager
+def judged_samples(model: Path, dataset: str, split: str, cache_dir: Path, model_dir: Path | None, what: str):
+    """``model``'s runner (closed afterwards) and its faces of ``dataset``'s ``split``, for reads at the stored
+    threshold: a model without one is a one-line error naming ``what`` would have been read (as
+    tools/contact_sheet.py)."""
     runner = open_runner(model)
     try:
-        if runner.threshold is None:  # as tools/contact_sheet.py: every line is read at the stored one
-            raise EdgefasError(f"--model {model} has no stored threshold to read the copies at; give it one with "
+        if runner.threshold is None:
+            raise EdgefasError(f"--model {model} has no stored threshold to read {what} at; give it one with "
                                "`edgefas calibrate threshold` first")
         config = PreprocessConfig.from_metadata(runner.contract)
-        samples = prepare_samples(dataset, split, config, "yunet", model_dir, cache_dir)
-        return {kind: stored_threshold_report(runner, perturb(samples, kind)) for kind in kinds}
+        yield runner, prepare_samples(dataset, split, config, "yunet", model_dir, cache_dir)
     finally:
         runner.close()
+
+
+def table(model: Path, dataset: str, split: str, cache_dir: Path, model_dir: Path | None,
+          kinds: tuple[str, ...] = KINDS) -> dict[str, dict]:
+    with judged_samples(model, dataset, split, cache_dir, model_dir, "the copies") as (runner, samples):
+        return {kind: stored_threshold_report(runner, perturb(samples, kind)) for kind in kinds}
 
 
 def main() -> int:

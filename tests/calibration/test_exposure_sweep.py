@@ -40,7 +40,7 @@ def test_a_model_that_reads_brightness_lets_darkened_attacks_through(tmp_path, m
     tool = load_tool("exposure_sweep")
     model = write_mean_score_model(tmp_path / "m.onnx")
     write_metadata(model, replace(read_metadata(model, check_threshold=False), threshold=0.5))
-    monkeypatch.setattr("edge.datasets.sampleset.prepare_samples", lambda *a, **k: _faces())
+    monkeypatch.setattr(load_tool("robustness"), "prepare_samples", lambda *a, **k: _faces())
     result = tool.sweep(model, "photo:8", "dev", [1.0, 0.6], 0.25, tmp_path, None)
     as_rendered, dim = result["gains"]["1.0"], result["gains"]["0.6"]
     assert as_rendered["passing"]["mannequin"] == [0, 4] and as_rendered["owners refused"] == 0.0

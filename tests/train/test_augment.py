@@ -125,6 +125,20 @@ def _spread_and_colour(img: np.ndarray) -> tuple[float, float, float]:
     return float(grey.std()), float(np.abs(img - grey[None]).mean()), float(grey.min())
 
 
+def _face_batch(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` copies of the coloured face, on a flat depth plane."""
+    return np.repeat(_colour_face()[None], n, axis=0), np.full((n, 1, S, S), 0.5, np.float32)
+
+
+def _a_zero_share_draws_the_old_stream(share: str, seed: int) -> None:
+    """``share`` (a keyword of perturb_arrays) at 0: the batch is drawn exactly as before it existed."""
+    rgb, plane = _face_batch(24)
+    before = perturb_arrays(rgb, plane, np.random.default_rng(seed), flat_fraction=0.3, sensor_fraction=0.4)
+    unchanged = perturb_arrays(rgb, plane, np.random.default_rng(seed), flat_fraction=0.3, sensor_fraction=0.4,
+                               **{share: 0.0})
+    assert all(np.array_equal(a, b) for a, b in zip(before[:2], unchanged[:2])), share
+
+
 def test_flat_light_washes_a_face_out_and_leaves_it_alone_at_one():
     from train.augment import flat_light
 
@@ -338,13 +352,8 @@ def test_the_grey_draw_takes_the_colour_away_from_its_share_and_leaves_older_str
     from train.augment import perturb_arrays
     from train.run import AUGMENTS
 
-    n = 24
-    rgb = np.repeat(_colour_face()[None], n, axis=0)
-    plane = np.full((n, 1, S, S), 0.5, np.float32)
-    before = perturb_arrays(rgb, plane, np.random.default_rng(4), flat_fraction=0.3, sensor_fraction=0.4)
-    unchanged = perturb_arrays(rgb, plane, np.random.default_rng(4), flat_fraction=0.3, sensor_fraction=0.4,
-                               grey_fraction=0.0)
-    assert all(np.array_equal(a, b) for a, b in zip(before[:2], unchanged[:2]))
+    rgb, plane = _face_batch(24)
+    _a_zero_share_draws_the_old_stream("grey_fraction", 4)
     grey = perturb_arrays(rgb, plane, np.random.default_rng(4), grey_fraction=1.0)[0]
     plain = perturb_arrays(rgb, plane, np.random.default_rng(4))[0]
     colour = lambda batch: np.median([_spread_and_colour(i)[1] for i in batch])  # noqa: E731
@@ -354,18 +363,24 @@ def test_the_grey_draw_takes_the_colour_away_from_its_share_and_leaves_older_str
                                                                   AUGMENTS["glasses-flat-sensor"].sensor)
 
 
+def _three_faces():
+    """A live face, a print and a mask, all the coloured face (8-bit) on a flat depth plane."""
+    from edge.datasets.sampleset import DEPTH_SCALE, SampleSet
+
+    pai = np.array(["", "print", "mask"])
+    face = np.repeat((_colour_face() * 255).astype(np.uint8)[None], 3, axis=0)
+    return SampleSet(face, np.full((3, 1, S, S), int(0.5 * DEPTH_SCALE), np.uint16), (pai != "").astype(np.int8),
+                     pai, np.array(["a", "b", "c"]), np.array([""] * 3), {})
+
+
 def test_the_robustness_tool_has_grey_and_low_contrast_copies_that_change_colour_only():
     """``grey`` keeps 30 % of the colour and the contrast; ``low-contrast`` the colour and 65 % of the
     spread about the crop's mean; depth and labels stay."""
     from dataset_fixture_loader import load_tool
-    from edge.datasets.sampleset import DEPTH_SCALE, SampleSet
 
     tool = load_tool("robustness")
-    n = 3
-    pai = np.array(["", "print", "mask"])
-    face = np.repeat((_colour_face() * 255).astype(np.uint8)[None], n, axis=0)
-    samples = SampleSet(face, np.full((n, 1, S, S), int(0.5 * DEPTH_SCALE), np.uint16), (pai != "").astype(np.int8),
-                        pai, np.array(["a", "b", "c"]), np.array([""] * n), {})
+    samples = _three_faces()
+    face = samples.rgb
     spread, colour = _spread_and_colour(face[0].astype(np.float32) / 255)[:2]
     for kind, spread_ratio, colour_ratio in (("grey", (0.8, 1.2), (0.2, 0.4)), ("low-contrast", (0.55, 0.75), (0.55, 0.75))):
         copy = tool.perturb(samples, kind)
@@ -381,13 +396,8 @@ def test_the_low_key_draw_darkens_its_share_without_holing_the_depth_and_leaves_
     exactly as before the share existed."""
     from train.run import AUGMENTS
 
-    n = 24
-    rgb = np.repeat(_colour_face()[None], n, axis=0)
-    plane = np.full((n, 1, S, S), 0.5, np.float32)
-    before = perturb_arrays(rgb, plane, np.random.default_rng(6), flat_fraction=0.3, sensor_fraction=0.4)
-    unchanged = perturb_arrays(rgb, plane, np.random.default_rng(6), flat_fraction=0.3, sensor_fraction=0.4,
-                               dark_fraction=0.0)
-    assert all(np.array_equal(a, b) for a, b in zip(before[:2], unchanged[:2]))
+    rgb, plane = _face_batch(24)
+    _a_zero_share_draws_the_old_stream("dark_fraction", 6)
     dark = perturb_arrays(rgb, plane, np.random.default_rng(6), dark_fraction=1.0)[0]
     plain = perturb_arrays(rgb, plane, np.random.default_rng(6))[0]
     ratio = np.median(dark.mean(axis=(1, 2, 3))) / np.median(plain.mean(axis=(1, 2, 3)))
@@ -409,14 +419,10 @@ def test_the_robustness_tool_has_a_low_key_copy_that_darkens_colour_only(tmp_pat
     """``low-key``: colour at 0.35 of the face's, depth and labels kept; a model with no stored threshold
     is one line, not a traceback."""
     from dataset_fixture_loader import load_tool
-    from edge.datasets.sampleset import DEPTH_SCALE, SampleSet
 
     tool = load_tool("robustness")
-    n = 3
-    pai = np.array(["", "print", "mask"])
-    face = np.repeat((_colour_face() * 255).astype(np.uint8)[None], n, axis=0)
-    samples = SampleSet(face, np.full((n, 1, S, S), int(0.5 * DEPTH_SCALE), np.uint16), (pai != "").astype(np.int8),
-                        pai, np.array(["a", "b", "c"]), np.array([""] * n), {})
+    samples = _three_faces()
+    face = samples.rgb
     copy = tool.perturb(samples, "low-key")
     assert np.array_equal(copy.depth, samples.depth) and np.array_equal(copy.is_attack, samples.is_attack)
     assert 0.33 < copy.rgb.astype(np.float32).mean() / face.astype(np.float32).mean() < 0.37
@@ -440,13 +446,7 @@ def test_the_level_draw_gives_live_faces_and_attacks_one_brightness_and_leaves_o
         assert LEVEL_MEAN[0] - 0.01 <= out.mean() <= LEVEL_MEAN[1] + 0.01, (gain, out.mean())
         spread = _spread_and_colour(out)[0] / out.mean()
         assert spread == pytest.approx(_spread_and_colour(face)[0] / face.mean(), rel=0.15)
-    n = 16
-    rgb = np.repeat(face[None], n, axis=0)
-    planes = np.full((n, 1, S, S), 0.5, np.float32)
-    before = perturb_arrays(rgb, planes, np.random.default_rng(8), flat_fraction=0.3, sensor_fraction=0.4)
-    unchanged = perturb_arrays(rgb, planes, np.random.default_rng(8), flat_fraction=0.3, sensor_fraction=0.4,
-                               level_fraction=0.0)
-    assert all(np.array_equal(a, b) for a, b in zip(before[:2], unchanged[:2]))
+    _a_zero_share_draws_the_old_stream("level_fraction", 8)
     shares = AUGMENTS["glasses-flat-sensor-level"]
     assert shares.level > 0 and shares.dark == shares.grey == 0 and (shares.flat, shares.sensor) == (
         AUGMENTS["glasses-flat-sensor"].flat, AUGMENTS["glasses-flat-sensor"].sensor)
