@@ -24,17 +24,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # robustness: the copies' repacking
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # robustness: the exposed faces, the stored-threshold reads
 
-from edge.datasets.sampleset import DEPTH_SCALE, SampleSet  # noqa: E402
+from edge.datasets.sampleset import SampleSet  # noqa: E402
 from edge.errors import EdgefasError  # noqa: E402
-
-
-def exposed(samples: SampleSet, gain: float) -> SampleSet:
-    """``samples`` with every face's colour times ``gain`` (clipped to the 8-bit range), depth and labels kept."""
-    from robustness import _repacked
-
-    return _repacked(samples, samples.rgb.astype(np.float32) / 255 * gain, samples.depth.astype(np.float32) / DEPTH_SCALE)
+from robustness import exposed, judged_samples  # noqa: E402,F401  (exposed: this tool's faces, also for tests)
 
 
 def read_gain(scores: np.ndarray, samples: SampleSet, threshold: float, bpcer: float | None) -> dict:
@@ -56,7 +50,6 @@ def read_gain(scores: np.ndarray, samples: SampleSet, threshold: float, bpcer: f
 def sweep(model: Path, dataset: str, split: str, gains: list[float], bpcer: float | None, cache_dir: Path,
           model_dir: Path | None) -> dict:
     from calibration.scoring import score_samples
-    from robustness import judged_samples
 
     with judged_samples(model, dataset, split, cache_dir, model_dir, "the exposures") as (runner, samples):
         threshold = float(runner.threshold)
@@ -100,9 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         print(f"error: --gains {bad[0]}: give colour gains above 0 and at most 4 (1 = as rendered)", file=sys.stderr)
         return 2
-    if args.bpcer is not None and not 0 < args.bpcer < 1:
-        print(f"error: --bpcer {args.bpcer}: give a share of owners between 0 and 1, e.g. 0.02", file=sys.stderr)
-        return 2
+    if args.bpcer is not None:
+        from calibration.threshold import parse_target
+
+        try:
+            parse_target(f"bpcer={args.bpcer}")  # before any read: the rule read_gain places the point with
+        except EdgefasError:
+            print(f"error: --bpcer {args.bpcer}: give a share of owners between 0 and 1, e.g. 0.02", file=sys.stderr)
+            return 2
     try:
         result = sweep(args.model, args.dataset, args.split, args.gains, args.bpcer, args.cache_dir, args.model_dir)
     except (EdgefasError, ValueError) as exc:

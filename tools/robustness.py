@@ -105,6 +105,8 @@ def perturb(samples: SampleSet, kind: str, seed: int = 7) -> SampleSet:
             raise SystemExit("the glasses copy needs the faces' landmarks; rebuild the cache with this edgefas")
         rgb, depth, _ = add_eyeglasses(rgb, depth, samples.landmarks, samples.pai, rng, 1.0)
         return _repacked(samples, rgb, depth)
+    if kind == "low-key":
+        return exposed(samples, LOW_KEY_COPY)
     if kind in SENSOR_KINDS:
         for i in range(len(samples)):
             depth[i, 0] = _sensor(depth[i, 0], kind, rng)
@@ -117,8 +119,6 @@ def perturb(samples: SampleSet, kind: str, seed: int = 7) -> SampleSet:
             img = flat_light(img, 1.0, 0.3, 0.0)
         if kind == "low-contrast":
             img = flat_light(img, 0.65, 1.0, 0.0)
-        if kind == "low-key":
-            img = img * LOW_KEY_COPY
         if kind in ("colour", "combined"):
             img = _colour(img, rng)
         if kind in ("blur", "combined"):
@@ -130,6 +130,12 @@ def perturb(samples: SampleSet, kind: str, seed: int = 7) -> SampleSet:
         if kind in ("depth", "combined"):
             depth[i, 0] = _depth(depth[i, 0], rng)
     return _repacked(samples, rgb, depth)
+
+
+def exposed(samples: SampleSet, gain: float) -> SampleSet:
+    """``samples`` with every face's colour times ``gain`` (clipped to the 8-bit range), depth and labels kept:
+    the ``low-key`` copy, and each step of ``tools/exposure_sweep.py``."""
+    return _repacked(samples, samples.rgb.astype(np.float32) / 255 * gain, samples.depth.astype(np.float32) / DEPTH_SCALE)
 
 
 def _repacked(samples: SampleSet, rgb: np.ndarray, depth: np.ndarray) -> SampleSet:
