@@ -14,7 +14,8 @@ Keys (all prefixed ``edgefas.``):
   (``higher_is_attack``), ``edgefas.preset``, ``edgefas.variant``, ``edgefas.precision``;
 - ``edgefas.calibration_sha256`` (INT8 models: the calibration set's content hash);
 - ``edgefas.threshold`` (+ ``edgefas.threshold.target``, ``edgefas.threshold.metrics`` JSON),
-  ``edgefas.alpha``, ``edgefas.model_sha256`` (of the checkpoint the file came from).
+  ``edgefas.alpha``, ``edgefas.model_sha256`` (of the checkpoint the file came from);
+- ``edgefas.exposure_mean`` (only in a model that levels each crop's brightness itself).
 
 Writing needs the ``onnx`` package; reading needs only ONNX Runtime.
 """
@@ -66,6 +67,9 @@ class ModelMetadata:
     int8_weight_bits: int | None = None
     score_polarity: str = SCORE_POLARITY
     channel_order: str = "RGB"
+    # > 0: the graph scales each crop's colour to this mean brightness itself (ModelConfig.exposure_mean);
+    # written only then, so files without it read as before
+    exposure_mean: float = 0.0
 
     def to_props(self) -> dict[str, str]:
         for key in self.preprocess:
@@ -92,6 +96,8 @@ class ModelMetadata:
             props["edgefas.threshold.metrics"] = self.threshold_metrics
         if self.alpha is not None:
             props["edgefas.alpha"] = repr(float(self.alpha))
+        if self.exposure_mean:
+            props["edgefas.exposure_mean"] = repr(float(self.exposure_mean))
         return props
 
     def with_threshold(self, threshold: float, target: str, metrics: Mapping[str, object]) -> ModelMetadata:
@@ -125,10 +131,14 @@ def metadata_from_props(props: Mapping[str, str], source: str = "model", check_t
             int8_weight_bits=int(props["edgefas.int8.weight_bits"]) if props.get("edgefas.int8.weight_bits") else None,
             score_polarity=polarity,
             channel_order=props.get("edgefas.channel_order", "RGB"),
+            exposure_mean=float(props.get("edgefas.exposure_mean") or 0.0),
         )
     except ValueError as exc:
         raise ModelError(f"{source} has unreadable edgefas metadata ({exc}); re-export it with: edgefas export") \
             from None
+    if not 0.0 <= metadata.exposure_mean < 1.0:
+        raise ModelError(f"{source} has edgefas.exposure_mean {metadata.exposure_mean} but a mean brightness lies in "
+                         f"[0, 1); re-export it with: edgefas export")
     check_operating_point(metadata, source, check_threshold)
     return metadata
 

@@ -3,7 +3,8 @@
 A candidate is read at its stored threshold on dev (and the chosen one once on test), and compared
 with the bundled model read the same way on the same machine (docs/model-selection.md):
 
-- the clean photo split and its ``flat``, ``depth-smooth`` and ``low-key`` copies (``photo:1200`` dev, ``photo:2400``
+- the clean photo split and its ``flat``, ``depth-smooth`` copies and its exposure copies ``low-key``,
+  ``stop-under``, ``dim`` and ``bright`` (``photo:1200`` dev, ``photo:2400``
   test, the split sizes of every read since the thirty-second session; ``--photo-count 2400`` reads dev
   at twice its size, a superset of ``photo:1200`` dev, when one face decides a line there);
 - the procedural split, clean (``synthetic:1200``);
@@ -37,7 +38,7 @@ import robust_score  # noqa: E402
 
 PROCEDURAL = "synthetic:1200"
 PHOTO_COUNT = {"dev": 1200, "test": 2400}
-PHOTO_KINDS = ("clean", "flat", "depth-smooth", "low-key")
+PHOTO_KINDS = ("clean", "flat", "depth-smooth", "low-key", "dim", "stop-under", "bright")
 BOTH_KINDS = ("flat", "grey", "glasses", "combined")
 PARTS = ("photo", "procedural", "both", "heads", "score")
 
@@ -129,18 +130,30 @@ def row(parts: dict[str, dict]) -> dict[str, float]:
         "combined AUC": both["combined"]["auc_attack_high"],
         "flat BPCER": both["flat"]["bpcer"],
         "flat worst APCER": both["flat"]["apcer_max"],
-        # a dim entrance (since the forty-second session; older parts have no such copy: not read)
-        "low-key mannequins pass": _low_key(parts["photo"], lambda r: r["apcer"].get("mannequin", 0.0)),
-        "low-key BPCER": _low_key(parts["photo"], lambda r: r["bpcer"]),
+        # exposure copies (low-key since the forty-second session, the others since the forty-third; a part
+        # read before has no such copy: not read)
+        "low-key mannequins pass": _copy(parts["photo"], "low-key", _mannequins),
+        "low-key BPCER": _copy(parts["photo"], "low-key", _bpcer),
+        "stop-under mannequins pass": _copy(parts["photo"], "stop-under", _mannequins),
+        "dim mannequins pass": _copy(parts["photo"], "dim", _mannequins),
+        "bright BPCER": _copy(parts["photo"], "bright", _bpcer),
         "photo EER": photo["eer"],
         "photo AUC": photo["auc_attack_high"],
         "threshold": photo["threshold"],
     }
 
 
-def _low_key(photo: dict[str, dict], value) -> float:
-    """``value`` of the photo part's ``low-key`` copy; NaN for a part read before the copy existed."""
-    return float(value(photo["low-key"])) if "low-key" in photo else float("nan")
+def _copy(photo: dict[str, dict], kind: str, value) -> float:
+    """``value`` of the photo part's ``kind`` copy; NaN for a part read before the copy existed."""
+    return float(value(photo[kind])) if kind in photo else float("nan")
+
+
+def _mannequins(table: dict) -> float:
+    return table["apcer"].get("mannequin", 0.0)
+
+
+def _bpcer(table: dict) -> float:
+    return table["bpcer"]
 
 
 def markdown(rows: dict[str, dict[str, float]]) -> str:

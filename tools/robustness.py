@@ -31,7 +31,11 @@ The copies are made from the preprocessed crops (the runtime's own preprocessing
   of the flat light that lets mannequins through (docs/experiments.md, thirty-third session);
 - ``low-key``: every face exposed 1.5 stops under (colour times 0.35), as at a door in front of a bright
   street; inside the range ``--augment glasses-flat-sensor-dark`` trains with, below the standard
-  exposure's ("does the model refuse an owner in a dim entrance, and does a dark face pass").
+  exposure's ("does the model refuse an owner in a dim entrance, and does a dark face pass");
+- ``dim``, ``stop-under`` and ``bright``: every face's colour times 0.8, 0.5 and 1.25 (a third of a
+  stop under, a stop under, a third of a stop over), the steps at which the forty-second session found
+  the default's threshold moving with the exposure ("does a site a little darker or brighter than the
+  renderer keep the door's operating point"; docs/exposure-normalisation.md).
 
 These are fixed settings, not the training augmentation's random ranges (``train.augment``), so
 the table is not the training distribution measured on itself.
@@ -64,9 +68,12 @@ from train.augment import correlated_noise, flat_light, smooth_depth  # noqa: E4
 from train.eyeglasses import add_eyeglasses  # noqa: E402
 
 KINDS = ("clean", "colour", "blur", "depth", "combined", "glasses", "flat",  # new kinds go last: seeds by index
-         "depth-smooth", "depth-correlated", "depth-halfres", "grey", "low-contrast", "low-key")
+         "depth-smooth", "depth-correlated", "depth-halfres", "grey", "low-contrast", "low-key",
+         "dim", "stop-under", "bright")
 SENSOR_KINDS = ("depth-smooth", "depth-correlated", "depth-halfres")
 LOW_KEY_COPY = 0.35  # the low-key copy's exposure: 1.5 stops under, inside the training draw's range
+# the exposure copies: each face's colour times one gain (the low-key copy is the darkest of them)
+EXPOSURE_COPIES = {"low-key": LOW_KEY_COPY, "stop-under": 0.5, "dim": 0.8, "bright": 1.25}
 
 
 def _colour(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -105,8 +112,8 @@ def perturb(samples: SampleSet, kind: str, seed: int = 7) -> SampleSet:
             raise SystemExit("the glasses copy needs the faces' landmarks; rebuild the cache with this edgefas")
         rgb, depth, _ = add_eyeglasses(rgb, depth, samples.landmarks, samples.pai, rng, 1.0)
         return _repacked(samples, rgb, depth)
-    if kind == "low-key":
-        return exposed(samples, LOW_KEY_COPY)
+    if kind in EXPOSURE_COPIES:
+        return exposed(samples, EXPOSURE_COPIES[kind])
     if kind in SENSOR_KINDS:
         for i in range(len(samples)):
             depth[i, 0] = _sensor(depth[i, 0], kind, rng)

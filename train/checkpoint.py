@@ -162,6 +162,7 @@ def checkpoint_metadata(info: CheckpointInfo, checkpoint_sha256: str) -> ModelMe
         threshold_target="checkpoint" if chosen else "",
         alpha=float(info.alpha),
         model_sha256=checkpoint_sha256,
+        exposure_mean=float(info.model_config.exposure_mean),
     )
 
 

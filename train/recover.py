@@ -32,7 +32,7 @@ import copy
 import math
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -137,7 +137,7 @@ def rebuild_from_onnx(onnx_path: str | Path, out_path: str | Path,
                          "(its quantised weights are rounded)")
     if not metadata.preset:
         raise ModelError(f"{onnx_path} names no preset; it was not exported by edgefas export")
-    config = get_preset(metadata.preset)
+    config = replace(get_preset(metadata.preset), exposure_mean=metadata.exposure_mean)
     alpha = float(metadata.alpha or 0.0)
     mapping, probe_inits = _probe_map(config, alpha, metadata.variant, metadata)
     shipped = _initializers(onnx_path)
@@ -241,7 +241,7 @@ def _fit_stream_heads(model: SpoofTraceNet, batches, ridge: float = 1e-3) -> dic
     count = 0
     with torch.no_grad():
         for rgb, depth in batches:
-            _, feats_rgb, feats_depth = model._encode(torch.from_numpy(rgb), torch.from_numpy(depth))
+            _, feats_rgb, feats_depth = model._encode(model.exposure(torch.from_numpy(rgb)), torch.from_numpy(depth))
             hidden_rgb, hidden_depth, fused = model._fused_map(feats_rgb, feats_depth)
             y = fused.double().reshape(-1, 1)
             y_sum, y_sq, count = y_sum + float(y.sum()), y_sq + float((y * y).sum()), count + len(y)

@@ -81,6 +81,7 @@ class TrainJob:
     partial_fraction: float | None = None  # TrainConfig.partial_fraction; None: 0 (off)
     qat: str | None = None  # TrainConfig.qat (train.qat); None: off
     depth_guard: bool | None = None  # ModelConfig.depth_guard; None: off (with --init: as that checkpoint)
+    exposure_mean: float | None = None  # ModelConfig.exposure_mean; None: 0, off (with --init: as that checkpoint)
     ema_decay: float | None = None  # ship a moving average of the weights (TrainConfig.ema_decay); None/0: the last step's
     modalities: tuple[str, ...] | None = None  # None: rgb + depth
     protocol: str = ""  # applied to synthetic sets: grandtest or LOO_<species>
@@ -383,10 +384,12 @@ def initial_model(model_config, job: TrainJob):
     has_guard = info.model_config.depth_guard
     if has_guard and not model_config.depth_guard:
         raise ModelError(f"--init {job.init} has a depth guard and this run would drop it; add --depth-guard")
-    if info.model_config != dataclasses.replace(model_config, depth_guard=has_guard):
+    # the exposure level has no weights: a fine-tune may switch it on or off
+    if info.model_config != dataclasses.replace(model_config, depth_guard=has_guard,
+                                                 exposure_mean=info.model_config.exposure_mean):
         load_checkpoint(job.init, expect=model_config)  # another architecture: its one-line refusal
-    if model_config.depth_guard and not has_guard:
-        model = with_new_guard(model, model_config, job.init)
+    if info.model_config != model_config:
+        model = refit_weights(model, model_config, job.init)
     job = job.for_new_run()
     if tuple(info.modalities) != tuple(job.modalities):
         raise ModelError(f"--init {job.init} was trained on {'+'.join(info.modalities)}, this run trains on "
@@ -395,10 +398,10 @@ def initial_model(model_config, job: TrainJob):
     return model.train()
 
 
-def with_new_guard(old, model_config, path: Path):
-    """The weights of ``old`` (a network without a depth guard, of ``model_config`` otherwise, loaded from
-    ``path``) in a network of ``model_config`` whose depth guard starts fresh (its score is off until
-    calibration)."""
+def refit_weights(old, model_config, path: Path):
+    """The weights of ``old`` (loaded from ``path``; of ``model_config`` but for a depth guard it lacks or its
+    exposure level) in a network of ``model_config``, whose depth guard, when ``old`` had none, starts
+    fresh (its score is off until calibration)."""
     from edge.errors import ModelError
     from train.model.network import build_model
 
@@ -406,26 +409,35 @@ def with_new_guard(old, model_config, path: Path):
     missing, unexpected = model.load_state_dict(old.state_dict(), strict=False)
     if unexpected or not all(k.startswith("guard.") or k == "guard_offset" for k in missing):
         raise ModelError(f"--init {path}: weights do not fit the '{model_config.name}' architecture; use another checkpoint")
-    log.info("depth guard added to the weights from %s; it is warmed up before the first step", path)
+    if missing:
+        log.info("depth guard added to the weights from %s; it is warmed up before the first step", path)
+    if old.config.exposure_mean != model_config.exposure_mean:
+        log.info("exposure level of the weights from %s: %s", path, model_config.exposure_mean or "off")
     return model
 
 
-def run_model_config(job: TrainJob, init_guard: bool | None = None):
-    """The architecture a new run builds: the preset's, with the depth guard when asked for or when
-    ``--init``'s checkpoint has one (``init_guard``: whether it has, when already known)."""
+_UNREAD = object()
+
+
+def run_model_config(job: TrainJob, init_config=_UNREAD):
+    """The architecture a new run builds: the preset's, with the depth guard and the exposure level asked
+    for, or, where not asked, those of ``--init``'s checkpoint (``init_config``: its
+    :class:`~train.model.presets.ModelConfig`, None without --init, when already read)."""
     from train.model.presets import get_preset
 
-    guard = job.depth_guard
-    if guard is None:
-        guard = _init_has_guard(job) if init_guard is None else init_guard
-    return dataclasses.replace(get_preset(job.preset), depth_guard=bool(guard))
+    if init_config is _UNREAD:
+        init_config = _init_config(job)
+    guard = job.depth_guard if job.depth_guard is not None else bool(init_config and init_config.depth_guard)
+    exposure = job.exposure_mean if job.exposure_mean is not None else (
+        init_config.exposure_mean if init_config else 0.0)
+    return dataclasses.replace(get_preset(job.preset), depth_guard=bool(guard), exposure_mean=float(exposure))
 
 
-def _init_has_guard(job: TrainJob) -> bool:
-    """Whether ``--init``'s checkpoint brings a trained depth guard (False without --init)."""
+def _init_config(job: TrainJob):
+    """``--init``'s checkpoint's model config (None without --init)."""
     from train.checkpoint import load_checkpoint
 
-    return job.init is not None and Path(job.init).is_file() and load_checkpoint(job.init)[1].model_config.depth_guard
+    return load_checkpoint(job.init)[1].model_config if job.init is not None and Path(job.init).is_file() else None
 
 
 def resumed_job(job: TrainJob, last: Path):
@@ -455,6 +467,10 @@ def resumed_job(job: TrainJob, last: Path):
         asked, has = ("--depth-guard", "no depth guard") if job.depth_guard else ("--no-depth-guard", "a depth guard")
         raise ConfigError(f"{asked}: the run in {job.out_dir} has {has}; resume without {asked}, or start a new "
                           f"run with --init {last}")
+    if job.exposure_mean is not None and job.exposure_mean != info.model_config.exposure_mean:
+        raise ConfigError(f"--exposure-mean {job.exposure_mean}: the run in {job.out_dir} has "
+                          f"{info.model_config.exposure_mean or 'no exposure level (0)'}; resume without "
+                          f"--exposure-mean, or start a new run with --init {last}")
     for flag, asked, value in checks:
         if asked is not None and asked != value:
             raise ConfigError(f"{flag} {asked}: the run in {job.out_dir} trains with {flag} {value}; resume with "
@@ -467,7 +483,8 @@ def resumed_job(job: TrainJob, last: Path):
                               learning_rate=kept.learning_rate, ema_decay=kept.ema_decay, augment=kept.augment,
                               species_mix=kept.species_mix, colour_blind_weight=kept.colour_blind_weight,
                               partial_fraction=kept.partial_fraction, qat=kept.qat,
-                              depth_guard=info.model_config.depth_guard, modalities=streams)
+                              depth_guard=info.model_config.depth_guard,
+                              exposure_mean=info.model_config.exposure_mean, modalities=streams)
     return job, info.model_config
 
 
@@ -503,8 +520,9 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
         raise ConfigError("--steps 0 trains nothing: it calibrates the network of --init on this run's data "
                           "(and warms up a fresh --depth-guard); give --init CHECKPOINT, or at least one step")
     job, model_config = resumed_job(job, last) if resuming else (job.for_new_run(), None)
-    init_guard = not resuming and _init_has_guard(job)  # --init's checkpoint read once for this
-    model_config = model_config or run_model_config(job, init_guard)
+    init_config = None if resuming else _init_config(job)  # --init's checkpoint read once for this
+    init_guard = bool(init_config and init_config.depth_guard)
+    model_config = model_config or run_model_config(job, init_config)
     preprocess = PreprocessConfig(size_px=model_config.input_size_px)
     out.mkdir(parents=True, exist_ok=True)
     train_spec = "+".join(part + (f"#{job.protocol}" if job.protocol and "#" not in part else "")

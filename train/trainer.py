@@ -313,7 +313,9 @@ class Trainer:
         started = time.perf_counter()
         cfg = self.config
         step = self.step + 1
-        rgb = batch.rgb.to(self.device)
+        # at the network's exposure level (when it has one), so that the traces, the synthesised attacks and the
+        # critics' real faces are all in the scale the network sees
+        rgb = self.model.exposure(batch.rgb.to(self.device))
         depth = batch.depth.to(self.device)
         labels = batch.label.to(self.device)
         landmarks = batch.landmarks_xy.to(self.device) if batch.landmarks_xy is not None else None

@@ -103,8 +103,15 @@ def train(
                                                  "the network's and the guard's, placed so that the guard alone "
                                                  "refuses 0.5 % of the dev live faces (docs/depth-guard.md). "
                                                  "Default: off, or as --init's checkpoint. Kept in checkpoints."),
+    exposure_mean: float | None = typer.Option(None, "--exposure-mean", min=0.0, max=0.95, callback=finite(),
+                                               help="Level each face crop's colour to this mean brightness inside "
+                                                    "the network (e.g. 0.45), so that the score cannot read how "
+                                                    "bright the camera exposed the face; the ONNX input stays "
+                                                    "plain RGB (docs/exposure-normalisation.md). 0 = colour as "
+                                                    "captured. Default: 0, or as --init's checkpoint. Kept in "
+                                                    "checkpoints."),
     rgb_only: bool = typer.Option(False, "--rgb-only", help="Ablation: train without the depth stream."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt with its own preset, batch, seed, learning rate, average, camera realism, species mix, colour-blind weight, partial share, QAT and depth guard (an option given that differs is refused)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt with its own preset, batch, seed, learning rate, average, camera realism, species mix, colour-blind weight, partial share, QAT, depth guard and exposure level (an option given that differs is refused)."),
     init: Path = typer.Option(None, "--init", exists=True, dir_okay=False,
                               help="Start from this checkpoint's weights (fine-tuning, e.g. the bundled "
                                    "engines/models/edge-synthetic.pt): same preset, fresh optimiser, step 0."),
@@ -149,7 +156,8 @@ def train(
     check_detector(detector)
     job = TrainJob(preset=preset, dataset=dataset, dev_dataset=dev_dataset, out_dir=out, steps=steps, batch_size=batch,
                    seed=seed, learning_rate=lr, ema_decay=ema, augment=augment, species_mix=species_mix, colour_blind_weight=colour_blind,
-                   partial_fraction=partial, qat=qat, depth_guard=depth_guard, modalities=("rgb",) if rgb_only else None,
+                   partial_fraction=partial, qat=qat, depth_guard=depth_guard, exposure_mean=exposure_mean,
+                   modalities=("rgb",) if rgb_only else None,
                    resume=resume, init=init, cache_dir=cache_dir, detector=detector, model_dir=model_dir, threads=threads,
                    time_limit_s=None if time_limit is None else 60.0 * time_limit, ship=not checkpoint_only,
                    checkpoint_every=checkpoint_every)

@@ -23,7 +23,8 @@ def fake_reads(monkeypatch):
     def table(model, dataset, split, cache_dir, model_dir, kinds):
         calls.append((dataset, split, kinds))
         world = "both" if "+" in dataset else "procedural" if dataset.startswith("synthetic") else "photo"
-        return {k: _report(numbers[world] + i / 100, numbers[world] + i / 1000) for i, k in enumerate(kinds)}
+        return {k: _report(numbers[world] + i / 100, numbers[world] + i / 1000,
+                           apcer={"mannequin": 0.3 + i / 100, "print": 0.0}) for i, k in enumerate(kinds)}
 
     def read_model(model, count, split, morphs, model_dir, cache_dir, scanned=None):
         calls.append((f"heads photo:{count}", split, tuple(morphs)))
@@ -38,7 +39,7 @@ def test_the_copies_are_read_on_both_worlds_joined_and_the_photo_split_doubles_o
     tool = load_tool("candidate_reads")
     tool.read(tmp_path / "m.onnx", "x", "test", tmp_path, tmp_path / "cache", None)
     datasets = {d: kinds for d, split, kinds in fake_reads if split == "test"}
-    assert datasets["photo:2400"] == ("clean", "flat", "depth-smooth", "low-key")
+    assert datasets["photo:2400"] == ("clean", "flat", "depth-smooth", "low-key", "dim", "stop-under", "bright")
     assert datasets["synthetic:1200"] == ("clean",)
     assert datasets["synthetic:1200+photo:2400"] == ("flat", "grey", "glasses", "combined")
     assert "heads photo:2400" in datasets
@@ -55,6 +56,8 @@ def test_each_column_comes_from_its_own_table_and_the_score_is_the_robust_score(
     assert r["combined BPCER"] == pytest.approx(0.203)
     assert r["flat worst APCER"] == pytest.approx(0.3) and r["mannequins pass"] == pytest.approx(0.3)
     assert r["low-key BPCER"] == pytest.approx(0.103)  # the photo table's low-key row
+    assert r["low-key mannequins pass"] == pytest.approx(0.33) and r["dim mannequins pass"] == pytest.approx(0.34)
+    assert r["stop-under mannequins pass"] == pytest.approx(0.35) and r["bright BPCER"] == pytest.approx(0.106)
     # clean photo, photo flat, photo depth-smooth, unseen heads
     assert r["score"] == pytest.approx((0.10 + 0.11 + 0.12 + 0.06) / 4)
     assert tool.row(tool.load(tmp_path, "x", "dev")) == r  # the files written give the same row back
@@ -148,18 +151,22 @@ def test_novel_heads_takes_a_given_scanned_read_and_scores_only_the_unseen_heads
     assert got["unseen heads"]["faces"] == {"live": 2, "attack": 1} and got["unseen heads"]["bpcer"] == 0.0
 
 
-def test_a_part_read_before_the_low_key_copy_shows_a_dash_not_an_error(fake_reads, tmp_path, capsys):
+def test_a_part_read_before_the_exposure_copies_shows_a_dash_not_an_error(fake_reads, tmp_path, capsys):
     import json
 
     tool = load_tool("candidate_reads")
     tool.read(tmp_path / "m.onnx", "old", "dev", tmp_path, tmp_path / "cache", None)
     photo = tmp_path / "old-dev-photo.json"
     table = json.loads(photo.read_text())
-    del table["low-key"]
+    for kind in ("low-key", "dim", "stop-under", "bright"):
+        del table[kind]
     photo.write_text(json.dumps(table))
     assert tool.main(["table", "--split", "dev", "--out", str(tmp_path), "old"]) == 0
     printed = capsys.readouterr().out
     header, _, cells = printed.strip().splitlines()[-3:]
     columns = [c.strip() for c in header.strip("|").split("|")]
     values = [c.strip() for c in cells.strip("|").split("|")]
-    assert values[columns.index("low-key BPCER")] == "-" and values[columns.index("photo BPCER")].endswith("%")
+    for column in ("low-key BPCER", "low-key mannequins pass", "dim mannequins pass", "stop-under mannequins pass",
+                   "bright BPCER"):
+        assert values[columns.index(column)] == "-", column
+    assert values[columns.index("photo BPCER")].endswith("%")

@@ -415,17 +415,20 @@ def test_the_low_key_draw_darkens_its_share_without_holing_the_depth_and_leaves_
         AUGMENTS["glasses-flat-sensor"].flat, AUGMENTS["glasses-flat-sensor"].sensor)
 
 
-def test_the_robustness_tool_has_a_low_key_copy_that_darkens_colour_only(tmp_path, capsys):
-    """``low-key``: colour at 0.35 of the face's, depth and labels kept; a model with no stored threshold
-    is one line, not a traceback."""
+def test_the_robustness_tool_has_exposure_copies_that_change_colour_only(tmp_path, capsys):
+    """``low-key``, ``stop-under``, ``dim``, ``bright``: colour at 0.35, 0.5, 0.8 and 1.25 of the face's,
+    depth and labels kept; a model with no stored threshold is one line, not a traceback."""
     from dataset_fixture_loader import load_tool
 
     tool = load_tool("robustness")
     samples = _three_faces()
-    face = samples.rgb
-    copy = tool.perturb(samples, "low-key")
-    assert np.array_equal(copy.depth, samples.depth) and np.array_equal(copy.is_attack, samples.is_attack)
-    assert 0.33 < copy.rgb.astype(np.float32).mean() / face.astype(np.float32).mean() < 0.37
+    face = samples.rgb.astype(np.float32)
+    for kind, gain in (("low-key", 0.35), ("stop-under", 0.5), ("dim", 0.8), ("bright", 1.25)):
+        copy = tool.perturb(samples, kind)
+        assert np.array_equal(copy.depth, samples.depth) and np.array_equal(copy.is_attack, samples.is_attack)
+        unclipped = face * gain < 254
+        ratio = copy.rgb.astype(np.float32)[unclipped].mean() / face[unclipped].mean()
+        assert abs(ratio - gain) < 0.02, (kind, ratio)
     from mean_score_model import write_mean_score_model
 
     bare = write_mean_score_model(tmp_path / "bare.onnx")

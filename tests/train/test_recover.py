@@ -120,3 +120,24 @@ def test_the_tool_refuses_a_missing_file_or_too_few_faces_in_one_line(tmp_path, 
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and names in err and "\n" not in err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_a_model_that_levels_its_exposure_is_rebuilt_levelled(tmp_path):
+    from train.checkpoint import CheckpointExtra, export_checkpoint, save_checkpoint
+    from train.model.network import build_model
+
+    original, info = load_checkpoint(BUNDLED_PT)
+    config = replace(info.model_config, exposure_mean=0.45)
+    levelled = build_model(config)
+    levelled.load_state_dict(original.state_dict())
+    pt = save_checkpoint(tmp_path / "levelled.pt", levelled, config, info.train_config, info.step,
+                         CheckpointExtra(preprocess=dict(info.preprocess), threshold=info.threshold))
+    export_checkpoint(pt, tmp_path / "levelled.onnx", variant="full")
+    faces = _faces(32)
+    result = rebuild_from_onnx(tmp_path / "levelled.onnx", tmp_path / "rebuilt.pt", lambda: faces)
+    assert result.parity_max_abs_score < 1e-4
+    model, rebuilt = load_checkpoint(result.checkpoint)
+    assert rebuilt.model_config.exposure_mean == 0.45
+    rgb, depth = (torch.from_numpy(a) for a in faces[0])
+    with torch.no_grad():
+        torch.testing.assert_close(model(rgb * 0.5, depth).score, model(rgb, depth).score, atol=1e-5, rtol=0)

@@ -28,6 +28,32 @@ def rgb_to_yuv_matrix() -> torch.Tensor:
     return torch.stack([y, u, v]).float()
 
 
+MAX_EXPOSURE_GAIN = 8.0  # three stops: the most ExposureLevel brightens a dark crop
+
+
+class ExposureLevel(nn.Module):
+    """RGB [N,3,H,W] in [0, 1] -> the same crops, each scaled so that its mean over all pixels and
+    channels is ``mean`` (clipped to [0, 1]).
+
+    The encoder then cannot read how bright the camera exposed the face, which the rendered worlds tie
+    to the class (docs/exposure-normalisation.md). The gain is at most :data:`MAX_EXPOSURE_GAIN`, so a
+    black frame is not blown up into noise. ``mean`` 0 is the identity (colour as captured) and adds
+    nothing to the exported graph.
+    """
+
+    def __init__(self, mean: float = 0.0) -> None:
+        super().__init__()
+        if not 0.0 <= mean < 1.0:
+            raise ValueError(f"exposure mean must be in [0, 1), got {mean}")
+        self.mean = float(mean)
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        if self.mean == 0.0:
+            return rgb
+        level = rgb.mean(dim=(1, 2, 3), keepdim=True).clamp(min=self.mean / MAX_EXPOSURE_GAIN)
+        return (rgb * (self.mean / level)).clamp(0.0, 1.0)
+
+
 class RgbYuvInput(nn.Module):
     """RGB [N,3,H,W] -> RGB+YUV [N,6,H,W] with one fixed 1x1 convolution.
 

@@ -3,7 +3,8 @@
 ``forward(rgb, depth)`` is the inference graph that is exported to ONNX: inputs ``rgb`` [N,3,S,S]
 float in [0, 1], RGB order, and ``depth`` [N,1,S,S] in [0, 1] (face-relative, nearer = brighter,
 0 = no data); outputs :class:`ModelOutputs`. ``forward_train`` runs the same layers and returns
-everything the losses need (:class:`TrainOutputs`).
+everything the losses need (:class:`TrainOutputs`). A network with ``config.exposure_mean`` first
+levels each crop's colour (``layers.ExposureLevel``); its traces are then traces of the levelled crop.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from train.model.generator import (
     compose_trace,
 )
 from train.model.guard import GUARD_OFFSET_OFF, DepthGuard
-from train.model.layers import RgbYuvInput
+from train.model.layers import ExposureLevel, RgbYuvInput
 from train.model.presets import ModelConfig
 
 MODALITIES: tuple[str, ...] = ("rgb", "depth")
@@ -54,7 +55,7 @@ class TrainOutputs(NamedTuple):
     trace_depth: torch.Tensor  # [N,1,S,S]
     elements_rgb: TraceElements
     elements_depth: TraceElements
-    live_rgb: torch.Tensor  # rgb - trace_rgb
+    live_rgb: torch.Tensor  # rgb - trace_rgb (rgb at the network's exposure level, when it has one)
     live_depth: torch.Tensor  # depth - trace_depth
     esr_rgb: torch.Tensor  # [N,1,S/8,S/8] per-stream ESR map
     esr_depth: torch.Tensor  # [N,1,S/8,S/8]
@@ -73,6 +74,7 @@ class SpoofTraceNet(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
+        self.exposure = ExposureLevel(config.exposure_mean)
         self.rgb_input = RgbYuvInput()
         self.encoder_rgb = StreamEncoder(6, config)
         self.encoder_depth = StreamEncoder(1, config)
@@ -140,7 +142,6 @@ class SpoofTraceNet(nn.Module):
 
     def _encode(self, rgb: torch.Tensor, depth: torch.Tensor):
         """Both encoders, fused after every stage: the masked depth and each stream's features f0..f3."""
-        self._check_inputs(rgb, depth)
         depth = depth * self.depth_enabled
         f_rgb = self.encoder_rgb.stem(self.rgb_input(rgb))
         f_depth = self.encoder_depth.stem(depth)
@@ -158,6 +159,8 @@ class SpoofTraceNet(nn.Module):
         return hidden_rgb, hidden_depth, self.aggregation(hidden_rgb, hidden_depth)
 
     def _streams(self, rgb: torch.Tensor, depth: torch.Tensor):
+        self._check_inputs(rgb, depth)
+        rgb = self.exposure(rgb)
         depth, feats_rgb, feats_depth = self._encode(rgb, depth)
         elements_rgb = self.decoder_rgb(*feats_rgb)
         elements_depth = self.decoder_depth(*feats_depth)
@@ -181,7 +184,8 @@ class SpoofTraceNet(nn.Module):
         eager runner call this instead of ``forward`` after checking :attr:`score_needs_traces`
         (outside tracing, so an export has no decoder in its graph at all).
         """
-        depth, feats_rgb, feats_depth = self._encode(rgb, depth)
+        self._check_inputs(rgb, depth)
+        depth, feats_rgb, feats_depth = self._encode(self.exposure(rgb), depth)
         _, _, fused = self._fused_map(feats_rgb, feats_depth)
         score, _ = self._guarded(fused.mean(dim=(1, 2, 3)), depth)
         return ScoreOutputs(score, fused)

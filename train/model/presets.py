@@ -38,6 +38,9 @@ class ModelConfig:
     activation: str = "prelu"  # "relu" where INT8 inference speed matters (see layers.ConvBnAct)
     # a depth-only guard beside the two streams, OR-ed into the score (train.model.guard; docs/depth-guard.md)
     depth_guard: bool = False
+    # > 0: each crop's colour scaled to this mean brightness inside the network (layers.RgbYuvInput;
+    # docs/exposure-normalisation.md); 0: colour as captured
+    exposure_mean: float = 0.0
 
     def __post_init__(self) -> None:
         if self.input_size_px <= 0 or self.input_size_px % 8:
@@ -48,6 +51,8 @@ class ModelConfig:
                 raise ValueError(f"ModelConfig.{name} needs three positive widths, got {value}")
         if self.convs_per_stage < 0 or self.discriminator_scales < 1 or self.fusion_reduction < 1:
             raise ValueError("ModelConfig.convs_per_stage >= 0, discriminator_scales >= 1, fusion_reduction >= 1")
+        if not 0.0 <= self.exposure_mean < 1.0:
+            raise ValueError(f"ModelConfig.exposure_mean must be in [0, 1) (0 = off), got {self.exposure_mean}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only, so a checkpoint loads with ``torch.load(weights_only=True)``."""
@@ -57,6 +62,8 @@ class ModelConfig:
                 data[key] = list(value)
         if not self.depth_guard:  # written only when on: a model without one stays readable by older edgefas
             del data["depth_guard"]
+        if not self.exposure_mean:  # likewise: a model that keeps the captured colour reads in older edgefas
+            del data["exposure_mean"]
         return data
 
     @classmethod
