@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training needs torch (edgefas[train])")
 
-from test_trainer_loop import SIZE, small_config, toy_batch  # noqa: E402
+from test_trainer_loop import SIZE, saved_model as _saved, small_config, toy_batch  # noqa: E402
 from edge.datasets.sampleset import DEPTH_SCALE, SampleSet  # noqa: E402
 from edge.errors import ModelError  # noqa: E402
 from train.model import TrainConfig  # noqa: E402
@@ -242,16 +242,6 @@ def test_calibration_refuses_a_dev_set_without_live_faces():
     dev = _dev_set(n_live=0, n_attack=6)
     with pytest.raises(DatasetError, match="no live faces"):
         place_guard(build_model(guarded_config()).eval(), dev, np.ones(6), 0.5)
-
-
-def _saved(tmp_path, config, name="init.pt"):
-    from train.checkpoint import save_checkpoint
-
-    torch.manual_seed(3)
-    model = build_model(config)
-    path = tmp_path / name
-    save_checkpoint(path, model, config, TrainConfig(batch_size=2), 10)
-    return path, model
 
 
 def test_init_from_a_checkpoint_without_a_guard_keeps_its_weights_and_adds_a_fresh_guard(tmp_path):

@@ -10,15 +10,15 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the training extra (torch) is not installed")
 
+from test_trainer_loop import SIZE, saved_model as _saved, small_config as edge_64  # noqa: E402
 from edge.errors import ConfigError, ModelError  # noqa: E402
 from train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from train.model import TrainConfig, get_preset  # noqa: E402
+from train.model import TrainConfig  # noqa: E402
 from train.model.layers import MAX_EXPOSURE_GAIN, ExposureLevel  # noqa: E402
 from train.model.network import build_model  # noqa: E402
 from train.model.presets import ModelConfig  # noqa: E402
 from train.trainer import Batch, Trainer, seed_everything  # noqa: E402
 
-SIZE = 64
 LEVEL = 0.45
 
 
@@ -28,7 +28,7 @@ def _one_thread():
 
 
 def small_config(exposure_mean: float = 0.0) -> ModelConfig:
-    return dataclasses.replace(get_preset("edge"), name="edge-64", input_size_px=SIZE, exposure_mean=exposure_mean)
+    return dataclasses.replace(edge_64(), exposure_mean=exposure_mean)
 
 
 def _faces(n: int = 4, seed: int = 0):
@@ -93,14 +93,6 @@ def test_the_level_is_kept_in_checkpoints_and_left_out_of_those_without_one(tmp_
     path = save_checkpoint(tmp_path / "m.pt", build_model(small_config(LEVEL)), small_config(LEVEL), TrainConfig(), 3)
     model, info = load_checkpoint(path)
     assert info.model_config.exposure_mean == LEVEL and model.exposure.mean == LEVEL
-
-
-def _saved(tmp_path, config, name="init.pt"):
-    torch.manual_seed(3)
-    model = build_model(config)
-    path = tmp_path / name
-    save_checkpoint(path, model, config, TrainConfig(batch_size=2), 10)
-    return path, model
 
 
 def test_init_switches_the_level_on_or_off_keeping_every_weight_and_inherits_it_when_not_asked(tmp_path):

@@ -61,6 +61,15 @@ def new_trainer(run_dir=None, config=None, **overrides) -> Trainer:
     return Trainer(build_model(config), config, train_config, run_dir)
 
 
+def saved_model(tmp_path, config, name="init.pt"):
+    """A fresh network of ``config`` (seeded) saved as a checkpoint: the path and the network."""
+    torch.manual_seed(3)
+    model = build_model(config)
+    path = tmp_path / name
+    save_checkpoint(path, model, config, TrainConfig(batch_size=2), 10)
+    return path, model
+
+
 def flat_weights(model) -> torch.Tensor:
     return torch.cat([v.detach().flatten().float() for v in model.state_dict().values()])
 
