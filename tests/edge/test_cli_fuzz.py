@@ -58,6 +58,7 @@ RULES: dict[tuple[str, str], str] = {
     ("train", "--dev-dataset"): "dataset", ("train", "--model-dir"): "in_dir", ("train", "--cache-dir"): "out_dir",
     ("train", "--threads"): "count", ("train", "--init"): "file:.pt", ("train", "--ema"): "fraction",
     ("train", "--colour-blind"): "tolerance", ("train", "--partial"): "fraction",
+    ("train", "--exposure-mean"): "fraction",
     ("average", "models"): "file:.pt", ("average", "--dataset"): "dataset", ("average", "--dev-dataset"): "dataset",
     ("average", "--out"): "out_file:.pt", ("average", "--seed"): "seed", ("average", "--model-dir"): "in_dir",
     ("average", "--cache-dir"): "out_dir", ("average", "--weight"): "positive",
@@ -107,7 +108,7 @@ RULES: dict[tuple[str, str], str] = {
 # Bad values beyond a kind's, where an option has its own bounds: (label, value).
 EXTRA: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("train", "--batch"): [("below 2", "1"), ("huge", "1000000000")],
-    ("train", "--colour-blind"): [("above 10", "11")],
+    ("train", "--colour-blind"): [("above 10", "11")], ("train", "--exposure-mean"): [("above 0.95", "0.99")],
     ("train", "--threads"): [("huge", "100000")], ("live", "--threads"): [("huge", "100000")],
     ("bench", "--threads"): [("huge", "100000")], ("bench", "--cv-threads"): [("huge", "100000")],
     ("bench", "--block"): [("below 4", "3")],
