@@ -6,7 +6,8 @@ several exposures (the colour crop times each ``--gains`` value, depth unchanged
 with its infrared projector whatever the colour camera does) and prints, per gain, the owners refused
 and each species passing at the model's stored threshold, and with ``--bpcer`` the attacks passing
 at the score that refuses that share of the owners at that gain (the ranking, apart from the
-threshold's shift). ``tools/robustness.py`` keeps one fixed copy of this, ``low-key`` (gain 0.35).
+threshold's shift). ``tools/robustness.py`` keeps four fixed steps of this as copies (``EXPOSURE_COPIES``:
+``low-key`` x 0.35, ``stop-under`` x 0.5, ``dim`` x 0.8, ``bright`` x 1.25).
 
     python tools/exposure_sweep.py --model engines/models/edge-synthetic.onnx --dataset photo:2400 \\
         --split dev --gains 1 0.8 0.6 0.5 0.35 --bpcer 0.02

@@ -105,6 +105,8 @@ def _sensor(dep: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
 def perturb(samples: SampleSet, kind: str, seed: int = 7) -> SampleSet:
     if kind == "clean":
         return samples
+    if kind in EXPOSURE_COPIES:  # one gain, no random draw: made from the stored crops directly
+        return exposed(samples, EXPOSURE_COPIES[kind])
     rng = np.random.default_rng([seed, KINDS.index(kind)])
     rgb, depth = samples.arrays(slice(0, len(samples)))
     if kind == "glasses":
@@ -112,8 +114,6 @@ def perturb(samples: SampleSet, kind: str, seed: int = 7) -> SampleSet:
             raise SystemExit("the glasses copy needs the faces' landmarks; rebuild the cache with this edgefas")
         rgb, depth, _ = add_eyeglasses(rgb, depth, samples.landmarks, samples.pai, rng, 1.0)
         return _repacked(samples, rgb, depth)
-    if kind in EXPOSURE_COPIES:
-        return exposed(samples, EXPOSURE_COPIES[kind])
     if kind in SENSOR_KINDS:
         for i in range(len(samples)):
             depth[i, 0] = _sensor(depth[i, 0], kind, rng)
@@ -141,7 +141,7 @@ def perturb(samples: SampleSet, kind: str, seed: int = 7) -> SampleSet:
 
 def exposed(samples: SampleSet, gain: float) -> SampleSet:
     """``samples`` with every face's colour times ``gain`` (clipped to the 8-bit range), depth and labels kept:
-    the ``low-key`` copy, and each step of ``tools/exposure_sweep.py``."""
+    the exposure copies (:data:`EXPOSURE_COPIES`), and each step of ``tools/exposure_sweep.py``."""
     return _repacked(samples, samples.rgb.astype(np.float32) / 255 * gain, samples.depth.astype(np.float32) / DEPTH_SCALE)
 
 

@@ -38,7 +38,7 @@ class ModelConfig:
     activation: str = "prelu"  # "relu" where INT8 inference speed matters (see layers.ConvBnAct)
     # a depth-only guard beside the two streams, OR-ed into the score (train.model.guard; docs/depth-guard.md)
     depth_guard: bool = False
-    # > 0: each crop's colour scaled to this mean brightness inside the network (layers.RgbYuvInput;
+    # > 0: each crop's colour scaled to this mean brightness inside the network (layers.ExposureLevel;
     # docs/exposure-normalisation.md); 0: colour as captured
     exposure_mean: float = 0.0
 
