@@ -28,6 +28,11 @@ DEFAULT_BATCH = 16  # edgefas train --batch
 ALPHA_TIE_EER = 0.005  # dev EERs this close count as a tie, broken on the flat-lit, then the perturbed dev copy
 ALPHA_TIE_APCER = 0.02  # flat-lit worst-species APCERs this close count as a tie, broken by the perturbed EER
 FLAT_COPY_SEED = 434343  # the alpha rule's flat-lit dev copy (another stream than the perturbed copy's)
+# An alpha whose dev threshold has more than ALPHA_CROWD_SHARE of dev faces within ALPHA_INT8_MARGIN of it (one
+# step of an 8-bit tensor over [0, 1], the fused map's range) loses to one that has not: an INT8 build's rounding
+# moves a score by about that much, and a crowded threshold flips those faces (docs/alpha-rule.md)
+ALPHA_INT8_MARGIN = 1.0 / 255.0
+ALPHA_CROWD_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -246,7 +251,7 @@ def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | N
                     flat: SampleSet | None = None) -> tuple[float, float, dict]:
     """Pick alpha on dev, set it in the model, then the threshold at ``target``.
 
-    The rule, in three steps over the alphas of :data:`ALPHA_GRID`:
+    The rule, in four steps over the alphas of :data:`ALPHA_GRID`:
 
     1. those whose dev EER is within :data:`ALPHA_TIE_EER` of the lowest (on a dev split every alpha
        may separate perfectly: a tie);
@@ -256,7 +261,11 @@ def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | N
        large alpha puts the threshold above the spoof map's saturation, where the trace energy
        decides, and flat light shrinks the trace energy: attacks then pass under a window's light
        while the pooled EER does not move (docs/alpha-rule.md);
-    3. of them, the one with the lowest EER on a perturbed copy of dev (``perturbed``, default the
+    3. of them, those whose dev threshold is not crowded: at most :data:`ALPHA_CROWD_SHARE` of dev faces
+       score within :data:`ALPHA_INT8_MARGIN` of it (where every one is crowded, all of them). A
+       threshold where the fused map saturates has a third of dev there, and an INT8 build's rounding
+       flips their decisions however well fp32 ranks them;
+    4. of them, the one with the lowest EER on a perturbed copy of dev (``perturbed``, default the
        camera realism on every face), then the highest AUC there: taking the first of a tie
        (alpha 0) ignored the trace energy that holds up under camera changes.
     """
@@ -290,6 +299,9 @@ def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | N
     near = [a for a in ALPHA_GRID if clean[a] <= lowest + ALPHA_TIE_EER]
     safest = min(flat_worst[a] for a in near)
     near = [a for a in near if flat_worst[a] <= safest + ALPHA_TIE_APCER]
+    crowding = {a: float(np.mean(np.abs(fused + a * energy - choices[a].threshold) < ALPHA_INT8_MARGIN))
+                for a in ALPHA_GRID}
+    near = [a for a in near if crowding[a] <= ALPHA_CROWD_SHARE] or near
     best = min(near, key=robust.__getitem__)
     model.set_alpha(best)
     choice = choices[best]
@@ -298,6 +310,7 @@ def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | N
         report = place_guard(model, dev, fused + best * energy, float(choice.threshold), noisy)
     report["alpha_rule"] = {"dev_eer": {str(a): clean[a] for a in ALPHA_GRID},
                             "flat_dev_worst_apcer": {str(a): flat_worst[a] for a in ALPHA_GRID},
+                            "dev_share_near_threshold": {str(a): crowding[a] for a in ALPHA_GRID},
                             "perturbed_dev": {str(a): dict(zip(("eer", "neg_auc"), robust[a])) for a in ALPHA_GRID}}
     return best, float(choice.threshold), report
 

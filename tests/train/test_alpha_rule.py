@@ -104,3 +104,46 @@ def test_the_default_flat_copy_is_every_dev_face_lit_flat_at_its_own_seed():
     scored_faces = {face.tobytes() for batch in seen for face in batch}
     assert all(face.tobytes() in scored_faces for face in expected), "the rule must score dev lit flat at FLAT_COPY_SEED"
     assert not np.array_equal(expected, dev.arrays(slice(0, len(dev)))[0])
+
+
+def _tie_at_a_saturated_map():
+    """Every alpha separates dev; the perturbed copy favours alpha 0 (its trace energy is scrambled); but at
+    alpha 0 the attacks' fused map is saturated, two 8-bit levels from the top, so the dev threshold has
+    half of the attacks within one INT8 step of it."""
+    rng = np.random.default_rng(2)
+    n = 60
+    is_attack = np.repeat([0, 1], n)
+    live_fused = rng.integers(50, 150, n) / 255.0
+    attack_fused = rng.choice([254, 255], n) / 255.0
+    dev = _set(np.concatenate([live_fused, attack_fused]),
+               np.where(is_attack == 1, 0.3, 0.05) + rng.uniform(0, 0.2, 2 * n), is_attack)
+    noisy = _set(np.concatenate([live_fused, attack_fused]), rng.uniform(0.05, 0.5, 2 * n), is_attack)
+    return dev, noisy
+
+
+def test_an_alpha_whose_threshold_is_crowded_loses_to_a_roomy_one():
+    from train.run import ALPHA_CROWD_SHARE, ALPHA_GRID, calibrate_score
+
+    dev, noisy = _tie_at_a_saturated_map()
+    alpha, threshold, report = calibrate_score(StandInModel(), dev, "eer", perturbed=noisy, flat=dev)
+    crowding = report["alpha_rule"]["dev_share_near_threshold"]
+    assert crowding["0.0"] > ALPHA_CROWD_SHARE, f"alpha 0's threshold must be crowded here: {crowding}"
+    roomy = [a for a in ALPHA_GRID if crowding[str(a)] <= ALPHA_CROWD_SHARE]
+    assert roomy, crowding
+    perturbed = report["alpha_rule"]["perturbed_dev"]
+    assert min(ALPHA_GRID, key=lambda a: (perturbed[str(a)]["eer"], perturbed[str(a)]["neg_auc"])) == 0.0, \
+        "the perturbed copy must favour alpha 0, or the crowding step decides nothing"
+    assert alpha in roomy and alpha == min(roomy, key=lambda a: (perturbed[str(a)]["eer"], perturbed[str(a)]["neg_auc"]))
+    assert alpha != 0.0 and threshold > 0.6, (alpha, threshold)
+
+
+def test_when_every_alpha_is_crowded_the_perturbed_copy_still_decides():
+    from train.run import ALPHA_CROWD_SHARE, calibrate_score
+
+    dev, noisy = _tie_at_a_saturated_map()
+    # the trace energy constant: every alpha's scores are alpha 0's shifted, as crowded as it
+    flat_energy = _set(dev.rgb[:, 0, 0, 0] / 255.0, np.full(len(dev), 0.1), dev.is_attack)
+    alpha, _, report = calibrate_score(StandInModel(), flat_energy, "eer", perturbed=noisy, flat=flat_energy)
+    crowding = report["alpha_rule"]["dev_share_near_threshold"]
+    assert all(share > ALPHA_CROWD_SHARE for share in crowding.values()), crowding
+    assert alpha == 0.0, f"with no roomy alpha the rule keeps the robust choice, got {alpha}"

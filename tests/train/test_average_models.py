@@ -112,7 +112,7 @@ def test_the_average_ships_calibrated_with_its_own_norm_statistics(tmp_path, sha
     assert math.isfinite(info.threshold) and info.threshold == pytest.approx(summary["threshold"])
     assert info.alpha == pytest.approx(summary["alpha"]) and info.step == 20
     rule = summary["alpha_rule"]  # why that alpha: every alpha's dev, flat-lit and perturbed readings
-    assert set(rule) == {"dev_eer", "flat_dev_worst_apcer", "perturbed_dev"} and str(summary["alpha"]) in rule["dev_eer"]
+    assert set(rule) == {"dev_eer", "flat_dev_worst_apcer", "dev_share_near_threshold", "perturbed_dev"} and str(summary["alpha"]) in rule["dev_eer"]
     assert summary["sources"] == [str(p) for p in paths] and summary["dataset"] == "synthetic:16"
     assert summary["shares"] == pytest.approx([0.75, 0.25])
     assert f"{summary['threshold']:.4f}" in result.output and "average of 2 models (shares 0.75, 0.25)" in result.output
