@@ -396,3 +396,23 @@ def test_checkpoint_every_bounds_what_a_stopped_run_loses_and_a_resume_may_chang
     summary = run_training(resumed, on_step=lambda step, total, losses: seen.append(step))
     assert seen == [5, 6] and summary.steps == 6
     assert load_checkpoint(out / "last.pt")[1].train_config.checkpoint_every == 3
+
+
+def test_exposure_mean_reaches_the_checkpoint_from_the_command_line_and_follows_init(run_dir, tmp_path, shared_data):
+    """`train --exposure-mean 0.45` levels the run's network (the checkpoint keeps it); a run `--init` from it
+    without the option keeps the level, and `--exposure-mean 0` takes it off again."""
+    from train.checkpoint import load_checkpoint
+
+    folder, cache = run_dir
+    base = ["train", "--dataset", "synthetic:16", "--steps", "1", "--batch", "4", "--threads", "1",
+            "--cache-dir", str(cache), "--detector", "yunet", "--model-dir", str(shared_data / "models")]
+    levelled, kept, off = tmp_path / "levelled", tmp_path / "kept", tmp_path / "off"
+    for out, init, extra in ((levelled, folder, ["--exposure-mean", "0.45"]), (kept, levelled, []),
+                             (off, kept, ["--exposure-mean", "0"])):
+        result = CliRunner().invoke(app, [*base, "--init", str(init / "model.pt"), "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+    assert load_checkpoint(folder / "model.pt")[1].model_config.exposure_mean == 0.0
+    model, info = load_checkpoint(levelled / "model.pt")
+    assert info.model_config.exposure_mean == 0.45 and model.exposure.mean == 0.45
+    assert load_checkpoint(kept / "model.pt")[1].model_config.exposure_mean == 0.45
+    assert load_checkpoint(off / "model.pt")[1].model_config.exposure_mean == 0.0
