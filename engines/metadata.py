@@ -15,7 +15,8 @@ Keys (all prefixed ``edgefas.``):
 - ``edgefas.calibration_sha256`` (INT8 models: the calibration set's content hash);
 - ``edgefas.threshold`` (+ ``edgefas.threshold.target``, ``edgefas.threshold.metrics`` JSON),
   ``edgefas.alpha``, ``edgefas.model_sha256`` (of the checkpoint the file came from);
-- ``edgefas.exposure_mean`` (only in a model that levels each crop's brightness itself).
+- ``edgefas.exposure_mean`` (only in a model that levels each crop's brightness itself) and
+  ``edgefas.exposure_contrast`` (only in one that levels its contrast too).
 
 Writing needs the ``onnx`` package; reading needs only ONNX Runtime.
 """
@@ -70,6 +71,8 @@ class ModelMetadata:
     # > 0: the graph scales each crop's colour to this mean brightness itself (ModelConfig.exposure_mean);
     # written only then, so files without it read as before
     exposure_mean: float = 0.0
+    # > 0: the graph also scales each levelled crop's contrast to this (ModelConfig.exposure_contrast)
+    exposure_contrast: float = 0.0
 
     def to_props(self) -> dict[str, str]:
         for key in self.preprocess:
@@ -98,6 +101,8 @@ class ModelMetadata:
             props["edgefas.alpha"] = repr(float(self.alpha))
         if self.exposure_mean:
             props["edgefas.exposure_mean"] = repr(float(self.exposure_mean))
+        if self.exposure_contrast:
+            props["edgefas.exposure_contrast"] = repr(float(self.exposure_contrast))
         return props
 
     def with_threshold(self, threshold: float, target: str, metrics: Mapping[str, object]) -> ModelMetadata:
@@ -132,6 +137,7 @@ def metadata_from_props(props: Mapping[str, str], source: str = "model", check_t
             score_polarity=polarity,
             channel_order=props.get("edgefas.channel_order", "RGB"),
             exposure_mean=float(props.get("edgefas.exposure_mean") or 0.0),
+            exposure_contrast=float(props.get("edgefas.exposure_contrast") or 0.0),
         )
     except ValueError as exc:
         raise ModelError(f"{source} has unreadable edgefas metadata ({exc}); re-export it with: edgefas export") \
@@ -139,6 +145,9 @@ def metadata_from_props(props: Mapping[str, str], source: str = "model", check_t
     if not 0.0 <= metadata.exposure_mean < 1.0:
         raise ModelError(f"{source} has edgefas.exposure_mean {metadata.exposure_mean} but a mean brightness lies in "
                          f"[0, 1); re-export it with: edgefas export")
+    if not 0.0 <= metadata.exposure_contrast < 0.5 or (metadata.exposure_contrast and not metadata.exposure_mean):
+        raise ModelError(f"{source} has edgefas.exposure_contrast {metadata.exposure_contrast} but a levelled contrast "
+                         f"lies in [0, 0.5) and needs edgefas.exposure_mean; re-export it with: edgefas export")
     check_operating_point(metadata, source, check_threshold)
     return metadata
 

@@ -163,6 +163,7 @@ def checkpoint_metadata(info: CheckpointInfo, checkpoint_sha256: str) -> ModelMe
         alpha=float(info.alpha),
         model_sha256=checkpoint_sha256,
         exposure_mean=float(info.model_config.exposure_mean),
+        exposure_contrast=float(info.model_config.exposure_contrast),
     )
 
 

@@ -137,7 +137,8 @@ def rebuild_from_onnx(onnx_path: str | Path, out_path: str | Path,
                          "(its quantised weights are rounded)")
     if not metadata.preset:
         raise ModelError(f"{onnx_path} names no preset; it was not exported by edgefas export")
-    config = replace(get_preset(metadata.preset), exposure_mean=metadata.exposure_mean)
+    config = replace(get_preset(metadata.preset), exposure_mean=metadata.exposure_mean,
+                     exposure_contrast=metadata.exposure_contrast)
     alpha = float(metadata.alpha or 0.0)
     mapping, probe_inits = _probe_map(config, alpha, metadata.variant, metadata)
     shipped = _initializers(onnx_path)

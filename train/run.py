@@ -87,6 +87,7 @@ class TrainJob:
     qat: str | None = None  # TrainConfig.qat (train.qat); None: off
     depth_guard: bool | None = None  # ModelConfig.depth_guard; None: off (with --init: as that checkpoint)
     exposure_mean: float | None = None  # ModelConfig.exposure_mean; None: 0, off (with --init: as that checkpoint)
+    exposure_contrast: float | None = None  # ModelConfig.exposure_contrast; None: as exposure_mean's source, 0 when it is off
     ema_decay: float | None = None  # ship a moving average of the weights (TrainConfig.ema_decay); None/0: the last step's
     modalities: tuple[str, ...] | None = None  # None: rgb + depth
     protocol: str = ""  # applied to synthetic sets: grandtest or LOO_<species>
@@ -399,7 +400,8 @@ def initial_model(model_config, job: TrainJob):
         raise ModelError(f"--init {job.init} has a depth guard and this run would drop it; add --depth-guard")
     # the exposure level has no weights: a fine-tune may switch it on or off
     if info.model_config != dataclasses.replace(model_config, depth_guard=has_guard,
-                                                 exposure_mean=info.model_config.exposure_mean):
+                                                 exposure_mean=info.model_config.exposure_mean,
+                                                 exposure_contrast=info.model_config.exposure_contrast):
         load_checkpoint(job.init, expect=model_config)  # another architecture: its one-line refusal
     if info.model_config != model_config:
         model = refit_weights(model, model_config, job.init)
@@ -424,8 +426,9 @@ def refit_weights(old, model_config, path: Path):
         raise ModelError(f"--init {path}: weights do not fit the '{model_config.name}' architecture; use another checkpoint")
     if missing:
         log.info("depth guard added to the weights from %s; it is warmed up before the first step", path)
-    if old.config.exposure_mean != model_config.exposure_mean:
-        log.info("exposure level of the weights from %s: %s", path, model_config.exposure_mean or "off")
+    if (old.config.exposure_mean, old.config.exposure_contrast) != (model_config.exposure_mean, model_config.exposure_contrast):
+        log.info("exposure level of the weights from %s: %s, contrast %s", path, model_config.exposure_mean or "off",
+                 model_config.exposure_contrast or "as captured")
     return model
 
 
@@ -443,7 +446,15 @@ def run_model_config(job: TrainJob, init_config=_UNREAD):
     guard = job.depth_guard if job.depth_guard is not None else bool(init_config and init_config.depth_guard)
     exposure = job.exposure_mean if job.exposure_mean is not None else (
         init_config.exposure_mean if init_config else 0.0)
-    return dataclasses.replace(get_preset(job.preset), depth_guard=bool(guard), exposure_mean=float(exposure))
+    contrast = job.exposure_contrast if job.exposure_contrast is not None else (
+        init_config.exposure_contrast if init_config and exposure else 0.0)
+    if contrast and not exposure:
+        from edge.errors import ConfigError
+
+        raise ConfigError(f"--exposure-contrast {contrast}: the contrast is levelled about the exposure level; "
+                          "add --exposure-mean (e.g. 0.45)")
+    return dataclasses.replace(get_preset(job.preset), depth_guard=bool(guard), exposure_mean=float(exposure),
+                               exposure_contrast=float(contrast))
 
 
 def _init_config(job: TrainJob):
@@ -484,6 +495,10 @@ def resumed_job(job: TrainJob, last: Path):
         raise ConfigError(f"--exposure-mean {job.exposure_mean}: the run in {job.out_dir} has "
                           f"{info.model_config.exposure_mean or 'no exposure level (0)'}; resume without "
                           f"--exposure-mean, or start a new run with --init {last}")
+    if job.exposure_contrast is not None and job.exposure_contrast != info.model_config.exposure_contrast:
+        raise ConfigError(f"--exposure-contrast {job.exposure_contrast}: the run in {job.out_dir} has "
+                          f"{info.model_config.exposure_contrast or 'no contrast level (0)'}; resume without "
+                          f"--exposure-contrast, or start a new run with --init {last}")
     for flag, asked, value in checks:
         if asked is not None and asked != value:
             raise ConfigError(f"{flag} {asked}: the run in {job.out_dir} trains with {flag} {value}; resume with "
@@ -497,7 +512,8 @@ def resumed_job(job: TrainJob, last: Path):
                               species_mix=kept.species_mix, colour_blind_weight=kept.colour_blind_weight,
                               partial_fraction=kept.partial_fraction, qat=kept.qat,
                               depth_guard=info.model_config.depth_guard,
-                              exposure_mean=info.model_config.exposure_mean, modalities=streams)
+                              exposure_mean=info.model_config.exposure_mean,
+                              exposure_contrast=info.model_config.exposure_contrast, modalities=streams)
     return job, info.model_config
 
 

@@ -110,6 +110,12 @@ def train(
                                                     "plain RGB (docs/exposure-normalisation.md). 0 = colour as "
                                                     "captured. Default: 0, or as --init's checkpoint. Kept in "
                                                     "checkpoints."),
+    exposure_contrast: float | None = typer.Option(None, "--exposure-contrast", min=0.0, max=0.45, callback=finite(),
+                                                   help="With --exposure-mean: also scale each levelled crop's "
+                                                        "contrast (its standard deviation) to this (e.g. 0.24), so "
+                                                        "that flat light and a washed-out picture read as the same "
+                                                        "face (docs/exposure-normalisation.md). 0 = contrast as "
+                                                        "captured. Default: 0, or as --init's checkpoint."),
     rgb_only: bool = typer.Option(False, "--rgb-only", help="Ablation: train without the depth stream."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt with its own preset, batch, seed, learning rate, average, camera realism, species mix, colour-blind weight, partial share, QAT, depth guard and exposure level (an option given that differs is refused)."),
     init: Path = typer.Option(None, "--init", exists=True, dir_okay=False,
@@ -157,6 +163,7 @@ def train(
     job = TrainJob(preset=preset, dataset=dataset, dev_dataset=dev_dataset, out_dir=out, steps=steps, batch_size=batch,
                    seed=seed, learning_rate=lr, ema_decay=ema, augment=augment, species_mix=species_mix, colour_blind_weight=colour_blind,
                    partial_fraction=partial, qat=qat, depth_guard=depth_guard, exposure_mean=exposure_mean,
+                   exposure_contrast=exposure_contrast,
                    modalities=("rgb",) if rgb_only else None,
                    resume=resume, init=init, cache_dir=cache_dir, detector=detector, model_dir=model_dir, threads=threads,
                    time_limit_s=None if time_limit is None else 60.0 * time_limit, ship=not checkpoint_only,

@@ -58,7 +58,7 @@ RULES: dict[tuple[str, str], str] = {
     ("train", "--dev-dataset"): "dataset", ("train", "--model-dir"): "in_dir", ("train", "--cache-dir"): "out_dir",
     ("train", "--threads"): "count", ("train", "--init"): "file:.pt", ("train", "--ema"): "fraction",
     ("train", "--colour-blind"): "tolerance", ("train", "--partial"): "fraction",
-    ("train", "--exposure-mean"): "fraction",
+    ("train", "--exposure-mean"): "fraction", ("train", "--exposure-contrast"): "fraction",
     ("average", "models"): "file:.pt", ("average", "--dataset"): "dataset", ("average", "--dev-dataset"): "dataset",
     ("average", "--out"): "out_file:.pt", ("average", "--seed"): "seed", ("average", "--model-dir"): "in_dir",
     ("average", "--cache-dir"): "out_dir", ("average", "--weight"): "positive",
@@ -109,6 +109,7 @@ RULES: dict[tuple[str, str], str] = {
 EXTRA: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("train", "--batch"): [("below 2", "1"), ("huge", "1000000000")],
     ("train", "--colour-blind"): [("above 10", "11")], ("train", "--exposure-mean"): [("above 0.95", "0.99")],
+    ("train", "--exposure-contrast"): [("above 0.45", "0.46")],
     ("train", "--threads"): [("huge", "100000")], ("live", "--threads"): [("huge", "100000")],
     ("bench", "--threads"): [("huge", "100000")], ("bench", "--cv-threads"): [("huge", "100000")],
     ("bench", "--block"): [("below 4", "3")],

@@ -1,5 +1,5 @@
-"""The exposure level inside the network: a crop's brightness cannot move its score, and the level
-travels with the weights (checkpoint, --init, --resume, ONNX, recovery)."""
+"""The exposure level inside the network: a crop's brightness (and, with the contrast level, its contrast)
+cannot move its score, and the level travels with the weights (checkpoint, --init, --resume, ONNX, recovery)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from test_trainer_loop import SIZE, saved_model as _saved, small_config as edge_
 from edge.errors import ConfigError, ModelError  # noqa: E402
 from train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from train.model import TrainConfig  # noqa: E402
-from train.model.layers import MAX_EXPOSURE_GAIN, ExposureLevel  # noqa: E402
+from train.model.layers import MAX_CONTRAST_GAIN, MAX_EXPOSURE_GAIN, ExposureLevel  # noqa: E402
 from train.model.network import build_model  # noqa: E402
 from train.model.presets import ModelConfig  # noqa: E402
 from train.trainer import Batch, Trainer, seed_everything  # noqa: E402
 
 LEVEL = 0.45
+CONTRAST = 0.24
 
 
 @pytest.fixture(autouse=True)
@@ -27,8 +28,8 @@ def _one_thread():
     torch.set_num_threads(1)
 
 
-def small_config(exposure_mean: float = 0.0) -> ModelConfig:
-    return dataclasses.replace(edge_64(), exposure_mean=exposure_mean)
+def small_config(exposure_mean: float = 0.0, exposure_contrast: float = 0.0) -> ModelConfig:
+    return dataclasses.replace(edge_64(), exposure_mean=exposure_mean, exposure_contrast=exposure_contrast)
 
 
 def _faces(n: int = 4, seed: int = 0):
@@ -176,3 +177,85 @@ def test_a_file_with_an_impossible_level_is_refused_in_one_line():
     for bad in ("1.5", "-0.2", "nan", "bright"):
         with pytest.raises(ModelError, match="exposure_mean|unreadable"):
             metadata_from_props(dict(props, **{"edgefas.exposure_mean": bad}), source="m.onnx")
+
+
+def _flattened(rgb, contrast: float, lift: float = 0.0):
+    """``rgb`` with each crop's deviations from its mean scaled by ``contrast`` and a lift toward white: flat
+    light, as ``train.augment.flat_light`` draws it without the colour change (nothing clips here)."""
+    centre = rgb.mean(dim=(1, 2, 3), keepdim=True)
+    out = centre + contrast * (rgb - centre)
+    return out + lift * (1.0 - out)
+
+
+def test_the_contrast_level_gives_every_crop_one_spread_and_undoes_flat_light():
+    gen = torch.Generator().manual_seed(3)  # crops of a face's contrast (deviation 0.14), means 0.3-0.6
+    rgb = torch.rand(4, 3, SIZE, SIZE, generator=gen) * 0.5 + torch.linspace(0.05, 0.35, 4).reshape(4, 1, 1, 1)
+    level = ExposureLevel(LEVEL, CONTRAST)
+    out = level(rgb)
+    np.testing.assert_allclose(out.mean(dim=(1, 2, 3)).numpy(), LEVEL, atol=1e-5)
+    spread = (out - out.mean(dim=(1, 2, 3), keepdim=True)).square().mean(dim=(1, 2, 3)).sqrt()
+    np.testing.assert_allclose(spread.numpy(), CONTRAST, atol=1e-4)  # these crops clip nowhere at this level
+    torch.testing.assert_close(level(_flattened(rgb, 0.8, 0.05)), out, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(level(rgb * 0.5), out, atol=1e-5, rtol=1e-4)
+    # the brightness level alone keeps the flat crop flat
+    assert not torch.allclose(ExposureLevel(LEVEL)(_flattened(rgb, 0.6, 0.1)), ExposureLevel(LEVEL)(rgb), atol=1e-3)
+
+
+def test_a_grey_card_is_not_stretched_into_noise_and_the_contrast_needs_a_mean():
+    card = torch.full((1, 3, 8, 8), 0.5) + torch.randn(1, 3, 8, 8) * 1e-3
+    out = ExposureLevel(LEVEL, CONTRAST)(card)
+    assert torch.isfinite(out).all()
+    centred = out - out.mean()
+    assert float(centred.abs().max()) <= float((card - card.mean()).abs().max()) * LEVEL / 0.5 * MAX_CONTRAST_GAIN + 1e-6
+    for mean, contrast in ((0.0, CONTRAST), (LEVEL, 0.5), (LEVEL, -0.1)):
+        with pytest.raises(ValueError, match="contrast"):
+            ExposureLevel(mean, contrast)
+        with pytest.raises(ValueError, match="exposure_contrast"):
+            small_config(mean, contrast)
+
+
+def test_the_contrast_level_travels_in_checkpoints_init_resume_and_onnx(tmp_path):
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    pytest.importorskip("onnx", reason="the training extra (onnx) is not installed")
+    from engines.metadata import read_metadata
+    from train.checkpoint import export_checkpoint
+    from train.run import TrainJob, initial_model, resumed_job, run_model_config
+
+    both = small_config(LEVEL, CONTRAST)
+    assert "exposure_contrast" not in small_config(LEVEL).to_dict()
+    assert ModelConfig.from_dict(both.to_dict()) == both
+    path, model = _saved(tmp_path, both, "last.pt")
+    assert load_checkpoint(path)[0].exposure.contrast == CONTRAST
+    # --init: kept when not asked, off with the level, refused alone; --resume: another contrast refused
+    assert run_model_config(TrainJob(preset="edge", init=path)).exposure_contrast == CONTRAST
+    assert run_model_config(TrainJob(preset="edge", init=path, exposure_mean=0.0)).exposure_contrast == 0.0
+    with pytest.raises(ConfigError, match=r"^--exposure-contrast 0.2: .* add --exposure-mean"):
+        run_model_config(TrainJob(preset="edge", exposure_contrast=0.2))
+    plain_path, _ = _saved(tmp_path, small_config())
+    job = TrainJob(preset="edge", init=plain_path, exposure_mean=LEVEL, exposure_contrast=CONTRAST)
+    assert initial_model(both, job).exposure.contrast == CONTRAST
+    assert resumed_job(TrainJob(out_dir=tmp_path, resume=True), path)[0].exposure_contrast == CONTRAST
+    with pytest.raises(ConfigError, match=r"^--exposure-contrast 0.3: the run in .* has 0.24; resume without"):
+        resumed_job(TrainJob(out_dir=tmp_path, resume=True, exposure_contrast=0.3), path)
+    out = tmp_path / "both.onnx"
+    export_checkpoint(path, out)
+    assert (read_metadata(out).exposure_mean, read_metadata(out).exposure_contrast) == (LEVEL, CONTRAST)
+    rgb, depth = _faces()
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    scores = [session.run(["score"], {"rgb": face.numpy(), "depth": depth.numpy()})[0]
+              for face in (rgb, _flattened(rgb, 0.6, 0.1))]
+    with torch.no_grad():
+        np.testing.assert_allclose(scores[0], model.eval()(rgb, depth).score.numpy(), atol=1e-5)
+    np.testing.assert_allclose(scores[0], scores[1], atol=1e-4)
+
+
+def test_a_file_with_an_impossible_contrast_is_refused_in_one_line():
+    from engines.metadata import ModelMetadata, metadata_from_props
+
+    props = ModelMetadata(input_size=SIZE, preset="edge", exposure_mean=LEVEL, exposure_contrast=CONTRAST).to_props()
+    assert metadata_from_props(props).exposure_contrast == CONTRAST
+    for bad in ({"edgefas.exposure_contrast": "0.7"}, {"edgefas.exposure_contrast": "-1"},
+                {"edgefas.exposure_mean": "0"}):
+        with pytest.raises(ModelError, match="exposure_contrast") as caught:
+            metadata_from_props(dict(props, **bad), source="m.onnx")
+        assert "\n" not in str(caught.value)

@@ -122,12 +122,13 @@ def test_the_tool_refuses_a_missing_file_or_too_few_faces_in_one_line(tmp_path, 
     assert not (tmp_path / "x.pt").exists()
 
 
-def test_a_model_that_levels_its_exposure_is_rebuilt_levelled(tmp_path):
+@pytest.mark.parametrize("contrast", [0.0, 0.24])
+def test_a_model_that_levels_its_exposure_is_rebuilt_levelled(tmp_path, contrast):
     from train.checkpoint import CheckpointExtra, export_checkpoint, save_checkpoint
     from train.model.network import build_model
 
     original, info = load_checkpoint(BUNDLED_PT)
-    config = replace(info.model_config, exposure_mean=0.45)
+    config = replace(info.model_config, exposure_mean=0.45, exposure_contrast=contrast)
     levelled = build_model(config)
     levelled.load_state_dict(original.state_dict())
     pt = save_checkpoint(tmp_path / "levelled.pt", levelled, config, info.train_config, info.step,
@@ -137,7 +138,7 @@ def test_a_model_that_levels_its_exposure_is_rebuilt_levelled(tmp_path):
     result = rebuild_from_onnx(tmp_path / "levelled.onnx", tmp_path / "rebuilt.pt", lambda: faces)
     assert result.parity_max_abs_score < 1e-4
     model, rebuilt = load_checkpoint(result.checkpoint)
-    assert rebuilt.model_config.exposure_mean == 0.45
+    assert (rebuilt.model_config.exposure_mean, rebuilt.model_config.exposure_contrast) == (0.45, contrast)
     rgb, depth = (torch.from_numpy(a) for a in faces[0])
     with torch.no_grad():
         torch.testing.assert_close(model(rgb * 0.5, depth).score, model(rgb, depth).score, atol=1e-5, rtol=0)

@@ -398,21 +398,24 @@ def test_checkpoint_every_bounds_what_a_stopped_run_loses_and_a_resume_may_chang
     assert load_checkpoint(out / "last.pt")[1].train_config.checkpoint_every == 3
 
 
-def test_exposure_mean_reaches_the_checkpoint_from_the_command_line_and_follows_init(run_dir, tmp_path, shared_data):
-    """`train --exposure-mean 0.45` levels the run's network (the checkpoint keeps it); a run `--init` from it
-    without the option keeps the level, and `--exposure-mean 0` takes it off again."""
+def test_exposure_level_reaches_the_checkpoint_from_the_command_line_and_follows_init(run_dir, tmp_path, shared_data):
+    """`train --exposure-mean 0.45 --exposure-contrast 0.24` levels the run's network (the checkpoint keeps
+    both); a run `--init` from it without the options keeps them, and `--exposure-mean 0` takes both off."""
     from train.checkpoint import load_checkpoint
 
     folder, cache = run_dir
     base = ["train", "--dataset", "synthetic:16", "--steps", "1", "--batch", "4", "--threads", "1",
             "--cache-dir", str(cache), "--detector", "yunet", "--model-dir", str(shared_data / "models")]
     levelled, kept, off = tmp_path / "levelled", tmp_path / "kept", tmp_path / "off"
-    for out, init, extra in ((levelled, folder, ["--exposure-mean", "0.45"]), (kept, levelled, []),
+    for out, init, extra in ((levelled, folder, ["--exposure-mean", "0.45", "--exposure-contrast", "0.24"]),
+                             (kept, levelled, []),
                              (off, kept, ["--exposure-mean", "0"])):
         result = CliRunner().invoke(app, [*base, "--init", str(init / "model.pt"), "--out", str(out), *extra])
         assert result.exit_code == 0, result.output
     assert load_checkpoint(folder / "model.pt")[1].model_config.exposure_mean == 0.0
     model, info = load_checkpoint(levelled / "model.pt")
-    assert info.model_config.exposure_mean == 0.45 and model.exposure.mean == 0.45
-    assert load_checkpoint(kept / "model.pt")[1].model_config.exposure_mean == 0.45
-    assert load_checkpoint(off / "model.pt")[1].model_config.exposure_mean == 0.0
+    assert (info.model_config.exposure_mean, model.exposure.mean, model.exposure.contrast) == (0.45, 0.45, 0.24)
+    kept_config = load_checkpoint(kept / "model.pt")[1].model_config
+    assert (kept_config.exposure_mean, kept_config.exposure_contrast) == (0.45, 0.24)
+    off_config = load_checkpoint(off / "model.pt")[1].model_config
+    assert (off_config.exposure_mean, off_config.exposure_contrast) == (0.0, 0.0)

@@ -29,29 +29,42 @@ def rgb_to_yuv_matrix() -> torch.Tensor:
 
 
 MAX_EXPOSURE_GAIN = 8.0  # three stops: the most ExposureLevel brightens a dark crop
+MAX_CONTRAST_GAIN = 4.0  # the most ExposureLevel stretches a flat crop's contrast (a grey card stays grey)
 
 
 class ExposureLevel(nn.Module):
     """RGB [N,3,H,W] in [0, 1] -> the same crops, each scaled so that its mean over all pixels and
-    channels is ``mean`` (clipped to [0, 1]).
+    channels is ``mean`` (clipped to [0, 1]); with ``contrast``, then each levelled crop's deviations
+    from its mean scaled so that their standard deviation (over pixels and channels) is ``contrast``,
+    by at most :data:`MAX_CONTRAST_GAIN`, clipped to [0, 1] again.
 
     The encoder then cannot read how bright the camera exposed the face, which the rendered worlds tie
     to the class (docs/exposure-normalisation.md). The gain is at most :data:`MAX_EXPOSURE_GAIN`, so a
     black frame is not blown up into noise. ``mean`` 0 is the identity (colour as captured) and adds
-    nothing to the exported graph.
+    nothing to the exported graph. The contrast level undoes flat light and a washed-out picture in the
+    same way (docs/exposure-normalisation.md); ``contrast`` 0 leaves the contrast as captured.
     """
 
-    def __init__(self, mean: float = 0.0) -> None:
+    def __init__(self, mean: float = 0.0, contrast: float = 0.0) -> None:
         super().__init__()
         if not 0.0 <= mean < 1.0:
             raise ValueError(f"exposure mean must be in [0, 1), got {mean}")
+        if not 0.0 <= contrast < 0.5 or (contrast and not mean):
+            raise ValueError(f"exposure contrast must be in [0, 0.5) and needs a mean, got {contrast} (mean {mean})")
         self.mean = float(mean)
+        self.contrast = float(contrast)
 
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
         if self.mean == 0.0:
             return rgb
         level = rgb.mean(dim=(1, 2, 3), keepdim=True).clamp(min=self.mean / MAX_EXPOSURE_GAIN)
-        return (rgb * (self.mean / level)).clamp(0.0, 1.0)
+        out = (rgb * (self.mean / level)).clamp(0.0, 1.0)
+        if self.contrast == 0.0:
+            return out
+        centre = out.mean(dim=(1, 2, 3), keepdim=True)
+        spread = (out - centre).square().mean(dim=(1, 2, 3), keepdim=True).sqrt()
+        gain = self.contrast / spread.clamp(min=self.contrast / MAX_CONTRAST_GAIN)
+        return (centre + (out - centre) * gain).clamp(0.0, 1.0)
 
 
 class RgbYuvInput(nn.Module):

@@ -74,7 +74,7 @@ class SpoofTraceNet(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.exposure = ExposureLevel(config.exposure_mean)
+        self.exposure = ExposureLevel(config.exposure_mean, config.exposure_contrast)
         self.rgb_input = RgbYuvInput()
         self.encoder_rgb = StreamEncoder(6, config)
         self.encoder_depth = StreamEncoder(1, config)

@@ -41,6 +41,9 @@ class ModelConfig:
     # > 0: each crop's colour scaled to this mean brightness inside the network (layers.ExposureLevel;
     # docs/exposure-normalisation.md); 0: colour as captured
     exposure_mean: float = 0.0
+    # > 0 (with exposure_mean): the levelled crop's contrast, its standard deviation over pixels and channels,
+    # scaled to this about its mean (layers.ExposureLevel); 0: contrast as captured
+    exposure_contrast: float = 0.0
 
     def __post_init__(self) -> None:
         if self.input_size_px <= 0 or self.input_size_px % 8:
@@ -53,6 +56,10 @@ class ModelConfig:
             raise ValueError("ModelConfig.convs_per_stage >= 0, discriminator_scales >= 1, fusion_reduction >= 1")
         if not 0.0 <= self.exposure_mean < 1.0:
             raise ValueError(f"ModelConfig.exposure_mean must be in [0, 1) (0 = off), got {self.exposure_mean}")
+        if not 0.0 <= self.exposure_contrast < 0.5:
+            raise ValueError(f"ModelConfig.exposure_contrast must be in [0, 0.5) (0 = off), got {self.exposure_contrast}")
+        if self.exposure_contrast and not self.exposure_mean:
+            raise ValueError("ModelConfig.exposure_contrast needs exposure_mean: the contrast is levelled about that mean")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only, so a checkpoint loads with ``torch.load(weights_only=True)``."""
@@ -64,6 +71,8 @@ class ModelConfig:
             del data["depth_guard"]
         if not self.exposure_mean:  # likewise: a model that keeps the captured colour reads in older edgefas
             del data["exposure_mean"]
+        if not self.exposure_contrast:
+            del data["exposure_contrast"]
         return data
 
     @classmethod
