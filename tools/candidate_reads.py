@@ -136,6 +136,7 @@ def row(parts: dict[str, dict]) -> dict[str, float]:
         "low-key BPCER": _copy(parts["photo"], "low-key", _bpcer),
         "stop-under mannequins pass": _copy(parts["photo"], "stop-under", _mannequins),
         "dim mannequins pass": _copy(parts["photo"], "dim", _mannequins),
+        "bright mannequins pass": _copy(parts["photo"], "bright", _mannequins),
         "bright BPCER": _copy(parts["photo"], "bright", _bpcer),
         "photo EER": photo["eer"],
         "photo AUC": photo["auc_attack_high"],

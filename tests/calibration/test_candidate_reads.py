@@ -58,6 +58,7 @@ def test_each_column_comes_from_its_own_table_and_the_score_is_the_robust_score(
     assert r["low-key BPCER"] == pytest.approx(0.103)  # the photo table's low-key row
     assert r["low-key mannequins pass"] == pytest.approx(0.33) and r["dim mannequins pass"] == pytest.approx(0.34)
     assert r["stop-under mannequins pass"] == pytest.approx(0.35) and r["bright BPCER"] == pytest.approx(0.106)
+    assert r["bright mannequins pass"] == pytest.approx(0.36)
     # clean photo, photo flat, photo depth-smooth, unseen heads
     assert r["score"] == pytest.approx((0.10 + 0.11 + 0.12 + 0.06) / 4)
     assert tool.row(tool.load(tmp_path, "x", "dev")) == r  # the files written give the same row back
@@ -167,6 +168,6 @@ def test_a_part_read_before_the_exposure_copies_shows_a_dash_not_an_error(fake_r
     columns = [c.strip() for c in header.strip("|").split("|")]
     values = [c.strip() for c in cells.strip("|").split("|")]
     for column in ("low-key BPCER", "low-key mannequins pass", "dim mannequins pass", "stop-under mannequins pass",
-                   "bright BPCER"):
+                   "bright mannequins pass", "bright BPCER"):
         assert values[columns.index(column)] == "-", column
     assert values[columns.index("photo BPCER")].endswith("%")
