@@ -280,7 +280,8 @@ def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | N
         model.set_guard_offset(GUARD_OFFSET_OFF)
     fused, energy = score_components(model, dev)
     attack = dev.is_attack.astype(bool)
-    clean = {a: equal_error_rate(scored_set(fused + a * energy, attack, dev.pai)).eer for a in ALPHA_GRID}
+    dev_scores = {a: fused + a * energy for a in ALPHA_GRID}  # each alpha's score on dev, read by every step
+    clean = {a: equal_error_rate(scored_set(dev_scores[a], attack, dev.pai)).eer for a in ALPHA_GRID}
     noisy = perturbed if perturbed is not None else perturbed_copy(dev)
     p_fused, p_energy = score_components(model, noisy)
     p_attack = noisy.is_attack.astype(bool)
@@ -293,22 +294,21 @@ def calibrate_score(model, dev: SampleSet, target: str, perturbed: SampleSet | N
         data = scored_set(p_fused + a * p_energy, p_attack, noisy.pai)
         robust[a] = (equal_error_rate(data).eer, -area_under_curve(data))
     # each alpha's dev threshold, by the path calibrate threshold takes, and its worst species on the flat copy
-    choices = {a: scored(dev, fused + a * energy).choose_threshold(target) for a in ALPHA_GRID}
+    choices = {a: scored(dev, dev_scores[a]).choose_threshold(target) for a in ALPHA_GRID}
     flat_worst = {a: max(apcer_at(scored_set(f_fused + a * f_energy, f_attack, lit.pai),
                                   float(choices[a].threshold)).values(), default=0.0) for a in ALPHA_GRID}
     lowest = min(clean.values())
     near = [a for a in ALPHA_GRID if clean[a] <= lowest + ALPHA_TIE_EER]
     safest = min(flat_worst[a] for a in near)
     near = [a for a in near if flat_worst[a] <= safest + ALPHA_TIE_APCER]
-    crowding = {a: float(np.mean(np.abs(fused + a * energy - choices[a].threshold) < ALPHA_INT8_MARGIN))
-                for a in ALPHA_GRID}
+    crowding = {a: float(np.mean(np.abs(dev_scores[a] - choices[a].threshold) < ALPHA_INT8_MARGIN)) for a in ALPHA_GRID}
     near = [a for a in near if crowding[a] <= ALPHA_CROWD_SHARE] or near
     best = min(near, key=robust.__getitem__)
     model.set_alpha(best)
     choice = choices[best]
     report = choice.report.to_json()
     if guarded:
-        report = place_guard(model, dev, fused + best * energy, float(choice.threshold), noisy)
+        report = place_guard(model, dev, dev_scores[best], float(choice.threshold), noisy)
     report["alpha_rule"] = {"dev_eer": {str(a): clean[a] for a in ALPHA_GRID},
                             "flat_dev_worst_apcer": {str(a): flat_worst[a] for a in ALPHA_GRID},
                             "dev_share_near_threshold": {str(a): crowding[a] for a in ALPHA_GRID},
