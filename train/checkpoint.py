@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -121,9 +121,12 @@ def load_checkpoint(path: str | Path, expect: str | ModelConfig | None = None) -
     if expect is not None:
         wanted = get_preset(expect) if isinstance(expect, str) else expect
         if wanted != config:
+            differ = ", ".join(f"{name} {getattr(config, name)} not {getattr(wanted, name)}"
+                               for name in (f.name for f in fields(config))
+                               if getattr(config, name) != getattr(wanted, name))
             raise ModelError(
                 f"{path} holds a '{config.name}' model ({config.input_size_px}px) but '{wanted.name}' "
-                f"({wanted.input_size_px}px) was asked for; use preset '{config.name}' or another checkpoint"
+                f"({wanted.input_size_px}px) was asked for ({differ}); use preset '{config.name}' or another checkpoint"
             )
     model = build_model(config)
     try:

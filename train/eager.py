@@ -11,6 +11,7 @@ kernels do not look at values), and the report says which weights were used.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -60,17 +61,20 @@ def open_eager_runner(onnx_path: Path, threads: int, checkpoint: Path | None = N
 
     metadata = read_metadata(onnx_path)
     torch.set_num_threads(threads)
+    # the file's architecture: its preset with its exposure level (which has no weights, docs/exposure-normalisation.md)
+    config = replace(get_preset(metadata.preset), exposure_mean=metadata.exposure_mean,
+                     exposure_contrast=metadata.exposure_contrast) if metadata.preset else None
     if checkpoint is not None:
         from train.checkpoint import load_checkpoint
 
-        module, _ = load_checkpoint(checkpoint, expect=metadata.preset or None)
+        module, _ = load_checkpoint(checkpoint, expect=config)
         weights = f"checkpoint {Path(checkpoint).name}"
     else:
-        if not metadata.preset:
+        if config is None:
             raise ModelError(f"'{onnx_path}' names no preset in its metadata; give the eager row a checkpoint "
                              f"with --torch-checkpoint")
         torch.manual_seed(0)
-        module = build_model(get_preset(metadata.preset))
+        module = build_model(config)
         weights = f"fresh {metadata.preset} initialisation (timing does not depend on weight values)"
     module.eval()
     if metadata.alpha is not None and metadata.alpha > 0.0:

@@ -154,3 +154,33 @@ def test_eager_runner_does_the_work_of_the_file_it_stands_for(edge_export, tmp_p
     eager_full._module.decoder_rgb.forward = refuse
     with pytest.raises(AssertionError, match="decoder ran"):
         eager_full.run(rgb, depth)
+
+
+def test_eager_runner_of_a_levelled_file_levels_as_the_file_does(edge_export, tmp_path):
+    """A file with an exposure level (the bundled default has one): the bench's PyTorch row loads its
+    checkpoint and scores as ONNX Runtime; without a checkpoint it still times the level."""
+    from dataclasses import replace
+
+    from edge.errors import ModelError
+    from engines.runner import open_runner
+    from train.checkpoint import CheckpointExtra, export_checkpoint, save_checkpoint
+    from train.eager import open_eager_runner
+    from train.model.network import build_model
+    from train.model.objective import TrainConfig
+
+    model, config, contract, _ = edge_export
+    levelled = replace(config, exposure_mean=0.45, exposure_contrast=0.24)
+    twin = build_model(levelled).eval()
+    twin.load_state_dict(model.state_dict())  # the level has no weights
+    checkpoint = save_checkpoint(tmp_path / "level.pt", twin, levelled, TrainConfig(), step=0,
+                                 extra=CheckpointExtra(preprocess=contract, threshold=0.25))
+    onnx = export_checkpoint(checkpoint, tmp_path / "level.onnx", variant="score").onnx_path
+    rgb, depth = structured_batch(3, config.input_size_px, seed=5)
+    want = open_runner(onnx, threads=1).run(rgb, depth).score
+    np.testing.assert_allclose(open_eager_runner(onnx, threads=1, checkpoint=checkpoint).run(rgb, depth).score,
+                               want, atol=1e-4)
+    plain = edge_export[3].onnx_path.parent / "edge.pt"  # the same weights without the level: refused, naming it
+    with pytest.raises(ModelError, match=r"\(exposure_mean 0.0 not 0.45, exposure_contrast 0.0 not 0.24\)"):
+        open_eager_runner(onnx, threads=1, checkpoint=plain)
+    fresh = open_eager_runner(onnx, threads=1)
+    assert (fresh._module.exposure.mean, fresh._module.exposure.contrast) == (0.45, 0.24)

@@ -48,7 +48,7 @@ def test_rebuilt_checkpoint_scores_as_the_shipped_file_and_its_lost_checkpoint(r
     result, faces = rebuilt
     assert result.parity_max_abs_score < 1e-4
     original, original_info = load_checkpoint(BUNDLED_PT)
-    model, info = load_checkpoint(result.checkpoint, expect="edge")
+    model, info = load_checkpoint(result.checkpoint, expect=original_info.model_config)  # exposure level too
     assert info.threshold == pytest.approx(original_info.threshold, abs=1e-6)
     assert info.preprocess == original_info.preprocess
     assert info.alpha == pytest.approx(original_info.alpha)
