@@ -32,6 +32,7 @@ from types import MappingProxyType
 
 from edge.errors import ModelError, import_optional
 from edge.face.preprocess import METADATA_PREFIX
+from engines.exposure import exposure_level_problem
 from engines.ort_session import CPU, load_session
 from engines.outputs import SCORE_POLARITY
 
@@ -142,12 +143,9 @@ def metadata_from_props(props: Mapping[str, str], source: str = "model", check_t
     except ValueError as exc:
         raise ModelError(f"{source} has unreadable edgefas metadata ({exc}); re-export it with: edgefas export") \
             from None
-    if not 0.0 <= metadata.exposure_mean < 1.0:
-        raise ModelError(f"{source} has edgefas.exposure_mean {metadata.exposure_mean} but a mean brightness lies in "
-                         f"[0, 1); re-export it with: edgefas export")
-    if not 0.0 <= metadata.exposure_contrast < 0.5 or (metadata.exposure_contrast and not metadata.exposure_mean):
-        raise ModelError(f"{source} has edgefas.exposure_contrast {metadata.exposure_contrast} but a levelled contrast "
-                         f"lies in [0, 0.5) and needs edgefas.exposure_mean; re-export it with: edgefas export")
+    problem = exposure_level_problem(metadata.exposure_mean, metadata.exposure_contrast)
+    if problem:
+        raise ModelError(f"{source} has edgefas.{problem}; re-export it with: edgefas export")
     check_operating_point(metadata, source, check_threshold)
     return metadata
 

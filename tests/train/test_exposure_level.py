@@ -61,7 +61,7 @@ def test_level_zero_is_the_captured_colour_and_a_level_outside_0_1_is_refused():
     rgb, _ = _faces()
     assert ExposureLevel(0.0)(rgb) is rgb
     for bad in (-0.1, 1.0, 2.0):
-        with pytest.raises(ValueError, match="exposure mean"):
+        with pytest.raises(ValueError, match="exposure_mean"):
             ExposureLevel(bad)
         with pytest.raises(ValueError, match="exposure_mean"):
             small_config(bad)

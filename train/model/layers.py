@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engines.exposure import exposure_level_problem
+
 # ITU-R BT.601-7 luma weights (Kr, Kb) and the analog YUV chroma ranges (Umax, Vmax) of the
 # PAL/NTSC definition built on it (ITU-R BT.470-6): U = Umax (B - Y) / (1 - Kb), V = Vmax (R - Y) / (1 - Kr).
 BT601_KR = 0.299
@@ -47,10 +49,9 @@ class ExposureLevel(nn.Module):
 
     def __init__(self, mean: float = 0.0, contrast: float = 0.0) -> None:
         super().__init__()
-        if not 0.0 <= mean < 1.0:
-            raise ValueError(f"exposure mean must be in [0, 1), got {mean}")
-        if not 0.0 <= contrast < 0.5 or (contrast and not mean):
-            raise ValueError(f"exposure contrast must be in [0, 0.5) and needs a mean, got {contrast} (mean {mean})")
+        problem = exposure_level_problem(mean, contrast)
+        if problem:
+            raise ValueError(f"ExposureLevel: {problem}")
         self.mean = float(mean)
         self.contrast = float(contrast)
 

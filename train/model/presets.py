@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from edge.errors import ModelError
+from engines.exposure import exposure_level_problem
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,9 @@ class ModelConfig:
                 raise ValueError(f"ModelConfig.{name} needs three positive widths, got {value}")
         if self.convs_per_stage < 0 or self.discriminator_scales < 1 or self.fusion_reduction < 1:
             raise ValueError("ModelConfig.convs_per_stage >= 0, discriminator_scales >= 1, fusion_reduction >= 1")
-        if not 0.0 <= self.exposure_mean < 1.0:
-            raise ValueError(f"ModelConfig.exposure_mean must be in [0, 1) (0 = off), got {self.exposure_mean}")
-        if not 0.0 <= self.exposure_contrast < 0.5:
-            raise ValueError(f"ModelConfig.exposure_contrast must be in [0, 0.5) (0 = off), got {self.exposure_contrast}")
-        if self.exposure_contrast and not self.exposure_mean:
-            raise ValueError("ModelConfig.exposure_contrast needs exposure_mean: the contrast is levelled about that mean")
+        problem = exposure_level_problem(self.exposure_mean, self.exposure_contrast)
+        if problem:
+            raise ValueError(f"ModelConfig.{problem}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only, so a checkpoint loads with ``torch.load(weights_only=True)``."""
