@@ -11,7 +11,6 @@ kernels do not look at values), and the report says which weights were used.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -57,13 +56,11 @@ def open_eager_runner(onnx_path: Path, threads: int, checkpoint: Path | None = N
     torch = import_optional("torch", "train", "the PyTorch eager row of the benchmark")
     from engines.metadata import read_metadata
     from train.model.network import build_model
-    from train.model.presets import get_preset
+    from train.model.presets import file_config
 
     metadata = read_metadata(onnx_path)
     torch.set_num_threads(threads)
-    # the file's architecture: its preset with its exposure level (which has no weights, docs/exposure-normalisation.md)
-    config = replace(get_preset(metadata.preset), exposure_mean=metadata.exposure_mean,
-                     exposure_contrast=metadata.exposure_contrast) if metadata.preset else None
+    config = file_config(metadata) if metadata.preset else None
     if checkpoint is not None:
         from train.checkpoint import load_checkpoint
 

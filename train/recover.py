@@ -32,7 +32,7 @@ import copy
 import math
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,7 @@ from engines.metadata import load_onnx, read_metadata
 from train.checkpoint import CheckpointExtra, save_checkpoint
 from train.model.network import SpoofTraceNet, build_model
 from train.model.objective import TrainConfig
-from train.model.presets import get_preset
+from train.model.presets import file_config
 
 EXPORT_PREFIX = "model."  # the exporter wraps the network as ``model``
 
@@ -137,8 +137,7 @@ def rebuild_from_onnx(onnx_path: str | Path, out_path: str | Path,
                          "(its quantised weights are rounded)")
     if not metadata.preset:
         raise ModelError(f"{onnx_path} names no preset; it was not exported by edgefas export")
-    config = replace(get_preset(metadata.preset), exposure_mean=metadata.exposure_mean,
-                     exposure_contrast=metadata.exposure_contrast)
+    config = file_config(metadata)
     alpha = float(metadata.alpha or 0.0)
     mapping, probe_inits = _probe_map(config, alpha, metadata.variant, metadata)
     shipped = _initializers(onnx_path)

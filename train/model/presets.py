@@ -130,6 +130,13 @@ PRESETS: dict[str, ModelConfig] = {
 }
 
 
+def file_config(metadata) -> ModelConfig:
+    """The architecture a model file was exported from: its metadata's preset (``metadata.preset``)
+    with its exposure level (``exposure_mean``, ``exposure_contrast``), which has no weights."""
+    return replace(get_preset(metadata.preset), exposure_mean=metadata.exposure_mean,
+                   exposure_contrast=metadata.exposure_contrast)
+
+
 def get_preset(name: str) -> ModelConfig:
     """The preset called ``name``; an unknown name is a user error listing the valid ones."""
     try:
