@@ -198,7 +198,7 @@ def render(data: dict, out: Console) -> None:
     out.print(f"matmul ceiling ({data['ceiling']['before']['library']}, {data['threads']} threads): "
               f"{data['ceiling']['median_gflops']:.1f} GFLOP/s")
     for name, ratio in data["ratios"].items():
-        out.print(f"{name}: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratio.items()))
+        out.print(ratio_line(name, ratio))
     if data["reference"] is not None:
         render_reference(data["reference"], out)
     for s in data["skipped"]:
@@ -224,6 +224,11 @@ def render_reference(ref: dict, out: Console) -> None:
 
 def _num(value, fmt: str) -> str:
     return "-" if value is None else fmt.format(value)
+
+
+def ratio_line(name: str, ratio: dict) -> str:
+    """One comparison's ratios; one that could not be measured (a mode where no face was scored) is '-'."""
+    return f"{name}: " + ", ".join(f"{k} " + _num(v, "{:.2f}x") for k, v in ratio.items())
 
 
 def register(app: typer.Typer) -> None:

@@ -162,3 +162,12 @@ def test_bench_command_imports_no_torch():
             "print('torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_a_ratio_that_could_not_be_measured_prints_as_a_dash():
+    """A short run where the face-first row scored no face has no inference ratio (null in the JSON):
+    the table prints '-' for it instead of a traceback."""
+    from edge.cli.bench import ratio_line
+
+    line = ratio_line("a face-first vs a", {"inference_speedup": None, "fps_ratio_sequential": 3.852})
+    assert line == "a face-first vs a: inference_speedup -, fps_ratio_sequential 3.85x"
