@@ -491,14 +491,13 @@ def resumed_job(job: TrainJob, last: Path):
         asked, has = ("--depth-guard", "no depth guard") if job.depth_guard else ("--no-depth-guard", "a depth guard")
         raise ConfigError(f"{asked}: the run in {job.out_dir} has {has}; resume without {asked}, or start a new "
                           f"run with --init {last}")
-    if job.exposure_mean is not None and job.exposure_mean != info.model_config.exposure_mean:
-        raise ConfigError(f"--exposure-mean {job.exposure_mean}: the run in {job.out_dir} has "
-                          f"{info.model_config.exposure_mean or 'no exposure level (0)'}; resume without "
-                          f"--exposure-mean, or start a new run with --init {last}")
-    if job.exposure_contrast is not None and job.exposure_contrast != info.model_config.exposure_contrast:
-        raise ConfigError(f"--exposure-contrast {job.exposure_contrast}: the run in {job.out_dir} has "
-                          f"{info.model_config.exposure_contrast or 'no contrast level (0)'}; resume without "
-                          f"--exposure-contrast, or start a new run with --init {last}")
+    levels = (("--exposure-mean", job.exposure_mean, info.model_config.exposure_mean, "no exposure level (0)"),
+              ("--exposure-contrast", job.exposure_contrast, info.model_config.exposure_contrast,
+               "no contrast level (0)"))
+    for flag, asked, has, off in levels:
+        if asked is not None and asked != has:
+            raise ConfigError(f"{flag} {asked}: the run in {job.out_dir} has {has or off}; resume without {flag}, "
+                              f"or start a new run with --init {last}")
     for flag, asked, value in checks:
         if asked is not None and asked != value:
             raise ConfigError(f"{flag} {asked}: the run in {job.out_dir} trains with {flag} {value}; resume with "
