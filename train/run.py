@@ -80,6 +80,7 @@ class TrainJob:
     batch_size: int | None = None  # None: DEFAULT_BATCH
     seed: int | None = None  # None: 0
     learning_rate: float | None = None  # None: the preset's TrainConfig default
+    lr_schedule: str | None = None  # TrainConfig.lr_schedule (constant or cosine over --steps); None: constant
     augment: str | None = None  # camera realism, a key of AUGMENTS; None: standard
     species_mix: str | None = None  # train.species_mix.SPECIES_MIX; None: even
     colour_blind_weight: float | None = None  # TrainConfig.colour_blind_weight; None: 0 (off)
@@ -486,7 +487,8 @@ def resumed_job(job: TrainJob, last: Path):
               ("--ema", job.ema_decay, kept.ema_decay), ("--augment", job.augment, kept.augment),
               ("--species-mix", job.species_mix, kept.species_mix),
               ("--colour-blind", job.colour_blind_weight, kept.colour_blind_weight),
-              ("--partial", job.partial_fraction, kept.partial_fraction), ("--qat", job.qat, kept.qat))
+              ("--partial", job.partial_fraction, kept.partial_fraction), ("--qat", job.qat, kept.qat),
+              ("--lr-schedule", job.lr_schedule, kept.lr_schedule))
     if job.depth_guard is not None and job.depth_guard != info.model_config.depth_guard:
         asked, has = ("--depth-guard", "no depth guard") if job.depth_guard else ("--no-depth-guard", "a depth guard")
         raise ConfigError(f"{asked}: the run in {job.out_dir} has {has}; resume without {asked}, or start a new "
@@ -502,6 +504,12 @@ def resumed_job(job: TrainJob, last: Path):
         if asked is not None and asked != value:
             raise ConfigError(f"{flag} {asked}: the run in {job.out_dir} trains with {flag} {value}; resume with "
                               f"that (or leave {flag} out), or start a new run with --init {last}")
+    if kept.lr_schedule != "constant" and info.step < job.steps != kept.steps:
+        # the schedule is drawn over the run's own steps: going on past them would train at a rate near 0,
+        # stopping short of them would ship a run that never decayed
+        raise ConfigError(f"--steps {job.steps}: the run in {job.out_dir} decays its learning rate over "
+                          f"{kept.steps} steps ({kept.lr_schedule}); resume with --steps {kept.steps}, or start a "
+                          f"new run with --init {last}")
     if job.modalities is not None and tuple(job.modalities) != streams:
         raise ConfigError(f"{'+'.join(job.modalities)} streams asked: the run in {job.out_dir} trains on "
                           f"{'+'.join(streams)}; resume without --rgb-only (or with it, as the run was started), "
@@ -509,7 +517,7 @@ def resumed_job(job: TrainJob, last: Path):
     job = dataclasses.replace(job, preset=info.preset, batch_size=kept.batch_size, seed=kept.seed,
                               learning_rate=kept.learning_rate, ema_decay=kept.ema_decay, augment=kept.augment,
                               species_mix=kept.species_mix, colour_blind_weight=kept.colour_blind_weight,
-                              partial_fraction=kept.partial_fraction, qat=kept.qat,
+                              partial_fraction=kept.partial_fraction, qat=kept.qat, lr_schedule=kept.lr_schedule,
                               depth_guard=info.model_config.depth_guard,
                               exposure_mean=info.model_config.exposure_mean,
                               exposure_contrast=info.model_config.exposure_contrast, modalities=streams)
@@ -548,6 +556,9 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
         raise ConfigError("--steps 0 trains nothing: it calibrates the network of --init on this run's data "
                           "(and warms up a fresh --depth-guard); give --init CHECKPOINT, or at least one step")
     job, model_config = resumed_job(job, last) if resuming else (job.for_new_run(), None)
+    if job.time_limit_s is not None and (job.lr_schedule or "constant") != "constant":
+        raise ConfigError(f"--time-limit stops at a step nobody knows in advance, and --lr-schedule {job.lr_schedule} "
+                          "decays the rate over --steps: give --steps alone (or --lr-schedule constant for a new run)")
     init_config = None if resuming else _init_config(job)  # --init's checkpoint read once for this
     init_guard = bool(init_config and init_config.depth_guard)
     model_config = model_config or run_model_config(job, init_config)
@@ -582,6 +593,8 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
             overrides["partial_fraction"] = job.partial_fraction
         if job.qat is not None:
             overrides["qat"] = job.qat
+        if job.lr_schedule is not None:
+            overrides["lr_schedule"] = job.lr_schedule
         if job.checkpoint_every is not None:
             overrides["checkpoint_every"] = job.checkpoint_every
         train_config = dataclasses.replace(TrainConfig(), **overrides)

@@ -313,6 +313,12 @@ class Trainer:
         started = time.perf_counter()
         cfg = self.config
         step = self.step + 1
+        # the schedule's rate for this step, on both optimisers (the critics keep pace with the generator); a
+        # resumed run's optimiser state holds the rate of its last step, set again here
+        rate = cfg.learning_rate_at(step)
+        for optimizer in (self.generator_optimizer, self.critic_optimizer):
+            for group in optimizer.param_groups:
+                group["lr"] = rate
         # at the network's exposure level (when it has one), so that the traces, the synthesised attacks and the
         # critics' real faces are all in the scale the network sees
         rgb = self.model.exposure(batch.rgb.to(self.device))

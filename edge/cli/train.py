@@ -36,7 +36,7 @@ def train(
                                             metavar="MINUTES",
                                             help="Stop at the first step after this many minutes of training "
                                                  "(loading the data is not counted), as if --steps had been the "
-                                                 "step reached (the learning rate is constant): for a machine "
+                                                 "step reached (the learning rate must be constant): for a machine "
                                                  "lent for a fixed time. The step reached is reported."),
     checkpoint_only: bool = typer.Option(False, "--checkpoint-only",
                                          help="Write OUT/last.pt only, not model.pt (no calibration on dev): "
@@ -52,6 +52,12 @@ def train(
     batch: int | None = typer.Option(None, "--batch", min=2, max=1024, help="Batch size, half live and half attacks (default: 16)."),
     seed: int | None = seed_option(None, help="Seed for weights, batches and synthesis (default: 0)."),
     lr: float = typer.Option(None, "--lr", callback=finite(above=0), help="Learning rate (default: STDN's 6e-5)."),
+    lr_schedule: str | None = typer.Option(None, "--lr-schedule",
+                                           help="The learning rate over the run: constant (the default) or cosine "
+                                                "(half a cosine from --lr at the first step down towards 0 at "
+                                                "--steps; not with --time-limit; docs/lr-schedule.md). Kept in "
+                                                "checkpoints like --augment: --resume finishes the run's own "
+                                                "--steps."),
     augment: str | None = typer.Option(None, "--augment",
                                        help="Camera realism in training: standard (the default), wide (30 % of "
                                             "the augmented faces get blur, JPEG and strong depth noise together; "
@@ -117,7 +123,7 @@ def train(
                                                         "face (docs/exposure-normalisation.md). 0 = contrast as "
                                                         "captured. Default: 0, or as --init's checkpoint."),
     rgb_only: bool = typer.Option(False, "--rgb-only", help="Ablation: train without the depth stream."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt with its own preset, batch, seed, learning rate, average, camera realism, species mix, colour-blind weight, partial share, QAT, depth guard and exposure level (an option given that differs is refused)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt with its own preset, batch, seed, learning rate and its schedule, average, camera realism, species mix, colour-blind weight, partial share, QAT, depth guard and exposure level (an option given that differs is refused)."),
     init: Path = typer.Option(None, "--init", exists=True, dir_okay=False,
                               help="Start from this checkpoint's weights (fine-tuning, e.g. the bundled "
                                    "engines/models/edge-synthetic.pt): same preset, fresh optimiser, step 0."),
@@ -148,6 +154,10 @@ def train(
         from train.model.objective import QAT_CHOICES
 
         check_choice(qat, QAT_CHOICES, "--qat")
+    if lr_schedule is not None:
+        from train.model.objective import LR_SCHEDULES
+
+        check_choice(lr_schedule, LR_SCHEDULES, "--lr-schedule")
     if init is not None and resume:
         raise ConfigError("give --init (start a new run from a checkpoint) or --resume (continue OUT/last.pt), "
                           "not both")
@@ -161,7 +171,7 @@ def train(
                           "or leave --checkpoint-only out to calibrate the --init network")
     check_detector(detector)
     job = TrainJob(preset=preset, dataset=dataset, dev_dataset=dev_dataset, out_dir=out, steps=steps, batch_size=batch,
-                   seed=seed, learning_rate=lr, ema_decay=ema, augment=augment, species_mix=species_mix, colour_blind_weight=colour_blind,
+                   seed=seed, learning_rate=lr, lr_schedule=lr_schedule, ema_decay=ema, augment=augment, species_mix=species_mix, colour_blind_weight=colour_blind,
                    partial_fraction=partial, qat=qat, depth_guard=depth_guard, exposure_mean=exposure_mean,
                    exposure_contrast=exposure_contrast,
                    modalities=("rgb",) if rgb_only else None,

@@ -212,6 +212,46 @@ def test_a_resumed_run_keeps_its_preset_when_preset_is_left_out(tmp_path):
         resumed_job(TrainJob(out_dir=tmp_path, resume=True, preset="edge"), last)
 
 
+def test_a_resumed_cosine_run_finishes_its_own_steps_and_refuses_a_time_limit(tmp_path):
+    """A cosine schedule is drawn over the run's --steps: a resume keeps it, may ship at the step reached,
+    and refuses to go past or stop short of those steps, or to change the schedule; --time-limit (a step
+    unknown in advance) is refused with it in one line before any data is read."""
+    from edge.errors import ConfigError
+    from train.checkpoint import save_checkpoint
+    from train.model.network import build_model
+    from train.model.objective import TrainConfig
+    from train.model.presets import get_preset
+    from train.run import TrainJob, resumed_job, run_training
+
+    edge = get_preset("edge")
+    last = tmp_path / "last.pt"
+    save_checkpoint(last, build_model(edge), edge, TrainConfig(batch_size=4, steps=6, lr_schedule="cosine"), step=3)
+    for steps in (6, 3, 2):  # the run's own end, or shipping at (or before) the step reached
+        job, _ = resumed_job(TrainJob(out_dir=tmp_path, resume=True, steps=steps), last)
+        assert job.lr_schedule == "cosine"
+    for steps in (4, 10):
+        with pytest.raises(ConfigError, match="--steps .*over 6 steps .*resume with --steps 6"):
+            resumed_job(TrainJob(out_dir=tmp_path, resume=True, steps=steps), last)
+    with pytest.raises(ConfigError, match="--lr-schedule constant: .* trains with --lr-schedule cosine"):
+        resumed_job(TrainJob(out_dir=tmp_path, resume=True, steps=6, lr_schedule="constant"), last)
+    save_checkpoint(last, build_model(edge), edge, TrainConfig(batch_size=4, steps=6), step=3)
+    assert resumed_job(TrainJob(out_dir=tmp_path, resume=True, steps=10), last)[0].lr_schedule == "constant"
+
+    cache = tmp_path / "cache"
+    for job in (TrainJob(dataset="synthetic:16", out_dir=tmp_path / "new", steps=5, lr_schedule="cosine",
+                         time_limit_s=60.0, cache_dir=cache, detector="haar"),
+                TrainJob(dataset="synthetic:16", out_dir=tmp_path, steps=6, resume=True, time_limit_s=60.0,
+                         cache_dir=cache, detector="haar")):  # the resumed run's own schedule, not asked
+        with pytest.raises(ConfigError, match="--time-limit .*--lr-schedule cosine") as refused:
+            save_checkpoint(last, build_model(edge), edge, TrainConfig(batch_size=4, steps=6, lr_schedule="cosine"),
+                            step=3)
+            run_training(job)
+        assert "\n" not in str(refused.value)
+    assert not cache.exists() and not (tmp_path / "new").exists()
+    result = CliRunner().invoke(app, ["train", "--lr-schedule", "linear", "--out", str(tmp_path / "x")])
+    assert result.exit_code != 0 and "--lr-schedule must be one of constant, cosine" in str(result.exception)
+
+
 def test_colour_blind_with_rgb_only_is_refused_before_any_data_is_read(tmp_path):
     """The colour-blind step trains the depth stream; with --rgb-only the CLI says so in one line at once,
     before any frame is rendered or cached (TrainConfig refuses the pair as well, after the data)."""

@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the training extra (torch) is not installed")
 
-from edge.errors import ModelError  # noqa: E402
+from edge.errors import ConfigError, ModelError  # noqa: E402
 from train.checkpoint import CheckpointExtra, load_checkpoint, save_checkpoint  # noqa: E402
 from train.model import TrainConfig, get_preset, summarise_preset  # noqa: E402
 from train.model.network import build_model  # noqa: E402
@@ -162,6 +162,46 @@ def test_resume_continues_exactly_where_a_straight_run_would_be(tmp_path, guard)
     assert torch.equal(flat_weights(again.model), flat_weights(straight.model))  # seeded determinism
     with (tmp_path / "a" / "metrics.csv").open() as handle:
         assert [int(r["step"]) for r in csv.DictReader(handle)] == [1, 2, 3, 4]
+
+
+def test_cosine_schedule_sets_each_steps_rate_on_both_optimisers_and_a_resume_keeps_it(tmp_path):
+    """--lr-schedule cosine: step 1 trains at the full rate, later steps at half a cosine of it (never 0 at the
+    last step); both optimisers take each step's rate, also after a resume, whose optimiser state held the
+    rate of the step it stopped at."""
+    cosine = TrainConfig(batch_size=4, steps=4, learning_rate=1e-3, lr_schedule="cosine")
+    rates = [cosine.learning_rate_at(step) for step in (1, 2, 3, 4)]
+    assert rates[0] == 1e-3 and rates[2] == pytest.approx(0.5e-3)
+    assert all(a > b for a, b in zip(rates, rates[1:])) and rates[-1] > 0
+    assert {dataclasses.replace(cosine, lr_schedule="constant").learning_rate_at(s) for s in (1, 4)} == {1e-3}
+
+    def seen(trainer):
+        return [(g["lr"], c["lr"]) for g, c in zip(trainer.generator_optimizer.param_groups,
+                                                  trainer.critic_optimizer.param_groups)]
+
+    data = batches(3, 4)
+    first = new_trainer(tmp_path / "a", steps=4, lr_schedule="cosine")
+    used = []
+    first.fit(data[:2], steps=2, on_step=lambda r: used.append((r.step, seen(first))))
+    assert used == [(1, [(rates[0], rates[0])]), (2, [(rates[1], rates[1])])]
+    resumed = Trainer.resume(tmp_path / "a" / "last.pt", tmp_path / "a")
+    assert resumed.config.lr_schedule == "cosine"
+    used.clear()
+    resumed.fit(data[2:], steps=4, on_step=lambda r: used.append((r.step, seen(resumed))))
+    assert used == [(3, [(rates[2], rates[2])]), (4, [(rates[3], rates[3])])]
+    straight = new_trainer(steps=4, lr_schedule="cosine")
+    straight.fit(data, steps=4)
+    torch.testing.assert_close(flat_weights(resumed.model), flat_weights(straight.model))
+    constant = new_trainer(steps=4)
+    constant.fit(data, steps=4)
+    assert not torch.allclose(flat_weights(constant.model), flat_weights(straight.model))
+
+
+def test_lr_schedule_is_checked_and_old_checkpoints_read_as_constant():
+    with pytest.raises(ConfigError, match="constant, cosine, got linear"):
+        TrainConfig(lr_schedule="linear")
+    stored = TrainConfig(steps=9).to_dict()
+    del stored["lr_schedule"]  # a checkpoint written before the schedule was stored
+    assert TrainConfig.from_dict(stored).lr_schedule == "constant"
 
 
 def test_rgb_only_ablation_trains_without_a_depth_trace(tmp_path):

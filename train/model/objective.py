@@ -10,6 +10,7 @@ spoof) never changes the graph: DDP ranks with different batches still run ident
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -19,6 +20,9 @@ from edge.errors import ConfigError, ModelError
 
 # --qat: off, or a flavour of engines.quantize.INT8_TARGETS (train.qat.QAT_TARGETS simulates each)
 QAT_CHOICES = ("off", "cpu", "tensorrt")
+# --lr-schedule: the learning rate held (constant) or decayed over the run's steps on a half cosine
+# (SGDR without restarts, Loshchilov & Hutter, ICLR 2017) from the learning rate towards 0 (docs/lr-schedule.md)
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,9 @@ class TrainConfig:
     # quantisation-aware fine-tuning (train.qat): off, or the INT8 flavour whose rounding every training
     # forward pass simulates (cpu: 7-bit weights, uint8 activations; tensorrt: 8-bit symmetric)
     qat: str = "off"
+    # the learning rate over the run (LR_SCHEDULES; learning_rate_at): constant, or cosine over ``steps``.
+    # Checkpoints from before it was stored read as constant, which is how they trained
+    lr_schedule: str = "constant"
 
     def __post_init__(self) -> None:
         if tuple(self.modalities) not in (("rgb", "depth"), ("rgb",)):
@@ -85,6 +92,8 @@ class TrainConfig:
             raise ConfigError(f"partial-attack share must be in [0, 1] (0 = off), got {self.partial_fraction}")
         if self.qat not in QAT_CHOICES:
             raise ConfigError(f"QAT must be one of {', '.join(QAT_CHOICES)}, got {self.qat}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule}")
         if self.colour_blind_weight > 0 and "depth" not in self.modalities:
             raise ConfigError("the colour-blind step trains the depth stream: it cannot run in the RGB-only ablation "
                               "(leave out --colour-blind or --rgb-only)")
@@ -93,6 +102,15 @@ class TrainConfig:
     def depth_weight(self) -> float:
         """1 when the depth stream trains, 0 in the RGB-only ablation (its terms stay in the graph)."""
         return 1.0 if "depth" in self.modalities else 0.0
+
+    def learning_rate_at(self, step: int) -> float:
+        """The learning rate of training step ``step`` (1 = the first): ``learning_rate`` throughout, or on
+        the cosine schedule half a cosine from ``learning_rate`` at step 1 down towards 0 at ``steps`` (the
+        last step still learns: its rate is above 0)."""
+        if self.lr_schedule == "constant" or self.steps <= 1:
+            return self.learning_rate
+        done = min(max(step - 1, 0), self.steps) / self.steps
+        return self.learning_rate * 0.5 * (1.0 + math.cos(math.pi * done))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
