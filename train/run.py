@@ -532,7 +532,7 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
     ``job.time_limit_s`` from the first step (data loading and the species probe are not counted)."""
     import torch
 
-    from train.species_mix import HARD_EVERY, DifficultyProbe, SpeciesMix, mines_by_world, probe_conditions, torch_scorer
+    from train.species_mix import HARD_EVERY, SpeciesMix, run_probe, torch_scorer
     from train.model.objective import TrainConfig
     from train import distributed
     from train.trainer import CHECKPOINT_NAME, Trainer, seed_everything
@@ -614,10 +614,8 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
         guard_warmup.warm_up_guard(trainer.model, warmup, guard_warmup.WARMUP_STEPS, on_step=on_warmup)
     mix = probe = None
     if trainer.config.species_mix != "even" and trainer.step < job.steps:  # not for no steps (--steps 0)
-        by_world = mines_by_world(trainer.config.species_mix)
-        probe = DifficultyProbe(train_set, job.seed, probe_conditions(trainer.config.species_mix, augment.flat,
-                                                                      augment.sensor), by_world=by_world)
-        mix = SpeciesMix(probe.species, by_world)  # sorted, as balanced_batches orders them
+        probe = run_probe(train_set, job.seed, trainer.config.species_mix, augment.flat, augment.sensor)
+        mix = SpeciesMix(probe.species, probe.by_world)  # sorted, as balanced_batches orders them
         mix.set_difficulty(probe.difficulty(torch_scorer(trainer.model)))  # a resumed or fine-tuned run starts informed
         log.info("species mix at step %d: %s", trainer.step, mix.as_dict())
     batches = balanced_batches(train_set, trainer.config.batch_size, job.seed + trainer.step + 7919 * rank, mix=mix,

@@ -22,6 +22,16 @@ kinds of attack, not one. Why: pooled, the easy photo mask pulls the shared spec
 and a run on composite faces let the procedural rigid mask through twice as often (10-11 % against 5 %,
 the thirty-ninth session) while its share stayed near its floor (docs/hard-species.md).
 
+``hard-door`` measures what a door suffers instead of a ranking: the share of a species' probe attacks
+that score below the point refusing :data:`DOOR_BPCER` of the probe's live faces (the owner-first point
+the bundled models ship at), in the worst of ``hard-camera``'s conditions. Why: 1 - AUC counts every
+attack ranked below any live face alike, and the owner-first threshold sits in the live faces' top
+tail. The bundled default lets 12 % of the training people's own painted mannequins through at its
+stored threshold (18 of 146, ``tools/mannequin_paint.py --split train``), yet in two ``hard`` runs from it
+(the forty-sixth session's) the probe found every mannequin above every live face at 9 of 17 probes each
+(difficulty 0: the floor), and mannequins had on average 10 and 14 % of the attack half (an even share is
+12.5 %) while the mask took 52 and 25 % (docs/hard-species.md).
+
 The difficulty is measured on training faces, not dev ones: dev data only calibrates (DESIGN §6).
 """
 
@@ -33,13 +43,14 @@ import numpy as np
 
 from edge.datasets.sampleset import SampleSet
 
-SPECIES_MIX = ("even", "hard", "hard-camera", "hard-world")
+SPECIES_MIX = ("even", "hard", "hard-camera", "hard-world", "hard-door")
 CONDITIONS = ("rendered", "flat", "sensor")  # the probe copies of hard-camera (camera_copy)
 HARD_EVERY = 50  # steps between difficulty measurements
 HARD_FLOOR = 0.5  # a species' share never drops below this fraction of its even share
 PROBE_PER_SPECIES = 24  # probe attacks per species
 PROBE_LIVE = 96  # probe live faces
 PROBE_BATCH = 64  # faces per forward pass of the probe
+DOOR_BPCER = 0.01  # hard-door: the share of probe live faces refused at the point attacks are judged at
 
 ScoreFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (rgb, depth) -> score, higher = attack
 
@@ -61,6 +72,12 @@ def attack_groups(samples: SampleSet, by_world: bool = False) -> dict[str, np.nd
     kinds = attack_kinds(samples, by_world)
     attack = samples.is_attack == 1
     return {str(k): np.flatnonzero(attack & (kinds == k)) for k in sorted(set(kinds[attack].tolist()))}
+
+
+def probe_measure(species_mix: str) -> str:
+    """What a ``--species-mix`` counts as hard: ``door`` (attacks passing at the owner-first point) for
+    ``hard-door``, else ``rank`` (1 - AUC)."""
+    return "door" if species_mix == "hard-door" else "rank"
 
 
 def mines_by_world(species_mix: str) -> bool:
@@ -101,10 +118,14 @@ class DifficultyProbe:
     its attacks score below live ones."""
 
     def __init__(self, samples: SampleSet, seed: int, conditions: tuple[str, ...] = ("rendered",),
-                 by_world: bool = False) -> None:
+                 by_world: bool = False, measure: str = "rank") -> None:
         unknown = [c for c in conditions if c not in CONDITIONS]
         if unknown or not conditions:
             raise ValueError(f"probe conditions must be among {CONDITIONS}, got {conditions}")
+        if measure not in ("rank", "door"):
+            raise ValueError(f"probe measure must be rank or door, got {measure!r}")
+        self.measure = measure
+        self.by_world = by_world
         rng = np.random.default_rng(seed + 104729)
         live = np.flatnonzero(samples.is_attack == 0)
         picked = [rng.choice(live, min(PROBE_LIVE, len(live)), replace=False)]
@@ -117,9 +138,10 @@ class DifficultyProbe:
         self.copies = {c: camera_copy(self.faces, c, seed) for c in conditions}
 
     def difficulty(self, score: ScoreFn) -> dict[str, float]:
-        """1 - AUC of each species against the probe's live faces (0: every attack above every live face),
-        in the worst of the probe's conditions; ``score`` is called on batches of each copy
-        (calibration.scoring.score_in_batches)."""
+        """Per species, in the worst of the probe's conditions: 1 - AUC against the probe's live faces (0:
+        every attack above every live face), or with ``measure`` door the share of its attacks scoring
+        below the point that refuses :data:`DOOR_BPCER` of the live faces of the same copy. ``score`` is
+        called on batches of each copy (calibration.scoring.score_in_batches)."""
         from calibration.metrics import area_under_curve, scored_set
         from calibration.scoring import score_in_batches
 
@@ -127,16 +149,29 @@ class DifficultyProbe:
         per_copy = {p: [] for p in self.species}
         for faces in self.copies.values():
             scores = score_in_batches(score, faces, PROBE_BATCH)
+            if self.measure == "door":
+                line = float(np.quantile(scores[live], 1.0 - DOOR_BPCER))
+                for p in self.species:
+                    per_copy[p].append(float(np.mean(scores[self.kinds == p] < line)))
+                continue
             for p in self.species:
                 keep = live | (self.kinds == p)
                 per_copy[p].append(1.0 - area_under_curve(scored_set(scores[keep], ~live[keep])))
         return {p: float(np.max(v)) for p, v in per_copy.items()}  # a NaN stays NaN: set_difficulty goes even
 
 
+def run_probe(samples: SampleSet, seed: int, species_mix: str, flat_fraction: float,
+              sensor_fraction: float) -> DifficultyProbe:
+    """The probe a run with ``--species-mix species_mix`` measures its shares with: its conditions (from
+    the run's camera draws), its grouping by world and its measure."""
+    return DifficultyProbe(samples, seed, probe_conditions(species_mix, flat_fraction, sensor_fraction),
+                           by_world=mines_by_world(species_mix), measure=probe_measure(species_mix))
+
+
 def probe_conditions(species_mix: str, flat_fraction: float, sensor_fraction: float) -> tuple[str, ...]:
     """The probe copies a run's ``--species-mix`` scores: rendered faces only for ``hard``; for
-    ``hard-camera`` also each camera condition its ``--augment`` trains with."""
-    if species_mix != "hard-camera":
+    ``hard-camera`` and ``hard-door`` also each camera condition its ``--augment`` trains with."""
+    if species_mix not in ("hard-camera", "hard-door"):
         return ("rendered",)
     return ("rendered",) + (("flat",) if flat_fraction > 0 else ()) + (("sensor",) if sensor_fraction > 0 else ())
 

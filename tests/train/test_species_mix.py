@@ -171,3 +171,55 @@ def test_batches_draw_a_worlds_species_by_its_share():
     assert 0.12 < drawn.count(("bright", "mask")) / len(drawn) < 0.22  # the batch still says "mask"
     with pytest.raises(ValueError, match="species mix covers"):
         next(balanced_batches(samples, 8, seed=4, augment=False, mix=SpeciesMix(["mask", "print"], by_world=True)))
+
+
+def tail_set(n_live: int = 96) -> SampleSet:
+    """Live faces at brightness 0-95 (one level each); 'mannequin' all at 200 but three at 90-92, in the
+    live faces' top tail; 'mask' all at 200 but one at 0, below every live face: one deep miss outweighs
+    three shallow ones in a ranking, and passes one door where the three pass three."""
+    levels = [("", 0, list(range(n_live)))]
+    levels.append(("mannequin", 1, [200] * 21 + [90, 91, 92]))
+    levels.append(("mask", 1, [200] * 23 + [0]))
+    rgb, depth, attack, pai, subject = [], [], [], [], []
+    for name, label, values in levels:
+        for k, v in enumerate(values):
+            rgb.append(np.full((3, 8, 8), v, np.uint8))
+            depth.append(np.full((1, 8, 8), 1000, np.uint16))
+            attack.append(label), pai.append(name), subject.append(f"s{k % 5}")
+    return SampleSet(rgb=np.stack(rgb), depth=np.stack(depth), is_attack=np.array(attack, np.int8),
+                     pai=np.array(pai), subject=np.array(subject), gate=np.array([""] * len(pai)),
+                     provenance={}, landmarks=None)
+
+
+def test_hard_door_counts_the_attacks_that_pass_where_owners_are_refused_not_the_ranking():
+    """Three mannequins of 24 sit in the live faces' top tail: ranked, they are nearly learned (1 - AUC
+    about 0.006) and the mask, one of whose 24 falls below every live face, looks seven times harder; at
+    the point that refuses 1 % of owners three mannequins pass and one mask."""
+    from train.species_mix import DOOR_BPCER, probe_conditions, probe_measure
+
+    samples = tail_set()
+    ranked = DifficultyProbe(samples, seed=0).difficulty(brightness)
+    door = DifficultyProbe(samples, seed=0, measure="door").difficulty(brightness)
+    assert ranked["mask"] > 5 * ranked["mannequin"] > 0
+    assert door["mannequin"] == pytest.approx(3 / 24)
+    assert door["mask"] == pytest.approx(1 / 24)
+    live = brightness(samples.rgb[samples.is_attack == 0], None)
+    assert np.mean(live >= np.quantile(live, 1 - DOOR_BPCER)) <= 0.02  # the line is the owner-first point
+    mix = SpeciesMix(sorted(door))
+    mix.set_difficulty(door)
+    assert mix.as_dict()["mannequin"] > mix.as_dict()["mask"]
+    assert probe_measure("hard-door") == "door" and probe_measure("hard-camera") == "rank"
+    assert probe_conditions("hard-door", 0.3, 0.4) == ("rendered", "flat", "sensor")
+    with pytest.raises(ValueError, match="rank or door"):
+        DifficultyProbe(samples, seed=0, measure="auc")
+
+
+@pytest.mark.parametrize("mix, measure, conditions, by_world", [
+    ("hard", "rank", ("rendered",), False), ("hard-camera", "rank", ("rendered", "flat"), False),
+    ("hard-world", "rank", ("rendered",), True), ("hard-door", "door", ("rendered", "flat"), False)])
+def test_a_runs_probe_follows_its_species_mix(mix, measure, conditions, by_world):
+    """train.run builds its probe here: each --species-mix gets its measure, conditions and grouping."""
+    from train.species_mix import run_probe
+
+    probe = run_probe(tail_set(), 0, mix, flat_fraction=0.3, sensor_fraction=0.0)
+    assert (probe.measure, tuple(probe.copies), probe.by_world) == (measure, conditions, by_world)
