@@ -20,7 +20,7 @@ from edge.errors import EdgefasError
 # Options whose value must be one of a fixed set (or, for --target, one of a few forms).
 CHOICE_OPTIONS = {"--detector", "--split", "--preset", "--precision", "--mode", "--depth-filters", "--filters",
                   "--method", "--build", "--variant", "--format", "--scenario", "--target", "--roi", "--augment",
-                  "--keep-fp32", "--species-mix", "--threshold-target", "--qat"}
+                  "--keep-fp32", "--species-mix", "--threshold-target", "--qat", "--lr-schedule"}
 
 # How a message names an option when not by its flag: --target takes a form (calibration.threshold.parse_target).
 NAMED_AS = {"--target": "threshold target", "--threshold-target": "threshold target"}
@@ -32,8 +32,9 @@ BUNDLED_PT = str(Path(__file__).resolve().parents[2] / "engines" / "models" / "e
 CASES: list[tuple[str, list[str], str, tuple[str, ...]]] = [
     ("faces", ["faces", "x.png", "--detector", "foo"], "--detector", ("auto", "yunet", "haar")),
     ("train", ["train", "--augment", "foo"], "--augment", ("standard", "wide", "glasses", "glasses-flat")),
-    ("train", ["train", "--species-mix", "foo"], "--species-mix", ("even", "hard")),
+    ("train", ["train", "--species-mix", "foo"], "--species-mix", ("even", "hard", "hard-door")),
     ("train", ["train", "--qat", "foo"], "--qat", ("off", "cpu", "tensorrt")),
+    ("train", ["train", "--lr-schedule", "foo"], "--lr-schedule", ("constant", "cosine")),
     ("average", ["average", BUNDLED_PT, BUNDLED_PT, "--dataset", "synthetic:8", "--dev-dataset", "synthetic:8",
                  "--out", "o.pt", "--threshold-target", "foo"], "--threshold-target", ("bpcer@apcer=RATE", "eer")),
     ("average", ["average", BUNDLED_PT, BUNDLED_PT, "--dataset", "synthetic:8", "--dev-dataset", "synthetic:8",
