@@ -109,6 +109,7 @@ def people(library, finder, read: dict[str, tuple[int, int]] | None = None) -> l
     """Every person of ``library`` (an edge.capture.photo.library.PhotoLibrary) with their tone, by split."""
     import cv2
 
+    from edge.capture.photo.library import SPLITS
     from edge.face.finder import primary_face
 
     split_of = library.split_of()
@@ -121,7 +122,7 @@ def people(library, finder, read: dict[str, tuple[int, int]] | None = None) -> l
         if face is not None:
             readings.setdefault(photo.identity, []).append(skin_ita(image, face.landmarks_xy))
     out = []
-    for identity in sorted(split_of, key=lambda i: (("train", "dev", "test").index(split_of[i]), i)):
+    for identity in sorted(split_of, key=lambda i: (SPLITS.index(split_of[i]), i)):
         values = readings.get(identity, [])
         ita = float(np.median(values)) if values else math.nan
         refused, scored = (read or {}).get(identity, (None, None))

@@ -37,6 +37,7 @@ The difficulty is measured on training faces, not dev ones: dev data only calibr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -149,14 +150,13 @@ class DifficultyProbe:
         per_copy = {p: [] for p in self.species}
         for faces in self.copies.values():
             scores = score_in_batches(score, faces, PROBE_BATCH)
-            if self.measure == "door":
-                line = float(np.quantile(scores[live], 1.0 - DOOR_BPCER))
-                for p in self.species:
-                    per_copy[p].append(float(np.mean(scores[self.kinds == p] < line)))
-                continue
+            line = float(np.quantile(scores[live], 1.0 - DOOR_BPCER)) if self.measure == "door" else math.nan
             for p in self.species:
-                keep = live | (self.kinds == p)
-                per_copy[p].append(1.0 - area_under_curve(scored_set(scores[keep], ~live[keep])))
+                if self.measure == "door":
+                    per_copy[p].append(float(np.mean(scores[self.kinds == p] < line)))
+                else:
+                    keep = live | (self.kinds == p)
+                    per_copy[p].append(1.0 - area_under_curve(scored_set(scores[keep], ~live[keep])))
         return {p: float(np.max(v)) for p, v in per_copy.items()}  # a NaN stays NaN: set_difficulty goes even
 
 

@@ -238,13 +238,12 @@ def test_a_resumed_cosine_run_finishes_its_own_steps_and_refuses_a_time_limit(tm
     assert resumed_job(TrainJob(out_dir=tmp_path, resume=True, steps=10), last)[0].lr_schedule == "constant"
 
     cache = tmp_path / "cache"
+    save_checkpoint(last, build_model(edge), edge, TrainConfig(batch_size=4, steps=6, lr_schedule="cosine"), step=3)
     for job in (TrainJob(dataset="synthetic:16", out_dir=tmp_path / "new", steps=5, lr_schedule="cosine",
                          time_limit_s=60.0, cache_dir=cache, detector="haar"),
                 TrainJob(dataset="synthetic:16", out_dir=tmp_path, steps=6, resume=True, time_limit_s=60.0,
                          cache_dir=cache, detector="haar")):  # the resumed run's own schedule, not asked
         with pytest.raises(ConfigError, match="--time-limit .*--lr-schedule cosine") as refused:
-            save_checkpoint(last, build_model(edge), edge, TrainConfig(batch_size=4, steps=6, lr_schedule="cosine"),
-                            step=3)
             run_training(job)
         assert "\n" not in str(refused.value)
     assert not cache.exists() and not (tmp_path / "new").exists()  # a bad value: tests/edge/test_cli_choices.py
