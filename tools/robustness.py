@@ -35,7 +35,12 @@ The copies are made from the preprocessed crops (the runtime's own preprocessing
 - ``dim``, ``stop-under`` and ``bright``: every face's colour times 0.8, 0.5 and 1.25 (a third of a
   stop under, a stop under, a third of a stop over), the steps at which the forty-second session found
   the default's threshold moving with the exposure ("does a site a little darker or brighter than the
-  renderer keep the door's operating point"; docs/exposure-normalisation.md).
+  renderer keep the door's operating point"; docs/exposure-normalisation.md);
+- ``skin-brown`` and ``skin-dark``: every face, live and attack, with its skin re-toned to L* 40 and 32
+  (a* + 3, b* + 4: ITA about -28 and -43 degrees at b* 19, the brown and dark classes; ``train.skin_tone``), the
+  people the photo world does not hold ("does the model refuse a darker-skinned owner, and does a
+  darker head pass"). ``--augment glasses-flat-sensor-tone`` trains with this re-toning at drawn
+  values, so for such a model read the copies as inside its training draw.
 
 These are fixed settings, not the training augmentation's random ranges (``train.augment``), so
 the table is not the training distribution measured on itself.
@@ -66,14 +71,17 @@ from engines.runner import open_runner  # noqa: E402
 from train.evaluate import bpcer_by_subject  # noqa: E402
 from train.augment import correlated_noise, flat_light, smooth_depth  # noqa: E402
 from train.eyeglasses import add_eyeglasses  # noqa: E402
+from train.skin_tone import deepen_skin  # noqa: E402
 
 KINDS = ("clean", "colour", "blur", "depth", "combined", "glasses", "flat",  # new kinds go last: seeds by index
          "depth-smooth", "depth-correlated", "depth-halfres", "grey", "low-contrast", "low-key",
-         "dim", "stop-under", "bright")
+         "dim", "stop-under", "bright", "skin-brown", "skin-dark")
 SENSOR_KINDS = ("depth-smooth", "depth-correlated", "depth-halfres")
 LOW_KEY_COPY = 0.35  # the low-key copy's exposure: 1.5 stops under, inside the training draw's range
 # the exposure copies: each face's colour times one gain (the low-key copy is the darkest of them)
 EXPOSURE_COPIES = {"low-key": LOW_KEY_COPY, "stop-under": 0.5, "dim": 0.8, "bright": 1.25}
+# the skin copies: every face's skin re-toned to one L* (CIE Lab), a* + 3 and b* + 4 (train.skin_tone)
+SKIN_COPIES = {"skin-brown": 40.0, "skin-dark": 32.0}
 
 
 def _colour(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -109,6 +117,13 @@ def perturb(samples: SampleSet, kind: str, seed: int = 7) -> SampleSet:
         return exposed(samples, EXPOSURE_COPIES[kind])
     rng = np.random.default_rng([seed, KINDS.index(kind)])
     rgb, depth = samples.arrays(slice(0, len(samples)))
+    if kind in SKIN_COPIES:  # one tone, no random draw
+        if samples.landmarks is None:
+            raise SystemExit("the skin copies need the faces' landmarks; rebuild the cache with this edgefas")
+        for i in range(len(samples)):
+            rgb[i] = deepen_skin(rgb[i].transpose(1, 2, 0), samples.landmarks[i], SKIN_COPIES[kind], 3.0,
+                                 4.0).transpose(2, 0, 1)
+        return _repacked(samples, rgb, depth)
     if kind == "glasses":
         if samples.landmarks is None:
             raise SystemExit("the glasses copy needs the faces' landmarks; rebuild the cache with this edgefas")

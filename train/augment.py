@@ -85,6 +85,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from train.skin_tone import draw_tone
+
 DEPTH_WINDOW_MM = 200.0  # the crop's depth window is +-100 mm (edge.face.depth_norm)
 SUBPIXEL, BASELINE_M, FOCAL_PX = 0.08, 0.050, 390.0  # D435 at 640x480 (edge.capture.synthetic.sensor)
 
@@ -115,8 +117,8 @@ def correlated_noise(rng: np.random.Generator, size: int, sigma_px: float) -> np
 
 def perturb_sample(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator, strength: float = 1.0,
                    landmarks: np.ndarray | None = None, compound: bool = False, flat: bool = False,
-                   sensor: str | None = None, grey: bool = False, dark: bool = False, level: bool = False
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+                   sensor: str | None = None, grey: bool = False, dark: bool = False, level: bool = False,
+                   tone: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """One crop: ``rgb`` [3,S,S] and ``depth`` [1,S,S] float32 in [0, 1] (0 depth = no data).
 
     ``landmarks`` [5,2] in crop coordinates [0, 1] are moved with the crop's zoom and shift.
@@ -128,12 +130,16 @@ def perturb_sample(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
     colour, not the exposure (the projector sees the surface, not the colour camera's setting).
     ``level`` first scales the face's colour to a mean brightness drawn from :data:`LEVEL_MEAN`, whatever
     the face is (the standard exposure draw follows).
+    ``tone`` first re-tones the skin toward tan, brown or dark (:func:`train.skin_tone.draw_tone`); it
+    needs ``landmarks`` and is skipped without them.
     """
     if sensor is not None and sensor not in SENSORS:
         raise ValueError(f"unknown sensor {sensor!r}; one of {SENSORS}")
     s = rgb.shape[-1]
     img = rgb.transpose(1, 2, 0).copy()
     dep = depth[0].copy()
+    if tone and landmarks is not None:  # the skin's own colour, before any camera draw changes the light
+        img = draw_tone(img, landmarks, rng)
     # face size and position: one affine warp for both streams
     zoom = 1.0 + strength * rng.uniform(-0.1, 0.1)
     shift = strength * rng.uniform(-4, 4, 2)
@@ -207,12 +213,13 @@ def flat_light(img: np.ndarray, contrast: float, saturation: float, lift: float)
 def perturb_arrays(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator, strength: float = 1.0,
                    probability: float = 1.0, landmarks: np.ndarray | None = None, compound_fraction: float = 0.0,
                    flat_fraction: float = 0.0, sensor_fraction: float = 0.0, grey_fraction: float = 0.0,
-                   dark_fraction: float = 0.0, level_fraction: float = 0.0
+                   dark_fraction: float = 0.0, level_fraction: float = 0.0, tone_fraction: float = 0.0
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """A batch [N,3,S,S] / [N,1,S,S] (and landmarks [N,5,2]): each sample perturbed with ``probability``;
     a perturbed sample is a compound one with ``compound_fraction``, lit flat with ``flat_fraction``, has
     another sensor's depth with ``sensor_fraction``, is nearly grey with ``grey_fraction``, is exposed
-    low-key with ``dark_fraction`` and has its brightness levelled with ``level_fraction`` (each drawn
+    low-key with ``dark_fraction``, has its brightness levelled with ``level_fraction`` and its skin re-toned
+    with ``tone_fraction`` (each drawn
     independently of the label, so live faces and attacks are changed alike; a share of 0 draws nothing,
     so older runs' batches stay as they were)."""
     out_rgb, out_depth = rgb.copy(), depth.copy()
@@ -226,9 +233,10 @@ def perturb_arrays(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
             grey = grey_fraction > 0 and rng.random() < grey_fraction
             dark = dark_fraction > 0 and rng.random() < dark_fraction
             level = level_fraction > 0 and rng.random() < level_fraction
+            tone = tone_fraction > 0 and rng.random() < tone_fraction
             out_rgb[i], out_depth[i], moved = perturb_sample(rgb[i], depth[i], rng, strength,
                                                              None if landmarks is None else landmarks[i], compound, flat,
-                                                             sensor, grey, dark, level)
+                                                             sensor, grey, dark, level, tone)
             if moved is not None:
                 out_lm[i] = moved
     return out_rgb, out_depth, out_lm

@@ -43,7 +43,7 @@ class Augment:
     of the perturbed faces with another stereo camera's depth (train.augment.SENSORS), and the share of
     the perturbed faces with most of their colour taken away (``grey``), and the share of the perturbed
     faces exposed low-key (``dark``), and the share of the perturbed faces whose brightness is levelled
-    (``level``)."""
+    (``level``), and the share of the perturbed faces whose skin is re-toned deeper (``tone``)."""
 
     compound: float
     eyeglasses: float
@@ -52,12 +52,14 @@ class Augment:
     grey: float = 0.0
     dark: float = 0.0
     level: float = 0.0
+    tone: float = 0.0
 
     def batch_shares(self) -> dict[str, float]:
         """The keyword arguments of :func:`balanced_batches` this choice sets: one place to add a share."""
         return {"compound_fraction": self.compound, "eyeglasses_fraction": self.eyeglasses,
                 "flat_fraction": self.flat, "sensor_fraction": self.sensor, "grey_fraction": self.grey,
-                "dark_fraction": self.dark, "level_fraction": self.level}
+                "dark_fraction": self.dark, "level_fraction": self.level,
+                "tone_fraction": self.tone}
 
 
 AUGMENTS = {"standard": Augment(0.0, 0.0), "wide": Augment(0.3, 0.0), "glasses": Augment(0.0, 0.25),
@@ -65,7 +67,8 @@ AUGMENTS = {"standard": Augment(0.0, 0.0), "wide": Augment(0.3, 0.0), "glasses":
             "glasses-flat-sensor": Augment(0.0, 0.25, 0.3, 0.4),
             "glasses-flat-sensor-grey": Augment(0.0, 0.25, 0.3, 0.4, 0.2),
             "glasses-flat-sensor-dark": Augment(0.0, 0.25, 0.3, 0.4, 0.0, 0.2),
-            "glasses-flat-sensor-level": Augment(0.0, 0.25, 0.3, 0.4, 0.0, 0.0, 0.6)}
+            "glasses-flat-sensor-level": Augment(0.0, 0.25, 0.3, 0.4, 0.0, 0.0, 0.6),
+            "glasses-flat-sensor-tone": Augment(0.0, 0.25, 0.3, 0.4, tone=0.5)}
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ class TrainSummary:
 def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bool = True,
                      compound_fraction: float = 0.0, mix=None, eyeglasses_fraction: float = 0.0,
                      flat_fraction: float = 0.0, sensor_fraction: float = 0.0, grey_fraction: float = 0.0,
-                     dark_fraction: float = 0.0, level_fraction: float = 0.0) -> Iterator:
+                     dark_fraction: float = 0.0, level_fraction: float = 0.0, tone_fraction: float = 0.0) -> Iterator:
     """Endless batches, half live and half attack, attacks drawn evenly over species, or by the shares of
     ``mix`` (a :class:`train.species_mix.SpeciesMix` over the same sorted species, read at every batch).
     With ``eyeglasses_fraction``, that share of the faces wear glasses (:mod:`train.eyeglasses`); with
@@ -137,7 +140,8 @@ def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bo
     with ``sensor_fraction``, that share has another stereo camera's depth (:data:`train.augment.SENSORS`);
     with ``grey_fraction``, that share of the perturbed faces has most of its colour taken away; with
     ``dark_fraction``, that share is exposed low-key (:data:`train.augment.LOW_KEY_GAIN`); with
-    ``level_fraction``, that share has its brightness levelled (:data:`train.augment.LEVEL_MEAN`)."""
+    ``level_fraction``, that share has its brightness levelled (:data:`train.augment.LEVEL_MEAN`); with
+    ``tone_fraction``, that share has its skin re-toned deeper (:mod:`train.skin_tone`)."""
     import torch
 
     from train.augment import mirror_landmarks, perturb_arrays
@@ -172,7 +176,7 @@ def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bo
                                                    landmarks=landmarks, compound_fraction=compound_fraction,
                                                    flat_fraction=flat_fraction, sensor_fraction=sensor_fraction,
                                                    grey_fraction=grey_fraction, dark_fraction=dark_fraction,
-                                                   level_fraction=level_fraction)
+                                                   level_fraction=level_fraction, tone_fraction=tone_fraction)
         yield Batch(rgb=torch.from_numpy(np.ascontiguousarray(rgb)), depth=torch.from_numpy(np.ascontiguousarray(depth)),
                     label=torch.from_numpy(samples.is_attack[idx].astype(np.float32)),
                     pai=tuple(str(p) for p in samples.pai[idx]),

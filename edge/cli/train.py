@@ -74,7 +74,9 @@ def train(
                                             "faces, live and attack alike, exposed 1-2 stops under) or "
                                             "glasses-flat-sensor-level (glasses-flat-sensor, and 60 % of the augmented "
                                             "faces, live and attack alike, scaled to one shared range of brightness "
-                                            "first). Kept in "
+                                            "first) or glasses-flat-sensor-tone (glasses-flat-sensor, and 50 % of "
+                                            "the augmented faces, live and attack alike, with their skin re-toned "
+                                            "toward tan, brown or dark: train/skin_tone.py). Kept in "
                                             "checkpoints: --resume continues the run's own."),
     species_mix: str | None = typer.Option(None, "--species-mix",
                                            help="Attack species per batch: even (the default), or hard: every 50 "
