@@ -1,0 +1,159 @@
+"""Deeper skin in training (train.skin_tone): the skin reaches the asked tone, nothing else moves, and the
+``--augment glasses-flat-sensor-tone`` share reaches the batches and the robustness copies."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from train.skin_tone import TONE_LIGHTNESS, deepen_skin
+
+S = 64
+LANDMARKS = np.array([[0.38, 0.42], [0.62, 0.42], [0.5, 0.55], [0.41, 0.68], [0.59, 0.68]], np.float32)
+BACKGROUND_RGB = (0.2, 0.3, 0.8)
+HAIR_ROWS = slice(0, 10)
+
+
+def _face(skin_rgb=(0.88, 0.68, 0.58)) -> np.ndarray:
+    """An S x S x 3 RGB crop: a shaded skin ellipse on a blue wall, dark hair on top, two dark eyes."""
+    img = np.empty((S, S, 3), np.float32)
+    img[:] = BACKGROUND_RGB
+    face = np.zeros((S, S), np.uint8)
+    cv2.ellipse(face, (S // 2, int(0.56 * S)), (int(0.26 * S), int(0.34 * S)), 0, 0, 360, 1, -1)
+    y, x = np.mgrid[0:S, 0:S].astype(np.float32) / S
+    shade = 0.85 + 0.15 * np.exp(-((x - 0.5) ** 2 + (y - 0.5) ** 2) / 0.05)
+    img[face > 0] = (np.array(skin_rgb, np.float32)[None] * shade[face > 0][:, None])
+    img[HAIR_ROWS] = 0.06
+    for ex, ey in LANDMARKS[:2] * S:
+        cv2.circle(img, (int(ex), int(ey)), 2, (0.1, 0.08, 0.07), -1)
+    return np.clip(img, 0, 1)
+
+
+def _cheeks_lab(img: np.ndarray) -> np.ndarray:
+    """Median CIE Lab of the face between the eyes and the mouth (where the skin is, eyes excluded)."""
+    lab = cv2.cvtColor(img.astype(np.float32), cv2.COLOR_RGB2Lab)
+    return np.median(lab[int(0.47 * S):int(0.62 * S), int(0.35 * S):int(0.65 * S)].reshape(-1, 3), axis=0)
+
+
+def _wall(img: np.ndarray) -> np.ndarray:
+    return img[20:44, :6]  # the wall beside the face, below the hair
+
+
+@pytest.mark.parametrize("lightness", [32.0, 40.0, 55.0])
+def test_the_skin_reaches_the_asked_lightness_and_the_wall_and_hair_do_not_move(lightness):
+    face = _face()
+    out = deepen_skin(face, LANDMARKS, lightness)
+    assert _cheeks_lab(face)[0] > 65  # a light skin to start from
+    assert abs(_cheeks_lab(out)[0] - lightness) < 4, _cheeks_lab(out)
+    assert np.abs(_wall(out) - _wall(face)).max() < 0.01
+    assert np.abs(out[HAIR_ROWS] - face[HAIR_ROWS]).max() < 0.02
+
+
+def test_a_skin_already_deeper_than_asked_is_not_lightened():
+    deep = _face((0.42, 0.28, 0.2))
+    before = _cheeks_lab(deep)[0]
+    assert before < 40
+    assert abs(_cheeks_lab(deepen_skin(deep, LANDMARKS, 55.0))[0] - before) < 0.5
+
+
+def test_the_colour_shift_raises_a_and_b_on_the_skin():
+    face = _face()
+    ref = _cheeks_lab(face)
+    out = _cheeks_lab(deepen_skin(face, LANDMARKS, 100.0, 4.0, 6.0))  # lightness kept (never lightened)
+    assert abs(out[0] - ref[0]) < 1.0
+    assert 3.0 < out[1] - ref[1] < 5.0 and 4.5 < out[2] - ref[2] < 7.5, (ref, out)
+
+
+def test_the_tone_draw_changes_the_skin_only_when_asked_and_needs_landmarks():
+    """At strength 0 the camera draw changes nothing, so the tone is the only change: asked, the skin is
+    darker than the training range's lightest end; not asked or without landmarks, the face is as given."""
+    from train.augment import perturb_sample
+
+    face = _face().transpose(2, 0, 1)
+    plane = np.full((1, S, S), 0.5, np.float32)
+    toned = perturb_sample(face, plane, np.random.default_rng(1), strength=0.0, landmarks=LANDMARKS, tone=True)[0]
+    plain = perturb_sample(face, plane, np.random.default_rng(1), strength=0.0, landmarks=LANDMARKS)[0]
+    blind = perturb_sample(face, plane, np.random.default_rng(1), strength=0.0, tone=True)[0]
+    assert _cheeks_lab(toned.transpose(1, 2, 0))[0] < TONE_LIGHTNESS[1] + 3
+    assert np.allclose(plain, face, atol=1e-5) and np.allclose(blind, face, atol=1e-5)
+
+
+def _sample_set(n: int = 8):
+    from edge.datasets.sampleset import DEPTH_SCALE, SampleSet
+
+    pai = np.array(["", "print", "", "mask"] * (n // 4))
+    rgb = np.repeat((_face() * 255).astype(np.uint8).transpose(2, 0, 1)[None], n, axis=0)
+    return SampleSet(rgb, np.full((n, 1, S, S), int(0.5 * DEPTH_SCALE), np.uint16), (pai != "").astype(np.int8),
+                     pai, np.array([f"p{i % 3}" for i in range(n)]), np.array([""] * n), {},
+                     np.repeat(LANDMARKS[None], n, axis=0))
+
+
+def test_the_tone_augment_reaches_the_training_batches_for_live_faces_and_attacks(monkeypatch):
+    """``glasses-flat-sensor-tone`` re-tones about 0.8 x 0.5 of the faces, live and attack; the choice
+    without it re-tones none; a zero share draws the batch exactly as before the share existed."""
+    import train.augment as augment
+    from train.run import AUGMENTS, balanced_batches
+
+    toned_labels = []
+    real = augment.draw_tone
+
+    def counting(img, landmarks, rng):
+        toned_labels.append(1)
+        return real(img, landmarks, rng)
+
+    monkeypatch.setattr(augment, "draw_tone", counting)
+    samples = _sample_set()
+    batches = balanced_batches(samples, 8, 5, **AUGMENTS["glasses-flat-sensor-tone"].batch_shares())
+    for _ in range(25):
+        next(batches)
+    assert 0.25 * 200 < len(toned_labels) < 0.55 * 200, len(toned_labels)
+    toned_labels.clear()
+    plain = balanced_batches(samples, 8, 5, **AUGMENTS["glasses-flat-sensor"].batch_shares())
+    for _ in range(5):
+        next(plain)
+    assert not toned_labels
+    rgb, depth = samples.arrays(slice(0, 8))
+    before = augment.perturb_arrays(rgb, depth, np.random.default_rng(3), landmarks=samples.landmarks, flat_fraction=0.3)
+    after = augment.perturb_arrays(rgb, depth, np.random.default_rng(3), landmarks=samples.landmarks, flat_fraction=0.3,
+                                   tone_fraction=0.0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    tone = AUGMENTS["glasses-flat-sensor-tone"]
+    assert tone.tone > 0 and (tone.flat, tone.sensor, tone.eyeglasses) == (
+        AUGMENTS["glasses-flat-sensor"].flat, AUGMENTS["glasses-flat-sensor"].sensor,
+        AUGMENTS["glasses-flat-sensor"].eyeglasses)
+
+
+def test_the_tone_draw_re_tones_live_faces_and_attacks_alike(monkeypatch):
+    """The share is drawn without looking at the label: over many batches both classes are re-toned."""
+    import train.augment as augment
+    from train.run import balanced_batches
+
+    seen = []
+    real = augment.draw_tone
+    monkeypatch.setattr(augment, "draw_tone", lambda img, lm, rng: (seen.append(img.copy()), real(img, lm, rng))[1])
+    samples = _sample_set()
+    samples.rgb[samples.is_attack == 1] //= 2  # the attacks' crops are darker, so a re-toned face tells its class
+    batches = balanced_batches(samples, 8, 11, tone_fraction=1.0)
+    for _ in range(6):
+        next(batches)
+    means = np.array([img.mean() for img in seen])
+    assert (means > 0.3).any() and (means < 0.3).any(), "both the live faces and the attacks are re-toned"
+
+
+def test_the_robustness_tool_has_skin_copies_that_change_the_skin_only():
+    from dataset_fixture_loader import load_tool
+
+    tool = load_tool("robustness")
+    samples = _sample_set(4)
+    for kind, lightness in tool.SKIN_COPIES.items():
+        copy = tool.perturb(samples, kind)
+        assert np.array_equal(copy.depth, samples.depth) and np.array_equal(copy.is_attack, samples.is_attack)
+        img = copy.rgb[0].transpose(1, 2, 0).astype(np.float32) / 255
+        assert abs(_cheeks_lab(img)[0] - lightness) < 4, kind
+        assert np.abs(_wall(img) - _wall(_face())).max() < 0.01
+    import dataclasses
+
+    bare = dataclasses.replace(_sample_set(4), landmarks=None)
+    with pytest.raises(SystemExit, match="landmarks"):
+        tool.perturb(bare, "skin-dark")
