@@ -76,6 +76,10 @@ both rendered worlds attacks are brighter than live faces (photo dev medians: li
 darker face more live (``tools/exposure_sweep.py``): a cue of the renderer, not of liveness. A
 levelled face keeps its own contrast and colour; only the class's brightness is gone.
 
+A *re-toned* sample (``--augment glasses-flat-sensor-tone`` draws 50 % of the perturbed faces so) has
+its skin deepened toward tan, brown or dark first, live and attack alike (``train.skin_tone``, where the
+ranges and their source are): the photo world's people are very light to tan.
+
 ``perturb_arrays`` with a fixed seed is also the perturbed dev set that the score's alpha is
 chosen on (``train.run.calibrate_score``).
 """
