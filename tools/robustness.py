@@ -37,7 +37,7 @@ The copies are made from the preprocessed crops (the runtime's own preprocessing
   the default's threshold moving with the exposure ("does a site a little darker or brighter than the
   renderer keep the door's operating point"; docs/exposure-normalisation.md);
 - ``skin-brown`` and ``skin-dark``: every face, live and attack, with its skin re-toned to L* 40 and 32
-  (a* + 3, b* + 4: ITA about -28 and -43 degrees at b* 19, the brown and dark classes; ``train.skin_tone``), the
+  (a* and b* x 1.15: ITA about -28 and -43 degrees at b* 19, the brown and dark classes; ``train.skin_tone``), the
   people the photo world does not hold ("does the model refuse a darker-skinned owner, and does a
   darker head pass"). ``--augment glasses-flat-sensor-tone`` trains with this re-toning at drawn
   values, so for such a model read the copies as inside its training draw.
@@ -80,7 +80,7 @@ SENSOR_KINDS = ("depth-smooth", "depth-correlated", "depth-halfres")
 LOW_KEY_COPY = 0.35  # the low-key copy's exposure: 1.5 stops under, inside the training draw's range
 # the exposure copies: each face's colour times one gain (the low-key copy is the darkest of them)
 EXPOSURE_COPIES = {"low-key": LOW_KEY_COPY, "stop-under": 0.5, "dim": 0.8, "bright": 1.25}
-# the skin copies: every face's skin re-toned to one L* (CIE Lab), a* + 3 and b* + 4 (train.skin_tone)
+# the skin copies: every face's skin re-toned to one L* (CIE Lab), a* and b* x 1.15 (train.skin_tone)
 SKIN_COPIES = {"skin-brown": 40.0, "skin-dark": 32.0}
 
 
@@ -121,8 +121,8 @@ def perturb(samples: SampleSet, kind: str, seed: int = 7) -> SampleSet:
         if samples.landmarks is None:
             raise SystemExit("the skin copies need the faces' landmarks; rebuild the cache with this edgefas")
         for i in range(len(samples)):
-            rgb[i] = deepen_skin(rgb[i].transpose(1, 2, 0), samples.landmarks[i], SKIN_COPIES[kind], 3.0,
-                                 4.0).transpose(2, 0, 1)
+            rgb[i] = deepen_skin(rgb[i].transpose(1, 2, 0), samples.landmarks[i], SKIN_COPIES[kind],
+                                 1.15).transpose(2, 0, 1)
         return _repacked(samples, rgb, depth)
     if kind == "glasses":
         if samples.landmarks is None:

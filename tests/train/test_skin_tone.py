@@ -57,12 +57,30 @@ def test_a_skin_already_deeper_than_asked_is_not_lightened():
     assert abs(_cheeks_lab(deepen_skin(deep, LANDMARKS, 55.0))[0] - before) < 0.5
 
 
-def test_the_colour_shift_raises_a_and_b_on_the_skin():
+def test_the_chroma_factor_scales_the_skins_hue_and_a_neutral_face_keeps_none():
+    """a*, b* times the factor on skin; a grey (resin, plastic) face stays grey, so its colour cue is kept."""
     face = _face()
     ref = _cheeks_lab(face)
-    out = _cheeks_lab(deepen_skin(face, LANDMARKS, 100.0, 4.0, 6.0))  # lightness kept (never lightened)
+    out = _cheeks_lab(deepen_skin(face, LANDMARKS, 100.0, 1.25))  # lightness kept (never lightened)
     assert abs(out[0] - ref[0]) < 1.0
-    assert 3.0 < out[1] - ref[1] < 5.0 and 4.5 < out[2] - ref[2] < 7.5, (ref, out)
+    assert out[1] / ref[1] == pytest.approx(1.25, rel=0.08) and out[2] / ref[2] == pytest.approx(1.25, rel=0.08)
+    grey = deepen_skin(_face((0.7, 0.7, 0.7)), LANDMARKS, 35.0, 1.3)
+    cheeks = _cheeks_lab(grey)
+    assert cheeks[0] < 40 and abs(cheeks[1]) < 1.0 and abs(cheeks[2]) < 1.0, cheeks
+
+
+def test_a_highlight_on_the_skin_is_re_toned_with_it_and_a_white_wall_is_not():
+    """A paler spot of the skin's hue on the cheek darkens with the skin (no light blotch is left on a
+    deepened face); a white or grey wall beside the face keeps its colour."""
+    face = _face()
+    spot = (slice(int(0.5 * S), int(0.56 * S)), slice(int(0.4 * S), int(0.46 * S)))
+    face[spot] = face[spot] * 0.4 + 0.6  # a highlight: the skin's colour mixed with white
+    face[20:44, :6] = 0.92  # a white wall beside the face
+    out = deepen_skin(face, LANDMARKS, 35.0)
+    lab_in = cv2.cvtColor(face, cv2.COLOR_RGB2Lab)
+    lab_out = cv2.cvtColor(out, cv2.COLOR_RGB2Lab)
+    assert lab_out[spot][..., 0].mean() < 0.7 * lab_in[spot][..., 0].mean()
+    assert np.abs(_wall(out) - _wall(face)).max() < 0.01
 
 
 def test_the_tone_draw_changes_the_skin_only_when_asked_and_needs_landmarks():
