@@ -82,6 +82,7 @@ LOW_KEY_COPY = 0.35  # the low-key copy's exposure: 1.5 stops under, inside the 
 EXPOSURE_COPIES = {"low-key": LOW_KEY_COPY, "stop-under": 0.5, "dim": 0.8, "bright": 1.25}
 # the skin copies: every face's skin re-toned to one L* (CIE Lab), a* and b* x 1.15 (train.skin_tone)
 SKIN_COPIES = {"skin-brown": 40.0, "skin-dark": 32.0}
+LANDMARK_KINDS = ("glasses", *SKIN_COPIES)  # the copies drawn at the faces' landmarks
 
 
 def _colour(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -117,16 +118,14 @@ def perturb(samples: SampleSet, kind: str, seed: int = 7) -> SampleSet:
         return exposed(samples, EXPOSURE_COPIES[kind])
     rng = np.random.default_rng([seed, KINDS.index(kind)])
     rgb, depth = samples.arrays(slice(0, len(samples)))
+    if kind in LANDMARK_KINDS and samples.landmarks is None:
+        raise SystemExit(f"the {kind} copy needs the faces' landmarks; rebuild the cache with this edgefas")
     if kind in SKIN_COPIES:  # one tone, no random draw
-        if samples.landmarks is None:
-            raise SystemExit("the skin copies need the faces' landmarks; rebuild the cache with this edgefas")
         for i in range(len(samples)):
             rgb[i] = deepen_skin(rgb[i].transpose(1, 2, 0), samples.landmarks[i], SKIN_COPIES[kind],
                                  1.15).transpose(2, 0, 1)
         return _repacked(samples, rgb, depth)
     if kind == "glasses":
-        if samples.landmarks is None:
-            raise SystemExit("the glasses copy needs the faces' landmarks; rebuild the cache with this edgefas")
         rgb, depth, _ = add_eyeglasses(rgb, depth, samples.landmarks, samples.pai, rng, 1.0)
         return _repacked(samples, rgb, depth)
     if kind in SENSOR_KINDS:

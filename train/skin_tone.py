@@ -25,8 +25,9 @@ How, on a crop [S,S,3] RGB in [0, 1] with its five landmarks:
   resin mask or white plastic stays neutral, so the colour cue those attacks have is kept.
 Drawn for training: L* 28-62 (ITA about -45 to +30 degrees at b* near 20: intermediate to dark). The
 first version of this draw added a hue (a* + 0-4, b* + 0-6) and left highlights light: fine-tunes with it
-lost procedural accuracy (docs/experiments.md, forty-seventh session). What it is not: highlights
-darken with the skin (real specular reflection does not), hair or a background of the skin's colour
+lost procedural accuracy (docs/experiments.md, forty-seventh session). What it is not: highlights of the
+skin's hue darken with it (a real one keeps more of its brightness; a white specular spot, which has no
+hue, stays), hair or a background of the skin's colour
 inside the ellipse darkens too, and a mannequin's paint or a print's face are re-toned as a face is
 (they are attacks of a deeper-skinned person).
 """
@@ -45,15 +46,20 @@ SKIN_CHROMA = 12.0  # a reference this chromatic is skin (a resin or plastic fac
 HIGHLIGHT_CHROMA = (4.0, 8.0)  # a highlight's chroma from no weight to full (a grey or white wall: none)
 
 
+def _ellipse(s: int, centre: np.ndarray, axes: tuple[int, int]) -> np.ndarray:
+    """An upright filled ellipse, 1 inside and 0 outside, on an S x S float32 grid (pixel-rounded centre)."""
+    out = np.zeros((s, s), np.float32)
+    cv2.ellipse(out, (int(round(centre[0])), int(round(centre[1]))), axes, 0, 0, 360, 1.0, -1)
+    return out
+
+
 def skin_weight(lab: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where a crop is the face's skin, [S,S] in [0, 1], and the reference colour (Lab, 3)."""
     s = lab.shape[0]
     p = np.asarray(landmarks, np.float64) * s
     ipd = max(float(np.linalg.norm(p[1] - p[0])), 2.0)
     centre = (p[:2].mean(axis=0) + p[3:].mean(axis=0)) / 2
-    inner = np.zeros((s, s), np.uint8)
-    cv2.ellipse(inner, (int(round(centre[0])), int(round(centre[1]))),
-                (max(2, int(0.7 * ipd)), max(2, int(0.6 * ipd))), 0, 0, 360, 1, -1)
+    inner = _ellipse(s, centre, (max(2, int(0.7 * ipd)), max(2, int(0.6 * ipd))))
     if not inner.any():
         return np.zeros((s, s), np.float32), np.zeros(3, np.float32)
     ref = np.median(lab[inner > 0], axis=0)
@@ -68,14 +74,11 @@ def skin_weight(lab: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.
     same_hue = (lab[..., 1] * ref[1] + lab[..., 2] * ref[2]) / np.maximum(chroma * ref_chroma, 1e-3)
     highlight = ((lab[..., 0] > ref[0]) * np.clip((same_hue - HUE_COS[0]) / (HUE_COS[1] - HUE_COS[0]), 0, 1)
                  * np.clip((chroma - HIGHLIGHT_CHROMA[0]) / (HIGHLIGHT_CHROMA[1] - HIGHLIGHT_CHROMA[0]), 0, 1))
-    face = np.zeros((s, s), np.float32)  # highlights are looked for on the face only (a warm wall beside it is not one)
-    cv2.ellipse(face, (int(round(centre[0])), int(round(centre[1] - 0.5 * ipd))), (int(1.1 * ipd), int(1.9 * ipd)),
-                0, 0, 360, 1.0, -1)  # chin to forehead
+    # highlights are looked for on the face only, chin to forehead (a warm wall beside it is not one)
+    face = _ellipse(s, centre - (0.0, 0.5 * ipd), (int(1.1 * ipd), int(1.9 * ipd)))
     near = np.maximum(near, highlight * cv2.GaussianBlur(face, (0, 0), 0.15 * ipd))
-    head = np.zeros((s, s), np.float32)  # face and neck: below the eyes' line the ellipse runs to the chin and on
-    cv2.ellipse(head, (int(round(centre[0])), int(round(centre[1] + 0.3 * ipd))),
-                (int(1.6 * ipd), int(2.6 * ipd)), 0, 0, 360, 1.0, -1)
-    head = cv2.GaussianBlur(head, (0, 0), 0.3 * ipd)
+    # face and neck: below the eyes' line the ellipse runs to the chin and on
+    head = cv2.GaussianBlur(_ellipse(s, centre + (0.0, 0.3 * ipd), (int(1.6 * ipd), int(2.6 * ipd))), (0, 0), 0.3 * ipd)
     return cv2.GaussianBlur((near * head).astype(np.float32), (0, 0), 1.0), ref.astype(np.float32)
 
 
