@@ -217,15 +217,16 @@ def flat_light(img: np.ndarray, contrast: float, saturation: float, lift: float)
 def perturb_arrays(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator, strength: float = 1.0,
                    probability: float = 1.0, landmarks: np.ndarray | None = None, compound_fraction: float = 0.0,
                    flat_fraction: float = 0.0, sensor_fraction: float = 0.0, grey_fraction: float = 0.0,
-                   dark_fraction: float = 0.0, level_fraction: float = 0.0, tone_fraction: float = 0.0
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+                   dark_fraction: float = 0.0, level_fraction: float = 0.0, tone_fraction: float = 0.0,
+                   toneable: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """A batch [N,3,S,S] / [N,1,S,S] (and landmarks [N,5,2]): each sample perturbed with ``probability``;
     a perturbed sample is a compound one with ``compound_fraction``, lit flat with ``flat_fraction``, has
     another sensor's depth with ``sensor_fraction``, is nearly grey with ``grey_fraction``, is exposed
     low-key with ``dark_fraction``, has its brightness levelled with ``level_fraction`` and its skin re-toned
     with ``tone_fraction`` (each drawn
     independently of the label, so live faces and attacks are changed alike; a share of 0 draws nothing,
-    so older runs' batches stay as they were)."""
+    so older runs' batches stay as they were). ``toneable`` [N] bool, when given, keeps the re-toning to
+    the faces it marks; the draw is made for every face, so the stream does not depend on it."""
     out_rgb, out_depth = rgb.copy(), depth.copy()
     out_lm = None if landmarks is None else landmarks.copy()
     for i in range(rgb.shape[0]):
@@ -237,7 +238,7 @@ def perturb_arrays(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
             grey = grey_fraction > 0 and rng.random() < grey_fraction
             dark = dark_fraction > 0 and rng.random() < dark_fraction
             level = level_fraction > 0 and rng.random() < level_fraction
-            tone = tone_fraction > 0 and rng.random() < tone_fraction
+            tone = tone_fraction > 0 and rng.random() < tone_fraction and (toneable is None or bool(toneable[i]))
             out_rgb[i], out_depth[i], moved = perturb_sample(rgb[i], depth[i], rng, strength,
                                                              None if landmarks is None else landmarks[i], compound, flat,
                                                              sensor, grey, dark, level, tone)

@@ -53,13 +53,19 @@ class Augment:
     dark: float = 0.0
     level: float = 0.0
     tone: float = 0.0
+    tone_worlds: tuple[str, ...] = ()  # the worlds whose faces are re-toned; () = every world
 
-    def batch_shares(self) -> dict[str, float]:
+    def batch_shares(self) -> dict[str, object]:
         """The keyword arguments of :func:`balanced_batches` this choice sets: one place to add a share."""
         return {"compound_fraction": self.compound, "eyeglasses_fraction": self.eyeglasses,
                 "flat_fraction": self.flat, "sensor_fraction": self.sensor, "grey_fraction": self.grey,
                 "dark_fraction": self.dark, "level_fraction": self.level,
-                "tone_fraction": self.tone}
+                "tone_fraction": self.tone, "tone_worlds": self.tone_worlds}
+
+
+# The worlds built from photographs of real people, all light-skinned (tools/skin_tone.py measured them);
+# the procedural world draws its heads' skin over the whole range already (edge/capture/synthetic/head.py).
+PHOTO_WORLDS = ("photo", "photomix", "photomorph")
 
 
 AUGMENTS = {"standard": Augment(0.0, 0.0), "wide": Augment(0.3, 0.0), "glasses": Augment(0.0, 0.25),
@@ -68,7 +74,8 @@ AUGMENTS = {"standard": Augment(0.0, 0.0), "wide": Augment(0.3, 0.0), "glasses":
             "glasses-flat-sensor-grey": Augment(0.0, 0.25, 0.3, 0.4, 0.2),
             "glasses-flat-sensor-dark": Augment(0.0, 0.25, 0.3, 0.4, 0.0, 0.2),
             "glasses-flat-sensor-level": Augment(0.0, 0.25, 0.3, 0.4, 0.0, 0.0, 0.6),
-            "glasses-flat-sensor-tone": Augment(0.0, 0.25, 0.3, 0.4, tone=0.5)}
+            "glasses-flat-sensor-tone": Augment(0.0, 0.25, 0.3, 0.4, tone=0.5),
+            "glasses-flat-sensor-phototone": Augment(0.0, 0.25, 0.3, 0.4, tone=0.6, tone_worlds=PHOTO_WORLDS)}
 
 
 @dataclass(frozen=True)
@@ -132,7 +139,8 @@ class TrainSummary:
 def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bool = True,
                      compound_fraction: float = 0.0, mix=None, eyeglasses_fraction: float = 0.0,
                      flat_fraction: float = 0.0, sensor_fraction: float = 0.0, grey_fraction: float = 0.0,
-                     dark_fraction: float = 0.0, level_fraction: float = 0.0, tone_fraction: float = 0.0) -> Iterator:
+                     dark_fraction: float = 0.0, level_fraction: float = 0.0, tone_fraction: float = 0.0,
+                     tone_worlds: tuple[str, ...] = ()) -> Iterator:
     """Endless batches, half live and half attack, attacks drawn evenly over species, or by the shares of
     ``mix`` (a :class:`train.species_mix.SpeciesMix` over the same sorted species, read at every batch).
     With ``eyeglasses_fraction``, that share of the faces wear glasses (:mod:`train.eyeglasses`); with
@@ -141,7 +149,8 @@ def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bo
     with ``grey_fraction``, that share of the perturbed faces has most of its colour taken away; with
     ``dark_fraction``, that share is exposed low-key (:data:`train.augment.LOW_KEY_GAIN`); with
     ``level_fraction``, that share has its brightness levelled (:data:`train.augment.LEVEL_MEAN`); with
-    ``tone_fraction``, that share has its skin re-toned deeper (:mod:`train.skin_tone`)."""
+    ``tone_fraction``, that share has its skin re-toned deeper (:mod:`train.skin_tone`), only the faces
+    of ``tone_worlds`` when it names any (:meth:`SampleSet.worlds`; none of them in the set is an error)."""
     import torch
 
     from train.augment import mirror_landmarks, perturb_arrays
@@ -155,6 +164,12 @@ def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bo
     species = list(by_species)
     if mix is not None and species != mix.species:
         raise ValueError(f"the species mix covers {mix.species}, the training set's attacks are {species}")
+    toneable = None
+    if tone_fraction > 0 and tone_worlds:
+        toneable = np.isin(samples.worlds(), tone_worlds)
+        if not toneable.any():
+            raise ValueError(f"the skin re-toning keeps to the worlds {', '.join(tone_worlds)}, and the training "
+                             f"set has none of them ({', '.join(sorted(set(samples.worlds().tolist())))})")
     n_live = batch_size // 2
     while True:
         idx_live = rng.choice(live, n_live)
@@ -176,7 +191,8 @@ def balanced_batches(samples: SampleSet, batch_size: int, seed: int, augment: bo
                                                    landmarks=landmarks, compound_fraction=compound_fraction,
                                                    flat_fraction=flat_fraction, sensor_fraction=sensor_fraction,
                                                    grey_fraction=grey_fraction, dark_fraction=dark_fraction,
-                                                   level_fraction=level_fraction, tone_fraction=tone_fraction)
+                                                   level_fraction=level_fraction, tone_fraction=tone_fraction,
+                                                   toneable=None if toneable is None else toneable[idx])
         yield Batch(rgb=torch.from_numpy(np.ascontiguousarray(rgb)), depth=torch.from_numpy(np.ascontiguousarray(depth)),
                     label=torch.from_numpy(samples.is_attack[idx].astype(np.float32)),
                     pai=tuple(str(p) for p in samples.pai[idx]),
@@ -606,6 +622,10 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
                           preprocess=preprocess.to_metadata(), context=context, device=device)
     rank = context.rank if context is not None else 0
     augment = AUGMENTS[trainer.config.augment]
+    if augment.tone > 0 and augment.tone_worlds and not np.isin(train_set.worlds(), augment.tone_worlds).any():
+        raise ConfigError(f"--augment {trainer.config.augment} re-tones the faces of {', '.join(augment.tone_worlds)} "
+                          f"only, and --dataset {job.dataset} has none: add one (+photomix:3000), or use "
+                          "glasses-flat-sensor-tone")
     if not resuming and model_config.depth_guard and not init_guard:
         from train import guard_warmup
 

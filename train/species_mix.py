@@ -63,8 +63,7 @@ def attack_kinds(samples: SampleSet, by_world: bool = False) -> np.ndarray:
     pai = samples.pai.astype(str)
     if not by_world or "parts" not in samples.provenance:
         return pai
-    world = np.char.partition(samples.subject.astype(str), "/")[:, 0]
-    return np.where(pai == "", pai, np.char.add(np.char.add(world, "/"), pai))
+    return np.where(pai == "", pai, np.char.add(np.char.add(samples.worlds(), "/"), pai))
 
 
 def attack_groups(samples: SampleSet, by_world: bool = False) -> dict[str, np.ndarray]:

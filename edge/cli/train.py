@@ -76,7 +76,10 @@ def train(
                                             "faces, live and attack alike, scaled to one shared range of brightness "
                                             "first) or glasses-flat-sensor-tone (glasses-flat-sensor, and 50 % of "
                                             "the augmented faces, live and attack alike, with their skin re-toned "
-                                            "toward tan, brown or dark: train/skin_tone.py). Kept in "
+                                            "toward tan, brown or dark: train/skin_tone.py) or glasses-flat-sensor-phototone "
+                                            "(the same with 60 %, and only the faces of the worlds built from "
+                                            "photographs, photo/photomix/photomorph: the procedural heads' skin "
+                                            "spans the range already). Kept in "
                                             "checkpoints: --resume continues the run's own."),
     species_mix: str | None = typer.Option(None, "--species-mix",
                                            help="Attack species per batch: even (the default), or hard: every 50 "

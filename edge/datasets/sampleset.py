@@ -67,6 +67,13 @@ class SampleSet:
         depth = self.depth[index].astype(np.float32) * np.float32(1.0 / DEPTH_SCALE)
         return rgb, depth
 
+    def worlds(self) -> np.ndarray:
+        """Each face's world [N] str: the subject's prefix in a set that joins worlds (:func:`prepare_samples`
+        gives it), else the kind of the one dataset the set was made from (``photomix`` of ``photomix:3000``)."""
+        if "parts" in self.provenance:
+            return np.char.partition(self.subject.astype(str), "/")[:, 0]
+        return np.full(len(self), str(self.provenance.get("source", "")).partition(":")[0])
+
     def subset(self, keep: np.ndarray) -> SampleSet:
         return SampleSet(self.rgb[keep], self.depth[keep], self.is_attack[keep], self.pai[keep], self.subject[keep],
                          self.gate[keep], dict(self.provenance),
