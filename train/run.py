@@ -579,6 +579,10 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
     if job.time_limit_s is not None and (job.lr_schedule or "constant") != "constant":
         raise ConfigError(f"--time-limit stops at a step nobody knows in advance, and --lr-schedule {job.lr_schedule} "
                           "decays the rate over --steps: give --steps alone (or --lr-schedule constant for a new run)")
+    tone_worlds = AUGMENTS[job.augment or "standard"].tone_worlds
+    if tone_worlds and not {part.partition(":")[0] for part in job.dataset.split("+")} & set(tone_worlds):
+        raise ConfigError(f"--augment {job.augment} re-tones the faces of {', '.join(tone_worlds)} only, and "
+                          f"--dataset {job.dataset} has none: add one (+photomix:3000), or use glasses-flat-sensor-tone")
     init_config = None if resuming else _init_config(job)  # --init's checkpoint read once for this
     init_guard = bool(init_config and init_config.depth_guard)
     model_config = model_config or run_model_config(job, init_config)
@@ -622,10 +626,6 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
                           preprocess=preprocess.to_metadata(), context=context, device=device)
     rank = context.rank if context is not None else 0
     augment = AUGMENTS[trainer.config.augment]
-    if augment.tone > 0 and augment.tone_worlds and not np.isin(train_set.worlds(), augment.tone_worlds).any():
-        raise ConfigError(f"--augment {trainer.config.augment} re-tones the faces of {', '.join(augment.tone_worlds)} "
-                          f"only, and --dataset {job.dataset} has none: add one (+photomix:3000), or use "
-                          "glasses-flat-sensor-tone")
     if not resuming and model_config.depth_guard and not init_guard:
         from train import guard_warmup
 

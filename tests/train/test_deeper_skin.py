@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -170,8 +172,76 @@ def test_the_robustness_tool_has_skin_copies_that_change_the_skin_only():
         img = copy.rgb[0].transpose(1, 2, 0).astype(np.float32) / 255
         assert abs(_cheeks_lab(img)[0] - lightness) < 4, kind
         assert np.abs(_wall(img) - _wall(_face())).max() < 0.01
-    import dataclasses
+
 
     bare = dataclasses.replace(_sample_set(4), landmarks=None)
     with pytest.raises(SystemExit, match="landmarks"):
         tool.perturb(bare, "skin-dark")
+
+
+def _two_worlds(n: int = 8):
+    """A joined set as prepare_samples makes it: ``synthetic/`` faces (a bluish skin, to tell them) then
+    ``photomix/`` faces."""
+    from edge.datasets.sampleset import concatenate
+
+    procedural, photo = _sample_set(n), _sample_set(n)
+    procedural.rgb[:] = (_face(skin_rgb=(0.5, 0.55, 0.9)) * 255).astype(np.uint8).transpose(2, 0, 1)[None]
+    parts = [dataclasses.replace(part, subject=np.char.add(f"{world}/", part.subject.astype(str)))
+             for world, part in (("synthetic", procedural), ("photomix", photo))]
+    return concatenate(parts, "synthetic:8+photomix:8")
+
+
+def test_a_face_knows_its_world_in_a_joined_set_and_in_a_set_of_one_dataset():
+    from edge.datasets.sampleset import SampleSet
+
+    joined = _two_worlds()
+    assert joined.worlds().tolist() == ["synthetic"] * 8 + ["photomix"] * 8
+    one = _sample_set(4)
+    one = SampleSet(one.rgb, one.depth, one.is_attack, one.pai, one.subject, one.gate, {"source": "photomix:3000"},
+                    one.landmarks)
+    assert one.worlds().tolist() == ["photomix"] * 4
+
+
+def test_the_photo_tone_re_tones_the_photo_worlds_faces_only(monkeypatch):
+    """``glasses-flat-sensor-phototone`` re-tones about 0.8 x 0.6 of the photo world's faces and none of
+    the procedural world's (told by their bluish skin); a mask of every face changes nothing."""
+    import train.augment as augment
+    from train.run import AUGMENTS, balanced_batches
+
+    toned = []
+    real = augment.draw_tone
+    monkeypatch.setattr(augment, "draw_tone", lambda img, lm, rng: (toned.append(img.copy()), real(img, lm, rng))[1])
+    samples = _two_worlds()
+    batches = balanced_batches(samples, 8, 7, **AUGMENTS["glasses-flat-sensor-phototone"].batch_shares())
+    for _ in range(25):
+        next(batches)
+    blue = np.array([_cheeks_lab(img)[2] < 0 for img in toned])  # the procedural skin's b* is negative
+    photo_draws = 0.5 * 200 * 0.8 * 0.6  # half the faces are the photo world's
+    assert 0.6 * photo_draws < len(toned) < 1.4 * photo_draws, len(toned)
+    assert not blue.any(), "a procedural face was re-toned"
+    rgb, depth = samples.arrays(slice(0, 16))
+    everyone = augment.perturb_arrays(rgb, depth, np.random.default_rng(3), landmarks=samples.landmarks,
+                                      tone_fraction=0.6, toneable=np.ones(16, bool))
+    unmasked = augment.perturb_arrays(rgb, depth, np.random.default_rng(3), landmarks=samples.landmarks,
+                                      tone_fraction=0.6)
+    assert all(np.array_equal(a, b) for a, b in zip(everyone, unmasked))
+
+
+def test_the_photo_tone_refuses_a_training_set_without_a_photo_world(tmp_path, shared_data):
+    from typer.testing import CliRunner
+
+    from edge.cli.app import app
+    from edge.errors import ConfigError
+    from train.run import AUGMENTS, balanced_batches
+
+    procedural = dataclasses.replace(_sample_set(8), provenance={"source": "synthetic:8"})
+    with pytest.raises(ValueError, match="none of them"):
+        next(balanced_batches(procedural, 8, 1, **AUGMENTS["glasses-flat-sensor-phototone"].batch_shares()))
+    pytest.importorskip("torch", reason="training needs torch (edgefas[train])")
+    args = ["train", "--dataset", "synthetic:16", "--out", str(tmp_path / "r"), "--steps", "2", "--batch", "4",
+            "--threads", "1", "--cache-dir", str(tmp_path / "cache"), "--detector", "yunet",
+            "--model-dir", str(shared_data / "models"), "--augment", "glasses-flat-sensor-phototone"]
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, ConfigError), result.output
+    assert str(result.exception).startswith("--augment glasses-flat-sensor-phototone re-tones the faces of photo")
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "r").exists(), "refused before any data is read"

@@ -93,7 +93,8 @@ def test_the_glasses_augment_is_a_choice_and_the_others_are_the_stream_they_were
 
     assert set(AUGMENTS) == {"standard", "wide", "glasses", "glasses-flat", "glasses-sensor",
                              "glasses-flat-sensor", "glasses-flat-sensor-grey", "glasses-flat-sensor-dark",
-                             "glasses-flat-sensor-level", "glasses-flat-sensor-tone"}
+                             "glasses-flat-sensor-level", "glasses-flat-sensor-tone",
+                             "glasses-flat-sensor-phototone"}
     assert AUGMENTS["glasses-sensor"].eyeglasses == AUGMENTS["glasses"].eyeglasses and AUGMENTS["glasses-sensor"].sensor > 0
     assert AUGMENTS["standard"].eyeglasses == AUGMENTS["wide"].eyeglasses == 0.0 < AUGMENTS["glasses"].eyeglasses
     assert AUGMENTS["glasses"].compound == AUGMENTS["standard"].compound, "glasses is standard realism plus glasses"
