@@ -556,6 +556,7 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
     from train.model.objective import TrainConfig
     from train import distributed
     from train.trainer import CHECKPOINT_NAME, Trainer, seed_everything
+    from edge.datasets.registry import parse_dataset_specs
     from edge.errors import ConfigError
 
     started = time.perf_counter()
@@ -580,7 +581,7 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
         raise ConfigError(f"--time-limit stops at a step nobody knows in advance, and --lr-schedule {job.lr_schedule} "
                           "decays the rate over --steps: give --steps alone (or --lr-schedule constant for a new run)")
     tone_worlds = AUGMENTS[job.augment or "standard"].tone_worlds
-    if tone_worlds and not {part.partition(":")[0] for part in job.dataset.split("+")} & set(tone_worlds):
+    if tone_worlds and not {part.kind for part in parse_dataset_specs(job.dataset)} & set(tone_worlds):
         raise ConfigError(f"--augment {job.augment} re-tones the faces of {', '.join(tone_worlds)} only, and "
                           f"--dataset {job.dataset} has none: add one (+photomix:3000), or use glasses-flat-sensor-tone")
     init_config = None if resuming else _init_config(job)  # --init's checkpoint read once for this

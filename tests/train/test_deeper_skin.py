@@ -172,8 +172,6 @@ def test_the_robustness_tool_has_skin_copies_that_change_the_skin_only():
         img = copy.rgb[0].transpose(1, 2, 0).astype(np.float32) / 255
         assert abs(_cheeks_lab(img)[0] - lightness) < 4, kind
         assert np.abs(_wall(img) - _wall(_face())).max() < 0.01
-
-
     bare = dataclasses.replace(_sample_set(4), landmarks=None)
     with pytest.raises(SystemExit, match="landmarks"):
         tool.perturb(bare, "skin-dark")
@@ -192,13 +190,8 @@ def _two_worlds(n: int = 8):
 
 
 def test_a_face_knows_its_world_in_a_joined_set_and_in_a_set_of_one_dataset():
-    from edge.datasets.sampleset import SampleSet
-
-    joined = _two_worlds()
-    assert joined.worlds().tolist() == ["synthetic"] * 8 + ["photomix"] * 8
-    one = _sample_set(4)
-    one = SampleSet(one.rgb, one.depth, one.is_attack, one.pai, one.subject, one.gate, {"source": "photomix:3000"},
-                    one.landmarks)
+    assert _two_worlds().worlds().tolist() == ["synthetic"] * 8 + ["photomix"] * 8
+    one = dataclasses.replace(_sample_set(4), provenance={"source": "photomix:3000"})
     assert one.worlds().tolist() == ["photomix"] * 4
 
 
