@@ -247,14 +247,17 @@ def perturb_arrays(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
     return out_rgb, out_depth, out_lm
 
 
-def perturbed_copy(samples, seed: int = 424242, flat_fraction: float = 0.0, sensor_fraction: float = 0.0):
+def perturbed_copy(samples, seed: int = 424242, flat_fraction: float = 0.0, sensor_fraction: float = 0.0,
+                   tone_fraction: float = 0.0, toneable: np.ndarray | None = None):
     """A :class:`edge.datasets.sampleset.SampleSet`'s faces through the camera realism at a fixed seed
-    (every sample), that share of them lit flat and that share with another stereo camera's depth."""
+    (every sample), that share of them lit flat, that share with another stereo camera's depth and that
+    share with the skin re-toned (of the faces ``toneable`` marks, when given)."""
     from edge.datasets.sampleset import DEPTH_SCALE, SampleSet
 
     rgb, depth = samples.arrays(slice(0, len(samples)))
     rgb, depth, landmarks = perturb_arrays(rgb, depth, np.random.default_rng(seed), landmarks=samples.landmarks,
-                                           flat_fraction=flat_fraction, sensor_fraction=sensor_fraction)
+                                           flat_fraction=flat_fraction, sensor_fraction=sensor_fraction,
+                                           tone_fraction=tone_fraction, toneable=toneable)
     return SampleSet(np.rint(rgb * 255).astype(np.uint8), np.rint(depth * DEPTH_SCALE).astype(np.uint16),
                      samples.is_attack, samples.pai, samples.subject, samples.gate, dict(samples.provenance), landmarks)
 

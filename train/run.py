@@ -639,7 +639,8 @@ def run_training(job: TrainJob, on_step: Callable[[int, int, dict], None] | None
         guard_warmup.warm_up_guard(trainer.model, warmup, guard_warmup.WARMUP_STEPS, on_step=on_warmup)
     mix = probe = None
     if trainer.config.species_mix != "even" and trainer.step < job.steps:  # not for no steps (--steps 0)
-        probe = run_probe(train_set, job.seed, trainer.config.species_mix, augment.flat, augment.sensor)
+        probe = run_probe(train_set, job.seed, trainer.config.species_mix, augment.flat, augment.sensor,
+                          augment.tone, augment.tone_worlds)
         mix = SpeciesMix(probe.species, probe.by_world)  # sorted, as balanced_batches orders them
         mix.set_difficulty(probe.difficulty(torch_scorer(trainer.model)))  # a resumed or fine-tuned run starts informed
         log.info("species mix at step %d: %s", trainer.step, mix.as_dict())

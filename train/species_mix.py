@@ -16,6 +16,11 @@ learned as rendered and still pass when lit flat (the thirty-second session's de
 flat-lit test mannequins through while catching all but 5.6 % as rendered); ``hard`` measured on
 rendered faces alone gave it no more of the batch.
 
+A run that re-tones skin (``--augment ...-tone``) adds a ``toned`` copy to ``hard-camera``'s and
+``hard-door``'s probe: the probe's faces with their skin re-toned by the training's own draw (of the
+re-toned worlds only, as in the batches), so a species that passes once faces are darker, a painted
+mannequin among deeper-skinned owners, gets its share.
+
 ``hard-world`` is ``hard`` with each world's species on its own share when the training set joins
 worlds (``synthetic:4000+photomix:3000``): the procedural rigid mask and the photo world's mask are two
 kinds of attack, not one. Why: pooled, the easy photo mask pulls the shared species' difficulty down,
@@ -45,7 +50,7 @@ import numpy as np
 from edge.datasets.sampleset import SampleSet
 
 SPECIES_MIX = ("even", "hard", "hard-camera", "hard-world", "hard-door")
-CONDITIONS = ("rendered", "flat", "sensor")  # the probe copies of hard-camera (camera_copy)
+CONDITIONS = ("rendered", "flat", "sensor", "toned")  # the probe copies of hard-camera (camera_copy)
 HARD_EVERY = 50  # steps between difficulty measurements
 HARD_FLOOR = 0.5  # a species' share never drops below this fraction of its even share
 PROBE_PER_SPECIES = 24  # probe attacks per species
@@ -118,7 +123,7 @@ class DifficultyProbe:
     its attacks score below live ones."""
 
     def __init__(self, samples: SampleSet, seed: int, conditions: tuple[str, ...] = ("rendered",),
-                 by_world: bool = False, measure: str = "rank") -> None:
+                 by_world: bool = False, measure: str = "rank", tone_worlds: tuple[str, ...] = ()) -> None:
         unknown = [c for c in conditions if c not in CONDITIONS]
         if unknown or not conditions:
             raise ValueError(f"probe conditions must be among {CONDITIONS}, got {conditions}")
@@ -135,7 +140,7 @@ class DifficultyProbe:
             picked.append(rng.choice(idx, min(PROBE_PER_SPECIES, len(idx)), replace=False))
         self.faces = samples.subset(np.concatenate(picked))
         self.kinds = np.concatenate([np.full(len(k), p) for p, k in zip(["", *self.species], picked)])
-        self.copies = {c: camera_copy(self.faces, c, seed) for c in conditions}
+        self.copies = {c: camera_copy(self.faces, c, seed, tone_worlds) for c in conditions}
 
     def difficulty(self, score: ScoreFn) -> dict[str, float]:
         """Per species, in the worst of the probe's conditions: 1 - AUC against the probe's live faces (0:
@@ -160,31 +165,44 @@ class DifficultyProbe:
 
 
 def run_probe(samples: SampleSet, seed: int, species_mix: str, flat_fraction: float,
-              sensor_fraction: float) -> DifficultyProbe:
+              sensor_fraction: float, tone_fraction: float = 0.0,
+              tone_worlds: tuple[str, ...] = ()) -> DifficultyProbe:
     """The probe a run with ``--species-mix species_mix`` measures its shares with: its conditions (from
-    the run's camera draws), its grouping by world and its measure."""
-    return DifficultyProbe(samples, seed, probe_conditions(species_mix, flat_fraction, sensor_fraction),
-                           by_world=mines_by_world(species_mix), measure=probe_measure(species_mix))
+    the run's camera and skin draws), its grouping by world and its measure."""
+    return DifficultyProbe(samples, seed, probe_conditions(species_mix, flat_fraction, sensor_fraction, tone_fraction),
+                           by_world=mines_by_world(species_mix), measure=probe_measure(species_mix),
+                           tone_worlds=tone_worlds)
 
 
-def probe_conditions(species_mix: str, flat_fraction: float, sensor_fraction: float) -> tuple[str, ...]:
+def probe_conditions(species_mix: str, flat_fraction: float, sensor_fraction: float,
+                     tone_fraction: float = 0.0) -> tuple[str, ...]:
     """The probe copies a run's ``--species-mix`` scores: rendered faces only for ``hard``; for
-    ``hard-camera`` and ``hard-door`` also each camera condition its ``--augment`` trains with."""
+    ``hard-camera`` and ``hard-door`` also each camera condition its ``--augment`` trains with, and the
+    faces with their skin re-toned when it re-tones (``toned``)."""
     if species_mix not in ("hard-camera", "hard-door"):
         return ("rendered",)
-    return ("rendered",) + (("flat",) if flat_fraction > 0 else ()) + (("sensor",) if sensor_fraction > 0 else ())
+    return (("rendered",) + (("flat",) if flat_fraction > 0 else ()) + (("sensor",) if sensor_fraction > 0 else ())
+            + (("toned",) if tone_fraction > 0 else ()))
 
 
-def camera_copy(faces: SampleSet, condition: str, seed: int) -> SampleSet:
+def camera_copy(faces: SampleSet, condition: str, seed: int, tone_worlds: tuple[str, ...] = ()) -> SampleSet:
     """``faces`` as rendered, or each drawn once through the training's camera realism
-    (:func:`train.augment.perturbed_copy`) lit flat (``flat``) or with one of the other stereo cameras'
-    depth, drawn evenly (``sensor``); the same seed gives the same copy."""
+    (:func:`train.augment.perturbed_copy`) lit flat (``flat``), with one of the other stereo cameras'
+    depth, drawn evenly (``sensor``), or with its skin re-toned by the training's draw (``toned``: every
+    face of ``tone_worlds``, or of every world when it names none; the faces' landmarks are needed); the
+    same seed gives the same copy."""
     if condition == "rendered":
         return faces
     from train.augment import perturbed_copy
 
+    toneable = None
+    if condition == "toned":
+        if faces.landmarks is None:
+            raise ValueError("the toned probe copy re-tones the skin at the faces' landmarks, and these faces have none")
+        toneable = np.isin(faces.worlds(), tone_worlds) if tone_worlds else None
     return perturbed_copy(faces, seed + 15485863 + CONDITIONS.index(condition),
-                          flat_fraction=float(condition == "flat"), sensor_fraction=float(condition == "sensor"))
+                          flat_fraction=float(condition == "flat"), sensor_fraction=float(condition == "sensor"),
+                          tone_fraction=float(condition == "toned"), toneable=toneable)
 
 
 def torch_scorer(model) -> ScoreFn:

@@ -86,7 +86,7 @@ def train(
                                                 "steps more of the species the network still ranks with live faces "
                                                 "(train/species_mix.py); or hard-camera: the same, each species as hard as it is "
                                                 "in the worst camera condition --augment trains with (as rendered, "
-                                                "lit flat, another camera's depth); or hard-world: hard, with each world's "
+                                                "lit flat, another camera's depth, skin re-toned); or hard-world: hard, with each world's "
                                                 "species on its own share when --dataset joins worlds (the procedural "
                                                 "and the photo mask are two kinds); or hard-door: hard-camera's "
                                                 "conditions, each species as hard as the share of it that passes "

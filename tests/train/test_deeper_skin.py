@@ -238,3 +238,47 @@ def test_the_photo_tone_refuses_a_training_set_without_a_photo_world(tmp_path, s
     assert isinstance(result.exception, ConfigError), result.output
     assert str(result.exception).startswith("--augment glasses-flat-sensor-phototone re-tones the faces of photo")
     assert not (tmp_path / "cache").exists() and not (tmp_path / "r").exists(), "refused before any data is read"
+
+
+def _owners_and_mannequins(n: int = 32, source: str = "photomix:64"):
+    """Light-skinned owners and mannequins painted a deeper tone (noise on each crop), one world."""
+    from edge.datasets.sampleset import DEPTH_SCALE, SampleSet
+
+    rng = np.random.default_rng(4)
+    faces = [_face() if k % 2 == 0 else _face((0.55, 0.4, 0.33)) for k in range(2 * n)]
+    rgb = np.stack([np.clip(f + rng.normal(0, 0.01, f.shape), 0, 1) for f in faces])
+    pai = np.array(["", "mannequin"] * n)
+    return SampleSet((rgb * 255).astype(np.uint8).transpose(0, 3, 1, 2), np.full((2 * n, 1, S, S), int(0.5 * DEPTH_SCALE), np.uint16),
+                     (pai != "").astype(np.int8), pai, np.array([f"p{k % 5}" for k in range(2 * n)]),
+                     np.array([""] * (2 * n)), {"source": source}, np.repeat(LANDMARKS[None], 2 * n, axis=0))
+
+
+def _deeper_is_attack(rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """A score that calls a face an attack the deeper its skin is against the wall beside it (unmoved by the
+    camera's exposure, which scales both)."""
+    face = rgb[:, :, int(0.47 * S):int(0.62 * S), int(0.35 * S):int(0.65 * S)].mean(axis=(1, 2, 3))
+    wall = rgb[:, :, 20:44, :6].mean(axis=(1, 2, 3))
+    return -face / np.maximum(wall, 1e-3)
+
+
+def test_a_run_that_re_tones_probes_each_species_among_re_toned_owners():
+    """Mannequins painted deeper than the owners' skin are learned as rendered and through the camera, and
+    hard once owners are re-toned: the toned probe copy sees it, for the re-toned worlds only."""
+    from train.species_mix import DifficultyProbe, camera_copy, probe_conditions, run_probe
+
+    samples = _owners_and_mannequins()
+    camera = DifficultyProbe(samples, seed=0, conditions=("rendered", "sensor")).difficulty(_deeper_is_attack)
+    assert camera["mannequin"] < 0.02
+    toned = DifficultyProbe(samples, seed=0, conditions=("rendered", "toned")).difficulty(_deeper_is_attack)
+    assert toned["mannequin"] > 0.1, toned
+    elsewhere = DifficultyProbe(samples, seed=0, conditions=("rendered", "toned"),
+                                tone_worlds=("photo",)).difficulty(_deeper_is_attack)
+    assert elsewhere["mannequin"] < 0.02  # photomix is not among the re-toned worlds: its faces keep their skin
+    assert probe_conditions("hard-camera", 0.3, 0.4, 0.6) == ("rendered", "flat", "sensor", "toned")
+    assert probe_conditions("hard-door", 0.0, 0.0, 0.6) == ("rendered", "toned")
+    assert probe_conditions("hard", 0.3, 0.4, 0.6) == ("rendered",)
+    probe = run_probe(samples, 0, "hard-camera", 0.0, 0.0, 0.6, ("photomix",))
+    assert tuple(probe.copies) == ("rendered", "toned")
+    assert not np.array_equal(probe.copies["toned"].rgb, camera_copy(probe.faces, "toned", 0, ("photo",)).rgb)
+    with pytest.raises(ValueError, match="landmarks"):
+        camera_copy(dataclasses.replace(samples, landmarks=None), "toned", 0)
