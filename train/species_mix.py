@@ -168,7 +168,9 @@ def run_probe(samples: SampleSet, seed: int, species_mix: str, flat_fraction: fl
               sensor_fraction: float, tone_fraction: float = 0.0,
               tone_worlds: tuple[str, ...] = ()) -> DifficultyProbe:
     """The probe a run with ``--species-mix species_mix`` measures its shares with: its conditions (from
-    the run's camera and skin draws), its grouping by world and its measure."""
+    the run's camera and skin draws), its grouping by world and its measure. Faces without landmarks are
+    not re-toned in the batches (:func:`train.augment.perturb_sample`), so their probe has no toned copy."""
+    tone_fraction = tone_fraction if samples.landmarks is not None else 0.0
     return DifficultyProbe(samples, seed, probe_conditions(species_mix, flat_fraction, sensor_fraction, tone_fraction),
                            by_world=mines_by_world(species_mix), measure=probe_measure(species_mix),
                            tone_worlds=tone_worlds)

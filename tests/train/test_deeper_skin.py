@@ -280,5 +280,7 @@ def test_a_run_that_re_tones_probes_each_species_among_re_toned_owners():
     probe = run_probe(samples, 0, "hard-camera", 0.0, 0.0, 0.6, ("photomix",))
     assert tuple(probe.copies) == ("rendered", "toned")
     assert not np.array_equal(probe.copies["toned"].rgb, camera_copy(probe.faces, "toned", 0, ("photo",)).rgb)
+    bare = dataclasses.replace(samples, landmarks=None)
     with pytest.raises(ValueError, match="landmarks"):
-        camera_copy(dataclasses.replace(samples, landmarks=None), "toned", 0)
+        camera_copy(bare, "toned", 0)
+    assert tuple(run_probe(bare, 0, "hard-camera", 0.0, 0.0, 0.6).copies) == ("rendered",)  # as the batches: no re-toning
