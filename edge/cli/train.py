@@ -91,7 +91,8 @@ def train(
                                                 "and the photo mask are two kinds); or hard-door: hard-camera's "
                                                 "conditions, each species as hard as the share of it that passes "
                                                 "where 1 % of live faces are refused (the owner-first point "
-                                                "the models ship at). Kept in checkpoints like --augment."),
+                                                "the models ship at); or hard-door-world: hard-door with each world's "
+                                                "species on its own share. Kept in checkpoints like --augment."),
     colour_blind: float | None = typer.Option(None, "--colour-blind", min=0.0, max=10.0, callback=finite(),
                                               help="Weight of a colour-blind step (0, the default, = off): each "
                                                    "batch again with grey colour, so the depth stream must find "

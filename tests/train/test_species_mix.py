@@ -152,6 +152,12 @@ def test_hard_world_finds_the_hard_mask_that_pooling_hides():
     assert 0.3 < by_world["synthetic/mask"] < 0.7  # as dim as the live faces: about a coin toss
     assert pooled["mask"] < 0.75 * by_world["synthetic/mask"]  # the easy photo mask halves it, pooled
 
+    from train.species_mix import run_probe
+
+    door = run_probe(samples, 0, "hard-door-world", 0.0, 0.0)  # the door measure, per world
+    assert door.measure == "door" and door.species == ["photo/mask", "photo/print", "synthetic/mask"]
+    assert door.difficulty(brightness)["synthetic/mask"] > 0.3 > door.difficulty(brightness)["photo/mask"]
+
 
 def test_batches_draw_a_worlds_species_by_its_share():
     pytest.importorskip("torch", reason="batches are torch tensors (edgefas[train])")
@@ -216,7 +222,8 @@ def test_hard_door_counts_the_attacks_that_pass_where_owners_are_refused_not_the
 
 @pytest.mark.parametrize("mix, measure, conditions, by_world", [
     ("hard", "rank", ("rendered",), False), ("hard-camera", "rank", ("rendered", "flat"), False),
-    ("hard-world", "rank", ("rendered",), True), ("hard-door", "door", ("rendered", "flat"), False)])
+    ("hard-world", "rank", ("rendered",), True), ("hard-door", "door", ("rendered", "flat"), False),
+    ("hard-door-world", "door", ("rendered", "flat"), True)])
 def test_a_runs_probe_follows_its_species_mix(mix, measure, conditions, by_world):
     """train.run builds its probe here: each --species-mix gets its measure, conditions and grouping."""
     from train.species_mix import run_probe
