@@ -50,12 +50,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
 from edge.datasets.sampleset import SampleSet
 
-SPECIES_MIX = ("even", "hard", "hard-camera", "hard-world", "hard-door", "hard-door-world")
+
+
+class MixTraits(NamedTuple):
+    """What a mining ``--species-mix`` probes: its measure (``rank``: 1 - AUC; ``door``: the share passing
+    at the owner-first point), whether it scores every camera condition the run trains with (``cameras``)
+    and whether it keeps each world's species apart (``by_world``)."""
+
+    measure: str
+    cameras: bool
+    by_world: bool
+
+
+MIXES = {"hard": MixTraits("rank", False, False), "hard-camera": MixTraits("rank", True, False),
+         "hard-world": MixTraits("rank", False, True), "hard-door": MixTraits("door", True, False),
+         "hard-door-world": MixTraits("door", True, True)}
+SPECIES_MIX = ("even", *MIXES)
 CONDITIONS = ("rendered", "flat", "sensor", "toned")  # the probe copies of hard-camera (camera_copy)
 HARD_EVERY = 50  # steps between difficulty measurements
 HARD_FLOOR = 0.5  # a species' share never drops below this fraction of its even share
@@ -87,13 +103,13 @@ def attack_groups(samples: SampleSet, by_world: bool = False) -> dict[str, np.nd
 
 def probe_measure(species_mix: str) -> str:
     """What a ``--species-mix`` counts as hard: ``door`` (attacks passing at the owner-first point) for
-    ``hard-door``, else ``rank`` (1 - AUC)."""
-    return "door" if species_mix in ("hard-door", "hard-door-world") else "rank"
+    ``hard-door`` and ``hard-door-world``, else ``rank`` (1 - AUC)."""
+    return MIXES[species_mix].measure if species_mix in MIXES else "rank"
 
 
 def mines_by_world(species_mix: str) -> bool:
     """Whether a ``--species-mix`` keeps each world's species apart (``hard-world``, ``hard-door-world``)."""
-    return species_mix in ("hard-world", "hard-door-world")
+    return species_mix in MIXES and MIXES[species_mix].by_world
 
 
 class SpeciesMix:
@@ -185,9 +201,9 @@ def run_probe(samples: SampleSet, seed: int, species_mix: str, flat_fraction: fl
 def probe_conditions(species_mix: str, flat_fraction: float, sensor_fraction: float,
                      tone_fraction: float = 0.0) -> tuple[str, ...]:
     """The probe copies a run's ``--species-mix`` scores: rendered faces only for ``hard``; for
-    ``hard-camera`` and ``hard-door`` also each camera condition its ``--augment`` trains with, and the
-    faces with their skin re-toned when it re-tones (``toned``)."""
-    if species_mix not in ("hard-camera", "hard-door", "hard-door-world"):
+    ``hard-camera``, ``hard-door`` and ``hard-door-world`` also each camera condition its ``--augment``
+    trains with, and the faces with their skin re-toned when it re-tones (``toned``)."""
+    if species_mix not in MIXES or not MIXES[species_mix].cameras:
         return ("rendered",)
     return (("rendered",) + (("flat",) if flat_fraction > 0 else ()) + (("sensor",) if sensor_fraction > 0 else ())
             + (("toned",) if tone_fraction > 0 else ()))
