@@ -4,13 +4,17 @@ A probe, not a product model: a four-block CNN (16-64 channels, about 47 k weigh
 train split's live faces and one attack species, on the depth crop alone, the colour crop alone, or
 both stacked as four channels, with the training's camera realism (``train.augment``) unless
 ``--no-augment``; then read on the test split (people never seen in training), clean and as
-``tools/robustness.py``'s depth and combined copies. Its AUC beside the bundled model's on the same
-faces says whether a cue is in a stream at all, and whether the full model uses it. With ``--unseen``
+``tools/robustness.py``'s copies (``--copies``, default depth and combined). Its AUC beside the bundled model's
+on the same faces says whether a cue is in a stream at all, and whether the full model uses it. Each copy
+is also read at the **clean line**, the score that refuses 1 % of the clean test owners: the share of the
+copy's owners refused and of its attacks passing there. With ``--copies skin-brown,skin-dark`` that says
+whether a probe's cue is skin colour (it would refuse darker owners at a line drawn on light ones). With ``--unseen``
 the probe trains on live faces against every *other* species and is read on the named one: does a
 stream's cue for it carry from the species it has seen (leave one species out)?
 
     python tools/stream_probe.py --species silicone --streams depth,rgb,both --steps 600 --seeds 0,1 \\
         --train photo:3000 --test photo:1200 --cache-dir out/cache --model-dir ../shared/data/models
+    python tools/stream_probe.py --species mannequin --streams rgb --seeds 0 --copies depth,combined,skin-brown,skin-dark
 """
 
 from __future__ import annotations
@@ -29,7 +33,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from calibration.metrics import area_under_curve, equal_error_rate, scored_set  # noqa: E402
 
 STREAMS = ("depth", "rgb", "both")
-COPIES = ("clean", "depth", "combined")
+CLEAN_LINE_BPCER = 0.01  # the clean line refuses this share of the clean test owners
+
+
+def parse_copies(text: str, kinds: tuple[str, ...]) -> tuple[str, ...]:
+    """``--copies``: comma-separated copies of ``tools/robustness.py`` (``kinds``), read after the clean split."""
+    asked = [k.strip() for k in text.split(",") if k.strip()]
+    bad = [k for k in asked if k not in kinds]
+    if bad:
+        raise SystemExit(f"--copies {text}: {', '.join(bad)} is not a copy; use some of {', '.join(kinds)}")
+    return ("clean", *dict.fromkeys(k for k in asked if k != "clean"))
+
+
+def clean_line(clean_scores: np.ndarray, clean_y: np.ndarray) -> float:
+    """The score that refuses :data:`CLEAN_LINE_BPCER` of the clean owners (higher scores are attacks)."""
+    return float(np.quantile(clean_scores[clean_y == 0], 1.0 - CLEAN_LINE_BPCER))
 
 
 def species_arrays(samples, species: str, others: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -110,9 +128,26 @@ def probe_scores(net, x: np.ndarray) -> np.ndarray:
         return torch.cat([net(torch.from_numpy(x[i:i + 256])) for i in range(0, len(x), 256)]).numpy()
 
 
-def separation(scores: np.ndarray, y: np.ndarray, species: str) -> dict[str, float]:
+def separation(scores: np.ndarray, y: np.ndarray, species: str, line: float | None = None) -> dict[str, float]:
+    """AUC and EER of live (``y`` 0) against the species (1); with ``line``, the owners refused
+    (score >= line) and the attacks passing (score < line) there."""
     data = scored_set(scores, y.astype(bool), np.where(y == 1, species, ""))
-    return {"auc": area_under_curve(data), "eer": equal_error_rate(data).eer}
+    out = {"auc": area_under_curve(data), "eer": equal_error_rate(data).eer}
+    if line is not None:
+        out["owners_refused"] = float(np.mean(scores[y == 0] >= line))
+        out["attacks_passing"] = float(np.mean(scores[y == 1] < line))
+    return out
+
+
+def read_copies(scores: dict[str, np.ndarray], labels: dict[str, np.ndarray], species: str) -> dict[str, dict]:
+    """Each copy's separation, and its owners and attacks at the clean copy's line."""
+    line = clean_line(scores["clean"], labels["clean"])
+    return {name: separation(scores[name], labels[name], species, line) for name in scores}
+
+
+def _row(row: dict[str, dict]) -> str:
+    return ", ".join(f"{k} {v['auc']:.3f} / {v['eer']:.1%} (clean line: owners {v['owners_refused']:.1%}, "
+                     f"passing {v['attacks_passing']:.1%})" for k, v in row.items())
 
 
 def main() -> None:
@@ -128,6 +163,9 @@ def main() -> None:
     ap.add_argument("--test", default="photo:1200", help="dataset spec read at its test split")
     ap.add_argument("--model", type=Path, default=None,
                     help="also score the same faces with this ONNX model (default: the bundled one)")
+    ap.add_argument("--copies", default="depth,combined",
+                    help="comma-separated copies of tools/robustness.py read beside the clean split "
+                         "(e.g. skin-brown,skin-dark)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cache-dir", type=Path, default=Path("out/cache"))
     ap.add_argument("--model-dir", type=Path, default=Path("../shared/data/models"))
@@ -149,23 +187,22 @@ def main() -> None:
     from edge.face.preprocess import PreprocessConfig
     from engines.bundled import default_model_path
     from engines.runner import open_runner
-    from robustness import perturb
+    from robustness import KINDS, perturb
 
+    names = parse_copies(args.copies, KINDS)
     torch.set_num_threads(args.threads)
     runner = open_runner(args.model or default_model_path())
     config = PreprocessConfig.from_metadata(runner.contract)
     train = prepare_samples(args.train, "train", config, "yunet", args.model_dir, args.cache_dir)
     test = prepare_samples(args.test, "test", config, "yunet", args.model_dir, args.cache_dir)
-    copies = {name: perturb(test, name) for name in COPIES}
-    results: dict[str, dict] = {"model": {}}
+    copies = {name: perturb(test, name) for name in names}
     keep = (test.pai == "") | (test.pai == args.species)
-    for name, copy in copies.items():
-        scores = score_samples(runner, copy.subset(keep)).scores
-        results["model"][name] = separation(scores, (copy.pai[keep] == args.species).astype(np.float32), args.species)
+    labels = {name: (copy.pai[keep] == args.species).astype(np.float32) for name, copy in copies.items()}
+    results: dict[str, dict] = {"model": read_copies(
+        {name: score_samples(runner, copy.subset(keep)).scores for name, copy in copies.items()}, labels, args.species)}
     runner.close()
     print(f"{args.species} vs live, test split of {args.test}: AUC / EER")
-    print(f"  {runner.path.name} (the full model): " +
-          ", ".join(f"{k} {v['auc']:.3f} / {v['eer']:.1%}" for k, v in results["model"].items()), flush=True)
+    print(f"  {runner.path.name} (the full model): {_row(results['model'])}", flush=True)
     rgb, depth, y = species_arrays(train, args.species, others=args.unseen)
     if args.unseen:
         seen = sorted(set(train.pai[train.pai != ""].tolist()) - {args.species})
@@ -177,12 +214,11 @@ def main() -> None:
         for seed in seeds:
             started = time.perf_counter()
             net = train_probe(rgb, depth, y, stream, args.steps, seed, not args.no_augment)
-            row = {}
-            for name, (trgb, tdepth, ty) in held.items():
-                row[name] = separation(probe_scores(net, select(trgb, tdepth, stream)), ty, args.species)
+            row = read_copies({name: probe_scores(net, select(trgb, tdepth, stream))
+                               for name, (trgb, tdepth, _) in held.items()},
+                              {name: ty for name, (_, _, ty) in held.items()}, args.species)
             runs.append(row)
-            print(f"  probe {stream}, seed {seed} ({time.perf_counter() - started:.0f} s): " +
-                  ", ".join(f"{k} {v['auc']:.3f} / {v['eer']:.1%}" for k, v in row.items()), flush=True)
+            print(f"  probe {stream}, seed {seed} ({time.perf_counter() - started:.0f} s): {_row(row)}", flush=True)
         results[stream] = runs
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results},

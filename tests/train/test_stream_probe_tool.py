@@ -64,3 +64,39 @@ def test_unseen_mode_trains_against_every_other_species_and_leaves_the_named_one
     only_shells = samples.subset(samples.pai != "print")
     with pytest.raises(SystemExit, match="no other attack species"):
         tool.species_arrays(only_shells, "shell", others=True)
+
+
+def test_copies_are_checked_and_the_clean_split_comes_first(tool):
+    kinds = ("clean", "depth", "combined", "skin-brown", "skin-dark")
+    assert tool.parse_copies("skin-dark, depth,clean,depth", kinds) == ("clean", "skin-dark", "depth")
+    assert tool.parse_copies("", kinds) == ("clean",)
+    with pytest.raises(SystemExit, match="--copies depth,skin-blue: skin-blue is not a copy; use some of clean"):
+        tool.parse_copies("depth,skin-blue", kinds)
+
+
+def test_a_colour_cue_that_is_darkness_refuses_darker_owners_at_the_clean_line(tool):
+    """Attacks darker than the owners: a colour probe learns darkness, separates the clean split, and at the
+    line drawn on clean owners refuses the same owners darkened, which the copy's own AUC does not show."""
+    import torch
+
+    torch.set_num_threads(1)
+
+    def painted(seed: int) -> SampleSet:
+        s = faces(seed)
+        rgb = s.rgb.copy()
+        rgb[s.pai == "shell"] //= 2  # the 'paint' is darker than any owner
+        return SampleSet(rgb, s.depth, s.is_attack, s.pai, s.subject, s.gate)
+
+    rgb, depth, y = tool.species_arrays(painted(1), "shell")
+    net = tool.train_probe(rgb, depth, y, "rgb", steps=60, seed=0, augment=False, batch=16)
+    test = painted(2)
+    darker = SampleSet(test.rgb // 2, test.depth, test.is_attack, test.pai, test.subject, test.gate)
+    scores, labels = {}, {}
+    for name, s in (("clean", test), ("darker", darker)):
+        trgb, tdepth, ty = tool.species_arrays(s, "shell")
+        scores[name], labels[name] = tool.probe_scores(net, tool.select(trgb, tdepth, "rgb")), ty
+    read = tool.read_copies(scores, labels, "shell")
+    assert read["clean"]["auc"] > 0.95 and read["clean"]["owners_refused"] <= 0.02
+    assert read["darker"]["owners_refused"] > 0.5  # the darkened owners look like the paint
+    line = tool.clean_line(scores["clean"], labels["clean"])
+    assert read["darker"]["owners_refused"] == pytest.approx(float(np.mean(scores["darker"][labels["darker"] == 0] >= line)))
